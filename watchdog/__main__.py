@@ -1,0 +1,5 @@
+"""`python -m watchdog`: the same entry point as the `policy-watchdog` console script."""
+
+from watchdog.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""One exception tree for the whole project.
+
+    WatchdogError                 base; the CLI turns any of these into one clean line (no traceback)
+    ├── ConfigError               a broken config: carries every problem, each with file, key and message
+    ├── FetchError                a page could not be fetched (after retries): an *outcome* of one target
+    │   ├── OversizeError         the body exceeded the size cap: cut off, the capture is *rejected*
+    │   └── MissingDependencyError  a fetcher needs something not installed (e.g. playwright)
+    ├── ExtractError              a body could not be turned into text (undecodable, unparseable)
+    ├── StorageError              the archive could not be read or written: fatal, never swallowed
+    │   └── LockedError           another process is writing to the same storage dir
+    ├── NotFoundError             a version, change or target id that does not exist
+    └── DeliveryError             a channel refused an alert (wrapped apprise failure)
+
+Third-party exceptions are wrapped where they arise (`raise FetchError(...) from exc`): nothing outside
+`fetchers/` knows httpx's exceptions and nothing outside `notify.py` knows apprise's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class WatchdogError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    file: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: {self.message}"
+
+
+class ConfigError(WatchdogError):
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class FetchError(WatchdogError):
+    """`reason` is a sentence a person can read; `transient` tells whether a retry could help."""
+
+    def __init__(self, reason: str, *, transient: bool = False, status: int | None = None) -> None:
+        self.reason = reason
+        self.transient = transient
+        self.status = status
+        super().__init__(reason)
+
+
+class OversizeError(FetchError):
+    """The body (after decompression) passed the size cap; reading stopped there."""
+
+
+class MissingDependencyError(FetchError):
+    pass
+
+
+class ExtractError(WatchdogError):
+    pass
+
+
+class StorageError(WatchdogError):
+    pass
+
+
+class LockedError(StorageError):
+    pass
+
+
+class NotFoundError(WatchdogError):
+    pass
+
+
+class DeliveryError(WatchdogError):
+    pass
