@@ -285,3 +285,33 @@ def iso(moment: datetime) -> str:
     """ISO-8601 in UTC with a Z, seconds precision: the one timestamp format of the project."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
+
+# --------------------------------------------------------------------------- notify (outbox)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A rendered alert, before routing: one per change (or failure / recovery / test event)."""
+
+    event_id: str  # the change id, or "<target>@failing<n>" / "<target>@recovered<n>" / "test@<time>"
+    kind: str  # "change" | "failing" | "recovered" | "test"
+    target_id: str
+    title: str
+    text: str
+    markdown: str
+    html: str
+    tags: tuple[str, ...]  # routing: topic ids, severities, target id, "failing"
+    topic_change: bool = True  # False for a change that touches no topic (sent only to notify="all")
+    attachment_name: str | None = None
+    attachment: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row: an alert owed to one channel. Delivered at most once, in order per channel."""
+
+    id: int
+    channel_key: str
+    alert: Alert
+    attempts: int
+    created_at: datetime
