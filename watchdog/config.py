@@ -1,0 +1,573 @@
+"""Configuration: TOML -> frozen dataclasses. The only module that reads environment variables.
+
+Every problem is collected (not just the first) as a ConfigProblem naming the file, the key (with the
+target id, e.g. `targets[meta-privacy-policy].select[0]`) and what is wrong, so `config check` can print
+them all at once. Relative paths inside a config file are relative to that file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from watchdog import __version__
+from watchdog.errors import ConfigError, ConfigProblem
+from watchdog.models import Channel, FetchSettings, Target, Topic
+
+ENV_CONFIG = "POLICY_WATCHDOG_CONFIG"
+SYSTEM_CONFIG = Path("/etc/policy-watchdog/watchdog.toml")
+ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+FETCHERS = ("http", "browser", "auto")
+NOTIFY_MODES = ("topics", "all")
+SEVERITIES = ("high", "medium", "low")
+
+
+def default_user_agent() -> str:
+    return f"policy-watchdog/{__version__} (self-hosted policy change monitor; +https://pypi.org/project/policy-watchdog/)"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    failure_threshold: int = 3  # consecutive errors/rejections before one "can no longer read" alert
+    revert_window: timedelta = timedelta(days=30)
+    archive_url: str | None = None  # public base URL of the archive, used in alert links
+
+
+@dataclass(frozen=True, slots=True)
+class ValidateSettings:
+    max_growth: float = 3.0
+    block_signatures: tuple[tuple[str, str], ...] = ()  # (code, regex) added to the built-in ones
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    max_workers: int = 4  # bounded concurrency across hosts (one request at a time per host regardless)
+    jitter: float = 0.1  # fraction of the interval added at random to each next-due time
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None  # None for the bundled default
+    storage_dir: Path
+    targets: tuple[Target, ...]
+    channels: tuple[Channel, ...]
+    topics: tuple[Topic, ...]
+    fetch: FetchSettings
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    validate: ValidateSettings = field(default_factory=ValidateSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path else "<bundled default config>"
+
+    def target(self, target_id: str) -> Target | None:
+        return next((t for t in self.targets if t.id == target_id), None)
+
+
+# --------------------------------------------------------------------------- locating files
+
+
+def bundled_config_dir() -> Path:
+    """The bundled config/ folder: inside the installed wheel, or next to the package in a checkout."""
+    packaged = Path(str(resources.files("watchdog"))) / "_bundled_config"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "config"
+
+
+def resolve_config_path(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """--config, else $POLICY_WATCHDOG_CONFIG, else /etc/policy-watchdog/watchdog.toml, else bundled."""
+    if explicit:
+        return Path(explicit)
+    if environ.get(ENV_CONFIG):
+        return Path(environ[ENV_CONFIG])
+    if SYSTEM_CONFIG.is_file():
+        return SYSTEM_CONFIG
+    return bundled_config_dir() / "watchdog.toml"
+
+
+def default_storage_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    state = environ.get(
+        "STATE_DIRECTORY"
+    )  # set by systemd's StateDirectory=; may list several, ':'-separated
+    if state:
+        return Path(state.split(":")[0])
+    return Path(environ.get("HOME", "~")).expanduser() / ".local" / "state" / "policy-watchdog"
+
+
+def config_fingerprint(target: Target) -> str:
+    """Hash of the settings that shape extraction: a snapshot records which ones produced its version."""
+    parts = [",".join(target.select), ",".join(target.remove), str(target.keep_links)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- the loader
+
+
+def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, expand and validate a config file. Raises ConfigError listing every problem found."""
+    env = os.environ if environ is None else environ
+    config_path = Path(path) if path is not None else resolve_config_path(None, env)
+    bundled = config_path.resolve() == (bundled_config_dir() / "watchdog.toml").resolve()
+    reader = _Reader(str(config_path), env)
+    raw = reader.read_toml(config_path)
+    bundled_topics = _Reader(str(bundled_config_dir() / "topics.toml"), env)
+    topics = bundled_topics.topics(bundled_topics.read_toml(bundled_config_dir() / "topics.toml"))
+    config = reader.config(raw, base=config_path.parent, bundled_topics=topics, is_bundled=bundled)
+    problems = bundled_topics.problems + reader.problems
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+class _Reader:
+    """Walks the TOML tree, converting values and collecting problems with their file and key."""
+
+    def __init__(self, file: str, environ: Mapping[str, str]) -> None:
+        self.file = file
+        self.environ = environ
+        self.problems: list[ConfigProblem] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(ConfigProblem(self.file, key, message))
+
+    def read_toml(self, path: Path) -> dict[str, Any]:
+        try:
+            with path.open("rb") as handle:
+                return tomllib.load(handle)
+        except FileNotFoundError:
+            self.problem("-", "file not found")
+        except IsADirectoryError:
+            self.problem("-", "is a directory, not a TOML file")
+        except PermissionError:
+            self.problem("-", "permission denied")
+        except tomllib.TOMLDecodeError as exc:
+            self.problem("-", f"not valid TOML: {exc}")
+        except UnicodeDecodeError as exc:
+            self.problem("-", f"not UTF-8 text: {exc}")
+        return {}
+
+    # ---- scalar helpers
+
+    def expand(self, key: str, value: str) -> str:
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in self.environ:
+                self.problem(key, f"environment variable ${{{name}}} is not set")
+                return ""
+            return self.environ[name]
+
+        return VAR_RE.sub(substitute, value)
+
+    def typed(self, key: str, value: object, kind: type | tuple[type, ...], label: str) -> bool:
+        # bool is an int in Python; a "true" where a number belongs is a mistake worth naming
+        if isinstance(value, bool) and kind is not bool and bool not in _as_tuple(kind):
+            self.problem(key, f"must be {label}, got a boolean")
+            return False
+        if not isinstance(value, kind):
+            self.problem(key, f"must be {label}, got {_toml_type(value)}")
+            return False
+        return True
+
+    def string(self, key: str, value: object, *, expand: bool = True) -> str | None:
+        if not self.typed(key, value, str, "a string"):
+            return None
+        text = cast(str, value)
+        return self.expand(key, text) if expand else text
+
+    def strings(self, key: str, value: object) -> tuple[str, ...] | None:
+        if isinstance(value, str):
+            value = [value]  # a single selector is fine, say so rather than iterate its characters
+        if not self.typed(key, value, list, "a list of strings"):
+            return None
+        items = [self.string(f"{key}[{i}]", item) for i, item in enumerate(cast(list[object], value))]
+        return None if any(i is None for i in items) else tuple(cast(list[str], items))
+
+    def duration(self, key: str, value: object) -> timedelta | None:
+        if not isinstance(value, str):  # a bare 6 could mean seconds or hours: ask for the unit
+            self.problem(key, f"must be a duration string such as '6h' or '90s', got {_toml_type(value)}")
+            return None
+        text = self.string(key, value)
+        if text is None:
+            return None
+        seconds = parse_duration(text)
+        if seconds is None:
+            self.problem(
+                key, f"bad duration {text!r}: use a number with a unit s, m, h or d (e.g. '6h', '90s')"
+            )
+            return None
+        return timedelta(seconds=seconds)
+
+    def number(self, key: str, value: object, *, minimum: float, integer: bool = False) -> float | None:
+        kind: tuple[type, ...] = (int,) if integer else (int, float)
+        if not self.typed(key, value, kind, "an integer" if integer else "a number"):
+            return None
+        if cast(float, value) < minimum:
+            self.problem(key, f"must be at least {minimum:g}, got {value}")
+            return None
+        return float(cast(float, value))
+
+    def choice(self, key: str, value: object, choices: Sequence[str]) -> str | None:
+        text = self.string(key, value)
+        if text is not None and text not in choices:
+            self.problem(key, f"must be one of {', '.join(choices)}; got {text!r}")
+            return None
+        return text
+
+    def unknown_keys(self, prefix: str, table: Mapping[str, object], known: Sequence[str]) -> None:
+        for name in table:
+            if name not in known:
+                hint = _closest(name, known)
+                self.problem(
+                    f"{prefix}{name}", "unknown key" + (f" (did you mean {hint!r}?)" if hint else "")
+                )
+
+    def table(self, key: str, value: object) -> dict[str, Any] | None:
+        return cast(dict[str, Any], value) if self.typed(key, value, dict, "a table") else None
+
+    def tables(self, key: str, value: object) -> list[dict[str, Any]]:
+        if not self.typed(key, value, list, f"an array of tables ([[{key}]])"):
+            return []
+        result = []
+        for i, item in enumerate(cast(list[object], value)):
+            table = self.table(f"{key}[{i}]", item)
+            if table is not None:
+                result.append(table)
+        return result
+
+    # ---- sections
+
+    def config(
+        self, raw: dict[str, Any], *, base: Path, bundled_topics: tuple[Topic, ...], is_bundled: bool
+    ) -> Config | None:
+        self.unknown_keys(
+            "", raw, ("storage", "fetch", "alerts", "validate", "daemon", "targets", "channels", "topics")
+        )
+        storage_dir = self.storage(raw.get("storage", {}), base, is_bundled)
+        fetch = self.fetch(raw.get("fetch", {}))
+        topics = merge_topics(bundled_topics, self.topics(raw.get("topics", [])))
+        targets = self.targets(raw.get("targets", []), topics)
+        channels = self.channels(raw.get("channels", []), base)
+        sections = (self.alerts(raw.get("alerts", {})), self.validation(raw.get("validate", {})))
+        daemon = self.daemon(raw.get("daemon", {}))
+        if self.problems or storage_dir is None or fetch is None or None in sections or daemon is None:
+            return None
+        path = None if is_bundled else Path(self.file)
+        alerts, validate = cast(tuple[AlertSettings, ValidateSettings], sections)
+        return Config(path, storage_dir, targets, channels, topics, fetch, alerts, validate, daemon)
+
+    def storage(self, value: object, base: Path, is_bundled: bool) -> Path | None:
+        table = self.table("storage", value)
+        if table is None:
+            return None
+        self.unknown_keys("storage.", table, ("dir",))
+        if "dir" not in table or is_bundled:
+            return default_storage_dir(self.environ)
+        text = self.string("storage.dir", table["dir"])
+        return None if text is None else (base / Path(text).expanduser())
+
+    def fetch(self, value: object) -> FetchSettings | None:
+        table = self.table("fetch", value)
+        if table is None:
+            return None
+        spec: dict[str, Callable[[str, object], object]] = {
+            "user_agent": self.string,
+            "timeout": lambda k, v: self.number(k, v, minimum=0.1),
+            "max_bytes": lambda k, v: _int(self.number(k, v, minimum=1024, integer=True)),
+            "max_redirects": lambda k, v: _int(self.number(k, v, minimum=0, integer=True)),
+            "retries": lambda k, v: _int(self.number(k, v, minimum=0, integer=True)),
+            "backoff": lambda k, v: self.number(k, v, minimum=0),
+            "max_retry_after": lambda k, v: self.number(k, v, minimum=0),
+        }
+        values = self.fields("fetch.", table, spec)
+        return FetchSettings(**{"user_agent": default_user_agent(), **values})
+
+    def alerts(self, value: object) -> AlertSettings | None:
+        table = self.table("alerts", value)
+        if table is None:
+            return None
+        spec: dict[str, Callable[[str, object], object]] = {
+            "failure_threshold": lambda k, v: _int(self.number(k, v, minimum=1, integer=True)),
+            "revert_window": self.duration,
+            "archive_url": lambda k, v: self.url(k, v),
+        }
+        return AlertSettings(**self.fields("alerts.", table, spec))
+
+    def validation(self, value: object) -> ValidateSettings | None:
+        table = self.table("validate", value)
+        if table is None:
+            return None
+        spec: dict[str, Callable[[str, object], object]] = {
+            "max_growth": lambda k, v: self.number(k, v, minimum=1.0),
+            "block_signatures": self.signatures,
+        }
+        return ValidateSettings(**self.fields("validate.", table, spec))
+
+    def daemon(self, value: object) -> DaemonSettings | None:
+        table = self.table("daemon", value)
+        if table is None:
+            return None
+        spec: dict[str, Callable[[str, object], object]] = {
+            "max_workers": lambda k, v: _int(self.number(k, v, minimum=1, integer=True)),
+            "jitter": lambda k, v: self.number(k, v, minimum=0),
+        }
+        return DaemonSettings(**self.fields("daemon.", table, spec))
+
+    def signatures(self, key: str, value: object) -> tuple[tuple[str, str], ...] | None:
+        result = []
+        for i, table in enumerate(self.tables(key, value)):
+            self.unknown_keys(f"{key}[{i}].", table, ("code", "pattern"))
+            code = self.string(f"{key}[{i}].code", table.get("code"))
+            pattern = self.regex(f"{key}[{i}].pattern", table.get("pattern"))
+            if code and pattern:
+                result.append((code, pattern))
+        return tuple(result)
+
+    def fields(
+        self, prefix: str, table: Mapping[str, object], spec: Mapping[str, Callable[[str, object], object]]
+    ) -> dict[str, Any]:
+        self.unknown_keys(prefix, table, tuple(spec))
+        converted = {
+            name: spec[name](f"{prefix}{name}", value) for name, value in table.items() if name in spec
+        }
+        return {name: value for name, value in converted.items() if value is not None}
+
+    def url(self, key: str, value: object) -> str | None:
+        text = self.string(key, value)
+        if text is None:
+            return None
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.problem(key, f"not an http(s) URL: {text!r}")
+            return None
+        return text
+
+    def regex(self, key: str, value: object) -> str | None:
+        text = self.string(key, value, expand=False)
+        if text is None:
+            return None
+        try:
+            re.compile(text, re.IGNORECASE)
+        except re.error as exc:
+            self.problem(key, f"invalid regular expression {text!r}: {exc}")
+            return None
+        return text
+
+    def selectors(self, key: str, value: object) -> tuple[str, ...] | None:
+        from watchdog.extract import check_selector  # lazy: pulls in bs4/soupsieve
+
+        items = self.strings(key, value)
+        for i, selector in enumerate(items or ()):
+            error = check_selector(selector)
+            if error:
+                self.problem(f"{key}[{i}]", f"invalid CSS selector {selector!r}: {error}")
+        return items
+
+    # ---- topics
+
+    def topics(self, value: object) -> tuple[Topic, ...]:
+        result: list[Topic] = []
+        for i, table in enumerate(self.tables("topics", value)):
+            topic = self.topic(i, table)
+            if topic is None:
+                continue
+            if any(t.id == topic.id for t in result):
+                self.problem(f"topics[{topic.id}].id", "duplicate topic id")
+            result.append(topic)
+        return tuple(result)
+
+    def topic(self, index: int, table: Mapping[str, Any]) -> Topic | None:
+        topic_id = self.ident(f"topics[{index}].id", table.get("id"))
+        prefix = f"topics[{topic_id or index}]."
+        self.unknown_keys(prefix, table, ("id", "title", "severity", "patterns"))
+        title = self.string(prefix + "title", table.get("title", topic_id or ""))
+        severity = self.choice(prefix + "severity", table.get("severity", "medium"), SEVERITIES)
+        patterns = self.strings(prefix + "patterns", table.get("patterns"))
+        for i, pattern in enumerate(patterns or ()):
+            self.regex(f"{prefix}patterns[{i}]", pattern)
+        if patterns == ():
+            self.problem(prefix + "patterns", "must list at least one pattern")
+        if None in (topic_id, title, severity, patterns):
+            return None
+        return Topic(
+            cast(str, topic_id), cast(str, title), cast(Any, severity), cast(tuple[str, ...], patterns)
+        )
+
+    def ident(self, key: str, value: object) -> str | None:
+        if value is None:
+            self.problem(key, "missing (required)")
+            return None
+        text = self.string(key, value, expand=False)
+        if text is not None and not ID_RE.match(text):
+            self.problem(key, f"malformed id {text!r}: use lower-case letters, digits and '-' ([a-z0-9-]+)")
+            return None
+        return text
+
+    # ---- targets
+
+    def targets(self, value: object, topics: tuple[Topic, ...]) -> tuple[Target, ...]:
+        result: list[Target] = []
+        for i, table in enumerate(self.tables("targets", value)):
+            target = self.target(i, table, {t.id for t in topics})
+            if target is None:
+                continue
+            if any(t.id == target.id for t in result):
+                self.problem(f"targets[{target.id}].id", "duplicate target id")
+                continue
+            result.append(target)
+        return tuple(result)
+
+    def target(self, index: int, table: Mapping[str, Any], topic_ids: set[str]) -> Target | None:
+        target_id = self.ident(f"targets[{index}].id", table.get("id"))
+        prefix = f"targets[{target_id or index}]."
+        if "url" not in table:
+            self.problem(prefix + "url", "missing (required)")
+        spec = self.target_spec(topic_ids)
+        values = self.fields(prefix, {k: v for k, v in table.items() if k != "id"}, spec)
+        if target_id is None or "url" not in values:
+            return None
+        values.setdefault("name", target_id)
+        return replace(Target(id=target_id, url=values.pop("url"), name=values.pop("name")), **values)
+
+    def target_spec(self, topic_ids: set[str]) -> dict[str, Callable[[str, object], object]]:
+        return {
+            "url": self.url,
+            "name": self.string,
+            "select": self.selectors,
+            "remove": self.selectors,
+            "interval": lambda k, v: self.positive_duration(k, v, minimum=1.0),
+            "topics": lambda k, v: self.topic_refs(k, v, topic_ids),
+            "accept_language": self.string,
+            "fetcher": lambda k, v: self.choice(k, v, FETCHERS),
+            "ready": lambda k, v: self.single_selector(k, v),
+            "confirm_delay": lambda k, v: self.positive_duration(k, v, minimum=0.0),
+            "notify": lambda k, v: self.choice(k, v, NOTIFY_MODES),
+            "min_length": lambda k, v: _int(self.number(k, v, minimum=0, integer=True)),
+            "max_shrink": lambda k, v: self.fraction(k, v),
+            "keep_links": lambda k, v: v if self.typed(k, v, bool, "true or false") else None,
+            "user_agent": self.string,
+        }
+
+    def positive_duration(self, key: str, value: object, *, minimum: float) -> timedelta | None:
+        result = self.duration(key, value)
+        if result is not None and result.total_seconds() < minimum:
+            self.problem(key, f"must be at least {minimum:g} s")
+            return None
+        return result
+
+    def fraction(self, key: str, value: object) -> float | None:
+        number = self.number(key, value, minimum=0.0)
+        if number is not None and number > 1.0:
+            self.problem(key, f"must be a fraction between 0 and 1, got {number}")
+            return None
+        return number
+
+    def single_selector(self, key: str, value: object) -> str | None:
+        items = self.selectors(key, [value] if isinstance(value, str) else value)
+        if items is not None and len(items) != 1:
+            self.problem(key, "must be one CSS selector")
+            return None
+        return items[0] if items else None
+
+    def topic_refs(self, key: str, value: object, topic_ids: set[str]) -> tuple[str, ...] | None:
+        items = self.strings(key, value)
+        for i, topic_id in enumerate(items or ()):
+            if topic_id not in topic_ids:
+                self.problem(
+                    f"{key}[{i}]", f"unknown topic {topic_id!r} (known: {', '.join(sorted(topic_ids))})"
+                )
+        return items
+
+    # ---- channels
+
+    def channels(self, value: object, base: Path) -> tuple[Channel, ...]:
+        result = []
+        for i, table in enumerate(self.tables("channels", value)):
+            channel = self.channel(i, table, base)
+            if channel is not None:
+                result.append(channel)
+        return tuple(result)
+
+    def channel(self, index: int, table: Mapping[str, Any], base: Path) -> Channel | None:
+        prefix = f"channels[{index}]."
+        self.unknown_keys(prefix, table, ("url", "tags", "notify"))
+        template = self.string(prefix + "url", table.get("url"), expand=False)
+        if template is None:
+            return None
+        url = self.channel_url(prefix + "url", template, base)
+        tags = self.strings(prefix + "tags", table.get("tags", []))
+        notify = self.choice(prefix + "notify", table.get("notify", "topics"), NOTIFY_MODES)
+        if url is None or tags is None or notify is None:
+            return None
+        from watchdog.notify import channel_key, redact  # lazy: keeps apprise out of start-up
+
+        return Channel(channel_key(template), url, redact(url), tags, cast(Any, notify))
+
+    def channel_url(self, key: str, template: str, base: Path) -> str | None:
+        url = self.expand(key, template)
+        if "://" not in url:
+            # not a URL: an apprise config file (YAML or text), relative to this config file
+            path = base / url
+            if not path.is_file():
+                self.problem(
+                    key, f"neither an apprise URL (scheme://...) nor an existing config file: {url!r}"
+                )
+                return None
+            return str(path)
+        return url
+
+
+def merge_topics(bundled: tuple[Topic, ...], extra: tuple[Topic, ...]) -> tuple[Topic, ...]:
+    """User topics replace bundled ones with the same id and extend the list otherwise."""
+    by_id = {t.id: t for t in bundled}
+    by_id.update({t.id: t for t in extra})
+    return tuple(by_id.values())
+
+
+def parse_duration(text: str) -> float | None:
+    """'6h', '90s', '1h30m', '2.5d' -> seconds; None when malformed."""
+    compact = text.strip().lower()
+    matches = list(DURATION_RE.finditer(compact))
+    if not matches or "".join(m.group(0) for m in matches).replace(" ", "") != compact.replace(" ", ""):
+        return None
+    return sum(float(m.group(1)) * UNIT_SECONDS[m.group(2)] for m in matches)
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _toml_type(value: object) -> str:
+    names = {
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        list: "an array",
+        dict: "a table",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def _closest(name: str, known: Sequence[str]) -> str | None:
+    import difflib
+
+    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return matches[0] if matches else None
