@@ -1,0 +1,437 @@
+"""The command line: argument parsing, output formats and exit codes. No pipeline logic lives here.
+
+Exit codes (CONTRACT.md): 0 success (changes are not errors); 1 at least one target errored or was
+rejected (or the archive is busy/broken); 2 usage or config error. Any WatchdogError becomes one clean line
+on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TextIO
+
+from watchdog import __version__
+from watchdog.config import Config, load_config, resolve_config_path
+from watchdog.errors import ConfigError, NotFoundError, WatchdogError
+from watchdog.models import Outcome, Target, iso
+from watchdog.store import Store, TargetState
+
+log = logging.getLogger("watchdog")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class UsageError(WatchdogError):
+    pass
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="policy-watchdog",
+        description="Watch Meta's privacy / AI-training pages and regulators' guidance; archive and alert on change.",
+    )
+    parser.add_argument("--version", action="version", version=f"policy-watchdog {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $POLICY_WATCHDOG_CONFIG, "
+        "/etc/policy-watchdog/watchdog.toml, else the bundled default)",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (twice: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (helptext, configure, handler) in COMMANDS.items():
+        sub = commands.add_parser(name, help=helptext, description=helptext)
+        configure(sub)
+        sub.set_defaults(handler=handler)
+    return parser
+
+
+def _json_flag(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def _configure_check(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("target_ids", nargs="*", metavar="TARGET_ID", help="only these targets (default: all)")
+    _json_flag(sub)
+
+
+def _configure_history(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("target_id", metavar="TARGET_ID")
+    _json_flag(sub)
+
+
+def _configure_show(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("version_id", metavar="VERSION_ID")
+
+
+def _configure_changes(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--target", metavar="ID")
+    sub.add_argument("--topic", metavar="ID")
+    sub.add_argument("--since", metavar="ISO-8601", type=_parse_since)
+    _json_flag(sub)
+
+
+def _configure_diff(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("version_a", metavar="VERSION_A")
+    sub.add_argument("version_b", metavar="VERSION_B")
+    sub.add_argument("--format", choices=("text", "md", "html"), default="text")
+
+
+def _configure_config(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("action", choices=("check",), help="check: validate the config and print every error")
+
+
+def _configure_reextract(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("target_id", metavar="TARGET_ID")
+
+
+def _configure_notify(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("action", choices=("test",), help="test: send a test message to every channel")
+
+
+def _no_arguments(sub: argparse.ArgumentParser) -> None:
+    del sub
+
+
+def _parse_since(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 date or time: {text!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(resolve_config_path(args.config))
+
+
+def _open_store(config: Config, *, writer: bool) -> Store:
+    return Store.open(config.storage_dir, writer=writer)
+
+
+def _out() -> TextIO:
+    return sys.stdout
+
+
+def _print_json_lines(objects: Sequence[dict[str, object]]) -> None:
+    for obj in objects:
+        print(json.dumps(obj, ensure_ascii=False), file=_out())
+
+
+def _when(moment: datetime | None) -> str:
+    return iso(moment) if moment else "-"
+
+
+def _table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(),
+            file=_out(),
+        )
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from watchdog.pipeline import Context, Fetchers, run_cycle
+
+    config = _config(args)
+    targets = _select_targets(config, args.target_ids)
+    with _open_store(config, writer=True) as store:
+        fetchers = Fetchers(config)
+        try:
+            ctx = Context(config=config, store=store, fetchers=fetchers, sleep=_real_sleep)
+            outcomes = run_cycle(targets, ctx)
+        finally:
+            fetchers.close()
+        _after_cycle(config, store)
+    _print_outcomes(outcomes, as_json=args.json)
+    return EXIT_FAILED if any(o.status in ("error", "rejected") for o in outcomes) else EXIT_OK
+
+
+def _real_sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
+
+
+def _after_cycle(config: Config, store: Store) -> None:
+    """Publish hook: feeds and the static site are refreshed after each cycle when that module exists."""
+    try:
+        from watchdog.publish import after_cycle
+    except ImportError:
+        return
+    after_cycle(config, store)
+
+
+def _select_targets(config: Config, ids: Sequence[str]) -> list[Target]:
+    selected = [t for t in config.targets if not ids or t.id in ids]
+    unknown = sorted(set(ids) - {t.id for t in selected})
+    if unknown:
+        known = ", ".join(t.id for t in config.targets)
+        raise UsageError(f"unknown target {', '.join(unknown)} (configured: {known})")
+    return selected
+
+
+def _print_outcomes(outcomes: Sequence[Outcome], *, as_json: bool) -> None:
+    if as_json:
+        _print_json_lines([o.to_dict() for o in outcomes])
+        return
+    for o in outcomes:
+        detail = o.reason or (
+            f"{o.change} ({', '.join(o.topics) or 'no topic'})" if o.change else o.version or ""
+        )
+        flag = " [alerted]" if o.alerted else ""
+        print(f"{o.target_id:<36} {o.status:<9} {detail}{flag}", file=_out())
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _open_store(config, writer=False) as store:
+        states = {s.id: s for s in store.target_states()}
+    rows = [_target_row(config, t.id, states.get(t.id)) for t in config.targets]
+    if args.json:
+        _print_json_lines(rows)
+        return EXIT_OK
+    header = ["TARGET", "STATE", "LAST CHECK", "LAST CHANGE", "FAILURES", "NEXT DUE"]
+    _table(
+        [header]
+        + [
+            [
+                str(r["target"]),
+                str(r["state"]),
+                str(r["last_check"] or "-"),
+                str(r["last_change"] or "-"),
+                str(r["consecutive_failures"]),
+                str(r["next_due"] or "-"),
+            ]
+            for r in rows
+        ]
+    )
+    return EXIT_OK
+
+
+def _target_row(config: Config, target_id: str, state: TargetState | None) -> dict[str, object]:
+    target = config.target(target_id)
+    assert target is not None
+    failing = bool(state and state.consecutive_failures >= config.alerts.failure_threshold)
+    return {
+        "target": target_id,
+        "name": target.name,
+        "url": target.url,
+        "state": "failing" if failing else ("ok" if state and state.last_check_at else "never checked"),
+        "last_check": iso(state.last_check_at) if state and state.last_check_at else None,
+        "last_status": state.last_status if state else None,
+        "last_reason": state.last_reason if state else None,
+        "last_change": iso(state.last_change_at) if state and state.last_change_at else None,
+        "current_version": state.current_version if state else None,
+        "consecutive_failures": state.consecutive_failures if state else 0,
+        "next_due": iso(state.next_due_at) if state and state.next_due_at else None,
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    args.json = getattr(args, "json", False)
+    config = _config(args)
+    with _open_store(config, writer=False) as store:
+        states = {s.id: s for s in store.target_states()}
+    rows = [_target_row(config, t.id, states.get(t.id)) for t in config.targets]
+    if args.json:
+        _print_json_lines(rows)
+    else:
+        header = ["TARGET", "STATE", "LAST CHECK", "LAST CHANGE", "FAILURES", "NEXT DUE", "REASON"]
+        _table(
+            [header]
+            + [
+                [
+                    str(r["target"]),
+                    str(r["state"]),
+                    str(r["last_check"] or "-"),
+                    str(r["last_change"] or "-"),
+                    str(r["consecutive_failures"]),
+                    str(r["next_due"] or "-"),
+                    str(r["last_reason"] or ""),
+                ]
+                for r in rows
+            ]
+        )
+    return EXIT_FAILED if any(r["state"] == "failing" for r in rows) else EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _open_store(config, writer=False) as store:
+        if store.target_state(args.target_id) is None and config.target(args.target_id) is None:
+            raise NotFoundError(f"unknown target {args.target_id!r}")
+        versions = store.versions(args.target_id)
+    if args.json:
+        _print_json_lines(
+            [
+                {
+                    "id": v.id,
+                    "target": v.target_id,
+                    "first_seen": iso(v.first_seen),
+                    "last_seen": iso(v.last_seen),
+                    "text_hash": v.text_hash,
+                    "length": v.length,
+                    "technical": v.technical,
+                }
+                for v in versions
+            ]
+        )
+        return EXIT_OK
+    if not versions:
+        print(f"{args.target_id}: no version yet (run `policy-watchdog check {args.target_id}`)", file=_out())
+        return EXIT_OK
+    rows = [["VERSION", "FIRST SEEN", "LAST SEEN", "CHARS", "SHA-256", ""]]
+    rows += [
+        [
+            v.id,
+            iso(v.first_seen),
+            iso(v.last_seen),
+            str(v.length),
+            v.text_hash[:12],
+            "technical" if v.technical else "",
+        ]
+        for v in versions
+    ]
+    _table(rows)
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _open_store(config, writer=False) as store:
+        text = store.version_text(args.version_id)
+    _out().write(text)
+    return EXIT_OK
+
+
+def cmd_changes(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _open_store(config, writer=False) as store:
+        records = store.changes(target=args.target, topic=args.topic, since=args.since)
+    if args.json:
+        for record in records:
+            print(record.to_json(), file=_out())
+        return EXIT_OK
+    if not records:
+        print("no changes recorded", file=_out())
+        return EXIT_OK
+    for r in records:
+        topics = ", ".join(r.topics) or ("reverted" if r.kind == "revert" else "no topic")
+        print(f"{iso(r.detected_at)}  {r.id:<40} {topics:<30} {r.summary}", file=_out())
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from watchdog.diff import diff_texts
+    from watchdog.render import render_diff_only
+
+    config = _config(args)
+    with _open_store(config, writer=False) as store:
+        before, after = store.version_text(args.version_a), store.version_text(args.version_b)
+    _out().write(render_diff_only(diff_texts(before, after), fmt=args.format))
+    return EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    path = resolve_config_path(args.config)
+    config = load_config(path)  # raises ConfigError with every problem
+    channels = len(config.channels)
+    print(
+        f"{config.source}: ok ({len(config.targets)} targets, {channels} channels, {len(config.topics)} topics; "
+        f"archive in {config.storage_dir})",
+        file=_out(),
+    )
+    return EXIT_OK
+
+
+def cmd_reextract(args: argparse.Namespace) -> int:
+    from watchdog.reextract import reextract
+
+    config = _config(args)
+    target = config.target(args.target_id)
+    if target is None:
+        raise UsageError(f"unknown target {args.target_id!r}")
+    with _open_store(config, writer=True) as store:
+        report = reextract(target, config, store)
+        _after_cycle(config, store)
+    print(report, file=_out())
+    return EXIT_OK
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from watchdog.notify import Notifier
+
+    config = _config(args)
+    if not config.channels:
+        print("no [[channels]] configured", file=_out())
+        return EXIT_USAGE
+    results = Notifier(config.channels).test()
+    for label, error in results:
+        print(f"{label}: {'ok' if error is None else 'FAILED: ' + error}", file=_out())
+    return EXIT_FAILED if any(error for _, error in results) else EXIT_OK
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
+    "check": ("one cycle over all (or the named) targets, then exit", _configure_check, cmd_check),
+    "targets": ("each target with its last check, last change and state", _json_flag, cmd_targets),
+    "status": ("like targets, plus next due time; exit 1 when any target is failing", _json_flag, cmd_status),
+    "history": ("a target's versions, newest first", _configure_history, cmd_history),
+    "show": ("the normalised text of a version", _configure_show, cmd_show),
+    "changes": ("detected changes, newest first", _configure_changes, cmd_changes),
+    "diff": ("a readable diff between two versions", _configure_diff, cmd_diff),
+    "config": ("validate the config and print every error", _configure_config, cmd_config),
+    "reextract": (
+        "rebuild versions from stored raw snapshots (technical; never alerts)",
+        _configure_reextract,
+        cmd_reextract,
+    ),
+    "notify": ("send a test message to every channel", _configure_notify, cmd_notify),
+}
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from watchdog.logs import setup_logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(-1 if args.quiet else args.verbose)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except (UsageError, NotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except WatchdogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()  # `policy-watchdog changes | head`: not an error
+        return EXIT_OK

@@ -1,0 +1,588 @@
+"""The pipeline: one check of one target, the stages in order, with the one per-target error boundary.
+
+    fetch -> extract/normalise -> validate -> [confirm] -> diff -> classify -> render -> store (+ outbox)
+
+All the network and CPU work happens first; then everything the check learned is written in ONE store
+transaction (snapshot, version, change, failure event, owed alerts), so a crash leaves the archive either
+before or after the check. Fetch and extract problems are outcomes (`error`, `rejected`) of that one target;
+storage problems are fatal and propagate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from watchdog.config import Config, config_fingerprint
+from watchdog.errors import ExtractError, FetchError, OversizeError, StorageError
+from watchdog.models import (
+    Alert,
+    Capture,
+    Classification,
+    Document,
+    NotModified,
+    Outcome,
+    Rejection,
+    Target,
+    TextDiff,
+    Validators,
+)
+from watchdog.store import Store, TargetState
+
+if TYPE_CHECKING:
+    from watchdog.classify import CompiledTopics
+    from watchdog.fetchers.base import Fetcher
+    from watchdog.notify import Notifier
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Fetchers:
+    """The fetchers of one cycle, built lazily: a config without browser targets never starts a browser."""
+
+    def __init__(self, config: Config, *, clock: Clock = utc_now, sleep: Sleep | None = None) -> None:
+        self._config = config
+        self._clock = clock
+        self._sleep = sleep
+        self._made: dict[str, Fetcher] = {}
+        from watchdog.fetchers.http import HostLimiter
+
+        self.host_limiter = HostLimiter()
+
+    def for_target(self, target: Target) -> Fetcher:
+        if target.fetcher not in self._made:
+            self._made[target.fetcher] = self._make(target.fetcher)
+        return self._made[target.fetcher]
+
+    def _make(self, kind: str) -> Fetcher:
+        if kind == "http":
+            from watchdog.fetchers.http import HttpFetcher
+
+            options: dict[str, Any] = {"sleep": self._sleep} if self._sleep else {}
+            return HttpFetcher(
+                settings=self._config.fetch, clock=self._clock, host_limiter=self.host_limiter, **options
+            )
+        if kind == "browser":
+            from watchdog.fetchers.browser import BrowserFetcher
+
+            return BrowserFetcher(
+                settings=self._config.fetch, clock=self._clock, host_limiter=self.host_limiter
+            )
+        from watchdog.fetchers.auto import AutoFetcher
+
+        return AutoFetcher(http=self.for_target_kind("http"), browser=self.for_target_kind("browser"))
+
+    def for_target_kind(self, kind: str) -> Fetcher:
+        if kind not in self._made:
+            self._made[kind] = self._make(kind)
+        return self._made[kind]
+
+    def close(self) -> None:
+        for fetcher in self._made.values():
+            fetcher.close()
+        self._made.clear()
+
+
+@dataclass
+class Context:
+    """Everything a check needs, injected: nothing deep inside opens a client or reads the clock."""
+
+    config: Config
+    store: Store
+    fetchers: Fetchers
+    notifier: Notifier | None = None
+    clock: Clock = utc_now
+    sleep: Sleep = field(default=lambda seconds: None)
+    _topics: CompiledTopics | None = None
+
+    @property
+    def topics(self) -> CompiledTopics:
+        if self._topics is None:
+            from watchdog.classify import compile_topics
+
+            self._topics = compile_topics(self.config.topics)
+        return self._topics
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A capture that passed validation, with its text."""
+
+    capture: Capture
+    document: Document
+
+
+# --------------------------------------------------------------------------- the boundary
+
+
+def check_target(target: Target, ctx: Context) -> Outcome:
+    """Check one target. The only broad `except` of the project: one target's bug never stops the others."""
+    try:
+        return _check(target, ctx)
+    except StorageError:
+        raise  # fatal by policy: the transaction kept the archive whole; let systemd restart us
+    except Exception as exc:
+        log.exception("%s: internal error during check", target.id)
+        reason = f"internal error: {type(exc).__name__}: {exc}"
+        return _record_failure(target, ctx, status="error", reason=reason)
+
+
+def _check(target: Target, ctx: Context) -> Outcome:
+    state = ctx.store.target_state(target.id)
+    current = ctx.store.current_version(target.id)
+    validators = Validators(state.etag, state.last_modified) if state and current else None
+    result = _capture(target, ctx, validators)
+    if isinstance(result, Outcome):
+        return result
+    if isinstance(result, NotModified):
+        return _unchanged(target, ctx, current_id=current.id if current else None, at=result.fetched_at)
+    accepted = _read(target, ctx, result, previous_length=current.length if current else None)
+    if isinstance(accepted, Outcome):
+        return accepted
+    if current is None:
+        return _baseline(target, ctx, accepted)
+    if accepted.document.text_hash == current.text_hash:
+        return _unchanged(
+            target, ctx, current_id=current.id, at=accepted.capture.fetched_at, capture=accepted.capture
+        )
+    return _new_text(target, ctx, accepted, current_id=current.id)
+
+
+# --------------------------------------------------------------------------- fetch / extract / validate
+
+
+def _capture(target: Target, ctx: Context, validators: Validators | None) -> Capture | NotModified | Outcome:
+    try:
+        return ctx.fetchers.for_target(target).fetch(target, validators=validators)
+    except OversizeError as exc:
+        return _record_failure(target, ctx, status="rejected", reason=exc.reason, code="oversize")
+    except FetchError as exc:
+        return _record_failure(target, ctx, status="error", reason=exc.reason)
+
+
+def _read(
+    target: Target, ctx: Context, capture: Capture, *, previous_length: int | None
+) -> Accepted | Outcome:
+    """Extract and validate; a failure is recorded as a rejected snapshot (kept as evidence)."""
+    rejection, document = extract_and_validate(target, ctx.config, capture, previous_length=previous_length)
+    if rejection is not None or document is None:
+        assert rejection is not None
+        return _record_failure(
+            target, ctx, status="rejected", reason=rejection.reason, code=rejection.code, capture=capture
+        )
+    return Accepted(capture, document)
+
+
+def extract_and_validate(
+    target: Target, config: Config, capture: Capture, *, previous_length: int | None
+) -> tuple[Rejection | None, Document | None]:
+    """Pure: raw capture -> (rejection, None) or (None, document). Also used by `reextract`."""
+    from watchdog.extract import extract, text_hash
+    from watchdog.store import sha256
+    from watchdog.validate import DEFAULT_SIGNATURES, BlockSignature, validate
+
+    try:
+        extracted = extract(
+            capture.body,
+            content_type=capture.header("content-type"),
+            url=capture.final_url,
+            select=target.select,
+            remove=target.remove,
+            keep_links=target.keep_links,
+        )
+    except ExtractError as exc:
+        return Rejection("unreadable", f"could not read the page: {exc}"), None
+    signatures = DEFAULT_SIGNATURES + tuple(BlockSignature(c, p) for c, p in config.validate.block_signatures)
+    rejection = validate(
+        capture,
+        extracted,
+        target=target,
+        previous_length=previous_length,
+        signatures=signatures,
+        max_growth=config.validate.max_growth,
+    )
+    if rejection is not None:
+        return rejection, None
+    text = extracted.text
+    return None, Document(target.id, text, text_hash(text), sha256(capture.body))
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def _unchanged(
+    target: Target, ctx: Context, *, current_id: str | None, at: datetime, capture: Capture | None = None
+) -> Outcome:
+    store = ctx.store
+    with store.transaction():
+        if current_id:
+            store.touch_version(current_id, at)
+        if capture is not None:
+            store.set_validators(
+                target.id, etag=capture.header("etag"), last_modified=capture.header("last-modified")
+            )
+        recovered = _note_success(target, ctx, at=at, status="unchanged")
+    return Outcome(target.id, "unchanged", version=current_id, alerted=recovered)
+
+
+def _baseline(target: Target, ctx: Context, accepted: Accepted) -> Outcome:
+    """The first accepted text: a version, no change, no alert."""
+    store = ctx.store
+    capture = accepted.capture
+    with store.transaction():
+        snapshot_id = store.add_snapshot(capture, fingerprint=config_fingerprint(target), outcome="accepted")
+        version = store.add_version(
+            target.id,
+            text=accepted.document.text,
+            snapshot_id=snapshot_id,
+            seen_at=capture.fetched_at,
+            technical=False,
+        )
+        store.set_validators(
+            target.id, etag=capture.header("etag"), last_modified=capture.header("last-modified")
+        )
+        recovered = _note_success(target, ctx, at=capture.fetched_at, status="new")
+    return Outcome(target.id, "new", version=version.id, alerted=recovered)
+
+
+def _new_text(target: Target, ctx: Context, accepted: Accepted, *, current_id: str) -> Outcome:
+    confirmed = _confirm(target, ctx, accepted)
+    if isinstance(confirmed, Outcome):
+        return confirmed
+    earlier = _recent_version_with_text(target, ctx, confirmed)
+    if earlier is not None:
+        return _revert(target, ctx, confirmed, current_id=current_id, earlier_id=earlier)
+    return _change(target, ctx, confirmed, current_id=current_id)
+
+
+def _confirm(target: Target, ctx: Context, accepted: Accepted) -> Accepted | Outcome:
+    """Re-fetch after confirm_delay: a new text counts only if it comes back identical (no flicker alerts)."""
+    delay = target.confirm_delay.total_seconds()
+    if delay <= 0:
+        return accepted
+    ctx.sleep(delay)
+    again = _capture(target, ctx, None)
+    if isinstance(again, Outcome):
+        return again
+    if isinstance(again, NotModified):
+        return accepted  # unreachable without validators; a 304 means "what you just saw"
+    second = _read(target, ctx, again, previous_length=len(accepted.document.text))
+    if isinstance(second, Outcome):
+        return second
+    if second.document.text_hash != accepted.document.text_hash:
+        log.info("%s: new text not confirmed on re-fetch; keeping the current version", target.id)
+        current = ctx.store.current_version(target.id)
+        return _unchanged(target, ctx, current_id=current.id if current else None, at=again.fetched_at)
+    return second
+
+
+def _recent_version_with_text(target: Target, ctx: Context, accepted: Accepted) -> str | None:
+    """An earlier version with this exact text, seen within the revert window (an A->B->A flip)."""
+    window_start = accepted.capture.fetched_at - ctx.config.alerts.revert_window
+    for version in ctx.store.versions_with_text(target.id, accepted.document.text_hash):
+        if version.last_seen >= window_start:
+            return version.id
+    return None
+
+
+def _revert(target: Target, ctx: Context, accepted: Accepted, *, current_id: str, earlier_id: str) -> Outcome:
+    """Back to a text seen recently: recorded as "reverted to X", never alerted again."""
+    store = ctx.store
+    at = accepted.capture.fetched_at
+    with store.transaction():
+        store.set_current(target.id, earlier_id)
+        store.touch_version(earlier_id, at)
+        change = store.add_change(
+            target.id,
+            from_version=current_id,
+            to_version=earlier_id,
+            at=at,
+            kind="revert",
+            topics=(),
+            severity="none",
+            summary=f"reverted to {earlier_id}",
+            reverted_to=earlier_id,
+        )
+        _note_success(target, ctx, at=at, status="changed")
+    log.info("%s: text reverted to %s (%s)", target.id, earlier_id, change.id)
+    return Outcome(target.id, "changed", version=earlier_id, change=change.id, extra={"kind": "revert"})
+
+
+def _change(target: Target, ctx: Context, accepted: Accepted, *, current_id: str) -> Outcome:
+    from watchdog.diff import diff_texts
+
+    store = ctx.store
+    before = store.version_text(current_id)
+    text_diff = diff_texts(before, accepted.document.text)
+    classification = _classify(target, ctx, text_diff)
+    already_alerted = store.text_was_alerted(target.id, accepted.document.text_hash)
+    capture = accepted.capture
+    with store.transaction():
+        snapshot_id = store.add_snapshot(capture, fingerprint=config_fingerprint(target), outcome="accepted")
+        version = store.add_version(
+            target.id,
+            text=accepted.document.text,
+            snapshot_id=snapshot_id,
+            seen_at=capture.fetched_at,
+            technical=False,
+        )
+        store.set_validators(
+            target.id, etag=capture.header("etag"), last_modified=capture.header("last-modified")
+        )
+        change = _record_change(
+            target, ctx, text_diff, classification, current_id, version.id, capture.fetched_at
+        )
+        queued = (
+            0 if already_alerted else _owe_change_alert(target, ctx, change.id, text_diff, classification)
+        )
+        if queued:
+            store.set_alerted(change.id)
+        recovered = _note_success(target, ctx, at=capture.fetched_at, status="changed")
+    return Outcome(
+        target.id,
+        "changed",
+        version=version.id,
+        change=change.id,
+        topics=classification.topics,
+        alerted=bool(queued) or recovered,
+    )
+
+
+def _classify(target: Target, ctx: Context, text_diff: TextDiff) -> Classification:
+    from watchdog.classify import classify
+
+    return classify(text_diff, ctx.topics, only=target.topics)
+
+
+def _record_change(
+    target: Target,
+    ctx: Context,
+    text_diff: TextDiff,
+    classification: Classification,
+    from_id: str,
+    to_id: str,
+    at: datetime,
+) -> Any:
+    from watchdog.render import summary
+
+    view = _view(
+        target,
+        ctx,
+        change_id="(new)",
+        from_id=from_id,
+        to_id=to_id,
+        at=at,
+        text_diff=text_diff,
+        classification=classification,
+    )
+    evidence = [
+        {
+            "topic": m.topic_id,
+            "pattern": m.pattern,
+            "side": m.side,
+            "sentence": m.sentence,
+            "hunk": m.hunk_index,
+        }
+        for m in classification.matches
+    ]
+    return ctx.store.add_change(
+        target.id,
+        from_version=from_id,
+        to_version=to_id,
+        at=at,
+        kind="change",
+        topics=classification.topics,
+        severity=classification.severity,
+        summary=summary(view),
+        evidence=evidence,
+    )
+
+
+def _view(
+    target: Target,
+    ctx: Context,
+    *,
+    change_id: str,
+    from_id: str,
+    to_id: str,
+    at: datetime,
+    text_diff: TextDiff,
+    classification: Classification,
+) -> Any:
+    from watchdog.render import ChangeView
+
+    return ChangeView(
+        target_id=target.id,
+        target_name=target.name,
+        url=target.url,
+        change_id=change_id,
+        from_version=from_id,
+        to_version=to_id,
+        detected_at=at,
+        diff=text_diff,
+        classification=classification,
+        archive_url=archive_link(ctx.config, change_id),
+    )
+
+
+def archive_link(config: Config, change_id: str) -> str | None:
+    base = config.alerts.archive_url
+    return f"{base.rstrip('/')}/changes/{change_id}.html" if base else None
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def _owe_change_alert(
+    target: Target, ctx: Context, change_id: str, text_diff: TextDiff, classification: Classification
+) -> int:
+    from watchdog.render import alert_title, render_diff_only, render_html, render_markdown, render_text
+
+    change = ctx.store.change(change_id)
+    view = _view(
+        target,
+        ctx,
+        change_id=change_id,
+        from_id=change.from_version,
+        to_id=change.to_version,
+        at=change.detected_at,
+        text_diff=text_diff,
+        classification=classification,
+    )
+    severities = sorted({t.severity for t in ctx.config.topics if t.id in classification.topics})
+    alert = Alert(
+        event_id=change_id,
+        kind="change",
+        target_id=target.id,
+        title=alert_title(view),
+        text=render_text(view),
+        markdown=render_markdown(view),
+        html=render_html(view),
+        tags=(*classification.topics, *severities, target.id),
+        topic_change=bool(classification.topics),
+        attachment_name=f"{change_id.replace('@', '-')}.diff.txt",
+        attachment=render_diff_only(text_diff, fmt="text").encode("utf-8"),
+    )
+    return _owe(target, ctx, alert)
+
+
+def _owe(target: Target, ctx: Context, alert: Alert) -> int:
+    """Queue the alert for every channel it routes to, inside the caller's transaction."""
+    from watchdog.notify import route
+
+    keys = [c.key for c in ctx.config.channels if route(alert, c, target_notify=target.notify)]
+    return ctx.store.enqueue(alert, keys, now=ctx.clock()) if keys else 0
+
+
+def _status_alert(target: Target, *, event_id: str, kind: str, title: str, body: str) -> Alert:
+    from html import escape
+
+    return Alert(
+        event_id=event_id,
+        kind=kind,
+        target_id=target.id,
+        title=title,
+        text=body,
+        markdown=body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
+        html=f"<p>{escape(body)}</p>",
+        tags=("failing", target.id),
+    )
+
+
+def _record_failure(
+    target: Target,
+    ctx: Context,
+    *,
+    status: str,
+    reason: str,
+    code: str | None = None,
+    capture: Capture | None = None,
+) -> Outcome:
+    """An error or a rejection: keep the evidence, count it, alert once after N in a row."""
+    store = ctx.store
+    at = capture.fetched_at if capture else ctx.clock()
+    store.sync_targets([target])
+    with store.transaction():
+        if capture is not None:
+            store.add_snapshot(
+                capture,
+                fingerprint=config_fingerprint(target),
+                outcome="rejected",
+                reason_code=code,
+                reason=reason,
+            )
+        failures = store.record_check(target.id, at=at, status=status, reason=reason, failed=True)
+        alerted = _maybe_failing_alert(target, ctx, failures=failures, reason=reason, at=at)
+    log.warning("%s: %s: %s", target.id, status, reason)
+    current = store.current_version(target.id)
+    return Outcome(
+        target.id,
+        status,
+        version=current.id if current else None,
+        reason=reason,  # type: ignore[arg-type]
+        alerted=alerted,
+        extra={"code": code} if code else {},
+    )
+
+
+def _maybe_failing_alert(target: Target, ctx: Context, *, failures: int, reason: str, at: datetime) -> bool:
+    state = ctx.store.target_state(target.id)
+    if state is None or state.failing or failures < ctx.config.alerts.failure_threshold:
+        return False
+    ctx.store.set_failing(target.id, True)
+    event = ctx.store.add_event(target.id, kind="failing", at=at, reason=reason)
+    title = f"[{target.name}] can no longer read {target.name}: {reason}"
+    body = f"policy-watchdog can no longer read {target.name} ({target.url}) after {failures} attempts in a row: {reason}"
+    return (
+        _owe(target, ctx, _status_alert(target, event_id=event.id, kind="failing", title=title, body=body))
+        > 0
+    )
+
+
+def _note_success(target: Target, ctx: Context, *, at: datetime, status: str) -> bool:
+    """Reset the failure count; after a failure alert, say once that the target recovered."""
+    state: TargetState | None = ctx.store.target_state(target.id)
+    ctx.store.record_check(target.id, at=at, status=status, reason=None, failed=False)
+    if state is None or not state.failing:
+        return False
+    ctx.store.set_failing(target.id, False)
+    event = ctx.store.add_event(target.id, kind="recovered", at=at, reason="capture accepted again")
+    title = f"[{target.name}] recovered: readable again"
+    body = f"policy-watchdog can read {target.name} ({target.url}) again."
+    return (
+        _owe(target, ctx, _status_alert(target, event_id=event.id, kind="recovered", title=title, body=body))
+        > 0
+    )
+
+
+# --------------------------------------------------------------------------- one cycle
+
+
+def run_cycle(targets: Sequence[Target], ctx: Context) -> list[Outcome]:
+    """`check`: each target in turn, then deliver what is owed (including earlier cycles' leftovers)."""
+    ctx.store.sync_targets(targets)
+    outcomes = [check_target(target, ctx) for target in targets]
+    deliver(ctx)
+    return outcomes
+
+
+def deliver(ctx: Context) -> None:
+    """Send every due alert in the outbox; a channel that is down keeps its alerts for the next cycle."""
+    if not ctx.config.channels:
+        return
+    from watchdog.notify import Notifier, deliver_pending
+
+    if ctx.notifier is None:
+        ctx.notifier = Notifier(ctx.config.channels)
+    report = deliver_pending(ctx.store, ctx.notifier, ctx.config.channels, now=ctx.clock())
+    log.debug("deliveries: %s", report)
