@@ -1,0 +1,62 @@
+"""Test support: write a config for targets served by the local page server and run real check cycles."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.config import Config, load_config
+from watchdog.models import Outcome
+from watchdog.pipeline import Context, Fetchers, run_cycle
+from watchdog.store import Store
+
+
+@dataclass(frozen=True)
+class Site:
+    """One target of a test config: its id, the page server path, and extra TOML lines."""
+
+    id: str
+    path: str
+    extra: str = ""
+
+
+def write_config(directory: Path, base_url: str, sites: Sequence[Site], *, channels: Sequence[str] = (),
+                 head: str = "") -> Path:
+    lines = [head, "[storage]", 'dir = "archive"', "[fetch]", "retries = 1", "backoff = 0", "timeout = 5", ""]
+    for site in sites:
+        lines += ["[[targets]]", f'id = "{site.id}"', f'url = "{base_url}{site.path}"', 'select = ["#root"]',
+                  'confirm_delay = "0s"', 'interval = "1s"', site.extra, ""]
+    for url in channels:
+        lines += ["[[channels]]", f"url = {json.dumps(url)}", ""]
+    path = directory / "watchdog.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def cycle(config_path: Path, *, only: Sequence[str] = ()) -> list[Outcome]:
+    """One real check cycle through the library (fetch over loopback, SQLite archive on disk)."""
+    config = load_config(config_path, environ={})
+    targets = [t for t in config.targets if not only or t.id in only]
+    with Store.open(config.storage_dir) as store:
+        fetchers = Fetchers(config, sleep=lambda _s: None)
+        try:
+            return run_cycle(targets, Context(config=config, store=store, fetchers=fetchers))
+        finally:
+            fetchers.close()
+
+
+def open_archive(config_path: Path) -> tuple[Config, Store]:
+    config = load_config(config_path, environ={})
+    return config, Store.open(config.storage_dir, writer=False)
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The real command line, as a user (or a monitoring script) runs it."""
+    environ = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "watchdog", *args], capture_output=True, text=True,
+                          check=False, env=environ, timeout=timeout)
