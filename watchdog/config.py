@@ -125,7 +125,7 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
     reader = _Reader(str(config_path), env)
     raw = reader.read_toml(config_path)
     bundled_topics = _Reader(str(bundled_config_dir() / "topics.toml"), env)
-    topics = bundled_topics.topics(bundled_topics.read_toml(bundled_config_dir() / "topics.toml"))
+    topics = bundled_topics.topics(bundled_topics.read_toml(bundled_config_dir() / "topics.toml").get("topics", []))
     config = reader.config(raw, base=config_path.parent, bundled_topics=topics, is_bundled=bundled)
     problems = bundled_topics.problems + reader.problems
     if problems or config is None:

@@ -1,0 +1,469 @@
+"""Stage 1, fetch: plain HTTP with httpx, polite and defensive.
+
+A target's URL becomes a Capture (whatever the status: a 404 or a login page is evidence that validation
+rejects later, keeping the snapshot) or a NotModified (the server answered our conditional GET with 304).
+What this fetcher guarantees, whatever the server does:
+
+- an honest User-Agent, the target's Accept-Language, gzip/deflate compression;
+- bounded time (connect/read/write/pool time-outs) and redirects (a loop is named as such);
+- bounded memory: the body is inflated here, in pieces of at most 64 KiB, and reading stops once the
+  *decoded* size passes `max_bytes` (a gzip bomb or an endless stream raises OversizeError);
+- retries only where a retry can help (time-outs, resets, truncated bodies, 5xx, 429), with exponential
+  backoff and jitter, honouring Retry-After; a 4xx is an answer, not a failure;
+- one request at a time per host (HostLimiter), even when the daemon checks targets in threads;
+- no httpx exception escapes: everything becomes FetchError with a reason a person can read.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from watchdog.errors import FetchError, OversizeError
+from watchdog.models import Capture, FetchSettings, NotModified, Target, Validators
+
+log = logging.getLogger(__name__)
+
+FETCHER_NAME = "http"
+ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+# Only codings we can inflate in bounded pieces. Brotli is left out on purpose: the `brotli` package
+# below 1.2 cannot cap its output per call, so a brotli bomb would defeat the size cap.
+ACCEPT_ENCODING = "gzip, deflate"
+DECODE_STEP = 64 * 1024  # the most a decoder hands back at once, whatever the compression ratio
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+# Headers that describe the wire form of the body; the Capture keeps the decoded body, so they would lie.
+WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+def default_user_agent() -> str:
+    """An honest User-Agent: who we are and where to read about us (one definition, in config.py)."""
+    from watchdog.config import default_user_agent as configured
+
+    return configured()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def host_of(url: str) -> str:
+    """host[:port], lower-cased: the unit of politeness (and of readable error messages)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # malformed (httpx rejects it next, with a reason): the URL is its own key
+        return url
+    host = (parts.hostname or "").lower()
+    return f"{host}:{port}" if port else host
+
+
+class HostLimiter:
+    """One lock per host: at most one request at a time to any host, across threads and fetchers."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def _lock_for(self, host: str) -> threading.Lock:
+        with self._guard:  # two threads meeting a new host must get the same lock
+            return self._locks.setdefault(host, threading.Lock())
+
+    @contextmanager
+    def hold(self, url: str) -> Iterator[None]:
+        with self._lock_for(host_of(url)):
+            yield
+
+
+# --------------------------------------------------------------------------- failures
+
+
+class _Transient(Exception):
+    """A failure worth retrying. Converted to FetchError(transient=True) when the retries run out."""
+
+    def __init__(self, reason: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class _Redirect:
+    location: str
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """httpcore re-raises socket errors as its own errors `from` them: look down the chain."""
+    link: BaseException | None = exc
+    for _ in range(8):  # chains are short; the bound only guards against a cyclic one
+        if link is None:
+            break
+        if isinstance(link, kind):
+            return True
+        link = link.__cause__ or link.__context__
+    return False
+
+
+def _caused_by_reset(exc: BaseException) -> bool:
+    return _caused_by(exc, ConnectionResetError) or "reset by peer" in str(exc).lower()
+
+
+def _caused_by_dns(exc: BaseException) -> bool:
+    # a name that does not resolve will not resolve two seconds later either; the next cycle tries again
+    text = str(exc).lower()
+    return (
+        _caused_by(exc, socket.gaierror) or "name or service not known" in text or "name resolution" in text
+    )
+
+
+def _timeout_reason(exc: httpx.TimeoutException, host: str, seconds: float) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"connect time-out: {host} did not accept a connection within {seconds:g} s"
+    if isinstance(exc, httpx.WriteTimeout):
+        return f"write time-out: could not send the request to {host} within {seconds:g} s"
+    if isinstance(exc, httpx.PoolTimeout):
+        return f"pool time-out: no free connection to {host} within {seconds:g} s"
+    return f"read time-out: {host} sent nothing for {seconds:g} s"
+
+
+def _wrap_httpx(exc: Exception, url: str, timeout: float) -> FetchError | _Transient:
+    """The one place httpx's exceptions are translated into ours."""
+    host = host_of(url)
+    if isinstance(exc, httpx.TimeoutException):
+        return _Transient(_timeout_reason(exc, host, timeout))
+    if isinstance(exc, httpx.RemoteProtocolError):  # includes bodies cut short by the server
+        return _Transient(f"incomplete response from {host} ({exc})")
+    if isinstance(exc, httpx.NetworkError) and _caused_by_reset(exc):
+        return _Transient(f"connection reset by {host}")
+    if isinstance(exc, httpx.ConnectError) and _caused_by_dns(exc):
+        return FetchError(f"cannot resolve {host} (DNS lookup failed: {exc}); is the machine online?")
+    if isinstance(exc, httpx.ConnectError):
+        return _Transient(f"could not connect to {host} ({exc})")
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        return FetchError(f"cannot fetch {url}: {exc}")
+    if isinstance(exc, httpx.TransportError):  # other network or proxy trouble
+        return _Transient(f"network error talking to {host} ({exc})")
+    return FetchError(f"cannot fetch {url}: {exc}")  # invalid URL, decoding, ...
+
+
+def _retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass  # not a number: try the date form
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # unreadable: fall back to our own backoff
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _redirect_failure(start: str, chain: list[str], limit: int) -> FetchError:
+    hops = " -> ".join(chain)
+    if len(set(chain)) < len(chain):
+        return FetchError(f"redirect loop starting at {start}: {hops}")
+    return FetchError(f"too many redirects (more than {limit}) starting at {start}: {hops}")
+
+
+# --------------------------------------------------------------------------- bounded decoding
+
+
+class _Inflater:
+    """gzip or deflate, inflated in pieces of at most DECODE_STEP bytes (zlib's max_length)."""
+
+    def __init__(self, coding: str, host: str) -> None:
+        self._coding = coding
+        self._host = host
+        self._fed = False
+        self._gzip = coding in {"gzip", "x-gzip"}
+        self._head = b""  # deflate: the first bytes, until we know whether a zlib header is present
+        self._z: zlib._Decompress | None = zlib.decompressobj(31) if self._gzip else None
+
+    def _start_deflate(self, data: bytes) -> zlib._Decompress:
+        # "deflate" should be zlib-wrapped (RFC 9110 8.4.1.2) but many servers send raw deflate.
+        wrapped = len(data) >= 2 and data[0] & 0x0F == 8 and int.from_bytes(data[:2]) % 31 == 0
+        return zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        self._fed = self._fed or bool(data)
+        if self._z is None:
+            self._head += data
+            if len(self._head) < 2:
+                return
+            data, self._head = self._head, b""
+            self._z = self._start_deflate(data)
+        yield from self._drain(self._z, data)
+
+    def _drain(self, z: zlib._Decompress, data: bytes) -> Iterator[bytes]:
+        while data:
+            piece = z.decompress(data, DECODE_STEP)
+            if piece:
+                yield piece
+            if not z.eof:
+                data = z.unconsumed_tail
+            elif self._gzip and z.unused_data.startswith(b"\x1f\x8b"):
+                data = z.unused_data  # another gzip member (RFC 1952 2.2): keep going
+                z = self._z = zlib.decompressobj(31)
+            else:
+                return  # end of stream; trailing bytes are ignored, as browsers do
+
+    def finish(self) -> Iterator[bytes]:
+        if self._z is None and self._head:  # a one-byte deflate body: cannot carry a zlib header
+            self._z = self._start_deflate(self._head)
+            yield from self._drain(self._z, self._head)
+        rest = self._z.flush() if self._z is not None else b""
+        if rest:  # what inflate still held back: less than one match, a few bytes
+            yield rest
+        if self._fed and self._z is not None and not self._z.eof:
+            # The HTTP framing was complete but the compressed stream was not: a cut-short body.
+            raise _Transient(f"incomplete {self._coding} body from {self._host} (stream ends early)")
+
+
+def _codings(response: httpx.Response) -> list[str]:
+    header = response.headers.get("content-encoding", "")
+    codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+    return [c for c in codings if c != "identity"]
+
+
+def _decoded(chunks: Iterable[bytes], codings: list[str], host: str) -> Iterator[bytes]:
+    """Undo the codings last-applied-first, each stage streaming bounded pieces to the next."""
+    for coding in reversed(codings):
+        chunks = _through(_Inflater(coding, host), chunks)
+    return iter(chunks)
+
+
+def _through(inflater: _Inflater, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    for data in chunks:
+        yield from inflater.feed(data)
+    yield from inflater.finish()
+
+
+def _capped(chunks: Iterable[bytes], limit: int, url: str) -> Iterator[bytes]:
+    """Raw bytes, up to `limit`: a stream of empty deflate blocks inflates to nothing, forever."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            raise OversizeError(f"the compressed body of {url} exceeds {limit} bytes")
+        yield chunk
+
+
+# --------------------------------------------------------------------------- the fetcher
+
+
+class HttpFetcher:
+    """The plain-HTTP Fetcher. Thread-safe: one instance serves every target of a cycle."""
+
+    def __init__(
+        self,
+        *,
+        settings: FetchSettings,
+        client: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = utc_now,
+        host_limiter: HostLimiter | None = None,
+    ) -> None:
+        self._settings = settings
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.Client()
+        self._sleep = sleep
+        self._clock = clock
+        self._limiter = host_limiter if host_limiter is not None else HostLimiter()
+        # Passed per request, so an injected client gets our time-outs too.
+        self._timeout = httpx.Timeout(settings.timeout)
+
+    def fetch(self, target: Target, *, validators: Validators | None = None) -> Capture | NotModified:
+        headers = self._request_headers(target, validators)
+        retrying = Retrying(
+            stop=stop_after_attempt(self._settings.retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Transient),
+            sleep=self._sleep,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        try:
+            conditional = "If-None-Match" in headers or "If-Modified-Since" in headers
+            return retrying(self._attempt, target, headers, conditional=conditional)
+        except _Transient as exc:
+            attempts = int(retrying.statistics.get("attempt_number", 1))
+            plural = "attempt" if attempts == 1 else "attempts"
+            reason = f"{exc.reason} after {attempts} {plural}"
+            raise FetchError(reason, transient=True, status=exc.status) from exc
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> HttpFetcher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _request_headers(self, target: Target, validators: Validators | None) -> dict[str, str]:
+        headers = {
+            "User-Agent": target.user_agent or self._settings.user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
+        if target.accept_language:
+            headers["Accept-Language"] = target.accept_language
+        if validators is not None and validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators is not None and validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
+        return headers
+
+    def _wait(self, state: RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(failure, _Transient) and failure.retry_after is not None:
+            return min(failure.retry_after, self._settings.max_retry_after)
+        return self._backoff(state.attempt_number)
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential with up to one base of jitter, so targets failing together spread out."""
+        base = self._settings.backoff
+        delay = base * 2.0 ** (attempt - 1) + random.uniform(0, base)
+        return min(delay, self._settings.max_retry_after)
+
+    def _attempt(
+        self, target: Target, headers: dict[str, str], *, conditional: bool
+    ) -> Capture | NotModified:
+        """One try: the request and its redirects, each hop holding its host's lock."""
+        chain = [target.url]
+        for _ in range(self._settings.max_redirects + 1):
+            with self._limiter.hold(chain[-1]):
+                result = self._request(target, chain[-1], headers, conditional=conditional)
+            if not isinstance(result, _Redirect):
+                return result
+            chain.append(result.location)
+        raise _redirect_failure(target.url, chain, self._settings.max_redirects)
+
+    def _request(
+        self, target: Target, url: str, headers: dict[str, str], *, conditional: bool
+    ) -> Capture | NotModified | _Redirect:
+        try:
+            request = self._client.build_request("GET", url, headers=headers, timeout=self._timeout)
+            response = self._client.send(request, stream=True, follow_redirects=False)
+            try:
+                return self._interpret(target, url, response, conditional=conditional)
+            finally:
+                response.close()  # an unread body closes the connection rather than draining it
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _wrap_httpx(exc, url, self._settings.timeout) from exc
+
+    def _interpret(
+        self, target: Target, url: str, response: httpx.Response, *, conditional: bool
+    ) -> Capture | NotModified | _Redirect:
+        status = response.status_code
+        if status == 304:
+            return self._not_modified(target, url, conditional=conditional)
+        if status in REDIRECT_STATUSES and "location" in response.headers:
+            return _Redirect(_resolve(url, response.headers["location"]))
+        if status == 429 or status >= 500:
+            raise self._server_trouble(url, response)
+        body = self._read_body(response, url)
+        return Capture(
+            target_id=target.id,
+            url=target.url,
+            final_url=url,
+            status=status,
+            headers=tuple((k, v) for k, v in response.headers.multi_items() if k not in WIRE_HEADERS),
+            body=body,
+            fetched_at=self._clock(),
+            fetcher=FETCHER_NAME,
+        )
+
+    def _not_modified(self, target: Target, url: str, *, conditional: bool) -> NotModified:
+        if not conditional:  # a 304 to a plain GET would freeze the page as "unchanged" forever
+            raise FetchError(f"{url} answered 304 Not Modified to an unconditional request")
+        return NotModified(target_id=target.id, url=target.url, fetched_at=self._clock())
+
+    def _server_trouble(self, url: str, response: httpx.Response) -> _Transient:
+        status = response.status_code
+        retry_after = None
+        if status in RETRY_AFTER_STATUSES:
+            retry_after = _retry_after(response.headers.get("retry-after"), self._clock())
+        phrase = f" {response.reason_phrase}" if response.reason_phrase else ""
+        reason = f"HTTP {status}{phrase} from {host_of(url)}"
+        return _Transient(reason, status=status, retry_after=retry_after)
+
+    def _read_body(self, response: httpx.Response, url: str) -> bytes:
+        codings = _codings(response)
+        raw_limit = self._refuse_early(response, url, codings)
+        pieces = _decoded(_capped(response.iter_raw(), raw_limit, url), codings, host_of(url))
+        try:
+            return _collect(pieces, self._settings.max_bytes, url)
+        except zlib.error as exc:
+            raise FetchError(f"cannot decode the {', '.join(codings)} body of {url}: {exc}") from exc
+
+    def _refuse_early(self, response: httpx.Response, url: str, codings: list[str]) -> int:
+        """Refuse what we cannot decode or what announces itself as too big; return the raw-byte cap."""
+        unknown = [c for c in codings if c not in {"gzip", "x-gzip", "deflate"}]
+        if unknown:
+            raise FetchError(f"{url} sent an unsupported Content-Encoding: {', '.join(unknown)}")
+        cap = self._settings.max_bytes
+        # Deflate never grows data by more than ~0.03 %: anything past this allowance is not a page.
+        raw_limit = cap + cap // 256 + 1024
+        declared = _declared_length(response)
+        if declared is not None and declared > (raw_limit if codings else cap):
+            raise OversizeError(f"{url} announces {declared} bytes, over the {cap}-byte cap")
+        return raw_limit
+
+
+def _collect(pieces: Iterable[bytes], cap: int, url: str) -> bytes:
+    """Join decoded pieces, stopping (and so closing the stream) as soon as they pass the cap."""
+    kept: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        size += len(piece)
+        if size > cap:
+            raise OversizeError(f"the body of {url} exceeds {cap} bytes; stopped reading")
+        kept.append(piece)
+    return b"".join(kept)
+
+
+def _declared_length(response: httpx.Response) -> int | None:
+    try:
+        return int(response.headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _resolve(base: str, location: str) -> str:
+    resolved = httpx.URL(base).join(location)
+    if resolved.scheme not in {"http", "https"}:
+        raise FetchError(f"{base} redirects to an unsupported URL: {location}")
+    return str(resolved)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    failure = state.outcome.exception() if state.outcome is not None else None
+    delay = state.next_action.sleep if state.next_action is not None else 0.0
+    log.info("attempt %d failed (%s); retrying in %.1f s", state.attempt_number, failure, delay)
