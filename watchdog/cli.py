@@ -390,6 +390,15 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(error for _, error in results) else EXIT_OK
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from watchdog.demo import run_demo
+    from watchdog.logs import setup_logging
+
+    if not args.verbose:
+        setup_logging(-1)  # the demo tells its own story on stdout; keep routine log lines out of it
+    return run_demo(out=_out())
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
     "check": ("one cycle over all (or the named) targets, then exit", _configure_check, cmd_check),
     "targets": ("each target with its last check, last change and state", _json_flag, cmd_targets),
@@ -405,6 +414,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
         cmd_reextract,
     ),
     "notify": ("send a test message to every channel", _configure_notify, cmd_notify),
+    "demo": ("offline: replay real recorded Meta policy versions from a local server and show the alerts",
+             _no_arguments, cmd_demo),
 }
 
 
