@@ -125,12 +125,22 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
     reader = _Reader(str(config_path), env)
     raw = reader.read_toml(config_path)
     bundled_topics = _Reader(str(bundled_config_dir() / "topics.toml"), env)
-    topics = bundled_topics.topics(bundled_topics.read_toml(bundled_config_dir() / "topics.toml").get("topics", []))
+    topics = bundled_topics.topics(
+        bundled_topics.read_toml(bundled_config_dir() / "topics.toml").get("topics", [])
+    )
     config = reader.config(raw, base=config_path.parent, bundled_topics=topics, is_bundled=bundled)
     problems = bundled_topics.problems + reader.problems
     if problems or config is None:
         raise ConfigError(problems)
+    _check_topics(config)
     return config
+
+
+def _check_topics(config: Config) -> None:
+    """Compile the merged topics once now, so a pattern that matches empty text fails `config check`."""
+    from watchdog.classify import compile_topics  # raises ConfigError naming topics.<id>.patterns[i]
+
+    compile_topics(config.topics, source=config.source)
 
 
 class _Reader:

@@ -432,6 +432,7 @@ def _view(
         diff=text_diff,
         classification=classification,
         archive_url=archive_link(ctx.config, change_id),
+        topics=tuple(ctx.config.topics),
     )
 
 
