@@ -104,8 +104,11 @@ def test_one_broken_target_never_stops_the_others(page_server: PageServer, tmp_p
     page_server.set("/500", Reply(status=500, body="oops"))
     page_server.set("/reset", Reply(fault="reset"))
     page_server.set("/policy", page(APRIL))
-    page_server.set("/login", "<html><body><div id=root><h1>Log in to Facebook</h1><form>Email or phone"
-                              "<input><button>Log in</button></form>Forgot password? Create new account</div>")
+    page_server.set(
+        "/login",
+        "<html><body><div id=root><h1>Log in to Facebook</h1><form>Email or phone"
+        "<input><button>Log in</button></form>Forgot password? Create new account</div>",
+    )
     page_server.redirect("/moved", "/login")
     outcomes = {o.target_id: o for o in cycle(config)}
     assert outcomes["fb"].status == "new"
@@ -124,8 +127,15 @@ def test_check_json_lines_and_exit_codes(page_server: PageServer, tmp_path: Path
     assert [line["target"] for line in lines] == ["fb", "gone"]
     keys = {"target", "status", "version", "change", "topics", "alerted", "reason"}
     assert all(keys <= set(line) for line in lines)
-    assert lines[0] | {"version": None} == {**lines[0], "status": "new", "change": None, "topics": [],
-                                            "alerted": False, "reason": None, "version": None}
+    assert lines[0] | {"version": None} == {
+        **lines[0],
+        "status": "new",
+        "change": None,
+        "topics": [],
+        "alerted": False,
+        "reason": None,
+        "version": None,
+    }
     assert lines[1]["status"] == "rejected" and "404" in lines[1]["reason"]
     only = cli("--config", str(config), "check", "fb", "--json")
     assert only.returncode == 0 and json.loads(only.stdout)["status"] == "unchanged"
@@ -179,14 +189,17 @@ def test_default_config_offline_every_target_errors_readably(tmp_path: Path) -> 
 
 
 def test_kill_9_during_check_never_corrupts_the_archive(page_server: PageServer, tmp_path: Path) -> None:
-    sites = [Site(f"t{i}", f"/p{i}") for i in range(6)]
+    sites = [Site(f"t{i}", f"/p{i}") for i in range(4)]
     config = write_config(tmp_path, page_server.base_url, sites)
-    versions = [APRIL, MAY, "series/facebook-privacy-policy-en/2025-06-16T12-31-49Z.md"]
+    versions = [APRIL, MAY, APRIL]  # the last round is an A->B->A revert
     for round_ in range(3):
-        for i in range(6):
+        for i in range(4):
             page_server.set(f"/p{i}", page(versions[round_], seed=i), etag=False)
-        with subprocess.Popen([sys.executable, "-m", "watchdog", "--config", str(config), "check"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+        with subprocess.Popen(
+            [sys.executable, "-m", "watchdog", "--config", str(config), "check"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ) as proc:
             time.sleep(0.4 + 0.3 * round_)
             os.kill(proc.pid, signal.SIGKILL)
         db = tmp_path / "archive" / "archive.sqlite3"
