@@ -1,0 +1,647 @@
+"""Stage 2, extract/normalise: a fetched body (bytes) -> the canonical text that is stored and diffed.
+
+fetch -> **extract/normalise** -> validate -> store -> diff -> classify -> notify/publish
+
+The canonical text is what people read in alerts and what every later stage compares, so it must
+change when the wording changes and *only* then. Hence:
+
+* decoding never trusts one source blindly: BOM, header, <meta>, UTF-8 validity, and for a mislabelled
+  body UTF-8 runs with the stray bytes read as windows-1252 (it never raises on a wrong charset);
+* `remove` selectors are cut out first, then the `select` matches (document order, nested ones folded
+  into their ancestor) are read; without `select` the whole body is read;
+* what a reader cannot see is skipped: script/style/svg/template..., comments, and hidden elements;
+* the document's shape is kept as plain lines: `# heading`, `- list item` (two spaces per nesting
+  level), `cell | cell` per table row, one blank line between blocks; inline elements flow;
+* links keep only their text; with `keep_links` the *canonical* URL follows in angle brackets, with
+  redirect wrappers unwrapped and tracking / signed-URL parameters dropped, so that link churn
+  (`?entry_point=...`, rotating `oh`/`oe`, `?locale2=...`) changes nothing;
+* `normalise` then unifies look-alike characters (spaces, quotes, zero-width marks) and whitespace.
+
+The page walk is a single iterative pass over the parsed tree (no per-element get_text), so a 400 KB
+page is read in one go and a hostile, deeply nested page cannot exhaust the recursion limit.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+import unicodedata
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+
+from watchdog.errors import ExtractError
+from watchdog.models import Extracted
+
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup, Tag
+
+__all__ = ["canonical_url", "check_selector", "decode", "extract", "normalise", "text_hash"]
+
+# --------------------------------------------------------------------------- normalisation
+
+_SPACES: Final = (
+    "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000\t"
+)
+_INVISIBLE: Final = (
+    "\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+_SINGLE_QUOTES: Final = "\u2018\u2019\u201a\u201b\u02bc"
+_DOUBLE_QUOTES: Final = "\u201c\u201d\u201e\u201f"
+_NEWLINES: Final = "\u0085\u2028\u2029\u000b\u000c"
+_CONTROLS: Final = "".join(
+    chr(c) for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c) not in "\n\t\r\x0b\x0c\x85"
+)
+
+
+def _replacements() -> MappingProxyType[str, str]:
+    table: dict[str, str] = {}
+    table.update(dict.fromkeys(_SPACES, " "))
+    table.update(dict.fromkeys(_INVISIBLE + _CONTROLS, ""))
+    table.update(dict.fromkeys(_SINGLE_QUOTES, "'"))
+    table.update(dict.fromkeys(_DOUBLE_QUOTES, '"'))
+    table.update(dict.fromkeys(_NEWLINES + "\r", "\n"))
+    return MappingProxyType(table)
+
+
+_REPLACEMENTS: Final = _replacements()
+# One regex pass finds the few characters to replace: much faster than str.translate on long, mostly
+# ASCII texts.
+_SPECIAL: Final = re.compile("\r\n|[" + re.escape("".join(_REPLACEMENTS)) + "]")
+_SPACE_RUN: Final = re.compile(r"(?<=\S) {2,}")
+_TRAILING: Final = re.compile(r" +$", re.MULTILINE)
+_GUILLEMET_OPEN: Final = re.compile(r"« *")
+_GUILLEMET_CLOSE: Final = re.compile(r" *»")
+_BLANK_RUN: Final = re.compile(r"\n{3,}")
+
+
+def _replace(match: re.Match[str]) -> str:
+    found = match.group()
+    return "\n" if found == "\r\n" else _REPLACEMENTS[found]
+
+
+def normalise(text: str) -> str:
+    """Canonical form of a text: equal for texts a reader cannot tell apart. Idempotent.
+
+    Zs spaces and tabs become ' ', zero-width / bidi marks and soft hyphens vanish, curly quotes
+    become straight ones, guillemets get exactly one space inside, C0/C1 controls go, runs of spaces
+    collapse (leading indentation is kept: it encodes list nesting), line ends are stripped, blank-line
+    runs shrink to one, and a non-empty result ends with exactly one newline.
+    """
+    text = _SPECIAL.sub(_replace, text)
+    # NFC after the removals: dropping a zero-width mark can bring a base letter and its combining
+    # accent together, and composing them last keeps normalise(normalise(x)) == normalise(x).
+    text = unicodedata.normalize("NFC", text)
+    text = _GUILLEMET_CLOSE.sub(" »", _GUILLEMET_OPEN.sub("« ", text))
+    text = _TRAILING.sub("", _SPACE_RUN.sub(" ", text))
+    text = _BLANK_RUN.sub("\n\n", text).strip("\n")
+    return text + "\n" if text else ""
+
+
+def text_hash(text: str) -> str:
+    """SHA-256 (hex) of the UTF-8 text: the identity of a version's wording."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- URLs
+
+# Query parameters that identify a click, a session or a signed media fetch, never the resource.
+_TRACKING_PARAMS: Final = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid",
+        "igsh", "mc_cid", "mc_eid", "__tn__", "entry_point", "locale2", "oh", "oe", "ccb", "efg",
+        "refsrc", "_rdr", "ref", "hc_ref", "mibextid", "helpref", "_ga", "_gl", "_hsenc", "_hsmi",
+        "rdid", "share_url", "sfnsn", "s", "si", "stp",
+    }
+)  # fmt: skip
+_TRACKING_PREFIXES: Final = ("utm_", "_nc_", "__cft__", "__xts__", "__eep__", "mkt_", "pk_")
+# Redirect wrappers ("link shims"): where the real target travels in a query parameter.
+_REDIRECT_PATHS: Final = frozenset({"/l.php", "/l/", "/url", "/redirect", "/out", "/away"})
+_REDIRECT_HOST_PREFIXES: Final = ("l.", "lm.")
+_REDIRECT_KEYS: Final = ("u", "url", "q", "target")
+_DEFAULT_PORTS: Final = MappingProxyType({"http": 80, "https": 443})
+_MAX_UNWRAP: Final = 5
+
+
+def canonical_url(href: str, *, base: str) -> str:
+    """The stable identity of a link target.
+
+    Resolves against `base`, unwraps redirect wrappers (`l.facebook.com/l.php?u=...`, `l.instagram.com/?u=`,
+    any `/l.php?u=`), drops tracking and signed-URL parameters, sorts the rest, lowercases scheme and
+    host, drops default ports, userinfo and the fragment. A parameter whose value is itself a URL
+    (`?src=https://video...&oh=...`, `?redirect_uri=...`) is canonicalised the same way. Non-HTTP URLs
+    (mailto:...) come back resolved but otherwise as they are.
+    """
+    return _canonical(urljoin(base, href.strip()), _MAX_UNWRAP)
+
+
+def _canonical(url: str, budget: int) -> str:
+    # `budget` bounds unwrapping and nesting: a hostile URL cannot make this loop or recurse deeply.
+    while budget > 0 and (target := _redirect_target(url)) is not None:
+        url, budget = target, budget - 1
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        return url
+    query = _query(parts.query, budget - 1)
+    return urlunsplit((scheme, _netloc(scheme, url), _path(parts.path), query, ""))
+
+
+def _redirect_target(url: str) -> str | None:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.path not in _REDIRECT_PATHS and not (
+        host.startswith(_REDIRECT_HOST_PREFIXES) and parts.path in ("", "/")
+    ):
+        return None
+    # The first URL-valued target parameter, whatever the order or repetition of the others.
+    for key in _REDIRECT_KEYS:
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name == key and _is_http_url(value.strip()):
+                return value.strip()
+    return None
+
+
+def _netloc(scheme: str, url: str) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: keep the host alone
+        port = None
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+
+
+def _path(path: str) -> str:
+    # One spelling per path: decode what needs no encoding, encode what must be.
+    return quote(unquote(path), safe="/:@!$&'()*+,;=-._~") or "/"
+
+
+def _query(query: str, budget: int) -> str:
+    kept = [
+        (key, _canonical(value, budget) if budget > 0 and _is_http_url(value) else value)
+        for key, value in parse_qsl(query, keep_blank_values=True)
+        if key.lower() not in _TRACKING_PARAMS and not key.lower().startswith(_TRACKING_PREFIXES)
+    ]
+    return urlencode(sorted(kept), quote_via=quote)
+
+
+def _is_http_url(value: str) -> bool:
+    return value[:8].lower().startswith(("http://", "https://"))
+
+
+# --------------------------------------------------------------------------- decoding
+
+_CHARSET_PARAM: Final = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
+# WHATWG: browsers read these labels as windows-1252, a superset.
+_LEGACY_ALIASES: Final = MappingProxyType({"latin_1": "cp1252", "iso8859-1": "cp1252", "ascii": "cp1252"})
+_BOMS: Final = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_MULTIBYTE: Final = ("utf", "gb", "big5", "shift", "euc", "iso2022", "cp9", "hz", "johab")
+
+
+def _codec(label: str | None) -> str | None:
+    """Python's name for a charset label, or None when Python has no such codec."""
+    if not label:
+        return None
+    try:
+        name = codecs.lookup(label.strip().strip("\"'")).name
+    except LookupError:
+        return None
+    return _LEGACY_ALIASES.get(name, name)
+
+
+def _candidates(body: bytes, content_type: str | None) -> Iterator[str]:
+    """Encodings to try, most authoritative first (BOM, header, <meta>), then UTF-8."""
+    from bs4.dammit import EncodingDetector
+
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            yield name
+    match = _CHARSET_PARAM.search(content_type or "")
+    declared = [_codec(match.group(1) if match else None)]
+    declared.append(_codec(EncodingDetector.find_declared_encoding(body[:4096], is_html=True)))
+    for label in declared:
+        if label is not None:
+            # A declared single-byte charset on a body that is valid, non-ASCII UTF-8 is a mislabel:
+            # text in such a charset almost never forms valid UTF-8 sequences by chance.
+            if not label.startswith(_MULTIBYTE) and not body.isascii():
+                yield "utf-8"
+            yield label
+    yield "utf-8"
+
+
+def decode(body: bytes, *, content_type: str | None) -> str:
+    """Bytes -> text; never raises on a wrong or missing charset.
+
+    The first of BOM / header / <meta> / UTF-8 that decodes the whole body wins. When none does, the
+    body is a mislabelled mix, typically UTF-8 with stray windows-1252 bytes: valid UTF-8 runs are kept
+    and the bytes between them are read as windows-1252, the browsers' legacy default (a statistical
+    guess, tried first, misread short French text as Baltic; the domain's legacy charset is 1252).
+    """
+    for name in _candidates(body, content_type):
+        try:
+            return body.decode(name)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return _decode_mixed(body)
+
+
+# Maximal runs of well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF).
+_UTF8_RUN: Final = re.compile(
+    rb"(?:[\x00-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2})+"
+)
+
+
+def _decode_mixed(body: bytes) -> str:
+    pieces: list[str] = []
+    position = 0
+    for run in _UTF8_RUN.finditer(body):
+        pieces.append(body[position : run.start()].decode("cp1252", errors="replace"))
+        pieces.append(run.group().decode("utf-8"))
+        position = run.end()
+    pieces.append(body[position:].decode("cp1252", errors="replace"))
+    return "".join(pieces)
+
+
+# --------------------------------------------------------------------------- parsing
+
+_HTML_TYPES: Final = ("text/html", "application/xhtml+xml", "text/xml", "application/xml")
+_BINARY_TYPES: Final = ("image/", "audio/", "video/", "font/", "application/pdf", "application/zip",
+                        "application/octet-stream", "application/gzip")  # fmt: skip
+# Text has next to no C0 controls; images, PDFs and archives are full of them.
+_MAX_CONTROL_SHARE: Final = 0.02
+_MIN_CONTROLS: Final = 8
+_C0: Final = re.compile(r"[\x00-\x08\x0e-\x1f]")
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _looks_like_markup(text: str) -> bool:
+    return text[:2048].lstrip().startswith("<")
+
+
+def _check_text(text: str, media_type: str) -> None:
+    if media_type.startswith(_BINARY_TYPES) and not _looks_like_markup(text):
+        raise ExtractError(f"the body is {media_type}, not an HTML or text page")
+    sample = text[:65536]
+    if len(_C0.findall(sample)) > max(_MIN_CONTROLS, _MAX_CONTROL_SHARE * len(sample)):
+        raise ExtractError("the body looks binary (control characters), not an HTML or text page")
+
+
+def _parse(markup: str) -> BeautifulSoup:
+    from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, ParserRejectedMarkup, XMLParsedAsHTMLWarning
+
+    # bs4 warns when a short body looks like a URL or file name, or when XML is read as HTML; both
+    # are legitimate for a fetched page, and a warning must not turn into an error under pytest.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        try:
+            return BeautifulSoup(markup, "lxml")
+        except (ParserRejectedMarkup, ValueError) as exc:
+            raise ExtractError(f"the page could not be parsed as HTML: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- selectors
+
+
+def check_selector(selector: str) -> str | None:
+    """None when `selector` is valid CSS for the extractor (soupsieve), else the error message."""
+    import soupsieve
+
+    if not selector.strip():
+        return "empty selector"
+    try:
+        soupsieve.compile(selector)
+    except soupsieve.SelectorSyntaxError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def _select(soup: BeautifulSoup, selectors: Sequence[str]) -> list[Tag]:
+    """Matches of any selector in document order, without those inside another match."""
+    import soupsieve
+
+    try:
+        # One selector list: soupsieve returns its matches once each and in document order.
+        matches = soup.select(", ".join(selectors))
+    except soupsieve.SelectorSyntaxError as exc:
+        raise ExtractError(f"invalid CSS selector in {list(selectors)}: {exc}") from exc
+    chosen = {id(tag) for tag in matches}
+    return [tag for tag in matches if not any(id(p) in chosen for p in tag.parents)]
+
+
+# --------------------------------------------------------------------------- rendering
+
+_DROP: Final = frozenset(
+    {"script", "style", "noscript", "template", "svg", "math", "iframe", "canvas", "head", "meta",
+     "link", "title", "object", "embed", "audio", "video", "picture", "source", "track", "map",
+     "input", "select", "textarea", "datalist", "img", "area"}
+)  # fmt: skip
+_BLOCK: Final = frozenset(
+    {"address", "article", "aside", "blockquote", "body", "caption", "center", "dd", "details",
+     "dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form",
+     "header", "hgroup", "hr", "html", "legend", "main", "menu", "nav", "p", "pre", "search",
+     "section", "summary", "tbody", "thead", "tfoot", "table", "tr", "td", "th"}
+)  # fmt: skip
+_LISTS: Final = frozenset({"ul", "ol", "menu", "dir"})
+_HEADINGS: Final = MappingProxyType({f"h{n}": n for n in range(1, 7)})
+_CELLS: Final = frozenset({"td", "th"})
+_ROW_GROUPS: Final = frozenset({"thead", "tbody", "tfoot"})
+_HIDDEN_STYLE: Final = re.compile(
+    r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse))\s*(?:!important\s*)?(?:;|$)",
+    re.IGNORECASE,
+)
+_HTML_SPACE: Final = re.compile(r"[ \t\n\r\f]+")
+_NON_HTTP_LINK: Final = ("javascript:", "data:", "blob:", "about:")
+
+
+def _is_landmark(tag: Tag) -> bool:
+    return tag.name == "main" or tag.get("role") == "main"
+
+
+def _is_hidden(tag: Tag) -> bool:
+    """Hidden from a reader: `hidden`, inline display:none / visibility:hidden, aria-hidden, closed <dialog>.
+
+    aria-hidden="true" is honoured except on an element holding the main landmark: modal dialogs (the
+    cookie prompt) set it on the whole page behind them, which stays visible; elsewhere it marks
+    decorative duplicates (icon glyphs, separators).
+    """
+    attrs = tag.attrs
+    if not attrs:
+        return tag.name == "dialog"
+    hidden = attrs.get("hidden")
+    if hidden is not None and str(hidden).lower() != "until-found":
+        return True
+    style = attrs.get("style")
+    if isinstance(style, str) and _HIDDEN_STYLE.search(style):
+        return True
+    if tag.name == "dialog" and "open" not in attrs:
+        return True
+    aria = attrs.get("aria-hidden")
+    return isinstance(aria, str) and aria.strip().lower() == "true" and tag.find(_is_landmark) is None
+
+
+def _is_layout_table(table: Tag) -> bool:
+    """A table used for page layout, read as nested blocks: role=presentation/none, or one column."""
+    if table.get("role") in ("presentation", "none"):
+        return True
+    for row in table.find_all("tr"):
+        if len(row.find_all(_CELLS, recursive=False)) > 1 and row.find_parent("table") is table:
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """What the position in the tree implies for the text below it."""
+
+    indent: str = ""  # continuation indent inside list items
+    list_depth: int = 0
+    data_table: bool = False  # rows/cells below belong to a data table (not a layout one)
+    in_cell: bool = False  # inside a data-table cell: everything flows into the row's line
+    in_pre: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    """Pushed after an element's children: what closing it does, and the state to restore."""
+
+    tag: Tag
+    kind: str  # "row", "cell", "list", "item", "block", "link" or "" (inline)
+    saved: _State
+    parts_mark: int = 0
+    lines_mark: int = 0
+
+
+@dataclass(slots=True)
+class _Renderer:
+    """Builds the canonical lines from one walk over the selected subtrees (one instance per page)."""
+
+    base: str
+    keep_links: bool
+    self_url: str = ""
+    lines: list[str] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)
+    marker: str | None = None  # prefix of the next line ("- ", "## "), else the indent
+    blank_pending: bool = False
+    state: _State = field(default_factory=_State)
+    cells: list[str] = field(default_factory=list)
+    cell_start: int = 0
+
+    def render(self, roots: Sequence[Tag]) -> str:
+        self.self_url = canonical_url(self.base, base=self.base)
+        for root in roots:
+            self._walk(root)
+            self._flush(blank=True)
+        return normalise("\n".join(self.lines))
+
+    def _walk(self, root: Tag) -> None:
+        from bs4.element import CData, NavigableString, Tag
+
+        stack: list[object] = [root]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _Close):
+                self._close(node)
+            elif isinstance(node, Tag):
+                # A selected root is read even when hidden: the configuration asked for it.
+                if node.name in _DROP or (node is not root and _is_hidden(node)):
+                    continue
+                stack.append(self._open(node))
+                stack.extend(reversed(node.contents))
+            elif type(node) in (NavigableString, CData):  # not comments, doctypes, PIs
+                self._text(str(node))
+
+    # ----------------------------------------------------------------- lines
+
+    def _flush(self, *, blank: bool) -> None:
+        """End the current line (if it has text); `blank` asks for a blank line before the next one."""
+        joined = "".join(self.parts)
+        line = joined.rstrip() if self.state.in_pre else _HTML_SPACE.sub(" ", joined).strip()
+        self.parts.clear()
+        if line:
+            if self.blank_pending and self.lines:
+                self.lines.append("")
+            prefix = self.marker if self.marker is not None else self.state.indent
+            self.lines.append(prefix + line)
+            self.marker = None
+            self.blank_pending = False
+        self.blank_pending = self.blank_pending or blank
+
+    def _boundary(self) -> None:
+        """A block starts or ends: a new line (a space inside a table cell)."""
+        if self.state.in_cell:
+            self.parts.append(" ")
+        else:
+            self._flush(blank=self.state.list_depth == 0)
+
+    def _text(self, text: str) -> None:
+        if not self.state.in_pre or self.state.in_cell:
+            self.parts.append(text)
+            return
+        first, *rest = text.split("\n")
+        self.parts.append(first)
+        for line in rest:
+            self._flush(blank=False)
+            self.parts.append(line)
+
+    # ----------------------------------------------------------------- elements
+
+    def _open(self, tag: Tag) -> _Close:
+        name = tag.name
+        state = self.state
+        kind = self._kind(tag)
+        close = _Close(tag, kind, state, len(self.parts), len(self.lines))
+        if name == "br":
+            self.parts.append(" ") if state.in_cell else self._flush(blank=False)
+        elif kind == "row":
+            self._flush(blank=False)
+            self.cells = []
+        elif kind == "cell":
+            self.cell_start = len(self.parts)
+            self.state = replace(state, in_cell=True)
+        elif kind == "item":
+            self._open_item()
+        elif kind in ("block", "list"):
+            self._boundary()
+            self._enter_block(tag)
+        return close
+
+    def _kind(self, tag: Tag) -> str:
+        name, state = tag.name, self.state
+        if name == "a":
+            return "link"
+        if state.data_table and not state.in_cell and name in _ROW_GROUPS:
+            return ""  # thead/tbody/tfoot: rows follow each other without blank lines
+        if state.data_table and not state.in_cell and name in ("tr", "td", "th"):
+            return "row" if name == "tr" else "cell"
+        if name == "li":
+            return "item"
+        if name in _LISTS:
+            return "list"
+        return "block" if name in _BLOCK or name in _HEADINGS else ""
+
+    def _enter_block(self, tag: Tag) -> None:
+        name, state = tag.name, self.state
+        if name in _LISTS:
+            self.state = replace(state, list_depth=state.list_depth + 1)
+        elif name in _HEADINGS and not state.in_cell:
+            lead = self.marker if self.marker is not None else state.indent
+            self.marker = lead + "#" * _HEADINGS[name] + " "
+        elif name == "table" and not state.in_cell:
+            self.state = replace(state, data_table=not _is_layout_table(tag))
+        elif name == "pre":
+            self.state = replace(state, in_pre=True)
+
+    def _open_item(self) -> None:
+        if self.state.in_cell:
+            self.parts.append(" ")
+            return
+        self._flush(blank=False)
+        depth = max(self.state.list_depth, 1)
+        self.marker = "  " * (depth - 1) + "- "
+        self.state = replace(self.state, indent="  " * depth)
+
+    def _close(self, close: _Close) -> None:
+        kind = close.kind
+        if kind == "link":
+            self._close_link(close)
+        elif kind == "cell":
+            cell = _HTML_SPACE.sub(" ", "".join(self.parts[self.cell_start :])).strip()
+            del self.parts[self.cell_start :]
+            self.cells.append(cell)
+        elif kind == "row":
+            while self.cells and not self.cells[-1]:
+                self.cells.pop()
+            self.parts.append(" | ".join(self.cells))
+            self._flush(blank=False)
+        elif kind in ("item", "block", "list") and not self.state.in_cell:
+            self._flush(blank=False)  # the last line still belongs to this element (indent, <pre>)
+        self.state = close.saved
+        if kind in ("item", "block", "list"):
+            # With the outer state: a top-level block ends with a blank line, one in a list does not.
+            self._boundary()
+
+    def _close_link(self, close: _Close) -> None:
+        emitted = "".join(self.parts[close.parts_mark :]).strip() or len(self.lines) > close.lines_mark
+        if not emitted:
+            image = close.tag.find("img", alt=True)
+            alt = str(image.get("alt", "")).strip() if image is not None else ""
+            if not alt:
+                return
+            self.parts.append(alt)
+        if self.keep_links:
+            self._append_url(close.tag.get("href"))
+
+    def _append_url(self, href: object) -> None:
+        if not isinstance(href, str) or not href.strip():
+            return
+        if href.strip().lower().startswith(_NON_HTTP_LINK):
+            return
+        url = canonical_url(href, base=self.base)
+        if url == self.self_url:  # an in-page anchor (#section): not a link target worth comparing
+            return
+        if "".join(self.parts).strip():
+            self.parts.append(f" <{url}>")
+        elif self.lines:  # the link held a block (a heading): its line is already written
+            self.lines[-1] += f" <{url}>"
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def extract(
+    body: bytes,
+    *,
+    content_type: str | None,
+    url: str,
+    select: Sequence[str] = (),
+    remove: Sequence[str] = (),
+    keep_links: bool = False,
+) -> Extracted:
+    """Turn a fetched body into canonical text. Raises ExtractError when it is not a readable page."""
+    media_type = _media_type(content_type)
+    text = decode(body, content_type=content_type)
+    _check_text(text, media_type)
+    if media_type == "text/plain" or (
+        media_type and not media_type.startswith(_HTML_TYPES) and not _looks_like_markup(text)
+    ):
+        return Extracted(text=normalise(text), matched=not select)
+    soup = _parse(text)
+    title = _title(soup)
+    if remove:
+        for tag in _select(soup, remove):
+            tag.decompose()
+    roots = _select(soup, select) if select else [soup.body or soup]
+    base = _base_url(soup, url)
+    rendered = _Renderer(base=base, keep_links=keep_links).render(roots)
+    return Extracted(text=rendered, matched=bool(roots), title=title)
+
+
+def _title(soup: BeautifulSoup) -> str:
+    title = soup.find("title")
+    return " ".join(normalise(title.get_text()).split()) if title is not None else ""
+
+
+def _base_url(soup: BeautifulSoup, url: str) -> str:
+    """The page's own <base href> when it has one (relative links resolve against it)."""
+    base = soup.find("base", href=True)
+    href = base.get("href") if base is not None else None
+    return urljoin(url, href) if isinstance(href, str) and href.strip() else url
