@@ -210,3 +210,28 @@ def test_kill_9_during_check_never_corrupts_the_archive(page_server: PageServer,
         assert all(o.status in ("new", "changed", "unchanged") for o in outcomes), outcomes
     verify = cli("--config", str(config), "history", "t0", "--json")
     assert verify.returncode == 0
+
+
+def test_a_shorter_text_that_persists_becomes_the_new_normal(page_server: PageServer, tmp_path: Path) -> None:
+    """One accepted over-long capture must not lock every later, shorter text out for good."""
+    config = write_config(tmp_path, page_server.base_url, [Site("fr", "/fr")])
+    full = corpus_text("milestones/meta-privacy-policy-fr-fr/2025-06-16.md")
+    page_server.set("/fr", render_page(full), etag=False)
+    assert cycle(config)[0].status == "new"
+    shorter = corpus_text("milestones/meta-privacy-policy-fr-fr/2025-09-04.md")  # 74 KB vs 151 KB
+    statuses = []
+    for seed in range(4):
+        page_server.set("/fr", render_page(shorter, seed=seed), etag=False)
+        (outcome,) = cycle(config)
+        statuses.append((outcome.status, outcome.extra.get("code")))
+    assert statuses == [("rejected", "shrunk"), ("rejected", "shrunk"), ("changed", None), ("unchanged", None)]
+
+
+def test_a_shrink_that_keeps_changing_is_never_accepted(page_server: PageServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, page_server.base_url, [Site("fr", "/fr")])
+    page_server.set("/fr", render_page(corpus_text("milestones/meta-privacy-policy-fr-fr/2025-06-16.md")))
+    cycle(config)
+    partial = corpus_text("milestones/meta-privacy-policy-fr-fr/2025-09-04.md").splitlines()
+    for cut in range(4):  # a partial render that stops at a different place each time
+        page_server.set("/fr", render_page("\n".join(partial[: len(partial) - 10 * (cut + 1)])), etag=False)
+        assert cycle(config)[0].status == "rejected"

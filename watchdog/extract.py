@@ -331,6 +331,8 @@ def check_selector(selector: str) -> str | None:
         soupsieve.compile(selector)
     except soupsieve.SelectorSyntaxError as exc:
         return str(exc).splitlines()[0]
+    except NotImplementedError as exc:  # valid CSS that soupsieve cannot match (pseudo-elements: ::before)
+        return f"not supported by the extractor: {exc}"
     return None
 
 

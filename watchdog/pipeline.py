@@ -127,6 +127,7 @@ class Accepted:
 
 def check_target(target: Target, ctx: Context) -> Outcome:
     """Check one target. The only broad `except` of the project: one target's bug never stops the others."""
+    ctx.store.sync_targets([target])
     try:
         return _check(target, ctx)
     except StorageError:
@@ -170,51 +171,60 @@ def _capture(target: Target, ctx: Context, validators: Validators | None) -> Cap
         return _record_failure(target, ctx, status="error", reason=exc.reason)
 
 
-def _read(
-    target: Target, ctx: Context, capture: Capture, *, previous_length: int | None
-) -> Accepted | Outcome:
+def _read(target: Target, ctx: Context, capture: Capture, *, previous_length: int | None) -> Accepted | Outcome:
     """Extract and validate; a failure is recorded as a rejected snapshot (kept as evidence)."""
     rejection, document = extract_and_validate(target, ctx.config, capture, previous_length=previous_length)
-    if rejection is not None or document is None:
-        assert rejection is not None
-        return _record_failure(
-            target, ctx, status="rejected", reason=rejection.reason, code=rejection.code, capture=capture
-        )
-    return Accepted(capture, document)
+    if rejection is None and document is not None:
+        return Accepted(capture, document)
+    assert rejection is not None
+    if document is not None and _persistent(target, ctx, rejection, document):
+        log.warning("%s: accepting a text that was rejected (%s) %d times in a row: the page's new normal",
+                    target.id, rejection.code, PERSISTENCE)
+        return Accepted(capture, document)
+    return _record_failure(target, ctx, status="rejected", reason=rejection.reason, code=rejection.code,
+                           capture=capture, text_hash=document.text_hash if document else None)
+
+
+# A text rejected only for its size (much shorter or longer than the last version) that comes back
+# identical PERSISTENCE times in a row is the page's new normal, not a broken capture: without this, one
+# accepted over-long variant would lock every later, shorter text out for good. Partial renders and
+# block pages vary or do not persist; a real rewrite does.
+PERSISTENT_REJECTIONS = frozenset({"shrunk", "over-capture"})
+PERSISTENCE = 3
+
+
+def _persistent(target: Target, ctx: Context, rejection: Rejection, document: Document) -> bool:
+    if rejection.code not in PERSISTENT_REJECTIONS:
+        return False
+    earlier = ctx.store.latest_snapshots(target.id, PERSISTENCE - 1)
+    return len(earlier) == PERSISTENCE - 1 and all(
+        s.outcome == "rejected" and s.reason_code == rejection.code and s.text_hash == document.text_hash
+        for s in earlier
+    )
 
 
 def extract_and_validate(
     target: Target, config: Config, capture: Capture, *, previous_length: int | None
 ) -> tuple[Rejection | None, Document | None]:
-    """Pure: raw capture -> (rejection, None) or (None, document). Also used by `reextract`."""
+    """Pure: raw capture -> (rejection or None, document or None). Also used by `reextract`.
+
+    A rejected capture still comes with its document when the text could be extracted (the rejection is
+    about what the text is, e.g. too short), so its text hash can be kept as evidence.
+    """
     from watchdog.extract import extract, text_hash
     from watchdog.store import sha256
     from watchdog.validate import DEFAULT_SIGNATURES, BlockSignature, validate
 
     try:
-        extracted = extract(
-            capture.body,
-            content_type=capture.header("content-type"),
-            url=capture.final_url,
-            select=target.select,
-            remove=target.remove,
-            keep_links=target.keep_links,
-        )
+        extracted = extract(capture.body, content_type=capture.header("content-type"), url=capture.final_url,
+                            select=target.select, remove=target.remove, keep_links=target.keep_links)
     except ExtractError as exc:
         return Rejection("unreadable", f"could not read the page: {exc}"), None
     signatures = DEFAULT_SIGNATURES + tuple(BlockSignature(c, p) for c, p in config.validate.block_signatures)
-    rejection = validate(
-        capture,
-        extracted,
-        target=target,
-        previous_length=previous_length,
-        signatures=signatures,
-        max_growth=config.validate.max_growth,
-    )
-    if rejection is not None:
-        return rejection, None
-    text = extracted.text
-    return None, Document(target.id, text, text_hash(text), sha256(capture.body))
+    rejection = validate(capture, extracted, target=target, previous_length=previous_length,
+                         signatures=signatures, max_growth=config.validate.max_growth)
+    document = Document(target.id, extracted.text, text_hash(extracted.text), sha256(capture.body))
+    return rejection, document
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -508,11 +518,11 @@ def _record_failure(
     reason: str,
     code: str | None = None,
     capture: Capture | None = None,
+    text_hash: str | None = None,
 ) -> Outcome:
     """An error or a rejection: keep the evidence, count it, alert once after N in a row."""
     store = ctx.store
     at = capture.fetched_at if capture else ctx.clock()
-    store.sync_targets([target])
     with store.transaction():
         if capture is not None:
             store.add_snapshot(
@@ -521,6 +531,7 @@ def _record_failure(
                 outcome="rejected",
                 reason_code=code,
                 reason=reason,
+                text_hash=text_hash,
             )
         failures = store.record_check(target.id, at=at, status=status, reason=reason, failed=True)
         alerted = _maybe_failing_alert(target, ctx, failures=failures, reason=reason, at=at)

@@ -46,7 +46,7 @@ def reextract(target: Target, config: Config, store: Store) -> ReextractReport:
     for snapshot in snapshots:
         capture = _capture_of(store, snapshot)
         rejection, document = extract_and_validate(target, config, capture, previous_length=None)
-        if document is None:
+        if rejection is not None or document is None:
             rejected += 1
             continue
         differing += int(texts_by_snapshot.get(snapshot.id, document.text_hash) != document.text_hash)

@@ -139,6 +139,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX outbox_pending ON outbox(delivered_at, next_attempt_at);
         """,
     ),
+    (
+        # the text a rejected capture would have given: lets a size rejection that keeps coming back with
+        # the very same text be recognised as the page's new normal (see pipeline.PERSISTENT_REJECTIONS)
+        "0002_snapshot_text_hash",
+        "ALTER TABLE snapshots ADD COLUMN text_hash TEXT",
+    ),
 )
 
 
@@ -176,6 +182,7 @@ class Snapshot:
     outcome: str
     reason_code: str | None
     reason: str | None
+    text_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,11 +468,12 @@ class Store:
         outcome: str,
         reason_code: str | None = None,
         reason: str | None = None,
+        text_hash: str | None = None,
     ) -> int:
         body_hash = self.blobs.put(capture.body)
         cursor = self._execute(
             "INSERT INTO snapshots (target_id, url, final_url, status, headers, body_hash, fetched_at, fetcher, "
-            "config_fingerprint, outcome, reason_code, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "config_fingerprint, outcome, reason_code, reason, text_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 capture.target_id,
                 capture.url,
@@ -479,6 +487,7 @@ class Store:
                 outcome,
                 reason_code,
                 reason,
+                text_hash,
             ),
         )
         return int(cursor.lastrowid or 0)
@@ -493,6 +502,11 @@ class Store:
         sql = "SELECT * FROM snapshots WHERE target_id = ?" + (" AND outcome = ?" if outcome else "")
         params = (target_id, outcome) if outcome else (target_id,)
         return [_snapshot(row) for row in self._query(sql + " ORDER BY id", params)]
+
+    def latest_snapshots(self, target_id: str, count: int) -> list[Snapshot]:
+        """The target's last `count` snapshots, newest first."""
+        rows = self._query("SELECT * FROM snapshots WHERE target_id = ? ORDER BY id DESC LIMIT ?", (target_id, count))
+        return [_snapshot(row) for row in rows]
 
     def snapshot_body(self, snapshot: Snapshot) -> bytes:
         return self.blobs.get(snapshot.body_hash)
@@ -825,6 +839,7 @@ def _snapshot(row: sqlite3.Row) -> Snapshot:
         row["outcome"],
         row["reason_code"],
         row["reason"],
+        row["text_hash"],
     )
 
 
