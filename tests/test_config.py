@@ -51,7 +51,13 @@ def test_good_config_loads_with_relative_storage_dir(tmp_path: Path) -> None:
     assert target.interval == timedelta(hours=6)
     assert target.confirm_delay == timedelta(0)
     assert target.topics == ("opt-out",)
-    assert {t.id for t in config.topics} >= {"ai-training", "public-data", "opt-out", "eu-pause", "legal-basis"}
+    assert {t.id for t in config.topics} >= {
+        "ai-training",
+        "public-data",
+        "opt-out",
+        "eu-pause",
+        "legal-basis",
+    }
 
 
 def test_bundled_default_config_loads_and_watches_the_real_pages() -> None:
@@ -66,32 +72,78 @@ def test_bundled_default_config_loads_and_watches_the_real_pages() -> None:
 
 
 BROKEN = [
-    pytest.param('[[targets]]\nid = "a"\nurl = "https://x.org/"\nselet = ["#root"]\n',
-                 "targets[a].selet", "unknown key (did you mean 'select'?)", id="typo-in-key"),
-    pytest.param('[[targets]]\nid = "a"\nurl = "https://x.org/"\ninterval = 6\nselect = "main"\nmin_length = "200"\n',
-                 "targets[a].min_length", "must be an integer, got a string", id="wrong-type"),
-    pytest.param('[[targets]]\nid = "a"\nurl = "https://x.org/"\n[[targets]]\nid = "a"\nurl = "https://y.org/"\n',
-                 "targets[a].id", "duplicate target id", id="duplicate-id"),
-    pytest.param('[[targets]]\nid = "Meta Policy"\nurl = "https://x.org/"\n',
-                 "targets[0].id", "malformed id", id="malformed-id"),
-    pytest.param('[[targets]]\nid = "a"\nurl = "ftp://x.org/"\n', "targets[a].url", "not an http(s) URL", id="bad-url"),
-    pytest.param('[[targets]]\nid = "a"\nurl = "https://x.org/"\nselect = ["div[[x"]\n',
-                 "targets[a].select[0]", "invalid CSS selector", id="bad-selector"),
-    pytest.param('[[targets]]\nid = "a"\nurl = "https://x.org/"\ninterval = "6 hours"\n',
-                 "targets[a].interval", "bad duration", id="bad-interval"),
-    pytest.param('[[channels]]\nurl = "mailto://u:${SMTP_PASSWORD}@smtp.example.org"\n',
-                 "channels[0].url", "environment variable ${SMTP_PASSWORD} is not set", id="missing-env"),
-    pytest.param('[[targets]]\nid = "a"\nurl = "https://x.org/"\ntopics = ["opt-outt"]\n',
-                 "targets[a].topics[0]", "unknown topic 'opt-outt'", id="unknown-topic"),
-    pytest.param('[[targets]]\nid = "a"\nurl = "https://x.org/"\nfetcher = "curl"\n',
-                 "targets[a].fetcher", "must be one of http, browser, auto", id="bad-fetcher"),
-    pytest.param('[[topics]]\nid = "x"\nseverity = "urgent"\npatterns = ["("]\n',
-                 "topics[x].patterns[0]", "invalid regular expression", id="bad-regex"),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\nselet = ["#root"]\n',
+        "targets[a].selet",
+        "unknown key (did you mean 'select'?)",
+        id="typo-in-key",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\ninterval = 6\nselect = "main"\nmin_length = "200"\n',
+        "targets[a].min_length",
+        "must be an integer, got a string",
+        id="wrong-type",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\n[[targets]]\nid = "a"\nurl = "https://y.org/"\n',
+        "targets[a].id",
+        "duplicate target id",
+        id="duplicate-id",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "Meta Policy"\nurl = "https://x.org/"\n',
+        "targets[0].id",
+        "malformed id",
+        id="malformed-id",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "ftp://x.org/"\n', "targets[a].url", "not an http(s) URL", id="bad-url"
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\nselect = ["div[[x"]\n',
+        "targets[a].select[0]",
+        "invalid CSS selector",
+        id="bad-selector",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\ninterval = "6 hours"\n',
+        "targets[a].interval",
+        "bad duration",
+        id="bad-interval",
+    ),
+    pytest.param(
+        '[[channels]]\nurl = "mailto://u:${SMTP_PASSWORD}@smtp.example.org"\n',
+        "channels[0].url",
+        "environment variable ${SMTP_PASSWORD} is not set",
+        id="missing-env",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\ntopics = ["opt-outt"]\n',
+        "targets[a].topics[0]",
+        "unknown topic 'opt-outt'",
+        id="unknown-topic",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\nfetcher = "curl"\n',
+        "targets[a].fetcher",
+        "must be one of http, browser, auto",
+        id="bad-fetcher",
+    ),
+    pytest.param(
+        '[[topics]]\nid = "x"\nseverity = "urgent"\npatterns = ["("]\n',
+        "topics[x].patterns[0]",
+        "invalid regular expression",
+        id="bad-regex",
+    ),
     pytest.param('[[targets]]\nname = "no id"\n', "targets[0].id", "missing (required)", id="missing-id"),
     pytest.param('[storage]\ndir = "x"\n[[targets]\n', "-", "not valid TOML", id="toml-syntax"),
-    pytest.param('[storge]\n', "storge", "unknown key (did you mean 'storage'?)", id="typo-in-section"),
-    pytest.param('[[targets]]\nid = "a"\nurl = "https://x.org/"\nmax_shrink = 1.5\n',
-                 "targets[a].max_shrink", "fraction between 0 and 1", id="bad-fraction"),
+    pytest.param("[storge]\n", "storge", "unknown key (did you mean 'storage'?)", id="typo-in-section"),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\nmax_shrink = 1.5\n',
+        "targets[a].max_shrink",
+        "fraction between 0 and 1",
+        id="bad-fraction",
+    ),
 ]
 
 
@@ -108,13 +160,17 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
 
 
 def test_environment_variables_expand_and_channel_identity_hides_secrets(tmp_path: Path) -> None:
-    text = GOOD + '[[channels]]\nurl = "mailtos://alerts:${SMTP_PASSWORD}@smtp.example.org"\ntags = ["high"]\n'
+    text = (
+        GOOD + '[[channels]]\nurl = "mailtos://alerts:${SMTP_PASSWORD}@smtp.example.org"\ntags = ["high"]\n'
+    )
     config = load_config(write(tmp_path, text), environ={"SMTP_PASSWORD": "s3cr3t-value"})
     (channel,) = config.channels
     assert "s3cr3t-value" in channel.url
     assert "s3cr3t-value" not in channel.label and "s3cr3t-value" not in channel.key
     other = load_config(write(tmp_path, text), environ={"SMTP_PASSWORD": "rotated"})
-    assert other.channels[0].key == channel.key, "rotating a secret keeps the channel's identity (outbox rows)"
+    assert other.channels[0].key == channel.key, (
+        "rotating a secret keeps the channel's identity (outbox rows)"
+    )
 
 
 def test_user_topics_replace_and_extend_bundled_ones(tmp_path: Path) -> None:
@@ -125,29 +181,52 @@ def test_user_topics_replace_and_extend_bundled_ones(tmp_path: Path) -> None:
     assert "biometrics" in topics and "ai-training" in topics
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("6h", 21600), ("90s", 90), ("1h30m", 5400), ("2.5d", 216000),
-                                                ("0s", 0), ("6 hours", None), ("", None), ("h", None)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("6h", 21600),
+        ("90s", 90),
+        ("1h30m", 5400),
+        ("2.5d", 216000),
+        ("0s", 0),
+        ("6 hours", None),
+        ("", None),
+        ("h", None),
+    ],
+)
 def test_parse_duration(text: str, seconds: float | None) -> None:
     assert parse_duration(text) == seconds
 
 
 def test_config_check_command_exit_codes_and_no_traceback(tmp_path: Path) -> None:
     bad = write(tmp_path, '[[targets]]\nid = "a"\nurl = "https://x.org/"\nselet = []\ninterval = "x"\n')
-    result = subprocess.run([sys.executable, "-m", "watchdog", "--config", str(bad), "config", "check"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "watchdog", "--config", str(bad), "config", "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert f"error: {bad}: targets[a].selet: unknown key (did you mean 'select'?)" in lines
     assert any("targets[a].interval: bad duration" in line for line in lines)
     good = write(tmp_path, GOOD)
-    ok = subprocess.run([sys.executable, "-m", "watchdog", "--config", str(good), "config", "check"],
-                        capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [sys.executable, "-m", "watchdog", "--config", str(good), "config", "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "ok (1 targets" in ok.stdout
 
 
 def test_missing_config_file_is_a_clean_error(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "watchdog", "--config", str(tmp_path / "nope.toml"), "check"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "watchdog", "--config", str(tmp_path / "nope.toml"), "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 2 and "file not found" in result.stderr and "Traceback" not in result.stderr

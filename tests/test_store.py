@@ -30,8 +30,18 @@ def capture(body: bytes = b"<html>policy</html>", at: datetime = T0) -> Capture:
 
 
 def alert(event_id: str, title: str = "t") -> Alert:
-    return Alert(event_id=event_id, kind="change", target_id=TARGET.id, title=title, text="x", markdown="x",
-                 html="<p>x</p>", tags=("opt-out",), attachment_name="d.txt", attachment=b"\x00diff")
+    return Alert(
+        event_id=event_id,
+        kind="change",
+        target_id=TARGET.id,
+        title=title,
+        text="x",
+        markdown="x",
+        html="<p>x</p>",
+        tags=("opt-out",),
+        attachment_name="d.txt",
+        attachment=b"\x00diff",
+    )
 
 
 @pytest.fixture
@@ -75,21 +85,47 @@ def test_versions_changes_and_the_hash_chain(store: Store) -> None:
         snap = store.add_snapshot(capture(), fingerprint="f", outcome="accepted")
         v1 = store.add_version(TARGET.id, text="old text\n", snapshot_id=snap, seen_at=T0, technical=False)
     with store.transaction():
-        v2 = store.add_version(TARGET.id, text="new text\n", snapshot_id=None, seen_at=T0 + timedelta(hours=1),
-                               technical=False)
-        change = store.add_change(TARGET.id, from_version=v1.id, to_version=v2.id, at=T0 + timedelta(hours=1),
-                                  kind="change", topics=("opt-out",), severity="high", summary="s")
-    assert (v1.id, v2.id, change.id) == ("meta-privacy-policy@v1", "meta-privacy-policy@v2", "meta-privacy-policy@c1")
+        v2 = store.add_version(
+            TARGET.id, text="new text\n", snapshot_id=None, seen_at=T0 + timedelta(hours=1), technical=False
+        )
+        change = store.add_change(
+            TARGET.id,
+            from_version=v1.id,
+            to_version=v2.id,
+            at=T0 + timedelta(hours=1),
+            kind="change",
+            topics=("opt-out",),
+            severity="high",
+            summary="s",
+        )
+    assert (v1.id, v2.id, change.id) == (
+        "meta-privacy-policy@v1",
+        "meta-privacy-policy@v2",
+        "meta-privacy-policy@c1",
+    )
     assert v1.prev_hash == "" and v2.prev_hash == v1.record_hash and change.prev_hash == v2.record_hash
     assert store.current_version(TARGET.id) == store.version(v2.id)
     assert store.version_text(v1.id) == "old text\n"
     assert [v.id for v in store.versions(TARGET.id)] == [v2.id, v1.id]
     assert store.changes(topic="opt-out") == [change] and store.changes(topic="eu-pause") == []
     assert store.changes(since=T0 + timedelta(hours=2)) == []
-    expected = chain_hash(v2.record_hash, {"type": "change", "id": change.id, "target": TARGET.id, "seq": 1,
-                                           "from": v1.id, "to": v2.id, "detected_at": "2025-05-28T01:30:00.000000+00:00",
-                                           "kind": "change", "reverted_to": None, "topics": ["opt-out"],
-                                           "severity": "high", "summary": "s"})
+    expected = chain_hash(
+        v2.record_hash,
+        {
+            "type": "change",
+            "id": change.id,
+            "target": TARGET.id,
+            "seq": 1,
+            "from": v1.id,
+            "to": v2.id,
+            "detected_at": "2025-05-28T01:30:00.000000+00:00",
+            "kind": "change",
+            "reverted_to": None,
+            "topics": ["opt-out"],
+            "severity": "high",
+            "summary": "s",
+        },
+    )
     assert change.record_hash == expected
 
 
@@ -114,12 +150,19 @@ def test_outbox_owes_each_alert_once_per_channel_in_order(store: Store) -> None:
         assert store.enqueue(alert("c1"), ["mail"], now=T0) == 0  # same event, same channel: ignored
         store.enqueue(alert("c2"), ["mail"], now=T0)
     pending = store.pending_deliveries(T0)
-    assert [(d.alert.event_id, d.channel_key) for d in pending] == [("c1", "mail"), ("c1", "slack"), ("c2", "mail")]
+    assert [(d.alert.event_id, d.channel_key) for d in pending] == [
+        ("c1", "mail"),
+        ("c1", "slack"),
+        ("c2", "mail"),
+    ]
     assert pending[0].alert == alert("c1"), "the alert round-trips, attachment bytes included"
     store.mark_failed(pending[0].id, "down", T0 + timedelta(minutes=5))
     store.mark_delivered(pending[1].id, T0)
     assert [d.id for d in store.pending_deliveries(T0)] == [pending[2].id]
-    assert [d.id for d in store.pending_deliveries(T0 + timedelta(minutes=5))] == [pending[0].id, pending[2].id]
+    assert [d.id for d in store.pending_deliveries(T0 + timedelta(minutes=5))] == [
+        pending[0].id,
+        pending[2].id,
+    ]
     assert store.pending_deliveries(T0 + timedelta(minutes=5))[0].attempts == 1
 
 
@@ -176,7 +219,9 @@ WRITER = textwrap.dedent("""
 
 @pytest.mark.parametrize("delay", [0.05, 0.2, 0.6], ids=["early", "middle", "late"])
 def test_kill_9_while_writing_never_corrupts_the_archive(tmp_path: Path, delay: float) -> None:
-    with subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True) as writer:
+    with subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    ) as writer:
         assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
         time.sleep(delay)
         os.kill(writer.pid, signal.SIGKILL)

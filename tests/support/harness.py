@@ -25,12 +25,21 @@ class Site:
     extra: str = ""
 
 
-def write_config(directory: Path, base_url: str, sites: Sequence[Site], *, channels: Sequence[str] = (),
-                 head: str = "") -> Path:
+def write_config(
+    directory: Path, base_url: str, sites: Sequence[Site], *, channels: Sequence[str] = (), head: str = ""
+) -> Path:
     lines = [head, "[storage]", 'dir = "archive"', "[fetch]", "retries = 1", "backoff = 0", "timeout = 5", ""]
     for site in sites:
-        lines += ["[[targets]]", f'id = "{site.id}"', f'url = "{base_url}{site.path}"', 'select = ["#root"]',
-                  'confirm_delay = "0s"', 'interval = "1s"', site.extra, ""]
+        lines += [
+            "[[targets]]",
+            f'id = "{site.id}"',
+            f'url = "{base_url}{site.path}"',
+            'select = ["#root"]',
+            'confirm_delay = "0s"',
+            'interval = "1s"',
+            site.extra,
+            "",
+        ]
     for url in channels:
         lines += ["[[channels]]", f"url = {json.dumps(url)}", ""]
     path = directory / "watchdog.toml"
@@ -55,8 +64,16 @@ def open_archive(config_path: Path) -> tuple[Config, Store]:
     return config, Store.open(config.storage_dir, writer=False)
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """The real command line, as a user (or a monitoring script) runs it."""
     environ = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "watchdog", *args], capture_output=True, text=True,
-                          check=False, env=environ, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "watchdog", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environ,
+        timeout=timeout,
+    )
