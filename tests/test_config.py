@@ -175,7 +175,8 @@ def test_environment_variables_expand_and_channel_identity_hides_secrets(tmp_pat
 
 def test_user_topics_replace_and_extend_bundled_ones(tmp_path: Path) -> None:
     text = GOOD + '[[topics]]\nid = "opt-out"\ntitle = "Mine"\nseverity = "low"\npatterns = ["x"]\n'
-    text += '[[topics]]\nid = "biometrics"\ntitle = "Faces"\nseverity = "high"\npatterns = ["facial recognition"]\n'
+    text += '[[topics]]\nid = "biometrics"\ntitle = "Faces"\nseverity = "high"\n'
+    text += 'patterns = ["facial recognition"]\n'
     topics = {t.id: t for t in load_config(write(tmp_path, text), environ={}).topics}
     assert topics["opt-out"].title == "Mine" and topics["opt-out"].patterns == ("x",)
     assert "biometrics" in topics and "ai-training" in topics

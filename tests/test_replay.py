@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from support.corpus import render_page
 from support.harness import Site, cycle, open_archive, write_config
 from support.pageserver import PageServer
@@ -34,39 +35,72 @@ NOISE = Expect("unchanged", why="only link targets / signed video URLs (oh/oe) /
 FACEBOOK = [
     NEW,
     Expect("changed", why="OTA re-extraction: 'Play Video' link texts vanish; no wording about any topic"),
-    Expect("changed", alerted=True, topics=frozenset({"ai-training", "legal-basis", "public-data"}),
-           quote="Develop and improve artificial intelligence technology (also called AI at Meta)",
-           why="May 27, 2025: legitimate-interest rows for AI at Meta, public content of people 18+"),
-    Expect("changed", alerted=True, topics=frozenset({"legal-basis"}),
-           why="June 16, 2025 policy: the legitimate-interest table is restructured"),
-    Expect("changed", alerted=None,
-           why="863 lines appear (whole sections, AI wording among them): from the text alone one cannot "
-               "tell a Meta edit from a fuller capture, so an alert is acceptable either way"),
-    NOISE, NOISE, NOISE,
+    Expect(
+        "changed",
+        alerted=True,
+        topics=frozenset({"ai-training", "legal-basis", "public-data"}),
+        quote="Develop and improve artificial intelligence technology (also called AI at Meta)",
+        why="May 27, 2025: legitimate-interest rows for AI at Meta, public content of people 18+",
+    ),
+    Expect(
+        "changed",
+        alerted=True,
+        topics=frozenset({"legal-basis"}),
+        why="June 16, 2025 policy: the legitimate-interest table is restructured",
+    ),
+    Expect(
+        "changed",
+        alerted=None,
+        why="863 lines appear (whole sections, AI wording among them): from the text alone one cannot "
+        "tell a Meta edit from a fuller capture, so an alert is acceptable either way",
+    ),
+    NOISE,
+    NOISE,
+    NOISE,
     Expect("unchanged", why="signed video URLs rotate; a WhatsApp link loses its target, same words"),
     Expect("changed", why="OTA re-extraction: 'Play Video' link texts vanish again"),
     NOISE,
-    Expect("changed", not_topics=frozenset({"ai-training", "eu-pause", "opt-out", "public-data", "legal-basis"}),
-           why="face-analysis wording ('profile photo' -> 'account photos'): none of the watched topics"),
+    Expect(
+        "changed",
+        not_topics=frozenset({"ai-training", "eu-pause", "opt-out", "public-data", "legal-basis"}),
+        why="face-analysis wording ('profile photo' -> 'account photos'): none of the watched topics",
+    ),
     Expect("unchanged", why="OTA engine upgrade: list-marker spacing only"),
-    NOISE, NOISE,
+    NOISE,
+    NOISE,
 ]
 
 INSTAGRAM = [
     NEW,
     SAME,
-    Expect("changed", alerted=True, topics=frozenset({"ai-training", "public-data", "eu-pause"}),
-           quote="we're still delaying our plans to use your information",
-           why="April 2025 banner: 'still delaying' becomes 'we'll use public information ... to improve AI'"),
+    Expect(
+        "changed",
+        alerted=True,
+        topics=frozenset({"ai-training", "public-data", "eu-pause"}),
+        quote="we're still delaying our plans to use your information",
+        why="April 2025 banner: 'still delaying' becomes 'we'll use public information ... to improve AI'",
+    ),
     SAME,
-    Expect("changed", not_topics=frozenset({"ai-training", "eu-pause", "opt-out", "legal-basis"}),
-           why="the banner drops 'Policy update We updated our Privacy Policy on April 7, 2025'"),
+    Expect(
+        "changed",
+        not_topics=frozenset({"ai-training", "eu-pause", "opt-out", "legal-basis"}),
+        why="the banner drops 'Policy update We updated our Privacy Policy on April 7, 2025'",
+    ),
     Expect("rejected", why="29-byte capture: only the heading rendered"),
     Expect("unchanged", why="the full page again: same text as the last accepted version"),
-    Expect("rejected"), Expect("unchanged"), Expect("rejected"), Expect("unchanged"),
-    Expect("changed", alerted=True, topics=frozenset({"legal-basis"}),
-           why="May 27, 2025 banner: legitimate interests becomes the basis for improving Meta Products"),
-    Expect("rejected"), Expect("unchanged"), Expect("rejected"),
+    Expect("rejected"),
+    Expect("unchanged"),
+    Expect("rejected"),
+    Expect("unchanged"),
+    Expect(
+        "changed",
+        alerted=True,
+        topics=frozenset({"legal-basis"}),
+        why="May 27, 2025 banner: legitimate interests becomes the basis for improving Meta Products",
+    ),
+    Expect("rejected"),
+    Expect("unchanged"),
+    Expect("rejected"),
 ]
 
 CASES = [
@@ -109,8 +143,9 @@ def test_an_a_b_a_flip_alerts_once_and_reverts_silently(
 ) -> None:
     """The French policy 'blinked' between two texts for two weeks in 2026 (corpus series notes)."""
     blink = series("facebook-privacy-policy-fr")[4:9]  # 2026-04-30 .. 2026-05-03: A B A B A
-    config = write_config(tmp_path, page_server.base_url, [Site("fr", "/fr", 'notify = "all"')],
-                          channels=[webhook_sink.url])
+    config = write_config(
+        tmp_path, page_server.base_url, [Site("fr", "/fr", 'notify = "all"')], channels=[webhook_sink.url]
+    )
     statuses = []
     for step, relative in enumerate(blink):
         page_server.set("/fr", render_page(corpus_text(relative), seed=step), etag=False)

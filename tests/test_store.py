@@ -1,4 +1,4 @@
-"""The archive: real SQLite files and blobs; migrations, the writer lock, the hash chain, the outbox, crashes."""
+"""The archive: real SQLite files and blobs; migrations, writer lock, hash chain, outbox, crashes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from contextlib import closing
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -71,8 +71,13 @@ def test_one_writer_at_a_time_readers_welcome(tmp_path: Path) -> None:
 
 
 def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
-    code = f"from watchdog.store import Store; import time; s = Store.open(__import__('pathlib').Path({str(tmp_path)!r})); print('locked', flush=True); time.sleep(60)"
-    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as holder:
+    code = (
+        "import pathlib, sys, time\nfrom watchdog.store import Store\n"
+        "s = Store.open(pathlib.Path(sys.argv[1]))\nprint('locked', flush=True)\ntime.sleep(60)"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    ) as holder:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(LockedError, match=f"pid {holder.pid}"):
             Store.open(tmp_path)

@@ -38,7 +38,8 @@ class UsageError(WatchdogError):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="policy-watchdog",
-        description="Watch Meta's privacy / AI-training pages and regulators' guidance; archive and alert on change.",
+        description="Watch Meta's privacy / AI-training pages and regulators' guidance; "
+        "archive them and alert on change.",
     )
     parser.add_argument("--version", action="version", version=f"policy-watchdog {__version__}")
     parser.add_argument(
@@ -356,7 +357,8 @@ def cmd_config(args: argparse.Namespace) -> int:
     config = load_config(path)  # raises ConfigError with every problem
     channels = len(config.channels)
     print(
-        f"{config.source}: ok ({len(config.targets)} targets, {channels} channels, {len(config.topics)} topics; "
+        f"{config.source}: ok ({len(config.targets)} targets, {channels} channels, "
+        f"{len(config.topics)} topics; "
         f"archive in {config.storage_dir})",
         file=_out(),
     )
@@ -414,8 +416,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
         cmd_reextract,
     ),
     "notify": ("send a test message to every channel", _configure_notify, cmd_notify),
-    "demo": ("offline: replay real recorded Meta policy versions from a local server and show the alerts",
-             _no_arguments, cmd_demo),
+    "demo": (
+        "offline: replay real recorded Meta policy versions from a local server and show the alerts",
+        _no_arguments,
+        cmd_demo,
+    ),
 }
 
 

@@ -77,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the stdlib's name)
+    def log_message(self, format: str, *args: object) -> None:
         del format, args  # quiet: the demo prints its own story
 
 
@@ -103,15 +103,27 @@ def demo_config(base_url: str, storage_dir: Path) -> Config:
 
     # the bundled config brings the bundled topics; the targets and channel are the demo's own
     bundled = load_config(bundled_config_dir() / "watchdog.toml", environ={"HOME": str(storage_dir)})
-    target = Target(id="meta-privacy-policy", url=f"{base_url}/privacy/policy/printable/",
-                    name="Meta Privacy Policy", select=("#root",), confirm_delay=timedelta(0))
+    target = Target(
+        id="meta-privacy-policy",
+        url=f"{base_url}/privacy/policy/printable/",
+        name="Meta Privacy Policy",
+        select=("#root",),
+        confirm_delay=timedelta(0),
+    )
     from watchdog.notify import channel_key
 
     sink = f"json://127.0.0.1:{base_url.rsplit(':', 1)[1]}/alerts"
     channel = Channel(key=channel_key(sink), url=sink, label="demo webhook")
     fetch = FetchSettings(user_agent=default_user_agent(), timeout=10, retries=0)
-    return replace(bundled, path=None, storage_dir=storage_dir, targets=(target,), channels=(channel,),
-                   fetch=fetch, alerts=AlertSettings())
+    return replace(
+        bundled,
+        path=None,
+        storage_dir=storage_dir,
+        targets=(target,),
+        channels=(channel,),
+        fetch=fetch,
+        alerts=AlertSettings(),
+    )
 
 
 def run_demo(*, out: TextIO, pause: Callable[[], None] = lambda: None) -> int:
@@ -122,15 +134,21 @@ def run_demo(*, out: TextIO, pause: Callable[[], None] = lambda: None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="policy-watchdog-demo-") as folder:
             config = demo_config(server.base_url, Path(folder))
-            print(f"policy-watchdog demo: a local copy of the Meta Privacy Policy at {server.base_url}\n"
-                  f"{ATTRIBUTION}\n", file=out)
+            print(
+                f"policy-watchdog demo: a local copy of the Meta Privacy Policy at {server.base_url}\n"
+                f"{ATTRIBUTION}\n",
+                file=out,
+            )
             with Store.open(config.storage_dir) as store:
                 for number, step in enumerate(STEPS, start=1):
                     _play(number, step, server, config, store, out)
                     pause()
-                print(f"\n{len(store.versions('meta-privacy-policy'))} versions and "
-                      f"{len(store.changes())} change records archived; alerts received by the channel: "
-                      f"{len(server.shared.received)}.", file=out)
+                print(
+                    f"\n{len(store.versions('meta-privacy-policy'))} versions and "
+                    f"{len(store.changes())} change records archived; alerts received by the channel: "
+                    f"{len(server.shared.received)}.",
+                    file=out,
+                )
     finally:
         server.shutdown()
         server.server_close()
@@ -157,7 +175,8 @@ def _describe(outcome: Outcome) -> str:
     if outcome.status == "changed" and outcome.extra.get("kind") == "revert":
         return f"changed back: recorded as a revert to {outcome.version} ({outcome.change}), no alert"
     if outcome.status == "changed":
-        return f"changed: new version {outcome.version}, change {outcome.change}, topics {', '.join(outcome.topics)}"
+        topics = ", ".join(outcome.topics) or "none"
+        return f"changed: new version {outcome.version}, change {outcome.change}, topics {topics}"
     if outcome.status in ("rejected", "error"):
         return f"{outcome.status}: {outcome.reason} (kept as evidence, not a version)"
     return f"{outcome.status}: version {outcome.version}"

@@ -26,6 +26,7 @@ from watchdog.models import (
     NotModified,
     Outcome,
     Rejection,
+    Status,
     Target,
     TextDiff,
     Validators,
@@ -171,18 +172,31 @@ def _capture(target: Target, ctx: Context, validators: Validators | None) -> Cap
         return _record_failure(target, ctx, status="error", reason=exc.reason)
 
 
-def _read(target: Target, ctx: Context, capture: Capture, *, previous_length: int | None) -> Accepted | Outcome:
+def _read(
+    target: Target, ctx: Context, capture: Capture, *, previous_length: int | None
+) -> Accepted | Outcome:
     """Extract and validate; a failure is recorded as a rejected snapshot (kept as evidence)."""
     rejection, document = extract_and_validate(target, ctx.config, capture, previous_length=previous_length)
     if rejection is None and document is not None:
         return Accepted(capture, document)
     assert rejection is not None
     if document is not None and _persistent(target, ctx, rejection, document):
-        log.warning("%s: accepting a text that was rejected (%s) %d times in a row: the page's new normal",
-                    target.id, rejection.code, PERSISTENCE)
+        log.warning(
+            "%s: accepting a text that was rejected (%s) %d times in a row: the page's new normal",
+            target.id,
+            rejection.code,
+            PERSISTENCE,
+        )
         return Accepted(capture, document)
-    return _record_failure(target, ctx, status="rejected", reason=rejection.reason, code=rejection.code,
-                           capture=capture, text_hash=document.text_hash if document else None)
+    return _record_failure(
+        target,
+        ctx,
+        status="rejected",
+        reason=rejection.reason,
+        code=rejection.code,
+        capture=capture,
+        text_hash=document.text_hash if document else None,
+    )
 
 
 # A text rejected only for its size (much shorter or longer than the last version) that comes back
@@ -216,13 +230,25 @@ def extract_and_validate(
     from watchdog.validate import DEFAULT_SIGNATURES, BlockSignature, validate
 
     try:
-        extracted = extract(capture.body, content_type=capture.header("content-type"), url=capture.final_url,
-                            select=target.select, remove=target.remove, keep_links=target.keep_links)
+        extracted = extract(
+            capture.body,
+            content_type=capture.header("content-type"),
+            url=capture.final_url,
+            select=target.select,
+            remove=target.remove,
+            keep_links=target.keep_links,
+        )
     except ExtractError as exc:
         return Rejection("unreadable", f"could not read the page: {exc}"), None
     signatures = DEFAULT_SIGNATURES + tuple(BlockSignature(c, p) for c, p in config.validate.block_signatures)
-    rejection = validate(capture, extracted, target=target, previous_length=previous_length,
-                         signatures=signatures, max_growth=config.validate.max_growth)
+    rejection = validate(
+        capture,
+        extracted,
+        target=target,
+        previous_length=previous_length,
+        signatures=signatures,
+        max_growth=config.validate.max_growth,
+    )
     document = Document(target.id, extracted.text, text_hash(extracted.text), sha256(capture.body))
     return rejection, document
 
@@ -514,7 +540,7 @@ def _record_failure(
     target: Target,
     ctx: Context,
     *,
-    status: str,
+    status: Status,
     reason: str,
     code: str | None = None,
     capture: Capture | None = None,
@@ -541,7 +567,7 @@ def _record_failure(
         target.id,
         status,
         version=current.id if current else None,
-        reason=reason,  # type: ignore[arg-type]
+        reason=reason,
         alerted=alerted,
         extra={"code": code} if code else {},
     )
@@ -554,7 +580,10 @@ def _maybe_failing_alert(target: Target, ctx: Context, *, failures: int, reason:
     ctx.store.set_failing(target.id, True)
     event = ctx.store.add_event(target.id, kind="failing", at=at, reason=reason)
     title = f"[{target.name}] can no longer read {target.name}: {reason}"
-    body = f"policy-watchdog can no longer read {target.name} ({target.url}) after {failures} attempts in a row: {reason}"
+    body = (
+        f"policy-watchdog can no longer read {target.name} ({target.url}) "
+        f"after {failures} attempts in a row: {reason}"
+    )
     return (
         _owe(target, ctx, _status_alert(target, event_id=event.id, kind="failing", title=title, body=body))
         > 0

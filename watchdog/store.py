@@ -254,7 +254,7 @@ class BlobStore:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, target)
+        temporary.replace(target)
         directory = os.open(target.parent, os.O_RDONLY)
         try:
             os.fsync(directory)
@@ -391,7 +391,8 @@ class Store:
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         with self._mutex:
-            return self._execute(sql, params).fetchone()
+            row: sqlite3.Row | None = self._execute(sql, params).fetchone()
+            return row
 
     def put_text(self, text: str) -> str:
         return self.blobs.put(text.encode("utf-8"))
@@ -472,7 +473,8 @@ class Store:
     ) -> int:
         body_hash = self.blobs.put(capture.body)
         cursor = self._execute(
-            "INSERT INTO snapshots (target_id, url, final_url, status, headers, body_hash, fetched_at, fetcher, "
+            "INSERT INTO snapshots (target_id, url, final_url, status, headers, body_hash, fetched_at, "
+            "fetcher, "
             "config_fingerprint, outcome, reason_code, reason, text_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 capture.target_id,
@@ -499,13 +501,16 @@ class Store:
         return _snapshot(row)
 
     def snapshots(self, target_id: str, *, outcome: str | None = None) -> list[Snapshot]:
-        sql = "SELECT * FROM snapshots WHERE target_id = ?" + (" AND outcome = ?" if outcome else "")
-        params = (target_id, outcome) if outcome else (target_id,)
-        return [_snapshot(row) for row in self._query(sql + " ORDER BY id", params)]
+        rows = self._query(
+            "SELECT * FROM snapshots WHERE target_id = ? AND (? IS NULL OR outcome = ?) ORDER BY id",
+            (target_id, outcome, outcome),
+        )
+        return [_snapshot(row) for row in rows]
 
     def latest_snapshots(self, target_id: str, count: int) -> list[Snapshot]:
         """The target's last `count` snapshots, newest first."""
-        rows = self._query("SELECT * FROM snapshots WHERE target_id = ? ORDER BY id DESC LIMIT ?", (target_id, count))
+        sql = "SELECT * FROM snapshots WHERE target_id = ? ORDER BY id DESC LIMIT ?"
+        rows = self._query(sql, (target_id, count))
         return [_snapshot(row) for row in rows]
 
     def snapshot_body(self, snapshot: Snapshot) -> bytes:
@@ -524,7 +529,8 @@ class Store:
         )
         chain_seq, prev, record = self._chain(target_id, payload)
         self._execute(
-            "INSERT INTO versions (id, target_id, seq, text_hash, snapshot_id, first_seen, last_seen, technical, "
+            "INSERT INTO versions (id, target_id, seq, text_hash, snapshot_id, first_seen, last_seen, "
+            "technical, "
             "length, chain_seq, prev_hash, record_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 version_id,
@@ -648,7 +654,8 @@ class Store:
         }
         chain_seq, prev, record = self._chain(target_id, payload)
         self._execute(
-            "INSERT INTO changes (id, target_id, seq, from_version, to_version, detected_at, kind, reverted_to, "
+            "INSERT INTO changes (id, target_id, seq, from_version, to_version, detected_at, kind, "
+            "reverted_to, "
             "topics, severity, summary, evidence, chain_seq, prev_hash, record_hash) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -712,10 +719,10 @@ class Store:
         return event
 
     def events(self, *, target: str | None = None) -> list[Event]:
-        sql = (
-            "SELECT * FROM events" + (" WHERE target_id = ?" if target else "") + " ORDER BY at DESC, id DESC"
+        rows = self._query(
+            "SELECT * FROM events WHERE (? IS NULL OR target_id = ?) ORDER BY at DESC, id DESC",
+            (target, target),
         )
-        rows = self._query(sql, (target,) if target else ())
         return [Event(r["id"], r["target_id"], r["kind"], _dt(r["at"]), r["reason"]) for r in rows]
 
     # ----------------------------------------------------------------- outbox
@@ -726,8 +733,8 @@ class Store:
         added = 0
         for key in channel_keys:
             cursor = self._execute(
-                "INSERT OR IGNORE INTO outbox (event_id, channel_key, alert_hash, created_at, next_attempt_at) "
-                "VALUES (?,?,?,?,?)",
+                "INSERT OR IGNORE INTO outbox "
+                "(event_id, channel_key, alert_hash, created_at, next_attempt_at) VALUES (?,?,?,?,?)",
                 (alert.event_id, key, alert_hash, ts(now), ts(now)),
             )
             added += cursor.rowcount
