@@ -237,3 +237,19 @@ def test_a_shrink_that_keeps_changing_is_never_accepted(page_server: PageServer,
     for cut in range(4):  # a partial render that stops at a different place each time
         page_server.set("/fr", render_page("\n".join(partial[: len(partial) - 10 * (cut + 1)])), etag=False)
         assert cycle(config)[0].status == "rejected"
+
+
+def test_identical_bytes_skip_parsing(
+    page_server: PageServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path, page_server.base_url, [Site("fb", "/policy")])
+    page_server.set("/policy", page(APRIL), etag=False)  # no ETag: the body comes every time
+    assert cycle(config)[0].status == "new"
+    import watchdog.extract
+
+    def must_not_parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an unchanged page was parsed")
+
+    monkeypatch.setattr(watchdog.extract, "extract", must_not_parse)
+    (outcome,) = cycle(config)
+    assert (outcome.status, outcome.version) == ("unchanged", "fb@v1")

@@ -30,6 +30,7 @@ from watchdog.models import (
     Target,
     TextDiff,
     Validators,
+    Version,
 )
 from watchdog.store import Store, TargetState
 
@@ -148,6 +149,8 @@ def _check(target: Target, ctx: Context) -> Outcome:
         return result
     if isinstance(result, NotModified):
         return _unchanged(target, ctx, current_id=current.id if current else None, at=result.fetched_at)
+    if current is not None and _same_bytes_as(current, target, ctx, result):
+        return _unchanged(target, ctx, current_id=current.id, at=result.fetched_at, capture=result)
     accepted = _read(target, ctx, result, previous_length=current.length if current else None)
     if isinstance(accepted, Outcome):
         return accepted
@@ -158,6 +161,18 @@ def _check(target: Target, ctx: Context) -> Outcome:
             target, ctx, current_id=current.id, at=accepted.capture.fetched_at, capture=accepted.capture
         )
     return _new_text(target, ctx, accepted, current_id=current.id)
+
+
+def _same_bytes_as(current: Version, target: Target, ctx: Context, capture: Capture) -> bool:
+    """The very bytes that made the current version, read with the same settings: skip all parsing."""
+    if current.snapshot_id is None or capture.status != 200:
+        return False
+    from watchdog.store import sha256
+
+    snapshot = ctx.store.snapshot(current.snapshot_id)
+    return snapshot.config_fingerprint == config_fingerprint(target) and snapshot.body_hash == sha256(
+        capture.body
+    )
 
 
 # --------------------------------------------------------------------------- fetch / extract / validate
