@@ -372,3 +372,31 @@ def test_headings_only_synthetic() -> None:
         validate(capture(b""), Extracted(text=with_prose, matched=True), target=TARGET, previous_length=None)
         is None
     )
+
+
+def test_a_page_the_browser_could_not_render_is_rejected_with_the_reason() -> None:
+    from datetime import UTC, datetime
+
+    from watchdog.fetchers.browser import RENDER_HEADER as SET_BY_BROWSER
+    from watchdog.models import Capture, Extracted, Target
+    from watchdog.validate import RENDER_HEADER, validate
+
+    assert SET_BY_BROWSER == RENDER_HEADER
+    problem = "timeout: waited 30 s for #ssr-finished-successfully"
+    capture = Capture(
+        "t",
+        "https://x.org/",
+        "https://x.org/",
+        200,
+        ((RENDER_HEADER, problem),),
+        b"<html></html>",
+        datetime(2026, 1, 1, tzinfo=UTC),
+        "browser",
+    )
+    rejection = validate(
+        capture,
+        Extracted("policy text " * 100, True),
+        target=Target("t", "https://x.org/", "t"),
+        previous_length=None,
+    )
+    assert rejection is not None and rejection.code == "not-rendered" and problem in rejection.reason

@@ -78,7 +78,10 @@ class Fetchers:
             from watchdog.fetchers.browser import BrowserFetcher
 
             return BrowserFetcher(
-                settings=self._config.fetch, clock=self._clock, host_limiter=self.host_limiter
+                settings=self._config.fetch,
+                clock=self._clock,
+                host_limiter=self.host_limiter,
+                render_timeout=self._config.fetch.timeout,  # the same patience as for a plain response
             )
         from watchdog.fetchers.auto import AutoFetcher
 

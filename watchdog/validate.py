@@ -140,6 +140,7 @@ def validate(
     shrunk = previous_length is not None and length < (1 - target.max_shrink) * previous_length
     return (
         _status(capture)
+        or _not_rendered(capture)
         or _no_match(extracted, target)
         or _block_page(text, signatures, shrunk=shrunk)
         or _too_short(length, target)
@@ -154,6 +155,16 @@ def _status(capture: Capture) -> Rejection | None:
     if 200 <= capture.status < 300:
         return None
     return Rejection("http-status", f"the server answered HTTP {capture.status}")
+
+
+# Set by the browser fetcher when the page never reached its `ready` marker / selector text in time: what
+# was rendered so far is kept as evidence, never taken for the policy (a truncated version would alert).
+RENDER_HEADER: Final = "x-watchdog-render"
+
+
+def _not_rendered(capture: Capture) -> Rejection | None:
+    problem = capture.header(RENDER_HEADER)
+    return None if problem is None else Rejection("not-rendered", f"not rendered: {problem}")
 
 
 def _no_match(extracted: Extracted, target: Target) -> Rejection | None:
