@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from support import jspages
 from support.harness import Site, cycle, open_archive, write_config
 from support.pageserver import PageServer, Reply

@@ -1,0 +1,96 @@
+"""Stage 7, publish: Atom feeds, the static HTML archive, the read-only web view, evidence exports.
+
+    after_cycle(config, store)   called by `check`, `reextract` and the daemon after every cycle: brings
+                                 <storage dir>/feeds/ and <storage dir>/site/ up to date, incrementally
+    publish(...)                 the same into any folders (`export-site DIR` writes both into DIR)
+
+Modules: archive (the read model, diff cache), output (incremental atomic writes), html (escaping element
+builder), site, feeds, serve, evidence (verify, export), commands (the CLI commands). This file imports
+nothing heavy: the CLI loads it on every cycle.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from watchdog.config import Config
+    from watchdog.publish.output import WriteReport
+    from watchdog.store import Store
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = ".publish.lock"
+GENERATOR_MODULES = (
+    "watchdog.publish.archive",
+    "watchdog.publish.html",
+    "watchdog.publish.site",
+    "watchdog.publish.feeds",
+    "watchdog.diff",
+    "watchdog.render",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReport:
+    site: WriteReport
+    feeds: WriteReport
+    diffs_computed: int
+
+    def __str__(self) -> str:
+        return f"site: {self.site}; feeds: {self.feeds}; {self.diffs_computed} diff(s) computed"
+
+
+def after_cycle(config: Config, store: Store) -> None:
+    """Refresh <storage dir>/feeds/ and <storage dir>/site/ after a cycle (only what changed is written)."""
+    root = config.storage_dir
+    report = publish(
+        config, store, site_dir=root / "site", feeds_dir=root / "feeds", cache_dir=root / "cache" / "diffs"
+    )
+    log.debug("published: %s", report)
+
+
+def publish(
+    config: Config, store: Store, *, site_dir: Path, feeds_dir: Path, cache_dir: Path | None
+) -> PublishReport:
+    """Generate the site into `site_dir` and the feeds into `feeds_dir` from one snapshot of the archive."""
+    from watchdog.publish.archive import DiffCache, code_fingerprint, load_archive, read_snapshot
+    from watchdog.publish.feeds import FeedBuilder
+    from watchdog.publish.output import write_pages
+    from watchdog.publish.site import SiteBuilder
+
+    generator = code_fingerprint(*GENERATOR_MODULES)
+    with _exclusive(site_dir), read_snapshot(store) as reader:
+        archive = load_archive(reader)
+        diffs = DiffCache(texts=reader.get_text, directory=cache_dir)
+        site = SiteBuilder(config, archive, reader, diffs, generator)
+        feeds = FeedBuilder(config, archive, reader, diffs, generator)
+        site_report = write_pages(site_dir, site.pages(), generator=generator)
+        feeds_report = write_pages(feeds_dir, feeds.pages(), generator=generator)
+    return PublishReport(site_report, feeds_report, diffs.computed)
+
+
+@contextmanager
+def _exclusive(site_dir: Path) -> Iterator[None]:
+    """One publisher at a time per output folder (the daemon's cycle and `serve` starting up)."""
+    from watchdog.errors import StorageError
+
+    try:
+        site_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(site_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot write the published files under {site_dir}: {exc.strerror or exc}"
+        ) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks while another publisher finishes: its output is ours too
+        yield
+    finally:
+        os.close(fd)
