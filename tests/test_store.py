@@ -246,3 +246,22 @@ def test_kill_9_while_writing_never_corrupts_the_archive(tmp_path: Path, delay: 
 def integrity(path: Path) -> str:
     with closing(sqlite3.connect(path)) as db:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def test_a_reader_upgrades_an_archive_from_an_older_release(tmp_path: Path) -> None:
+    with closing(sqlite3.connect(tmp_path / DB_NAME)) as db:  # an archive made by the first release
+        db.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for statement in MIGRATIONS[0][1].split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute("INSERT INTO schema_migrations VALUES ('0001_initial', '2026-01-01')")
+        db.execute("INSERT INTO targets (id, name, url) VALUES ('t', 't', 'https://x.org/')")
+        db.execute(
+            "INSERT INTO snapshots (target_id, url, final_url, status, headers, body_hash, fetched_at,"
+            " fetcher, config_fingerprint, outcome) VALUES ('t', 'u', 'u', 200, '[]', 'h',"
+            " '2026-01-01T00:00:00+00:00', 'http', 'f', 'accepted')"
+        )
+        db.commit()
+    with Store.open(tmp_path, writer=False) as reader:
+        assert reader.pending_migrations() == []
+        assert reader.snapshots("t")[0].text_hash is None

@@ -19,6 +19,7 @@ from watchdog import __version__
 from watchdog.config import Config, load_config, resolve_config_path
 from watchdog.errors import ConfigError, NotFoundError, WatchdogError
 from watchdog.models import Outcome, Target, iso
+from watchdog.publish import commands as publish_commands
 from watchdog.store import Store, TargetState
 
 log = logging.getLogger("watchdog")
@@ -161,8 +162,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             outcomes = run_cycle(targets, ctx)
         finally:
             fetchers.close()
+        _print_outcomes(outcomes, as_json=args.json)  # the results stand even if publishing fails next
         _after_cycle(config, store)
-    _print_outcomes(outcomes, as_json=args.json)
     return EXIT_FAILED if any(o.status in ("error", "rejected") for o in outcomes) else EXIT_OK
 
 
@@ -173,11 +174,9 @@ def _real_sleep(seconds: float) -> None:
 
 
 def _after_cycle(config: Config, store: Store) -> None:
-    """Publish hook: feeds and the static site are refreshed after each cycle when that module exists."""
-    try:
-        from watchdog.publish import after_cycle
-    except ImportError:
-        return
+    """Feeds and the static site are refreshed after each cycle."""
+    from watchdog.publish import after_cycle
+
     after_cycle(config, store)
 
 
@@ -416,6 +415,26 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
         cmd_reextract,
     ),
     "notify": ("send a test message to every channel", _configure_notify, cmd_notify),
+    "serve": (
+        "read-only web view of the archive and the feeds",
+        publish_commands.configure_serve,
+        publish_commands.cmd_serve,
+    ),
+    "export-site": (
+        "write the static HTML archive (with its feeds) to DIR",
+        publish_commands.configure_export_site,
+        publish_commands.cmd_export_site,
+    ),
+    "export": (
+        "every version and change, with hashes and provenance (JSON lines)",
+        publish_commands.configure_export,
+        publish_commands.cmd_export,
+    ),
+    "verify": (
+        "recompute every hash and the hash chain; exit 1 on any mismatch",
+        _no_arguments,
+        publish_commands.cmd_verify,
+    ),
     "demo": (
         "offline: replay real recorded Meta policy versions from a local server and show the alerts",
         _no_arguments,

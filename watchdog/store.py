@@ -322,7 +322,28 @@ class Store:
         store = cls(directory, connection, lock)
         if writer:
             store.migrate()
+        elif store.pending_migrations():
+            store.close()
+            cls._upgrade_for_reader(directory)
+            return cls.open(directory, writer=False)
         return store
+
+    def pending_migrations(self) -> list[str]:
+        tables = {row[0] for row in self._query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "schema_migrations" not in tables:
+            return [name for name, _ in MIGRATIONS]
+        done = {row[0] for row in self._query("SELECT name FROM schema_migrations")}
+        return [name for name, _ in MIGRATIONS if name not in done]
+
+    @classmethod
+    def _upgrade_for_reader(cls, directory: Path) -> None:
+        """A reader met an archive from an older release: migrate it now if no writer holds it."""
+        try:
+            cls.open(directory, writer=True).close()
+        except LockedError as exc:
+            raise StorageError(
+                f"the archive in {directory} is being upgraded by the process writing to it; try again"
+            ) from exc
 
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,272 @@
+"""The static HTML archive: pages and permalinks, diffs, provenance, hostile text, CSP, incremental writes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import lxml.html
+import pytest
+
+from support.archives import Builder, corpus_archive, make_config, open_store
+from support.pageserver import PageServer
+from watchdog.models import Target
+from watchdog.publish import after_cycle, publish
+from watchdog.publish.output import MANIFEST, Page, write_pages
+from watchdog.publish.site import CSP, export_site
+from watchdog.store import Store
+
+META = Target(id="meta", url="https://example.org/policy", name="Meta Privacy Policy")
+BASE = "Our policy explains how we use information.\nYou can contact us at any time.\n"
+
+
+def small_archive(storage: Path) -> tuple[Store, Builder]:
+    store = open_store(storage, [META])
+    meta = Builder(store, META)
+    meta.version(BASE)
+    meta.change(BASE + "We may use public posts to train artificial intelligence.\n", topics=["ai-training"])
+    return store, meta
+
+
+def pages_of(root: Path) -> dict[str, lxml.html.HtmlElement]:
+    return {str(p.relative_to(root)): lxml.html.parse(str(p)).getroot() for p in sorted(root.rglob("*.html"))}
+
+
+def mtimes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+# --------------------------------------------------------------------------- pages, links, provenance
+
+
+def test_every_record_has_its_permalink_and_every_link_resolves(tmp_path: Path) -> None:
+    store, meta = small_archive(tmp_path / "a")
+    with store:
+        meta.revert("meta@v1")
+        meta.version(BASE.replace("time.", "time ."), technical=True)
+        meta.event("failing", "HTTP 503")
+        export_site(make_config(tmp_path / "a", [META]), store, tmp_path / "out")
+    pages = pages_of(tmp_path / "out")
+    assert set(pages) == {
+        "index.html",
+        "targets/meta.html",
+        "changes/meta@c1.html",
+        "changes/meta@c2.html",
+        "versions/meta@v1.html",
+        "versions/meta@v2.html",
+        "versions/meta@v3.html",
+    }
+    for name, page in pages.items():
+        for href in page.xpath("//a/@href | //link/@href"):
+            if urlsplit(href).scheme:
+                assert href == META.url, f"{name}: only the watched page is linked outside"
+                continue
+            assert (tmp_path / "out" / Path(name).parent / unquote(href)).resolve().is_file(), (name, href)
+    timeline = pages["targets/meta.html"].text_content()
+    assert "could no longer be read: HTTP 503" in timeline and "reverted to v1" in timeline
+    assert "meta@v3: technical re-extraction (not a change at the source)" in timeline
+
+
+def test_a_change_page_has_an_inline_and_a_side_by_side_diff(tmp_path: Path) -> None:
+    store, _meta = small_archive(tmp_path)
+    with store:
+        after_cycle(make_config(tmp_path, [META]), store)
+        record_hash = store.change("meta@c1").record_hash
+    page = pages_of(tmp_path / "site")["changes/meta@c1.html"]
+    inline = page.find_class("diff")[0]
+    inserted = "".join(n.text_content() for n in inline.iter("ins"))
+    assert inserted.strip() == "We may use public posts to train artificial intelligence."
+    side = page.find_class("side")[0]
+    assert [th.text_content() for th in side.iter("th")] == ["Before (meta@v1)", "After (meta@v2)"]
+    left, right = side.xpath(".//tbody/tr[1]/td")
+    assert left.xpath(".//ins") == [] and right.xpath(".//ins"), "insertions on the right only"
+    assert "AI training" in page.findtext(".//h1")
+    assert record_hash in page.text_content()
+
+
+def test_a_version_page_shows_the_text_and_its_provenance(tmp_path: Path) -> None:
+    store, meta = small_archive(tmp_path)
+    with store:
+        after_cycle(make_config(tmp_path, [META]), store)
+        version = store.version("meta@v2")
+        snapshot = store.snapshot(version.snapshot_id or 0)
+    page = pages_of(tmp_path / "site")["versions/meta@v2.html"]
+    facts = dict(
+        zip(
+            [dt.text_content() for dt in page.iter("dt")],
+            [dd.text_content() for dd in page.iter("dd")],
+            strict=True,
+        )
+    )
+    assert facts["Text SHA-256"] == version.text_hash
+    assert facts["Record hash"] == version.record_hash
+    assert facts["Previous record hash"] == version.prev_hash
+    assert facts["Snapshot body SHA-256"] == snapshot.body_hash
+    assert facts["HTTP status"] == "200" and facts["URL"] == META.url and facts["Fetcher"] == "http"
+    assert facts["Fetched at"] == snapshot.fetched_at.strftime("%Y-%m-%d %H:%M UTC")
+    assert page.find_class("text")[0].text_content() == meta.texts["meta@v2"]
+
+
+def test_the_may_2025_change_page_from_the_real_pipeline(
+    page_server: PageServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    config, _ = corpus_archive(tmp_path_factory, page_server, "may-2025")
+    page = pages_of(config.storage_dir / "site")["changes/fb@c1.html"]
+    inserted = " ".join(n.text_content() for n in page.find_class("diff")[0].iter("ins"))
+    assert "Develop and improve artificial intelligence technology (also called AI at Meta)" in inserted
+    said = [li.text_content() for li in page.xpath("//h2[.='What changed']/following-sibling::ul[1]/li")]
+    assert "artificial intelligence" in said[0], "the passages a topic matched are quoted first"
+    index = pages_of(config.storage_dir / "site")["index.html"]
+    assert index.xpath("//a[@href='changes/fb@c1.html']"), "the index links the last change"
+
+
+def test_the_june_2024_delay_banner_page(
+    page_server: PageServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    config, _ = corpus_archive(tmp_path_factory, page_server, "delay-2024")
+    page = pages_of(config.storage_dir / "site")["changes/ig@c1.html"]
+    inserted = " ".join(" ".join(n.text_content().split()) for n in page.iter("ins"))
+    assert (
+        "we're delaying our change to the use of your information to develop and improve AI at Meta"
+        in inserted
+    )
+
+
+# --------------------------------------------------------------------------- hostile text
+
+
+HOSTILE = [
+    pytest.param("<script>window.__pwned=1</script>", id="script-element"),
+    pytest.param('<img src=x onerror="window.__pwned=2">', id="onerror-attribute"),
+    pytest.param("[opt out here](javascript:window.__pwned=3)", id="markdown-javascript-link"),
+    pytest.param('<a href="javascript:window.__pwned=4">object</a>', id="html-javascript-link"),
+    pytest.param('"><svg onload=window.__pwned=5>', id="attribute-breakout"),
+    pytest.param("</textarea></style></title><script>window.__pwned=6</script>", id="rawtext-breakout"),
+    pytest.param("<!--<script>window.__pwned=7</script>-->", id="comment-trick"),
+    pytest.param(
+        '<meta http-equiv="refresh" content="0;url=javascript:window.__pwned=8">', id="meta-refresh"
+    ),
+    pytest.param("[x]: javascript:window.__pwned=9 'reference link'", id="markdown-reference-link"),
+    pytest.param("<base href='https://evil.example/'>", id="base-element"),
+]
+
+
+@pytest.mark.parametrize("snippet", HOSTILE)
+def test_hostile_page_text_stays_text_on_every_page(tmp_path: Path, snippet: str) -> None:
+    with open_store(tmp_path, [META]) as store:
+        meta = Builder(store, META)
+        meta.version(BASE)
+        meta.change(f"{BASE}Opt out: {snippet} \x00\x1b[31m\u202e\n", topics=["opt-out"])
+        after_cycle(make_config(tmp_path, [META]), store)
+    for name, page in pages_of(tmp_path / "site").items():
+        dangerous = page.xpath(
+            "//script | //iframe | //object | //embed | //svg | //img | //base | //form"
+            " | //meta[@http-equiv][not(@http-equiv='Content-Security-Policy')]"
+            " | //@*[starts-with(name(), 'on')]"
+            " | //@href[contains(translate(., 'JAVSCRIPT', 'javscript'), 'javascript:')]"
+        )
+        assert dangerous == [], name
+    change = pages_of(tmp_path / "site")["changes/meta@c1.html"]
+    assert snippet in change.text_content(), "shown literally, as text"
+    assert "␀␛[31m" in change.text_content(), "control characters shown as symbols"
+
+
+def test_every_page_has_a_strict_csp_that_allows_exactly_its_stylesheet(tmp_path: Path) -> None:
+    store, _meta = small_archive(tmp_path)
+    with store:
+        after_cycle(make_config(tmp_path, [META]), store)
+    for name, page in pages_of(tmp_path / "site").items():
+        head = page.find("head")
+        first = head[0], head[1]
+        assert first[0].get("charset") == "utf-8" and first[1].get("http-equiv") == "Content-Security-Policy"
+        policy = first[1].get("content")
+        assert policy == CSP and "default-src 'none'" in policy and "script-src" not in policy, name
+        (style,) = page.iter("style")
+        digest = base64.b64encode(hashlib.sha256(style.text.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy, f"{name}: the inline stylesheet's hash is allowed"
+        assert page.xpath("//@style") == [], "no style attribute: the CSP would block it"
+        assert page.xpath("//meta[@name='viewport']/@content") == ["width=device-width, initial-scale=1"]
+        assert "@media print" in style.text and "max-width" in style.text
+
+
+# --------------------------------------------------------------------------- determinism, incremental
+
+
+def test_two_exports_are_byte_identical(tmp_path: Path) -> None:
+    store, _meta = small_archive(tmp_path / "a")
+    with store:
+        config = make_config(tmp_path / "a", [META])
+        export_site(config, store, tmp_path / "one")
+        export_site(config, store, tmp_path / "two")
+    one = {
+        p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()
+    }
+    two = {
+        p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()
+    }
+    assert one == two and len(one) > 6
+
+
+def test_only_what_changed_is_rewritten_and_one_diff_is_computed(tmp_path: Path) -> None:
+    store, meta = small_archive(tmp_path)
+    config = make_config(tmp_path, [META])
+    site = tmp_path / "site"
+    with store:
+        after_cycle(config, store)
+        first = mtimes(site)
+        after_cycle(config, store)
+        assert mtimes(site) == first, "unchanged archive: nothing rewritten (not even the manifest)"
+        meta.change(BASE + "We may use public posts to train AI models.\n", topics=["ai-training"])
+        report = publish(
+            config, store, site_dir=site, feeds_dir=tmp_path / "feeds", cache_dir=tmp_path / "cache" / "diffs"
+        )
+    second = mtimes(site)
+    rewritten = {p for p in first if second[p] != first[p]}
+    created = set(second) - set(first)
+    assert created == {"changes/meta@c2.html", "versions/meta@v3.html"}
+    # neighbours gain a "newer" link; the index and timeline list the change
+    assert rewritten == {
+        "index.html",
+        "targets/meta.html",
+        "changes/meta@c1.html",
+        "versions/meta@v2.html",
+        MANIFEST,
+    }
+    assert report.diffs_computed == 1, "the other diffs came from the on-disk cache"
+
+
+def test_a_damaged_page_is_repaired_and_a_stale_one_removed(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def page(path: str, body: bytes) -> Page:
+        def render() -> bytes:
+            calls.append(path)
+            return body
+
+        return Page(path, "k-" + path, render)
+
+    write_pages(tmp_path, [page("a.html", b"A"), page("b/c.html", b"C")], generator="g")
+    (tmp_path / "mine.txt").write_text("not generated")
+    (tmp_path / "a.html").write_bytes(b"")  # truncated by a crash, say
+    report = write_pages(tmp_path, [page("a.html", b"A")], generator="g")
+    assert (report.written, report.skipped, report.removed) == (1, 0, 1)
+    assert (tmp_path / "a.html").read_bytes() == b"A" and not (tmp_path / "b" / "c.html").exists()
+    assert (tmp_path / "mine.txt").exists(), "files the generator never wrote are left alone"
+    write_pages(tmp_path, [page("a.html", b"A")], generator="other code")
+    assert calls == ["a.html", "b/c.html", "a.html", "a.html"], "new generator code re-renders"
+    with pytest.raises(ValueError, match="outside"):
+        write_pages(tmp_path, [page("../escape.html", b"x")], generator="g")
+
+
+def test_a_missing_text_blob_is_reported_on_the_page_not_fatal(tmp_path: Path) -> None:
+    store, _meta = small_archive(tmp_path)
+    with store:
+        store.blobs.path(store.version("meta@v2").text_hash).unlink()
+        after_cycle(make_config(tmp_path, [META]), store)
+    pages = pages_of(tmp_path / "site")
+    assert "cannot be read" in pages["changes/meta@c1.html"].text_content()
+    assert "policy-watchdog verify" in pages["versions/meta@v2.html"].text_content()
+    assert re.search(r"Our policy explains", pages["versions/meta@v1.html"].text_content())

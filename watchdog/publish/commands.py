@@ -1,0 +1,132 @@
+"""The publishing commands of the CLI: `serve`, `export-site DIR`, `export --format jsonl`, `verify`.
+
+Declared like the rest of watchdog/cli.py (a configure function and a handler per command, handler(args)
+-> exit code); cli.COMMANDS lists them. Each opens the archive read-only, so it runs beside the daemon.
+Heavy modules (lxml, http.server) are imported by the handlers, not when the CLI starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from watchdog.config import Config
+from watchdog.errors import StorageError
+from watchdog.store import Store
+
+# the exit codes of watchdog.cli (which imports this module to build its command table, so this module
+# must not import it at load time)
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _config(args: argparse.Namespace) -> Config:
+    from watchdog.cli import _config as load
+
+    return load(args)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from exc
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range (0-65535): {port}")
+    return port
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def configure_serve(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    sub.add_argument("--port", type=_port, default=8080, help="port (default: 8080; 0: any free port)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from watchdog.publish.serve import serve
+
+    config = _config(args)
+
+    def ready(url: str) -> None:
+        print(f"serving the archive at {url} (feeds under {url}feeds/); Ctrl-C stops", flush=True)
+
+    serve(config, host=args.host, port=args.port, ready=ready)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- export-site
+
+
+def configure_export_site(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("directory", metavar="DIR", help="where to write the site (created if missing)")
+
+
+def cmd_export_site(args: argparse.Namespace) -> int:
+    from watchdog.publish.site import export_site
+
+    config = _config(args)
+    directory = Path(args.directory)
+    with Store.open(config.storage_dir, writer=False) as store:
+        report = export_site(config, store, directory)
+    print(f"{directory}: {report}; open {directory / 'index.html'}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- export
+
+
+def configure_export(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--format", choices=("jsonl",), default="jsonl", help="jsonl: one JSON object per line")
+    sub.add_argument("--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    sub.add_argument("--with-text", action="store_true", help="include each version's full text")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from watchdog.publish.evidence import export_jsonl
+
+    config = _config(args)
+    with Store.open(config.storage_dir, writer=False) as store:
+        if args.output is None:
+            export_jsonl(store, sys.stdout, include_text=args.with_text)
+            return EXIT_OK
+        versions, changes = _export_to_file(store, Path(args.output), include_text=args.with_text)
+    print(f"{args.output}: {versions} versions, {changes} changes", file=sys.stderr)
+    return EXIT_OK
+
+
+def _export_to_file(store: Store, path: Path, *, include_text: bool) -> tuple[int, int]:
+    from watchdog.publish.evidence import export_jsonl
+
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            counts = export_jsonl(store, handle, include_text=include_text)
+        temporary.replace(path)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        temporary.unlink(missing_ok=True)
+    return counts
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from watchdog.publish.evidence import check_archive
+
+    config = _config(args)
+    with Store.open(config.storage_dir, writer=False) as store:
+        report = check_archive(store)
+    out: TextIO = sys.stdout
+    for problem in report.problems:
+        print(problem, file=out)
+    if report.problems:
+        print(f"verify: {len(report.problems)} problem(s) in {config.storage_dir}", file=out)
+        return EXIT_FAILED
+    print(report.summary(), file=out)
+    return EXIT_OK

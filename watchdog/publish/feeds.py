@@ -1,0 +1,315 @@
+"""Stage 7, publish: Atom feeds (RFC 4287) of the confirmed changes.
+
+    feeds/all.atom               every change and revert, plus failure / recovery notices of any target
+    feeds/target/<id>.atom       one target's changes and reverts
+    feeds/topic/<id>.atom        changes touching one topic (and the reverts that withdraw them)
+
+Each feed holds its newest FEED_LIMIT entries (the static site keeps the whole history). An entry is a
+stored change record, so a technical re-extraction (a version without a change) or a rejected capture never
+appears. A revert (the text went back to an earlier version: an A->B->A flip) is its own, clearly titled
+entry: "X reverted to v2 (withdraws c3: topics)", published in every feed the withdrawn change appeared in,
+so a reader who saw the change also sees it undone. Nothing in a feed comes from the clock: `updated` and
+`published` are the detection times, the feed's `updated` is its newest entry's (or the epoch when empty),
+so an unchanged archive gives byte-identical files. Entry ids are `tag:` URIs made of the change id and
+the start of its record hash (both immutable), so they never change and never collide across
+installations. XML is built with lxml (text is escaped by the serialiser, never concatenated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from urllib.parse import quote
+
+from lxml import etree
+
+from watchdog import __version__
+from watchdog.config import Config
+from watchdog.errors import StorageError
+from watchdog.models import ChangeRecord, Classification, TextDiff, Topic, iso
+from watchdog.publish.archive import Archive, DiffCache, change_evidence, classification_of, printable
+from watchdog.publish.html import Element, el, fragment, quotes
+from watchdog.publish.output import Page, page_key
+from watchdog.publish.site import change_title
+from watchdog.store import Event, Store, TargetState
+
+ATOM = "http://www.w3.org/2005/Atom"
+TAG = "tag:policy-watchdog,2024:"
+FEED_LIMIT = 50
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # `updated` of a feed with no entry yet: fixed, not "now"
+GENERATOR_URI = "https://pypi.org/project/policy-watchdog/"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    path: str  # under feeds/: "all.atom", "target/<id>.atom", "topic/<id>.atom"
+    id: str
+    title: str
+    alternate: str  # the matching site page, relative to the site root
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEntry:
+    change: ChangeRecord
+    target_name: str
+    target_url: str
+    topics: tuple[tuple[str, str], ...]  # (id, title); for a revert, the withdrawn change's topics
+    withdraws: str | None  # for a revert: the change id whose text was withdrawn
+    before_hash: str | None
+    after_hash: str | None
+
+    @property
+    def at(self) -> datetime:
+        return self.change.detected_at
+
+    @property
+    def sort_id(self) -> str:
+        return self.change.id
+
+
+@dataclass(frozen=True, slots=True)
+class EventEntry:
+    event: Event
+    target_name: str
+
+    @property
+    def at(self) -> datetime:
+        return self.event.at
+
+    @property
+    def sort_id(self) -> str:
+        return self.event.id
+
+
+Entry = ChangeEntry | EventEntry
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInputs:
+    spec: FeedSpec
+    entries: tuple[Entry, ...]  # newest first
+    base_url: str | None  # alerts.archive_url: absolute links when set, relative ones otherwise
+    topics: tuple[Topic, ...]  # titles and severities, as the HTML diff shows them
+
+
+# --------------------------------------------------------------------------- choosing the entries
+
+
+@dataclass(frozen=True)
+class FeedBuilder:
+    config: Config
+    archive: Archive
+    store: Store  # the reader the archive was loaded from: evidence comes from it
+    diffs: DiffCache
+    generator: str
+    # an entry's summary and content are the same in every feed it is in: rendered once per run
+    bodies: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False)
+
+    @cached_property
+    def entries(self) -> tuple[ChangeEntry, ...]:
+        """One entry per change record, newest first."""
+        targets = {t.id: t for t in self.archive.targets}
+        titles = {t.id: t.title for t in self.config.topics}
+        introduced = self.archive.introduced_by()
+        return tuple(self._entry(c, targets, titles, introduced) for c in self.archive.changes)
+
+    def _entry(
+        self,
+        change: ChangeRecord,
+        targets: dict[str, TargetState],
+        titles: dict[str, str],
+        introduced: dict[str, ChangeRecord],
+    ) -> ChangeEntry:
+        withdrawn = introduced.get(change.from_version) if change.kind == "revert" else None
+        topic_ids = withdrawn.topics if withdrawn is not None else change.topics
+        before, after = (self.archive.versions.get(v) for v in (change.from_version, change.to_version))
+        target = targets.get(change.target_id)
+        return ChangeEntry(
+            change=change,
+            target_name=target.name if target else change.target_id,
+            target_url=target.url if target else "",
+            topics=tuple((t, titles.get(t, t)) for t in topic_ids),
+            withdraws=withdrawn.id if withdrawn is not None else None,
+            before_hash=before.text_hash if before else None,
+            after_hash=after.text_hash if after else None,
+        )
+
+    def pages(self) -> list[Page]:
+        return [self._page(spec, entries) for spec, entries in self._feeds()]
+
+    def _page(self, spec: FeedSpec, entries: Sequence[Entry]) -> Page:
+        ordered = sorted(entries, key=lambda e: (e.at, e.sort_id), reverse=True)[:FEED_LIMIT]
+        inputs = FeedInputs(spec, tuple(ordered), self.config.alerts.archive_url, self.config.topics)
+        return Page(spec.path, page_key(self.generator, inputs), lambda: render_feed(self, inputs))
+
+    def _feeds(self) -> list[tuple[FeedSpec, list[Entry]]]:
+        return [self._global_feed(), *self._target_feeds(), *self._topic_feeds()]
+
+    def _global_feed(self) -> tuple[FeedSpec, list[Entry]]:
+        names = {t.id: t.name for t in self.archive.targets}
+        events = [EventEntry(e, names.get(e.target_id, e.target_id)) for e in self.archive.events]
+        spec = FeedSpec("all.atom", f"{TAG}feed/all", "policy-watchdog: all changes", "index.html")
+        return spec, [*self.entries, *events]
+
+    def _target_feeds(self) -> list[tuple[FeedSpec, list[Entry]]]:
+        by_target: dict[str, list[Entry]] = {t.id: [] for t in self.archive.targets}
+        for entry in self.entries:
+            by_target.setdefault(entry.change.target_id, []).append(entry)
+        names = {t.id: t.name for t in self.archive.targets}
+        return [
+            (
+                FeedSpec(
+                    f"target/{tid}.atom",
+                    f"{TAG}feed/target/{tid}",
+                    f"{names.get(tid, tid)}: changes",
+                    f"targets/{tid}.html",
+                ),
+                entries,
+            )
+            for tid, entries in by_target.items()
+        ]
+
+    def _topic_feeds(self) -> list[tuple[FeedSpec, list[Entry]]]:
+        return [
+            (
+                FeedSpec(f"topic/{tid}.atom", f"{TAG}feed/topic/{tid}", f"{title}: changes", "index.html"),
+                [e for e in self.entries if tid in dict(e.topics)],
+            )
+            for tid, title in self._topic_ids()
+        ]
+
+    def _topic_ids(self) -> list[tuple[str, str]]:
+        """Configured topics (a feed exists before its first change) and any topic of an older change."""
+        known = {t.id: t.title for t in self.config.topics}
+        for entry in self.entries:
+            for topic_id, title in entry.topics:
+                known.setdefault(topic_id, title)
+        return sorted(known.items())
+
+
+# --------------------------------------------------------------------------- XML
+
+
+def _sub(parent: Element, tag: str, text: str | None = None, **attrs: str) -> Element:
+    node = etree.SubElement(parent, f"{{{ATOM}}}{tag}")
+    for name, value in attrs.items():
+        node.set(name, printable(value))
+    if text is not None:
+        node.text = printable(text)
+    return node
+
+
+def _href(inputs: FeedInputs, site_path: str) -> str:
+    """Link to a site page: absolute under archive_url, else relative to this feed file (feeds/...)."""
+    if inputs.base_url:
+        return f"{inputs.base_url.rstrip('/')}/{site_path}"
+    return "../" * (inputs.spec.path.count("/") + 1) + site_path
+
+
+def _change_path(change_id: str) -> str:
+    return f"changes/{quote(change_id, safe='@')}.html"
+
+
+def _self_href(inputs: FeedInputs) -> str:
+    if inputs.base_url:
+        return f"{inputs.base_url.rstrip('/')}/feeds/{inputs.spec.path}"
+    return inputs.spec.path.rsplit("/", 1)[-1]
+
+
+def render_feed(builder: FeedBuilder, inputs: FeedInputs) -> bytes:
+    feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM})  # type: ignore[dict-item]
+    _sub(feed, "id", inputs.spec.id)
+    _sub(feed, "title", inputs.spec.title, type="text")
+    _sub(feed, "subtitle", "Wording changes of watched privacy and AI pages", type="text")
+    newest = inputs.entries[0].at if inputs.entries else EPOCH
+    _sub(feed, "updated", iso(newest))
+    _sub(_sub(feed, "author"), "name", "policy-watchdog")
+    _sub(feed, "generator", "policy-watchdog", uri=GENERATOR_URI, version=__version__)
+    _sub(feed, "link", rel="self", type="application/atom+xml", href=_self_href(inputs))
+    _sub(feed, "link", rel="alternate", type="text/html", href=_href(inputs, inputs.spec.alternate))
+    for entry in inputs.entries:
+        if isinstance(entry, ChangeEntry):
+            _change_entry(feed, builder, inputs, entry)
+        else:
+            _event_entry(feed, inputs, entry)
+    xml: bytes = etree.tostring(feed, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    return xml
+
+
+def _change_entry(feed: Element, builder: FeedBuilder, inputs: FeedInputs, entry: ChangeEntry) -> None:
+    change = entry.change
+    node = _sub(feed, "entry")
+    suffix = f"/{change.record_hash[:16]}" if change.record_hash else ""
+    _sub(node, "id", f"{TAG}change/{quote(change.id, safe='@')}{suffix}")
+    _sub(node, "title", _entry_title(entry), type="text")
+    _sub(node, "published", iso(change.detected_at))
+    _sub(node, "updated", iso(change.detected_at))
+    _sub(node, "link", rel="alternate", type="text/html", href=_href(inputs, _change_path(change.id)))
+    for topic_id, title in entry.topics:
+        _sub(node, "category", term=topic_id, label=title, scheme=f"{TAG}topics")
+    if change.id not in builder.bodies:
+        builder.bodies[change.id] = _entry_body(builder, inputs, entry)
+    summary, html = builder.bodies[change.id]
+    _sub(node, "summary", summary, type="text")
+    _sub(node, "content", html, type="html")
+
+
+def _entry_title(entry: ChangeEntry) -> str:
+    title = change_title(entry.target_name, entry.change, entry.topics)
+    if entry.withdraws:
+        return (
+            f"{title} (withdraws {entry.withdraws}: {', '.join(t for _i, t in entry.topics) or 'no topic'})"
+        )
+    return title
+
+
+def _entry_body(builder: FeedBuilder, inputs: FeedInputs, entry: ChangeEntry) -> tuple[str, str]:
+    """(summary: the changed sentences before → after, topic passages first; content: the HTML diff,
+    rendered as the alerts render it). Evidence is immutable, like the change that names it."""
+    change = entry.change
+    if entry.before_hash is None or entry.after_hash is None:
+        return change.summary, fragment(el("p", f"{change.summary} (a version of this change is missing)"))
+    try:
+        diff = builder.diffs.diff(entry.before_hash, entry.after_hash)
+    except StorageError as exc:
+        return change.summary, fragment(el("p", f"{change.summary} (the texts cannot be read: {exc})"))
+    evidence = change_evidence(builder.store, change.id)
+    classification = classification_of(change, evidence)
+    said = quotes(diff, first=[m.hunk_index for m in classification.matches])
+    return "\n".join(said) or change.summary, _diff_html(inputs, entry, diff, classification)
+
+
+def _diff_html(inputs: FeedInputs, entry: ChangeEntry, diff: TextDiff, classification: Classification) -> str:
+    from watchdog.render import ChangeView, render_html
+
+    change = entry.change
+    view = ChangeView(
+        target_id=change.target_id,
+        target_name=entry.target_name,
+        url=entry.target_url,
+        change_id=change.id,
+        from_version=change.from_version,
+        to_version=change.to_version,
+        detected_at=change.detected_at,
+        diff=diff,
+        classification=classification,
+        archive_url=_href(inputs, _change_path(change.id)) if inputs.base_url else None,
+        topics=inputs.topics,
+    )
+    return render_html(view, document=False)
+
+
+def _event_entry(feed: Element, inputs: FeedInputs, entry: EventEntry) -> None:
+    event = entry.event
+    node = _sub(feed, "entry")
+    _sub(node, "id", f"{TAG}event/{quote(event.id, safe='@')}/{event.at.astimezone(UTC):%Y%m%dT%H%M%SZ}")
+    word = "can no longer be read" if event.kind == "failing" else "is readable again"
+    _sub(node, "title", f"{entry.target_name} {word}", type="text")
+    _sub(node, "published", iso(event.at))
+    _sub(node, "updated", iso(event.at))
+    target_page = f"targets/{quote(event.target_id, safe='')}.html"
+    _sub(node, "link", rel="alternate", type="text/html", href=_href(inputs, target_page))
+    _sub(node, "category", term=event.kind, label=word, scheme=f"{TAG}events")
+    _sub(node, "content", event.reason, type="text")

@@ -1,0 +1,317 @@
+"""Stage 7, publish: `serve`, a read-only HTTP view of the static archive and the feeds.
+
+    /                 -> <storage dir>/site/index.html        /feeds/<name>  -> <storage dir>/feeds/<name>
+    /<path>.html      -> <storage dir>/site/<path>.html
+
+GET and HEAD only (anything else: 405); no write endpoint. Every file carries a strong ETag (SHA-256 of its
+bytes) and Last-Modified, and conditional requests get 304, so feed readers poll cheaply. The request path
+is checked segment by segment after percent-decoding (no "..", ".", hidden names, NUL, control characters,
+backslashes or encoded slashes), then resolved and checked to lie inside its root (symlinks included): a
+traversal attempt is a 400 or 404, never a file outside the archive. Errors are short text/plain answers;
+nothing a client sends can produce a traceback. Bound to 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import cast
+from urllib.parse import unquote, urlsplit
+
+from watchdog.config import Config
+from watchdog.errors import StorageError, WatchdogError
+from watchdog.publish.site import CSS_HASH
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".atom": "application/atom+xml; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+}
+SECURITY_HEADERS = (
+    (
+        "Content-Security-Policy",
+        f"default-src 'none'; style-src '{CSS_HASH}'; img-src 'self'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+)
+MAX_PATH = 2048
+
+
+class BadPath(WatchdogError):
+    """A request path that can never name a published file (400)."""
+
+
+class ServeError(WatchdogError):
+    """The server cannot start (the address is in use, not allowed...): one clean line, exit 1."""
+
+
+@dataclass(frozen=True, slots=True)
+class Roots:
+    site: Path
+    feeds: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    body: bytes
+    content_type: str
+    etag: str
+    last_modified: datetime
+
+
+# --------------------------------------------------------------------------- mapping a path to a file
+
+
+def resolve(roots: Roots, raw_target: str) -> Path | None:
+    """The file a request target names, or None (404). Raises BadPath for a malformed or hostile path."""
+    if len(raw_target) > MAX_PATH:
+        raise BadPath("path too long")
+    path = urlsplit(raw_target).path  # the query string, if any, selects nothing
+    if not path.startswith("/") or raw_target.startswith("//"):
+        raise BadPath("the request target must be an absolute path")
+    segments = [_segment(s) for s in path.split("/")[1:]]
+    root = roots.site
+    if segments and segments[0] == "feeds":
+        root, segments = roots.feeds, segments[1:]
+    if not segments or segments[-1] == "":
+        segments = [*[s for s in segments if s], "index.html"]
+    if any(s == "" for s in segments):
+        raise BadPath("empty path segment")
+    return _contained(root, segments)
+
+
+def _segment(raw: str) -> str:
+    try:
+        text = unquote(raw, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise BadPath("path is not UTF-8") from exc
+    if (
+        text in (".", "..")
+        or any(c in text for c in "/\\")
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+    ):
+        raise BadPath("forbidden path segment")
+    return text
+
+
+def _contained(root: Path, segments: list[str]) -> Path | None:
+    if any(s.startswith(".") for s in segments):
+        return None  # hidden files (manifest, lock, temporaries) are not published
+    base = root.resolve()
+    candidate = base.joinpath(*segments).resolve()
+    if not candidate.is_relative_to(base) or not candidate.is_file():
+        return None
+    return candidate
+
+
+def load(path: Path) -> Resource | None:
+    try:
+        body = path.read_bytes()
+        modified = datetime.fromtimestamp(int(path.stat().st_mtime), tz=UTC)
+    except OSError:  # removed or replaced between resolve and read: as if it was never there
+        return None
+    content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return Resource(body, content_type, etag, modified)
+
+
+def not_modified(resource: Resource, if_none_match: str | None, if_modified_since: str | None) -> bool:
+    """RFC 9110 13.1: If-None-Match (weak comparison) wins; else If-Modified-Since."""
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or resource.etag in tags
+    if if_modified_since is None:
+        return False
+    try:
+        since = email.utils.parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError):
+        return False  # an unparseable date is ignored (RFC 9110 13.1.3)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return resource.last_modified <= since
+
+
+# --------------------------------------------------------------------------- the handler
+
+
+class ArchiveHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # http.server answers an unparseable request line in HTTP/0.9 style: a body with no status line at
+    # all. Nobody speaks 0.9 any more; with this, every error carries its status line.
+    default_request_version = "HTTP/1.1"
+    server_version = "policy-watchdog"
+    sys_version = ""
+    timeout = 30  # idle keep-alive connections are closed
+
+    @property
+    def roots(self) -> Roots:
+        return cast(ArchiveServer, self.server).roots
+
+    def do_GET(self) -> None:
+        self._serve(head=False)
+
+    def do_HEAD(self) -> None:
+        self._serve(head=True)
+
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # http.server answers a method it has no do_X for with 501; every method but GET/HEAD is a
+        # client error here (405 with Allow), whatever its name.
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
+
+    def _not_allowed(self) -> None:
+        self._plain(HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD are allowed", allow="GET, HEAD")
+
+    def _serve(self, *, head: bool) -> None:
+        try:
+            path = resolve(self.roots, self.path)
+        except BadPath as exc:
+            self._plain(HTTPStatus.BAD_REQUEST, f"bad request: {exc}", head=head)
+            return
+        resource = load(path) if path else None
+        if resource is None:
+            self._plain(HTTPStatus.NOT_FOUND, "not found", head=head)
+        elif not_modified(resource, self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")):
+            self.send_response(HTTPStatus.NOT_MODIFIED)
+            self._validators(resource)
+            self.end_headers()
+        else:
+            self._send(resource, head=head)
+
+    def _send(self, resource: Resource, *, head: bool) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", resource.content_type)
+        self.send_header("Content-Length", str(len(resource.body)))
+        self._validators(resource)
+        self.end_headers()
+        if not head:
+            self.wfile.write(resource.body)
+
+    def _validators(self, resource: Resource) -> None:
+        self.send_header("ETag", resource.etag)
+        self.send_header("Last-Modified", email.utils.format_datetime(resource.last_modified, usegmt=True))
+        self.send_header("Cache-Control", "no-cache")  # always revalidate: cheap with the validators
+
+    def _plain(
+        self, status: HTTPStatus, message: str, *, head: bool = False, allow: str | None = None
+    ) -> None:
+        body = (message + "\n").encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        if allow:
+            self.send_header("Allow", allow)
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Malformed requests caught by http.server itself (bad request line, huge headers): plain text,
+        and always a 4xx: even an unsupported HTTP version (505 in http.server) is the client's doing."""
+        del explain
+        self.close_connection = True
+        code = HTTPStatus.BAD_REQUEST if code >= 500 else code
+        self._plain(
+            HTTPStatus(code), f"{code} {message or HTTPStatus(code).phrase}", head=self.command == "HEAD"
+        )
+
+    def end_headers(self) -> None:
+        for name, value in SECURITY_HEADERS:
+            self.send_header(name, value)
+        super().end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        # the request line is client text: repr() keeps escape sequences out of the terminal and the journal
+        log.info("%s %s", self.address_string(), ascii(format % args))
+
+
+class ArchiveServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], roots: Roots) -> None:
+        self.roots = roots
+        if ":" in address[0]:  # an IPv6 literal such as ::1
+            self.address_family = socket.AF_INET6
+        super().__init__(address, ArchiveHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        shown = f"[{host!s}]" if ":" in str(host) else str(host)
+        return f"http://{shown}:{port}/"
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up mid-answer is not an error worth a traceback; anything else is logged."""
+        log.debug("connection from %s ended abnormally", client_address, exc_info=True)
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def regenerate(config: Config) -> None:
+    """Bring the site and feeds up to date once, from a read-only view of the archive."""
+    from watchdog.publish import after_cycle
+    from watchdog.store import Store
+
+    try:
+        with Store.open(config.storage_dir, writer=False) as store:
+            after_cycle(config, store)
+    except StorageError as exc:  # e.g. a folder this user may not write: serve what is there
+        log.warning("could not refresh the archive pages (%s); serving the files as they are", exc)
+
+
+def make_server(config: Config, *, host: str = "127.0.0.1", port: int = 8080) -> ArchiveServer:
+    """Regenerate, then bind (port 0: any free port). The caller runs serve_forever() and shutdown()."""
+    regenerate(config)
+    roots = Roots(config.storage_dir / "site", config.storage_dir / "feeds")
+    try:
+        return ArchiveServer((host, port), roots)
+    except OSError as exc:
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def _shutdown_when_set(stop: threading.Event, server: ArchiveServer) -> None:
+    stop.wait()
+    server.shutdown()
+
+
+def serve(
+    config: Config,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    ready: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Serve until interrupted (or until `stop` is set). `ready(url)` is called once listening."""
+    server = make_server(config, host=host, port=port)
+    watcher = None
+    if stop is not None:
+        watcher = threading.Thread(target=_shutdown_when_set, args=(stop, server), daemon=True)
+        watcher.start()
+    try:
+        if ready is not None:
+            ready(server.url)
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        if watcher is not None:
+            stop.set()  # type: ignore[union-attr]
+            watcher.join()
