@@ -198,6 +198,11 @@ def _read(
     if rejection is None and document is not None:
         return Accepted(capture, document)
     assert rejection is not None
+    if document is not None and _known_good(target, ctx, rejection, document, capture.fetched_at):
+        log.info(
+            "%s: a text rejected as %s is an earlier accepted version: a revert", target.id, rejection.code
+        )
+        return Accepted(capture, document)
     if document is not None and _persistent(target, ctx, rejection, document):
         log.warning(
             "%s: accepting a text that was rejected (%s) %d times in a row: the page's new normal",
@@ -225,8 +230,23 @@ PERSISTENT_REJECTIONS = frozenset({"shrunk", "over-capture"})
 PERSISTENCE = 3
 
 
+def _known_good(target: Target, ctx: Context, rejection: Rejection, document: Document, at: datetime) -> bool:
+    """A size rejection of a text we accepted before (within the revert window) is no broken capture: the
+    page went back to an earlier text (the French policy blinked between a long and a short text in 2026)."""
+    if rejection.code not in PERSISTENT_REJECTIONS:
+        return False
+    window_start = at - ctx.config.alerts.revert_window
+    return any(
+        v.last_seen >= window_start for v in ctx.store.versions_with_text(target.id, document.text_hash)
+    )
+
+
 def _persistent(target: Target, ctx: Context, rejection: Rejection, document: Document) -> bool:
     if rejection.code not in PERSISTENT_REJECTIONS:
+        return False
+    # "in a row": no accepted capture in between (an unchanged check stores no snapshot, but resets the count)
+    state = ctx.store.target_state(target.id)
+    if state is None or state.consecutive_failures < PERSISTENCE - 1:
         return False
     earlier = ctx.store.latest_snapshots(target.id, PERSISTENCE - 1)
     return len(earlier) == PERSISTENCE - 1 and all(
