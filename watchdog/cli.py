@@ -201,29 +201,39 @@ def _print_outcomes(outcomes: Sequence[Outcome], *, as_json: bool) -> None:
         print(f"{o.target_id:<36} {o.status:<9} {detail}{flag}", file=_out())
 
 
-def cmd_targets(args: argparse.Namespace) -> int:
+TARGET_COLUMNS = {
+    "TARGET": "target",
+    "STATE": "state",
+    "LAST CHECK": "last_check",
+    "LAST CHANGE": "last_change",
+}
+STATUS_COLUMNS = {
+    **TARGET_COLUMNS,
+    "FAILURES": "consecutive_failures",
+    "NEXT DUE": "next_due",
+    "REASON": "last_reason",
+}
+
+
+def _target_rows(args: argparse.Namespace) -> list[dict[str, object]]:
     config = _config(args)
     with _open_store(config, writer=False) as store:
         states = {s.id: s for s in store.target_states()}
-    rows = [_target_row(config, t.id, states.get(t.id)) for t in config.targets]
-    if args.json:
+    return [_target_row(config, t.id, states.get(t.id)) for t in config.targets]
+
+
+def _print_rows(rows: list[dict[str, object]], columns: dict[str, str], *, as_json: bool) -> None:
+    if as_json:
         _print_json_lines(rows)
-        return EXIT_OK
-    header = ["TARGET", "STATE", "LAST CHECK", "LAST CHANGE", "FAILURES", "NEXT DUE"]
-    _table(
-        [header]
-        + [
-            [
-                str(r["target"]),
-                str(r["state"]),
-                str(r["last_check"] or "-"),
-                str(r["last_change"] or "-"),
-                str(r["consecutive_failures"]),
-                str(r["next_due"] or "-"),
-            ]
-            for r in rows
-        ]
-    )
+        return
+    cells = [
+        [str(row[key]) if row[key] not in (None, "") else "-" for key in columns.values()] for row in rows
+    ]
+    _table([list(columns), *cells])
+
+
+def cmd_targets(args: argparse.Namespace) -> int:
+    _print_rows(_target_rows(args), TARGET_COLUMNS, as_json=args.json)
     return EXIT_OK
 
 
@@ -247,30 +257,8 @@ def _target_row(config: Config, target_id: str, state: TargetState | None) -> di
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    args.json = getattr(args, "json", False)
-    config = _config(args)
-    with _open_store(config, writer=False) as store:
-        states = {s.id: s for s in store.target_states()}
-    rows = [_target_row(config, t.id, states.get(t.id)) for t in config.targets]
-    if args.json:
-        _print_json_lines(rows)
-    else:
-        header = ["TARGET", "STATE", "LAST CHECK", "LAST CHANGE", "FAILURES", "NEXT DUE", "REASON"]
-        _table(
-            [header]
-            + [
-                [
-                    str(r["target"]),
-                    str(r["state"]),
-                    str(r["last_check"] or "-"),
-                    str(r["last_change"] or "-"),
-                    str(r["consecutive_failures"]),
-                    str(r["next_due"] or "-"),
-                    str(r["last_reason"] or ""),
-                ]
-                for r in rows
-            ]
-        )
+    rows = _target_rows(args)
+    _print_rows(rows, STATUS_COLUMNS, as_json=args.json)
     return EXIT_FAILED if any(r["state"] == "failing" for r in rows) else EXIT_OK
 
 

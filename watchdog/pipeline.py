@@ -302,11 +302,29 @@ def _unchanged(
         if current_id:
             store.touch_version(current_id, at)
         if capture is not None:
-            store.set_validators(
-                target.id, etag=capture.header("etag"), last_modified=capture.header("last-modified")
-            )
+            _remember_validators(target, ctx, capture)
         recovered = _note_success(target, ctx, at=at, status="unchanged")
     return Outcome(target.id, "unchanged", version=current_id, alerted=recovered)
+
+
+def _archive_version(target: Target, ctx: Context, accepted: Accepted) -> Version:
+    """Inside the caller's transaction: the raw snapshot, the new version, the server's validators."""
+    capture, store = accepted.capture, ctx.store
+    snapshot_id = store.add_snapshot(capture, fingerprint=config_fingerprint(target), outcome="accepted")
+    _remember_validators(target, ctx, capture)
+    return store.add_version(
+        target.id,
+        text=accepted.document.text,
+        snapshot_id=snapshot_id,
+        seen_at=capture.fetched_at,
+        technical=False,
+    )
+
+
+def _remember_validators(target: Target, ctx: Context, capture: Capture) -> None:
+    ctx.store.set_validators(
+        target.id, etag=capture.header("etag"), last_modified=capture.header("last-modified")
+    )
 
 
 def _baseline(target: Target, ctx: Context, accepted: Accepted) -> Outcome:
@@ -314,17 +332,7 @@ def _baseline(target: Target, ctx: Context, accepted: Accepted) -> Outcome:
     store = ctx.store
     capture = accepted.capture
     with store.transaction():
-        snapshot_id = store.add_snapshot(capture, fingerprint=config_fingerprint(target), outcome="accepted")
-        version = store.add_version(
-            target.id,
-            text=accepted.document.text,
-            snapshot_id=snapshot_id,
-            seen_at=capture.fetched_at,
-            technical=False,
-        )
-        store.set_validators(
-            target.id, etag=capture.header("etag"), last_modified=capture.header("last-modified")
-        )
+        version = _archive_version(target, ctx, accepted)
         recovered = _note_success(target, ctx, at=capture.fetched_at, status="new")
     return Outcome(target.id, "new", version=version.id, alerted=recovered)
 
@@ -402,17 +410,7 @@ def _change(target: Target, ctx: Context, accepted: Accepted, *, current_id: str
     already_alerted = store.text_was_alerted(target.id, accepted.document.text_hash)
     capture = accepted.capture
     with store.transaction():
-        snapshot_id = store.add_snapshot(capture, fingerprint=config_fingerprint(target), outcome="accepted")
-        version = store.add_version(
-            target.id,
-            text=accepted.document.text,
-            snapshot_id=snapshot_id,
-            seen_at=capture.fetched_at,
-            technical=False,
-        )
-        store.set_validators(
-            target.id, etag=capture.header("etag"), last_modified=capture.header("last-modified")
-        )
+        version = _archive_version(target, ctx, accepted)
         change = _record_change(
             target, ctx, text_diff, classification, current_id, version.id, capture.fetched_at
         )

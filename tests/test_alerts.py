@@ -1,0 +1,152 @@
+"""Alerts end to end through the real archive: real pages over loopback, the SQLite outbox, apprise, and real
+receivers (aiosmtpd for email, a local webhook). Nothing lost, nothing twice, failure alerts once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from support.corpus import render_page
+from support.harness import Site, cli, cycle, open_archive, write_config
+from support.pageserver import PageServer, Reply
+from support.replay import corpus_text
+from support.sinks import SmtpSink, WebhookSink
+
+APRIL = "series/facebook-privacy-policy-en/2025-04-23T12-31-08Z.md"
+MAY = "series/facebook-privacy-policy-en/2025-05-28T00-30-56Z.md"
+JUNE = "series/facebook-privacy-policy-en/2025-06-16T12-31-49Z.md"
+FR_2024_05 = "milestones/meta-privacy-policy-fr-fr/2024-05-21.md"  # the announcement
+FR_PAUSE = "milestones/meta-privacy-policy-fr-fr/2024-06-26.md"  # "nous reportons"
+
+
+def test_an_email_alert_with_html_text_and_the_full_diff(
+    page_server: PageServer, smtp_server: SmtpSink, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path,
+        page_server.base_url,
+        [Site("meta-privacy-policy", "/p", 'name = "Meta Privacy Policy"')],
+        channels=[smtp_server.url()],
+    )
+    page_server.set("/p", render_page(corpus_text(APRIL)), etag=False)
+    cycle(config)
+    page_server.set("/p", render_page(corpus_text(MAY), seed=1), etag=False)
+    (outcome,) = cycle(config)
+    assert outcome.alerted
+    (message,) = smtp_server.messages
+    assert message["Subject"].startswith("[Meta Privacy Policy] ")
+    assert "ai-training" in message["Subject"] and "wording changed" in message["Subject"]
+    html = message.get_body(preferencelist=("html",))
+    text = message.get_body(preferencelist=("plain",))
+    assert html is not None and text is not None
+    assert (
+        "Develop and improve artificial intelligence technology (also called AI at Meta)"
+        in html.get_content()
+    )
+    assert "<ins" in html.get_content() or "<b" in html.get_content()
+    assert "AI at Meta" in text.get_content()
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_filename() == "meta-privacy-policy-c1.diff.txt"
+    assert "Develop and improve artificial intelligence technology" in attachment.get_content()
+
+
+def test_a_channel_outage_loses_nothing_and_duplicates_nothing(
+    page_server: PageServer, webhook_sink: WebhookSink, second_webhook_sink: WebhookSink, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path,
+        page_server.base_url,
+        [Site("ig", "/ig", 'notify = "all"')],
+        channels=[webhook_sink.url, second_webhook_sink.url],
+    )
+    versions = [FR_2024_05, FR_PAUSE, FR_2024_05, FR_PAUSE]  # the last two are reverts: no alert
+    page_server.set("/ig", render_page(corpus_text(versions[0])), etag=False)
+    cycle(config)
+    webhook_sink.down()  # the first channel answers 503 for a while; the second stays up
+    page_server.set("/ig", render_page(corpus_text(FR_PAUSE), seed=1), etag=False)
+    (change,) = cycle(config)
+    assert change.alerted, "queued for retry counts as alerted"
+    assert len(second_webhook_sink.received) == 1, "one channel down never blocks another"
+    assert webhook_sink.received == [] and webhook_sink.refused_posts >= 1
+    result = cli("--config", str(config), "check", "--json")  # the next cycle: the channel is still down
+    assert json.loads(result.stdout)["status"] == "unchanged" and webhook_sink.received == []
+    webhook_sink.up()
+    _config, store = open_archive(config)
+    with store:
+        pending = store.all_pending()
+    assert [d.alert.event_id for d in pending] == ["ig@c1"]
+    # the row waits for its backoff; a cycle after it delivers it, exactly once
+    from watchdog.models import Delivery  # noqa: F401 - documents what all_pending returns
+
+    _deliver_when_due(config)
+    assert [r["title"] for r in webhook_sink.received] == [second_webhook_sink.received[0]["title"]]
+    cycle(config)
+    assert len(webhook_sink.received) == 1 and len(second_webhook_sink.received) == 1
+
+
+def _deliver_when_due(config: Path) -> None:
+    """Run the delivery loop with the clock past the backoff, as a later cycle would."""
+    from datetime import UTC, datetime, timedelta
+
+    from watchdog.config import load_config
+    from watchdog.pipeline import Context, Fetchers, deliver
+    from watchdog.store import Store
+
+    loaded = load_config(config, environ={})
+    later = datetime.now(UTC) + timedelta(hours=2)
+    with Store.open(loaded.storage_dir) as store:
+        deliver(Context(config=loaded, store=store, fetchers=Fetchers(loaded), clock=lambda: later))
+
+
+def test_failure_alerts_once_and_recovery_once(
+    page_server: PageServer, webhook_sink: WebhookSink, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, page_server.base_url, [Site("fb", "/p")], channels=[webhook_sink.url])
+    page_server.set("/p", render_page(corpus_text(APRIL)), etag=False)
+    cycle(config)
+    page_server.set("/p", Reply(status=500, body="down"))
+    statuses = [cycle(config)[0] for _ in range(5)]
+    assert [o.status for o in statuses] == ["error"] * 5
+    assert [o.alerted for o in statuses] == [False, False, True, False, False]
+    (failing,) = webhook_sink.received
+    assert "can no longer read" in failing["title"] and "HTTP 500" in failing["title"]
+    status = cli("--config", str(config), "status")
+    assert status.returncode == 1 and "failing" in status.stdout
+    page_server.set("/p", render_page(corpus_text(APRIL), seed=3), etag=False)
+    (back,) = cycle(config)
+    assert back.status == "unchanged" and back.alerted
+    assert "recovered" in webhook_sink.received[-1]["title"] and len(webhook_sink.received) == 2
+    assert cli("--config", str(config), "status").returncode == 0
+
+
+def test_changes_and_diff_commands(page_server: PageServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, page_server.base_url, [Site("fb", "/p"), Site("ig", "/ig")])
+    page_server.set("/p", render_page(corpus_text(APRIL)), etag=False)
+    page_server.set("/ig", render_page(corpus_text(FR_2024_05)), etag=False)
+    cycle(config)
+    page_server.set("/p", render_page(corpus_text(MAY), seed=1), etag=False)
+    page_server.set("/ig", render_page(corpus_text(FR_PAUSE), seed=1), etag=False)
+    cycle(config)
+    lines = [
+        json.loads(line) for line in cli("--config", str(config), "changes", "--json").stdout.splitlines()
+    ]
+    assert {line["id"] for line in lines} == {"fb@c1", "ig@c1"}
+    keys = {
+        "id",
+        "target",
+        "detected_at",
+        "from_version",
+        "to_version",
+        "topics",
+        "severity",
+        "summary",
+        "alerted",
+    }
+    assert all(keys <= set(line) for line in lines)
+    only = cli("--config", str(config), "changes", "--topic", "eu-pause", "--json").stdout.splitlines()
+    assert [json.loads(line)["id"] for line in only] == ["ig@c1"]
+    later = cli("--config", str(config), "changes", "--since", "2999-01-01", "--json")
+    assert later.stdout == ""
+    for fmt, marker in (("text", "+ "), ("md", "~"), ("html", "<ins")):
+        out = cli("--config", str(config), "diff", "fb@v1", "fb@v2", "--format", fmt)
+        assert out.returncode == 0 and "artificial intelligence" in out.stdout and marker in out.stdout, fmt
