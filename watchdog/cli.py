@@ -17,6 +17,7 @@ from typing import TextIO
 
 from watchdog import __version__
 from watchdog.config import Config, load_config, resolve_config_path
+from watchdog.daemon import cmd_run, configure_run
 from watchdog.errors import ConfigError, NotFoundError, WatchdogError
 from watchdog.models import Outcome, Target, iso
 from watchdog.publish import commands as publish_commands
@@ -390,6 +391,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
     "check": ("one cycle over all (or the named) targets, then exit", _configure_check, cmd_check),
+    "run": ("the daemon: check each target on its interval until SIGTERM", configure_run, cmd_run),
     "targets": ("each target with its last check, last change and state", _json_flag, cmd_targets),
     "status": ("like targets, plus next due time; exit 1 when any target is failing", _json_flag, cmd_status),
     "history": ("a target's versions, newest first", _configure_history, cmd_history),

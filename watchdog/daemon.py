@@ -1,0 +1,785 @@
+"""The daemon (`policy-watchdog run`): the schedule loop around the pipeline, signals and sd_notify.
+
+    Schedule -> Workers (pipeline.check_target on threads) -> next due persisted -> deliver -> publish
+
+Nothing else lives here: a check is `pipeline.check_target` (which commits everything it learned in one
+store transaction), delivery is `pipeline.deliver`, publishing is `watchdog.publish.after_cycle`. The pieces:
+
+- `Schedule`: when each target is next due. Pure (no store, no threads, no clock of its own). Due times are
+  persisted by the loop after each check, so a restart neither stampedes (overdue targets are spread out)
+  nor skips a target (one whose time passed while we were down runs soon). The next due time is written
+  after the check's own transaction: a crash in between costs one extra check, never a skipped one.
+- `Workers`: checks (and delivery / publishing passes) on daemon threads. The loop starts at most
+  `daemon.max_workers` checks at once and never a second check of a target still in flight. Daemon threads,
+  not a ThreadPoolExecutor: the executor's threads are joined at interpreter exit, which would turn the stop
+  deadline into a hang behind one stuck check; an abandoned check has committed nothing (one transaction).
+- `Wakeup` (a self-pipe) and `SignalFlags`: signal handlers only set a flag and write a byte; finished
+  workers write a byte too. The loop sleeps on the pipe until the next due time, so idle costs nothing.
+- `Daemon`: the loop. It is the only thread that sends WATCHDOG=1, so a wedged loop gets the service
+  restarted; a check stuck far beyond any fetch time-out stops the pings as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import logging
+import os
+import queue
+import random
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Literal, cast
+
+from watchdog.config import Config, load_config
+from watchdog.errors import ConfigError, StorageError
+from watchdog.models import Outcome, Target
+from watchdog.sdnotify import SystemdNotifier
+from watchdog.store import Store
+
+if TYPE_CHECKING:
+    from watchdog.pipeline import Context
+
+__all__ = [
+    "Daemon",
+    "Edges",
+    "Schedule",
+    "SignalFlags",
+    "Wakeup",
+    "Workers",
+    "cmd_run",
+    "configure_run",
+    "run_daemon",
+    "status_line",
+]
+
+log = logging.getLogger(__name__)
+
+# Below the unit's TimeoutStopSec=30: we exit on our own before systemd resorts to SIGKILL.
+STOP_TIMEOUT = 20.0
+# Overdue and new targets start this far apart after a (re)start, within MAX_STARTUP_SPREAD and within
+# the shortest of their intervals: polite to the sites, and a crash loop cannot turn into a request storm.
+STARTUP_GAP = timedelta(seconds=1)
+MAX_STARTUP_SPREAD = timedelta(minutes=5)
+DELIVERY_MIN_GAP = 2.0  # seconds between two passes over the outbox
+DELIVERY_RETRY = 30.0  # while alerts are still owed, look again this often (the outbox has its own backoff)
+# Publishing re-reads the archive, so its cost grows with the archive: at most one refresh per 30 s,
+# whatever the rate of changes (feeds a few seconds late are fine for pages checked every few hours).
+PUBLISH_MIN_GAP = 30.0
+PUBLISH_REFRESH = 600.0  # refresh at least this often while checks run ("last checked" stays current)
+# A check outliving every fetch time-out and retry by far is stuck: stop pinging the watchdog so systemd
+# restarts us (threads cannot be killed; a restart is the only clean way out).
+STUCK_AFTER = 1800.0
+STATUS_MIN_GAP = 1.0  # seconds between two STATUS= lines: a person reads them, not a graph
+MAX_IDLE = 300.0  # wake at least this often: the wall clock may have jumped
+
+Clock = Callable[[], datetime]
+Kind = Literal["check", "deliver", "publish"]
+CheckFn = Callable[[Target, "Context"], Outcome]
+PublishFn = Callable[[Config, Store], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- the schedule
+
+
+class Schedule:
+    """When each target is next due. `apply` (start-up and reload) and `done` (after a check) return the
+    due times that changed, for the caller to persist."""
+
+    def __init__(self, *, jitter: float, rng: random.Random, startup_gap: timedelta = STARTUP_GAP) -> None:
+        self.jitter = jitter
+        self._rng = rng
+        self._gap = startup_gap
+        self._targets: dict[str, Target] = {}
+        self._due: dict[str, datetime] = {}
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        return tuple(self._targets.values())
+
+    def due_at(self, target_id: str) -> datetime | None:
+        return self._due.get(target_id)
+
+    def apply(
+        self, targets: Sequence[Target], persisted: Mapping[str, datetime | None], now: datetime
+    ) -> dict[str, datetime]:
+        """Adopt `targets`: removed ones are dropped; kept ones keep their place (sooner if their interval
+        shrank); new ones resume from `persisted` or, when overdue or never checked, start soon, spread."""
+        changed: dict[str, datetime] = {}
+        late: list[tuple[Target, datetime | None]] = []
+        for target in targets:
+            old = self._targets.get(target.id)
+            if old is not None:
+                if old.interval != target.interval:  # a shortened interval takes effect now
+                    changed[target.id] = min(self._due[target.id], now + self._longest_wait(target))
+                continue
+            due = persisted.get(target.id)
+            if due is None or due <= now:
+                late.append((target, due))
+            else:  # never later than the interval allows (it may have shrunk while we were down)
+                changed[target.id] = min(due, now + self._longest_wait(target))
+        kept = {t.id for t in targets}
+        self._due = {i: d for i, d in self._due.items() if i in kept}
+        self._targets = {t.id: t for t in targets}
+        changed.update(self._spread(late, now))
+        self._due.update(changed)
+        return changed
+
+    def done(self, target_id: str, now: datetime) -> datetime | None:
+        """A check of the target finished: its next due time (None: the target was removed meanwhile)."""
+        target = self._targets.get(target_id)
+        if target is None:
+            return None
+        due = now + target.interval * (1 + self._rng.uniform(0, self.jitter))
+        self._due[target_id] = due
+        return due
+
+    def due(self, now: datetime, *, busy: Callable[[str], bool]) -> list[Target]:
+        """Targets due by `now` and not in flight, longest overdue first (fair when workers are scarce)."""
+        ready = [(d, i) for i, d in self._due.items() if d <= now and not busy(i)]
+        return [self._targets[i] for _d, i in sorted(ready)]
+
+    def next_due(self, *, busy: Callable[[str], bool] = lambda _i: False) -> datetime | None:
+        return min((d for i, d in self._due.items() if not busy(i)), default=None)
+
+    def _longest_wait(self, target: Target) -> timedelta:
+        return target.interval * (1 + self.jitter)
+
+    def _spread(self, late: list[tuple[Target, datetime | None]], now: datetime) -> dict[str, datetime]:
+        """Overdue targets (oldest first), then never-checked ones, evenly over a short start-up window."""
+        if not late:
+            return {}
+        order = sorted(late, key=lambda item: (item[1] is None, item[1] or now, item[0].id))
+        shortest = min(t.interval for t, _due in order)
+        window = min(self._gap * (len(order) - 1), MAX_STARTUP_SPREAD, shortest)
+        step = window / max(len(order) - 1, 1)
+        return {target.id: now + step * index for index, (target, _due) in enumerate(order)}
+
+
+# --------------------------------------------------------------------------- waking the loop
+
+
+class Wakeup:
+    """A self-pipe: `set` from a signal handler or any thread, `wait` in the loop. A signal handler may
+    not take locks the interrupted code might hold (threading.Event can deadlock there); write() cannot."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def set(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # a full pipe: the loop is bound to wake up anyway
+            os.write(self._write, b"!")
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until `set` or `timeout` seconds, whichever comes first; then forget pending wake-ups."""
+        select.select([self._read], [], [], max(timeout, 0.0))
+        try:
+            while os.read(self._read, 4096):
+                pass
+        except BlockingIOError:
+            pass  # drained
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
+
+
+@dataclass
+class SignalFlags:
+    """What the signal handlers asked for; the loop acts on it. Plain attributes: setting one is atomic."""
+
+    stop_requests: int = 0
+    reload: bool = False
+
+    @property
+    def stop(self) -> bool:
+        return self.stop_requests > 0
+
+    def note(self, signum: int) -> None:
+        if signum == signal.SIGHUP:
+            self.reload = True
+        else:
+            self.stop_requests += 1  # a second SIGTERM / Ctrl-C: stop waiting for in-flight checks
+
+
+@contextmanager
+def handling_signals(flags: SignalFlags, wakeup: Wakeup) -> Iterator[None]:
+    """SIGTERM / SIGINT: stop; SIGHUP: reload. The handlers do the minimum; previous ones are restored."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        flags.note(signum)
+        wakeup.set()
+
+    wanted = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, handler) for signum in wanted}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+# --------------------------------------------------------------------------- workers
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A job that ended. `value`: check -> Outcome, deliver -> bool (alerts still owed), publish -> None."""
+
+    key: str
+    kind: Kind
+    value: object = None
+    error: StorageError | None = None
+    crashed: bool = False  # ended by an unexpected exception (printed by threading.excepthook)
+
+
+@dataclass(frozen=True, slots=True)
+class _Running:
+    kind: Kind
+    started: float
+    owner: object  # the runtime (config + context) the job uses, so it is closed only when unused
+
+
+class Workers:
+    """Jobs on daemon threads, one per job, keyed (a target id, or "deliver" / "publish"). `start`,
+    `collect` and the queries run on the loop thread only; workers just queue their result and wake it."""
+
+    def __init__(self, *, wake: Callable[[], None], monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._wake = wake
+        self._monotonic = monotonic
+        self._running: dict[str, _Running] = {}
+        self._finished: queue.SimpleQueue[Finished] = queue.SimpleQueue()
+
+    def start(self, key: str, kind: Kind, job: Callable[[], object], *, owner: object = None) -> None:
+        if key in self._running:
+            raise RuntimeError(f"job {key!r} is already running")  # a bug in the loop, never a user error
+        self._running[key] = _Running(kind, self._monotonic(), owner)
+        thread = threading.Thread(target=self._run, args=(key, kind, job), name=f"{kind}:{key}", daemon=True)
+        thread.start()
+
+    def collect(self) -> list[Finished]:
+        done: list[Finished] = []
+        while True:
+            try:
+                finished = self._finished.get_nowait()
+            except queue.Empty:
+                return done
+            self._running.pop(finished.key, None)
+            done.append(finished)
+
+    def busy(self, key: str) -> bool:
+        return key in self._running
+
+    def count(self, kind: Kind) -> int:
+        return sum(1 for r in self._running.values() if r.kind == kind)
+
+    def running(self) -> list[str]:
+        return sorted(self._running)
+
+    def uses(self, owner: object) -> bool:
+        return any(r.owner is owner for r in self._running.values())
+
+    def oldest_start(self) -> float | None:
+        return min((r.started for r in self._running.values()), default=None)
+
+    def _run(self, key: str, kind: Kind, job: Callable[[], object]) -> None:
+        result = Finished(key, kind, crashed=True)
+        try:
+            result = Finished(key, kind, job())
+        except StorageError as exc:
+            result = Finished(key, kind, error=exc)
+        finally:
+            self._finished.put(result)
+            self._wake()
+
+
+# --------------------------------------------------------------------------- chores
+
+
+@dataclass
+class Chore:
+    """A background pass (deliver, publish) requested any number of times, run once per request batch,
+    never more often than every `min_gap` seconds. Times are monotonic seconds."""
+
+    min_gap: float
+    requested_at: float | None = None
+    last_start: float = float("-inf")
+
+    def request(self, now: float, *, delay: float = 0.0) -> None:
+        at = now + delay
+        self.requested_at = at if self.requested_at is None else min(self.requested_at, at)
+
+    def ready_at(self) -> float | None:
+        if self.requested_at is None:
+            return None
+        return max(self.requested_at, self.last_start + self.min_gap)
+
+    def take(self, now: float) -> bool:
+        ready = self.ready_at()
+        if ready is None or ready > now:
+            return False
+        self.requested_at, self.last_start = None, now
+        return True
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+@dataclass(frozen=True)
+class Edges:
+    """Everything the loop touches outside itself, injectable."""
+
+    clock: Clock = utc_now
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep  # the pipeline's confirm delay
+    rng: random.Random = field(default_factory=random.Random)
+    check: CheckFn | None = None  # default: pipeline.check_target
+    publish: PublishFn | None = None  # default: watchdog.publish.after_cycle when it exists
+    stop_timeout: float = STOP_TIMEOUT
+
+
+@dataclass
+class Runtime:
+    """One loaded config and the pipeline context built for it; replaced (not mutated) by a reload."""
+
+    config: Config
+    ctx: Context
+
+
+def status_line(*, targets: int, failing: int, next_due: datetime | None) -> str:
+    """The STATUS= line: "12 targets, 1 failing, next check 14:05:09" (local time, for a person)."""
+    noun = "target" if targets == 1 else "targets"
+    when = f"next check {next_due.astimezone():%H:%M:%S}" if next_due else "nothing scheduled"
+    return f"{targets} {noun}, {failing} failing, {when}"
+
+
+class Daemon:
+    """The schedule loop. `run()` until `flags` asks to stop; returns the exit code (0, or 1 after a
+    storage error, so that systemd restarts us)."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        config: Config,
+        store: Store,
+        *,
+        notifier: SystemdNotifier,
+        flags: SignalFlags,
+        wakeup: Wakeup,
+        edges: Edges | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.store = store
+        self.notifier = notifier
+        self.flags = flags
+        self.wakeup = wakeup
+        self.edges = edges or Edges()
+        self.workers = Workers(wake=wakeup.set, monotonic=self.edges.monotonic)
+        self.schedule = Schedule(jitter=config.daemon.jitter, rng=self.edges.rng)
+        self.runtime = Runtime(config, self._context(config))
+        self.abandoned: list[str] = []
+        self._check = self.edges.check or _pipeline_check()
+        self._publish = self.edges.publish
+        self._retired: list[Runtime] = []
+        self._fatal: StorageError | None = None
+        self._deliver = Chore(DELIVERY_MIN_GAP)
+        self._refresh = Chore(PUBLISH_MIN_GAP)
+        self._next_ping = float("-inf")
+        self._last_status: dict[str, str] = {}  # per target, to tell news from routine
+        self._stuck_logged = False
+        self._status = ""
+        self._status_stale = True
+        self._last_report = float("-inf")
+
+    @property
+    def config(self) -> Config:
+        return self.runtime.config
+
+    def request_stop(self) -> None:
+        """Stop from another thread (tests, embedding); a signal does the same through `flags`."""
+        self.flags.note(signal.SIGTERM)
+        self.wakeup.set()
+
+    # ----------------------------------------------------------------- run
+
+    def run(self) -> int:
+        try:
+            self._start()
+            while not (self.flags.stop or self._fatal):
+                self._step()
+        except StorageError as exc:
+            self._fail(exc)
+        return self._shutdown()
+
+    def _start(self) -> None:
+        config = self.config
+        self.store.sync_targets(config.targets)
+        self._adopt(config.targets)
+        now = self.edges.monotonic()
+        self._deliver.request(now)  # alerts owed from before the restart
+        self._refresh.request(now)  # changes the previous run had no time to publish
+        if self._publish is None:
+            self._publish = _find_publisher()
+        log.info(
+            "running: %d targets, at most %d checks at once, archive in %s",
+            len(config.targets),
+            config.daemon.max_workers,
+            config.storage_dir,
+        )
+        self.notifier.ready()
+
+    def _step(self) -> None:
+        if self.flags.reload:
+            self._reload()
+        self._collect()
+        if self._fatal:
+            return
+        self._dispatch()
+        self._run_chores()
+        self._ping()
+        self._report()
+        self.wakeup.wait(self._timeout())
+
+    def _adopt(self, targets: Sequence[Target]) -> None:
+        persisted = {s.id: s.next_due_at for s in self.store.target_states()}
+        self._persist(self.schedule.apply(targets, persisted, self.edges.clock()))
+        self._status_stale = True
+
+    def _persist(self, due: Mapping[str, datetime]) -> None:
+        if not due:
+            return
+        with self.store.transaction():
+            for target_id, at in due.items():
+                self.store.set_next_due(target_id, at)
+
+    # ----------------------------------------------------------------- checks
+
+    def _dispatch(self) -> None:
+        free = self.config.daemon.max_workers - self.workers.count("check")
+        if free <= 0:
+            return
+        runtime = self.runtime
+        for target in self.schedule.due(self.edges.clock(), busy=self.workers.busy)[:free]:
+            # made here, on the loop thread: Fetchers' lazy cache is not meant for concurrent first use
+            runtime.ctx.fetchers.for_target(target)
+            job = partial(self._check, target, runtime.ctx)
+            self.workers.start(target.id, "check", job, owner=runtime)
+
+    def _collect(self) -> None:
+        finished = self.workers.collect()
+        if not finished:
+            return
+        due: dict[str, datetime] = {}
+        outcomes: list[Outcome] = []
+        for job in finished:
+            if job.error is not None:
+                self._fail(job.error)
+            elif job.kind == "check":
+                outcomes.extend(self._checked(job, due))
+            elif job.kind == "deliver":
+                self._delivered(job)
+            elif job.crashed:
+                log.error("publishing the feeds and the site failed (see the traceback above)")
+        self._persist(due)
+        if outcomes:
+            self._after_checks(outcomes)
+        self._close_retired()
+
+    def _checked(self, job: Finished, due: dict[str, datetime]) -> list[Outcome]:
+        # even a crashed check is rescheduled: one target's trouble never stops its own schedule either
+        next_due = self.schedule.done(job.key, self.edges.clock())
+        if next_due is not None:
+            due[job.key] = next_due
+        if job.crashed or not isinstance(job.value, Outcome):
+            log.error("%s: the check ended without an outcome (see the traceback above)", job.key)
+            return []
+        _log_outcome(job.value)
+        return [job.value]
+
+    def _after_checks(self, outcomes: Sequence[Outcome]) -> None:
+        now = self.edges.monotonic()
+        if any(o.alerted for o in outcomes):
+            self._deliver.request(now)
+        # the site shows each target's state: anything but "unchanged after unchanged" is news
+        news = [
+            o for o in outcomes if o.status != "unchanged" or self._last_status.get(o.target_id) != o.status
+        ]
+        self._last_status.update((o.target_id, o.status) for o in outcomes)
+        self._refresh.request(now, delay=0.0 if news else PUBLISH_REFRESH)
+        self._status_stale = True
+
+    def _fail(self, exc: StorageError) -> None:
+        if self._fatal is None:
+            log.critical("storage error, stopping (the service manager restarts us): %s", exc)
+            self._fatal = exc
+
+    # ----------------------------------------------------------------- deliver, publish
+
+    def _run_chores(self) -> None:
+        now = self.edges.monotonic()
+        runtime = self.runtime
+        if runtime.config.channels and not self.workers.busy("deliver") and self._deliver.take(now):
+            self.workers.start("deliver", "deliver", partial(_deliver, runtime), owner=runtime)
+        publish = self._publish
+        if publish and not self.workers.busy("publish") and self._refresh.take(now):
+            job = partial(publish, runtime.config, self.store)
+            self.workers.start("publish", "publish", job, owner=runtime)
+
+    def _delivered(self, job: Finished) -> None:
+        if job.crashed:
+            log.error("delivering alerts failed (see the traceback above); retrying later")
+        if job.crashed or job.value:
+            self._deliver.request(self.edges.monotonic(), delay=DELIVERY_RETRY)
+
+    # ----------------------------------------------------------------- reload
+
+    def _reload(self) -> None:
+        self.flags.reload = False
+        self.notifier.reloading()
+        log.info("reloading the configuration from %s", self.config_path)
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload: %s", problem)
+            log.error("reload: the configuration has errors; still running the previous one")
+        else:
+            self._apply(config)
+        self.notifier.ready()
+        self._status_stale = True
+
+    def _apply(self, config: Config) -> None:
+        old = self.config
+        if config.storage_dir.resolve() != old.storage_dir.resolve():
+            log.error(
+                "reload: storage.dir changed (%s -> %s); a reload cannot move the archive: restart the "
+                "service. Still running the previous configuration",
+                old.storage_dir,
+                config.storage_dir,
+            )
+            return
+        self.store.sync_targets(config.targets)
+        self._retired.append(self.runtime)
+        self.runtime = Runtime(config, self._context(config, previous=self.runtime.ctx))
+        self.schedule.jitter = config.daemon.jitter
+        self._adopt(config.targets)
+        self._deliver.request(self.edges.monotonic())  # channels may have changed
+        self._refresh.request(self.edges.monotonic())  # so may names and targets shown in the site
+        self._close_retired()
+        self._last_status = {i: s for i, s in self._last_status.items() if config.target(i) is not None}
+        _log_reload(old, config)
+
+    def _context(self, config: Config, *, previous: Context | None = None) -> Context:
+        from watchdog.pipeline import Context, Fetchers
+
+        fetchers = Fetchers(config, clock=self.edges.clock)
+        if previous is not None:
+            # one request at a time per host holds across a reload too: checks started under the old
+            # config may still be running
+            fetchers.host_limiter = previous.fetchers.host_limiter
+        return Context(
+            config=config, store=self.store, fetchers=fetchers, clock=self.edges.clock, sleep=self.edges.sleep
+        )
+
+    def _close_retired(self) -> None:
+        for runtime in [r for r in self._retired if not self.workers.uses(r)]:
+            runtime.ctx.fetchers.close()
+            self._retired.remove(runtime)
+
+    # ----------------------------------------------------------------- systemd
+
+    def _ping(self) -> None:
+        interval = self.notifier.watchdog_interval
+        now = self.edges.monotonic()
+        if interval is None or now < self._next_ping:
+            return
+        oldest = self.workers.oldest_start()
+        if oldest is not None and now - oldest > STUCK_AFTER:
+            if not self._stuck_logged:
+                log.error(
+                    "a job has been running for over %d s (%s); no more watchdog pings, so the service "
+                    "manager restarts us",
+                    STUCK_AFTER,
+                    ", ".join(self.workers.running()),
+                )
+                self._stuck_logged = True
+            return
+        self.notifier.watchdog_ping()
+        self._next_ping = now + interval
+
+    def _report(self) -> None:
+        now = self.edges.monotonic()
+        if not self._status_stale or now < self._last_report + STATUS_MIN_GAP:
+            return
+        self._status_stale, self._last_report = False, now
+        threshold = self.config.alerts.failure_threshold
+        configured = {t.id for t in self.config.targets}
+        failing = sum(
+            1
+            for s in self.store.target_states()
+            if s.id in configured and s.consecutive_failures >= threshold
+        )
+        text = status_line(targets=len(configured), failing=failing, next_due=self.schedule.next_due())
+        if text != self._status:
+            self._status = text
+            self.notifier.status(text)
+
+    def _timeout(self) -> float:
+        """Seconds until something is due: a check (when a worker is free), a ping, a chore."""
+        now = self.edges.monotonic()
+        moments = [now + MAX_IDLE]
+        if self.workers.count("check") < self.config.daemon.max_workers:
+            next_due = self.schedule.next_due(busy=self.workers.busy)
+            if next_due is not None:
+                moments.append(now + (next_due - self.edges.clock()).total_seconds())
+        if self.notifier.watchdog_interval is not None:
+            moments.append(self._next_ping)
+        if self._status_stale:
+            moments.append(self._last_report + STATUS_MIN_GAP)
+        moments += self._chore_moments()
+        return max(min(moments) - now, 0.0)
+
+    def _chore_moments(self) -> list[float]:
+        # only chores that can start: one that is running, or has nothing to run, must not spin the loop
+        chores = [
+            (self._deliver, bool(self.config.channels) and not self.workers.busy("deliver")),
+            (self._refresh, self._publish is not None and not self.workers.busy("publish")),
+        ]
+        return [at for chore, runnable in chores if runnable and (at := chore.ready_at()) is not None]
+
+    # ----------------------------------------------------------------- stop
+
+    def _shutdown(self) -> int:
+        self.notifier.stopping()
+        self._drain(self.edges.monotonic() + self.edges.stop_timeout)
+        self.abandoned = self.workers.running()
+        if self.abandoned:
+            log.warning(
+                "stopping without waiting for %s: nothing partial is stored, they run again after the "
+                "restart",
+                ", ".join(self.abandoned),
+            )
+        else:
+            self._retired.append(self.runtime)
+            self._close_retired()
+        log.info("stopped")
+        return 1 if self._fatal else 0
+
+    def _drain(self, deadline: float) -> None:
+        """Let running jobs finish (and record what they did) until `deadline` or a second stop signal."""
+        if self.workers.running():
+            log.info("stopping: waiting up to %g s for %s", self.edges.stop_timeout, self.workers.running())
+        while self.workers.running() and self.flags.stop_requests < 2:
+            remaining = deadline - self.edges.monotonic()
+            if remaining <= 0:
+                return
+            self.wakeup.wait(remaining)
+            try:
+                self._collect()
+            except StorageError as exc:
+                self._fail(exc)
+
+
+def _log_reload(old: Config, new: Config) -> None:
+    before, after = {t.id for t in old.targets}, {t.id for t in new.targets}
+    log.info(
+        "reloaded: %d targets (%d added, %d removed), %d channels",
+        len(after),
+        len(after - before),
+        len(before - after),
+        len(new.channels),
+    )
+
+
+def _log_outcome(outcome: Outcome) -> None:
+    if outcome.status == "changed":
+        topics = ", ".join(outcome.topics) or "no topic"
+        log.info("%s: changed: %s -> %s (%s)", outcome.target_id, outcome.change, outcome.version, topics)
+    elif outcome.status == "new":
+        log.info("%s: first version %s", outcome.target_id, outcome.version)
+    else:  # unchanged (routine), error / rejected (the pipeline already logged them as warnings)
+        log.debug("%s: %s", outcome.target_id, outcome.status)
+
+
+def _deliver(runtime: Runtime) -> bool:
+    """One pass over the outbox; True when alerts are still owed to a configured channel."""
+    from watchdog.pipeline import deliver
+
+    deliver(runtime.ctx)
+    keys = {c.key for c in runtime.config.channels}
+    return any(d.channel_key in keys for d in runtime.ctx.store.all_pending())
+
+
+def _pipeline_check() -> CheckFn:
+    from watchdog.pipeline import check_target
+
+    return check_target
+
+
+def _find_publisher() -> PublishFn | None:
+    """`watchdog.publish.after_cycle` (feeds and site) when that module provides it."""
+    try:
+        module = importlib.import_module("watchdog.publish")
+    except ImportError:
+        return None
+    found = getattr(module, "after_cycle", None)
+    return cast(PublishFn, found) if callable(found) else None
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def run_daemon(
+    config_path: Path, *, notifier: SystemdNotifier | None = None, edges: Edges | None = None
+) -> int:
+    """`policy-watchdog run`. Raises ConfigError (exit 2) for a bad config at start-up and LockedError
+    (exit 1, "... is in use by policy-watchdog (pid N) ...") when another process holds the archive."""
+    flags, wakeup = SignalFlags(), Wakeup()
+    store: Store | None = None
+    daemon: Daemon | None = None
+    try:
+        # handlers first: a SIGHUP or SIGTERM during start-up must not kill us with the default action
+        with handling_signals(flags, wakeup):
+            config = load_config(config_path)
+            store = Store.open(config.storage_dir)
+            daemon = Daemon(
+                config_path,
+                config,
+                store,
+                notifier=notifier or SystemdNotifier.from_env(),
+                flags=flags,
+                wakeup=wakeup,
+                edges=edges,
+            )
+            return daemon.run()
+    finally:
+        # abandoned jobs still use the store and the pipe: the process exit releases them (and the lock)
+        if daemon is None or not daemon.abandoned:
+            if store is not None:
+                store.close()
+            wakeup.close()
+
+
+def configure_run(sub: argparse.ArgumentParser) -> None:
+    """`run` takes no options: everything is in the config file (`[daemon]`, per-target `interval`)."""
+    del sub
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from watchdog.config import resolve_config_path
+
+    return run_daemon(resolve_config_path(args.config))
