@@ -321,6 +321,14 @@ def _archive_version(target: Target, ctx: Context, accepted: Accepted) -> Versio
     )
 
 
+def _write_blobs_first(ctx: Context, accepted: Accepted) -> None:
+    """Write (and fsync) the blobs before the transaction: content-addressed, so the puts inside it only
+    find them there. The store's lock is then held for the rows alone, which keeps other threads' commits,
+    and the window in which a crash can duplicate an alert (send, then commit "delivered"), short."""
+    ctx.store.blobs.put(accepted.capture.body)
+    ctx.store.put_text(accepted.document.text)
+
+
 def _remember_validators(target: Target, ctx: Context, capture: Capture) -> None:
     ctx.store.set_validators(
         target.id, etag=capture.header("etag"), last_modified=capture.header("last-modified")
@@ -331,6 +339,7 @@ def _baseline(target: Target, ctx: Context, accepted: Accepted) -> Outcome:
     """The first accepted text: a version, no change, no alert."""
     store = ctx.store
     capture = accepted.capture
+    _write_blobs_first(ctx, accepted)
     with store.transaction():
         version = _archive_version(target, ctx, accepted)
         recovered = _note_success(target, ctx, at=capture.fetched_at, status="new")
@@ -409,6 +418,7 @@ def _change(target: Target, ctx: Context, accepted: Accepted, *, current_id: str
     classification = _classify(target, ctx, text_diff)
     already_alerted = store.text_was_alerted(target.id, accepted.document.text_hash)
     capture = accepted.capture
+    _write_blobs_first(ctx, accepted)
     with store.transaction():
         version = _archive_version(target, ctx, accepted)
         change = _record_change(
