@@ -389,6 +389,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(out=_out())
 
 
+def _configure_deliver(sub: argparse.ArgumentParser) -> None:
+    # the daemon's delivery chore runs under the daemon's storage lock (see watchdog/chores.py)
+    sub.add_argument("--under-daemon", action="store_true", help=argparse.SUPPRESS)
+
+
+def cmd_deliver(args: argparse.Namespace) -> int:
+    from watchdog.chores import expected_parent
+    from watchdog.pipeline import Context, Fetchers, deliver
+
+    config = _config(args)
+    holder = expected_parent() if args.under_daemon else None
+    with Store.open(config.storage_dir, writer=True, lock_held_by=holder) as store:
+        ctx = Context(config=config, store=store, fetchers=Fetchers(config))
+        deliver(ctx)
+        keys = {c.key for c in config.channels}
+        owed = [d for d in store.all_pending() if d.channel_key in keys]
+    if owed:
+        print(f"{len(owed)} alert(s) still owed (a channel is down; retried later)", file=_out())
+    return EXIT_FAILED if owed else EXIT_OK
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _open_store(config, writer=False) as store:
+        _after_cycle(config, store)
+    return EXIT_OK
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
     "check": ("one cycle over all (or the named) targets, then exit", _configure_check, cmd_check),
     "run": ("the daemon: check each target on its interval until SIGTERM", configure_run, cmd_run),
@@ -424,6 +452,16 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
         "recompute every hash and the hash chain; exit 1 on any mismatch",
         _no_arguments,
         publish_commands.cmd_verify,
+    ),
+    "deliver": (
+        "send the alerts still owed to the channels (check and run do this themselves)",
+        _configure_deliver,
+        cmd_deliver,
+    ),
+    "publish": (
+        "regenerate the feeds and the static site in the storage dir (check and run do this too)",
+        _no_arguments,
+        cmd_publish,
     ),
     "demo": (
         "offline: replay real recorded Meta policy versions from a local server and show the alerts",

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import logging
 import os
 import queue
@@ -39,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 from watchdog.config import Config, load_config
 from watchdog.errors import ConfigError, StorageError
@@ -716,10 +715,11 @@ def _log_outcome(outcome: Outcome) -> None:
 
 
 def _deliver(runtime: Runtime) -> bool:
-    """One pass over the outbox; True when alerts are still owed to a configured channel."""
-    from watchdog.pipeline import deliver
+    """One pass over the outbox, in a child process (watchdog/chores.py says why); True when alerts are
+    still owed to a configured channel."""
+    from watchdog.chores import deliver_in_child
 
-    deliver(runtime.ctx)
+    deliver_in_child(runtime.config)
     keys = {c.key for c in runtime.config.channels}
     return any(d.channel_key in keys for d in runtime.ctx.store.all_pending())
 
@@ -731,13 +731,16 @@ def _pipeline_check() -> CheckFn:
 
 
 def _find_publisher() -> PublishFn | None:
-    """`watchdog.publish.after_cycle` (feeds and site) when that module provides it."""
-    try:
-        module = importlib.import_module("watchdog.publish")
-    except ImportError:
-        return None
-    found = getattr(module, "after_cycle", None)
-    return cast(PublishFn, found) if callable(found) else None
+    """Feeds and site, regenerated in a child process (watchdog/chores.py says why)."""
+    return _publish_in_child
+
+
+def _publish_in_child(config: Config, store: Store) -> None:
+    from watchdog.chores import publish_in_child
+
+    del store  # the child reads the archive through its own read-only connection
+    if not publish_in_child(config):
+        log.error("publishing the feeds and the site failed (see the lines above); retried later")
 
 
 # --------------------------------------------------------------------------- entry points

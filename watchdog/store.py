@@ -284,6 +284,22 @@ class WriterLock:
         os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
         self._fd = fd
 
+    def check_held_by(self, pid: int) -> None:
+        """Raise StorageError unless the lock is held right now, by process `pid`."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if holder == f"pid {pid}":
+                    return
+            else:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            raise StorageError(f"{self.path.parent} is not held by process {pid} ({holder or 'free'})")
+        finally:
+            os.close(fd)
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock
@@ -306,12 +322,18 @@ class Store:
     # ----------------------------------------------------------------- lifecycle
 
     @classmethod
-    def open(cls, directory: Path, *, writer: bool = True) -> Store:
-        """Open (and create or migrate) the archive. A writer takes the dir's lock or raises LockedError."""
+    def open(cls, directory: Path, *, writer: bool = True, lock_held_by: int | None = None) -> Store:
+        """Open (and create or migrate) the archive. A writer takes the dir's lock or raises LockedError.
+
+        `lock_held_by`: a child of the lock holder (the daemon's delivery chore) writes under its parent's
+        lock; it is checked to be held by that process, and no lock is taken.
+        """
         lock = None
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            if writer:
+            if writer and lock_held_by is not None:
+                WriterLock(directory / ".lock").check_held_by(lock_held_by)
+            elif writer:
                 lock = WriterLock(directory / ".lock")
                 lock.acquire()
             connection = _connect(directory / DB_NAME, read_only=not writer)
