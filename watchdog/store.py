@@ -218,18 +218,26 @@ def chain_hash(prev_hash: str, payload: dict[str, Any]) -> str:
 
 
 class BlobStore:
-    """Content-addressed, zlib-compressed files; written atomically (temp file, fsync, rename)."""
+    """Content-addressed, zlib-compressed files; written atomically (temp file, fsync, rename).
+
+    File names are built as plain strings, not pathlib paths: CPython 3.11's pathlib interns every path
+    part, so a long-running daemon would keep every blob name it ever touched in memory for good.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = os.fspath(root)
 
     def path(self, digest: str) -> Path:
-        return self.root / digest[:2] / digest
+        return Path(self._file(digest))
+
+    def _file(self, digest: str) -> str:
+        return os.path.join(self._root, digest[:2], digest)  # noqa: PTH118 (see the class docstring)
 
     def put(self, data: bytes) -> str:
         digest = sha256(data)
-        target = self.path(digest)
-        if target.exists():
+        target = self._file(digest)
+        if os.path.exists(target):  # noqa: PTH110
             return digest
         try:
             self._write_atomically(target, zlib.compress(data, 6))
@@ -241,21 +249,23 @@ class BlobStore:
 
     def get(self, digest: str) -> bytes:
         try:
-            return zlib.decompress(self.path(digest).read_bytes())
+            with open(self._file(digest), "rb") as handle:  # noqa: PTH123
+                return zlib.decompress(handle.read())
         except FileNotFoundError as exc:
             raise StorageError(f"blob {digest} is missing from {self.root}") from exc
         except (OSError, zlib.error) as exc:
             raise StorageError(f"blob {digest} is unreadable: {exc}") from exc
 
-    def _write_atomically(self, target: Path, data: bytes) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with temporary.open("wb") as handle:
+    def _write_atomically(self, target: str, data: bytes) -> None:
+        folder = os.path.dirname(target)  # noqa: PTH120
+        os.makedirs(folder, exist_ok=True)  # noqa: PTH103
+        temporary = f"{target}.{os.getpid()}.tmp"
+        with open(temporary, "wb") as handle:  # noqa: PTH123
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        temporary.replace(target)
-        directory = os.open(target.parent, os.O_RDONLY)
+        os.replace(temporary, target)  # noqa: PTH105
+        directory = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(directory)
         finally:
