@@ -19,20 +19,12 @@ import pytest
 
 from support.archives import html_page, pipeline_archive
 from watchdog.config import Config
+from watchdog.fetchers.browser import LAUNCH_ARGS
 from watchdog.publish.serve import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ARGS = list(LAUNCH_ARGS)  # the flags the browser fetcher launches Chromium with
 
 pytestmark = [
     pytest.mark.browser,
