@@ -253,3 +253,19 @@ def test_identical_bytes_skip_parsing(
     monkeypatch.setattr(watchdog.extract, "extract", must_not_parse)
     (outcome,) = cycle(config)
     assert (outcome.status, outcome.version) == ("unchanged", "fb@v1")
+
+
+def test_noise_only_captures_skip_validation(
+    page_server: PageServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path, page_server.base_url, [Site("fb", "/policy")])
+    page_server.set("/policy", page(APRIL, seed=1), etag=False)
+    assert cycle(config)[0].status == "new"
+    import watchdog.validate
+
+    def must_not_validate(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the text of the current version was validated again")
+
+    monkeypatch.setattr(watchdog.validate, "validate", must_not_validate)
+    page_server.set("/policy", page(APRIL, seed=2), etag=False)  # new noise, same text
+    assert cycle(config)[0].status == "unchanged"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -154,7 +154,13 @@ def _check(target: Target, ctx: Context) -> Outcome:
         return _unchanged(target, ctx, current_id=current.id if current else None, at=result.fetched_at)
     if current is not None and _same_bytes_as(current, target, ctx, result):
         return _unchanged(target, ctx, current_id=current.id, at=result.fetched_at, capture=result)
-    accepted = _read(target, ctx, result, previous_length=current.length if current else None)
+    accepted = _read(
+        target,
+        ctx,
+        result,
+        previous_length=current.length if current else None,
+        accepted_hash=current.text_hash if current else None,
+    )
     if isinstance(accepted, Outcome):
         return accepted
     if current is None:
@@ -191,10 +197,17 @@ def _capture(target: Target, ctx: Context, validators: Validators | None) -> Cap
 
 
 def _read(
-    target: Target, ctx: Context, capture: Capture, *, previous_length: int | None
+    target: Target,
+    ctx: Context,
+    capture: Capture,
+    *,
+    previous_length: int | None,
+    accepted_hash: str | None = None,
 ) -> Accepted | Outcome:
     """Extract and validate; a failure is recorded as a rejected snapshot (kept as evidence)."""
-    rejection, document = extract_and_validate(target, ctx.config, capture, previous_length=previous_length)
+    rejection, document = extract_and_validate(
+        target, ctx.config, capture, previous_length=previous_length, accepted_hash=accepted_hash
+    )
     if rejection is None and document is not None:
         return Accepted(capture, document)
     assert rejection is not None
@@ -256,7 +269,12 @@ def _persistent(target: Target, ctx: Context, rejection: Rejection, document: Do
 
 
 def extract_and_validate(
-    target: Target, config: Config, capture: Capture, *, previous_length: int | None
+    target: Target,
+    config: Config,
+    capture: Capture,
+    *,
+    previous_length: int | None,
+    accepted_hash: str | None = None,
 ) -> tuple[Rejection | None, Document | None]:
     """Pure: raw capture -> (rejection or None, document or None). Also used by `reextract`.
 
@@ -278,6 +296,11 @@ def extract_and_validate(
         )
     except ExtractError as exc:
         return Rejection("unreadable", f"could not read the page: {exc}"), None
+    document = Document(target.id, extracted.text, text_hash(extracted.text), sha256(capture.body))
+    if document.text_hash == accepted_hash and 200 <= capture.status < 300:
+        # the very text of the current, already validated version (the common case: page noise only): the
+        # text-based checks cannot say anything new, so they are skipped
+        return None, document
     signatures = DEFAULT_SIGNATURES + tuple(BlockSignature(c, p) for c, p in config.validate.block_signatures)
     rejection = validate(
         capture,
@@ -287,7 +310,6 @@ def extract_and_validate(
         signatures=signatures,
         max_growth=config.validate.max_growth,
     )
-    document = Document(target.id, extracted.text, text_hash(extracted.text), sha256(capture.body))
     return rejection, document
 
 
@@ -367,7 +389,13 @@ def _confirm(target: Target, ctx: Context, accepted: Accepted) -> Accepted | Out
         return again
     if isinstance(again, NotModified):
         return accepted  # unreachable without validators; a 304 means "what you just saw"
-    second = _read(target, ctx, again, previous_length=len(accepted.document.text))
+    second = _read(
+        target,
+        ctx,
+        again,
+        previous_length=len(accepted.document.text),
+        accepted_hash=accepted.document.text_hash,
+    )
     if isinstance(second, Outcome):
         return second
     if second.document.text_hash != accepted.document.text_hash:
@@ -410,11 +438,8 @@ def _revert(target: Target, ctx: Context, accepted: Accepted, *, current_id: str
 
 
 def _change(target: Target, ctx: Context, accepted: Accepted, *, current_id: str) -> Outcome:
-    from watchdog.diff import diff_texts
-
     store = ctx.store
-    before = store.version_text(current_id)
-    text_diff = diff_texts(before, accepted.document.text)
+    text_diff = _diff(ctx, store.version(current_id).text_hash, accepted.document)
     classification = _classify(target, ctx, text_diff)
     already_alerted = store.text_was_alerted(target.id, accepted.document.text_hash)
     capture = accepted.capture
@@ -438,6 +463,25 @@ def _change(target: Target, ctx: Context, accepted: Accepted, *, current_id: str
         topics=classification.topics,
         alerted=bool(queued) or recovered,
     )
+
+
+# `check` publishes right after its cycle, and publishing diffs every new change again (site page, feed
+# entries) through its DiffCache: the same diff_texts, keyed by the two text hashes and the diff code,
+# kept on disk under the storage dir. A policy's word-level diff is the costliest step of a check that
+# finds a change, so the pipeline computes it through that cache: publishing then reads it back (JSON,
+# lossless) instead of computing it a second time. A cached entry (the same two texts, the same diff
+# code) is the very diff diff_texts would return; a missing or damaged one is computed.
+DIFF_CACHE = ("cache", "diffs")  # the folder of the storage dir where publish.after_cycle keeps it
+
+
+def _diff(ctx: Context, before_hash: str, after: Document) -> TextDiff:
+    from watchdog.publish.archive import DiffCache
+
+    def text(digest: str) -> str:
+        return after.text if digest == after.text_hash else ctx.store.get_text(digest)
+
+    cache = DiffCache(texts=text, directory=ctx.config.storage_dir.joinpath(*DIFF_CACHE))
+    return cache.diff(before_hash, after.text_hash)
 
 
 def _classify(target: Target, ctx: Context, text_diff: TextDiff) -> Classification:
@@ -531,6 +575,23 @@ def _owe_change_alert(
 ) -> int:
     from watchdog.render import alert_title, render_diff_only, render_html, render_markdown, render_text
 
+    severities = sorted({t.severity for t in ctx.config.topics if t.id in classification.topics})
+    unrendered = Alert(
+        event_id=change_id,
+        kind="change",
+        target_id=target.id,
+        title="",
+        text="",
+        markdown="",
+        html="",
+        tags=(*classification.topics, *severities, target.id),
+        topic_change=bool(classification.topics),
+    )
+    # Routing reads the kind, tags and topic_change only: the four renderings of a big diff are made
+    # only for an alert that some channel takes (a change without topics mostly goes nowhere).
+    keys = _channel_keys(target, ctx, unrendered)
+    if not keys:
+        return 0
     change = ctx.store.change(change_id)
     view = _view(
         target,
@@ -542,29 +603,28 @@ def _owe_change_alert(
         text_diff=text_diff,
         classification=classification,
     )
-    severities = sorted({t.severity for t in ctx.config.topics if t.id in classification.topics})
-    alert = Alert(
-        event_id=change_id,
-        kind="change",
-        target_id=target.id,
+    alert = replace(
+        unrendered,
         title=alert_title(view),
         text=render_text(view),
         markdown=render_markdown(view),
         html=render_html(view),
-        tags=(*classification.topics, *severities, target.id),
-        topic_change=bool(classification.topics),
         attachment_name=f"{change_id.replace('@', '-')}.diff.txt",
         attachment=render_diff_only(text_diff, fmt="text").encode("utf-8"),
     )
-    return _owe(target, ctx, alert)
+    return ctx.store.enqueue(alert, keys, now=ctx.clock())
 
 
 def _owe(target: Target, ctx: Context, alert: Alert) -> int:
     """Queue the alert for every channel it routes to, inside the caller's transaction."""
+    keys = _channel_keys(target, ctx, alert)
+    return ctx.store.enqueue(alert, keys, now=ctx.clock()) if keys else 0
+
+
+def _channel_keys(target: Target, ctx: Context, alert: Alert) -> list[str]:
     from watchdog.notify import route
 
-    keys = [c.key for c in ctx.config.channels if route(alert, c, target_notify=target.notify)]
-    return ctx.store.enqueue(alert, keys, now=ctx.clock()) if keys else 0
+    return [c.key for c in ctx.config.channels if route(alert, c, target_notify=target.notify)]
 
 
 def _status_alert(target: Target, *, event_id: str, kind: str, title: str, body: str) -> Alert:
