@@ -731,5 +731,8 @@ def deliver(ctx: Context) -> None:
 
     if ctx.notifier is None:
         ctx.notifier = Notifier(ctx.config.channels)
-    report = deliver_pending(ctx.store, ctx.notifier, ctx.config.channels, now=ctx.clock())
+    # every check run and every daemon delivery pass retries all that is still owed (CONTRACT.md)
+    report = deliver_pending(
+        ctx.store, ctx.notifier, ctx.config.channels, now=ctx.clock(), ignore_backoff=True
+    )
     log.debug("deliveries: %s", report)
