@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from functools import cache
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from support.corpus import corpus_markdown, corpus_versions, render_page
 from watchdog.extract import extract
@@ -400,3 +402,61 @@ def test_a_page_the_browser_could_not_render_is_rejected_with_the_reason() -> No
         previous_length=None,
     )
     assert rejection is not None and rejection.code == "not-rendered" and problem in rejection.reason
+
+
+_WORDS = (
+    "log in",
+    "Log In",
+    "cookies",
+    "\n",
+    " ",
+    "Cette page n'est pas disponible",
+    "captcha",
+    "enable",
+    "JavaScript",
+    "isn't available",
+    "This page",
+    "Se connecter",
+    "Checking your browser",
+    "x",
+    "é",
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.sampled_from(_WORDS), max_size=30))
+def test_the_fast_signature_search_agrees_with_the_whole_regex(parts: list[str]) -> None:
+    """The split-alternatives search (a speed-up) must find a signature exactly when its regex does."""
+    from watchdog.validate import DEFAULT_SIGNATURES, _compile, _Haystack, _matcher
+
+    text = "".join(parts)
+    for signature in DEFAULT_SIGNATURES:
+        whole = bool(_compile(signature.pattern).search(text))
+        assert _matcher(signature.pattern).found_in(_Haystack(text)) == whole, signature
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        "#root",
+        "main",
+        "[role=main]",
+        "article",
+        "div:has(> [role=separator])",
+        "[role=dialog]",
+        "nav, footer",
+        "div.x > p + ul ~ ol",
+        "[class*=share]",
+        ":not(.a)",
+        "a[href^='https']",
+        "#a .b [c$=d]",
+    ],
+)
+def test_selectors_the_fast_check_accepts_compile_in_soupsieve(selector: str) -> None:
+    import soupsieve
+
+    from watchdog.extract import _known_valid_selectors, check_selector
+
+    assert check_selector(selector) is None
+    if _known_valid_selectors().fullmatch(selector):
+        soupsieve.compile(selector)  # the fast path never vouches for what soupsieve rejects
