@@ -471,16 +471,15 @@ def _change(target: Target, ctx: Context, accepted: Accepted, *, current_id: str
 # finds a change, so the pipeline computes it through that cache: publishing then reads it back (JSON,
 # lossless) instead of computing it a second time. A cached entry (the same two texts, the same diff
 # code) is the very diff diff_texts would return; a missing or damaged one is computed.
-DIFF_CACHE = ("cache", "diffs")  # the folder of the storage dir where publish.after_cycle keeps it
 
 
 def _diff(ctx: Context, before_hash: str, after: Document) -> TextDiff:
-    from watchdog.publish.archive import DiffCache
+    from watchdog.publish.archive import DiffCache, diff_cache_dir
 
     def text(digest: str) -> str:
         return after.text if digest == after.text_hash else ctx.store.get_text(digest)
 
-    cache = DiffCache(texts=text, directory=ctx.config.storage_dir.joinpath(*DIFF_CACHE))
+    cache = DiffCache(texts=text, directory=diff_cache_dir(ctx.config.storage_dir))
     return cache.diff(before_hash, after.text_hash)
 
 

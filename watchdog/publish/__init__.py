@@ -50,9 +50,11 @@ class PublishReport:
 
 def after_cycle(config: Config, store: Store) -> None:
     """Refresh <storage dir>/feeds/ and <storage dir>/site/ after a cycle (only what changed is written)."""
+    from watchdog.publish.archive import diff_cache_dir
+
     root = config.storage_dir
     report = publish(
-        config, store, site_dir=root / "site", feeds_dir=root / "feeds", cache_dir=root / "cache" / "diffs"
+        config, store, site_dir=root / "site", feeds_dir=root / "feeds", cache_dir=diff_cache_dir(root)
     )
     log.debug("published: %s", report)
 

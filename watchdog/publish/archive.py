@@ -181,6 +181,12 @@ def classification_of(change: ChangeRecord, evidence: Sequence[Mapping[str, Any]
 # --------------------------------------------------------------------------- diffs, cached by content
 
 
+def diff_cache_dir(storage_dir: Path) -> Path:
+    """Where the diff cache of an archive lives: shared by the pipeline (which fills it when it records a
+    change) and publishing (which reads it back)."""
+    return storage_dir / "cache" / "diffs"
+
+
 class DiffCache:
     """Diffs of (before text hash, after text hash), in memory and optionally on disk (best effort)."""
 
