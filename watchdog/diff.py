@@ -12,16 +12,19 @@ How, and why this way:
 - A block bigger than `max_block_chars` is not word-diffed (an exact diff of a large rewrite can take
   minutes in pure Python): it stays one hunk of whole lines and `TextDiff.truncated` is set.
 - Every hunk carries the whole sentences that hold its changes, old side and new side: alerts quote them.
+- Every hunk names its place (watchdog.sections): the heading path at its first change, in the new text
+  (in the old one for a pure deletion), with the row label and column inside a table.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from watchdog.models import Hunk, Segment, TextDiff
+from watchdog.sections import Place, column_at, places
 
 DELETE, EQUAL, INSERT = -1, 0, 1
 
@@ -35,8 +38,9 @@ _SYMBOL_RANGES = ((0xE000, 0xF8FF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD), (0
 # Sentence boundaries. A terminator run, with any closing quotes or brackets after it.
 _TERMINATOR = re.compile(r"[.!?…]+[\"'»”’)\]]*")
 _OPENERS = frozenset("\"'«“‘([¿¡")
-# Table cells are separate units of text, like lines: " | " inside a row, "|" at its edges.
-_CELL_SEPARATOR = re.compile(r"\s\|(?=\s|$)|^\|(?=\s|$)")
+# Table cells are separate units of text, like lines: " | " inside a row, "|" at its edges; so are the
+# list items inside a cell (" • ", see extract.CELL_ITEM).
+_CELL_SEPARATOR = re.compile(r"\s\|(?=\s|$)|^\|(?=\s|$)|\s•(?=\s)")
 # Block markers (heading hashes, list bullets, "1." numbering) are structure, not part of a sentence.
 _BLOCK_MARKER = re.compile(r"(?:#{1,6}|[-*+•]|\d{1,3}[.)])[ \t]+")
 _PRECEDING_WORD = re.compile(r"[\w.°-]*$")
@@ -64,6 +68,7 @@ def diff_texts(before: str, after: str, *, max_block_chars: int = 20_000) -> Tex
         hunk = _word_hunk(dmp, block)
         if hunk is not None:
             hunks.append(hunk)
+    hunks = _placed(before, after, hunks)
     return TextDiff(
         hunks=tuple(hunks),
         inserted_chars=_count(hunks, INSERT),
@@ -121,6 +126,47 @@ def pair_sentences(
             pairs[i] = best
             candidates.remove(best)
     return pairs
+
+
+# --------------------------------------------------------------------------- where a hunk sits
+
+
+def _placed(before: str, after: str, hunks: list[Hunk]) -> list[Hunk]:
+    """Each hunk with its section: one pass over each text, however many hunks."""
+    focus = [_focus(hunk) for hunk in hunks]
+    found = {
+        side: places(text, [(line, column) for s, line, column in focus if s == side])
+        for side, text in (("after", after), ("before", before))
+    }
+    placed = []
+    for hunk, (side, line, _column) in zip(hunks, focus, strict=True):
+        place = found[side].get(line, Place((), ""))
+        placed.append(replace(hunk, section=place.path, anchor=place.anchor))
+    return placed
+
+
+def _focus(hunk: Hunk) -> tuple[str, int, int | None]:
+    """(side, 0-based line in that side's text, table column) of the hunk's first change."""
+    if hunk.after:
+        side, block, first_line = "after", hunk.after, hunk.line_after
+    else:
+        side, block, first_line = "before", hunk.before, hunk.line_before
+    offset = _first_change(hunk)
+    line_index = block.count("\n", 0, offset)
+    line_start = block.rfind("\n", 0, offset) + 1
+    line_end = block.find("\n", offset)
+    line = block[line_start : line_end if line_end >= 0 else len(block)]
+    return side, first_line - 1 + line_index, column_at(line, offset - line_start)
+
+
+def _first_change(hunk: Hunk) -> int:
+    """Offset of the first change in the block: the equalities before it are on both sides alike."""
+    position = 0
+    for segment in hunk.segments:
+        if segment.op != EQUAL:
+            return position
+        position += len(segment.text)
+    return 0
 
 
 # --------------------------------------------------------------------------- line level

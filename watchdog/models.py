@@ -215,15 +215,19 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class Hunk:
-    """One changed block: the old and new lines, word-level segments, and the whole sentences around them."""
+    """One changed block: the old and new lines, word-level segments, the whole sentences around them, and
+    where it sits: its heading path (e.g. ("What is our legal basis…?", "Legitimate interests")) and the
+    anchor of that section on the version page."""
 
     before: str
     after: str
     segments: tuple[Segment, ...]
     sentences_before: tuple[str, ...]
     sentences_after: tuple[str, ...]
-    line_before: int  # 1-based first line of the block in the old text
+    line_before: int  # 1-based first line of the block in the old text (internal: never shown to people)
     line_after: int
+    section: tuple[str, ...] = ()
+    anchor: str = ""  # the section's id on the version page ("" before the first heading)
 
 
 @dataclass(frozen=True, slots=True)

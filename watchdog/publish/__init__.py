@@ -34,6 +34,7 @@ GENERATOR_MODULES = (
     "watchdog.publish.site",
     "watchdog.publish.feeds",
     "watchdog.diff",
+    "watchdog.sections",
     "watchdog.render",
 )
 

@@ -201,7 +201,7 @@ class DiffCache:
         self._directory = directory
         self._compute = compute
         self._memory: dict[tuple[str, str], TextDiff] = {}
-        self._salt = code_fingerprint("watchdog.diff") if directory else ""
+        self._salt = code_fingerprint("watchdog.diff", "watchdog.sections") if directory else ""
         self.computed = 0  # diffs actually computed (the rest came from the cache): the bench reports it
 
     def diff(self, before_hash: str, after_hash: str) -> TextDiff:
@@ -263,6 +263,8 @@ def diff_to_json(value: TextDiff) -> dict[str, Any]:
                 "sentences_after": list(h.sentences_after),
                 "line_before": h.line_before,
                 "line_after": h.line_after,
+                "section": list(h.section),
+                "anchor": h.anchor,
             }
             for h in value.hunks
         ],
@@ -287,6 +289,8 @@ def _hunk(item: dict[str, Any]) -> Hunk:
         sentences_after=tuple(_str(s) for s in item["sentences_after"]),
         line_before=_int(item["line_before"]),
         line_after=_int(item["line_after"]),
+        section=tuple(_str(s) for s in item["section"]),
+        anchor=_str(item["anchor"]),
     )
 
 
