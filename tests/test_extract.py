@@ -89,16 +89,61 @@ FRAGMENTS = [
         "before\n\n- x\n\nafter\n",
     ),
     (
-        "table-rows-are-cells-joined-by-pipes",
+        "table-rows-are-cells-joined-by-pipes-the-header-row-a-heading-line-of-columns",
         "<table><thead><tr><th>A</th><th>B</th></tr></thead><tbody><tr><td>1</td><td>2</td></tr></tbody></table>",
         {},
-        "A | B\n1 | 2\n",
+        "## A | B\n1 | 2\n",
     ),
     (
-        "table-cell-blocks-flow-into-the-row",
+        "header-row-of-th-cells-nests-below-the-last-heading",
+        "<h2>Legal basis</h2><table><tr><th><h3>Why</h3></th><th><h3>Interests</h3></th></tr>"
+        "<tr><td>a</td><td>b</td></tr></table>",
+        {},
+        "## Legal basis\n\n### Why | Interests\na | b\n",
+    ),
+    (
+        "row-holding-only-a-heading-is-a-row-group-heading",
+        "<table><tr><th>Why</th><th>How</th></tr><tr><td><h3>For adults</h3></td><td></td></tr>"
+        "<tr><td>a</td><td>b</td></tr></table>",
+        {},
+        "## Why | How\n### For adults\na | b\n",
+    ),
+    (
+        "row-label-th-is-a-plain-row",
+        "<table><tr><th scope='row'>Label</th><td>x</td></tr><tr><th>Other</th><td>y</td></tr></table>",
+        {},
+        "Label | x\nOther | y\n",
+    ),
+    (
+        "table-cell-blocks-flow-into-the-row-list-items-stay-apart",
         "<table><tr><td><p>Why</p><ul><li>x</li><li>y</li></ul></td><td>b<br>c</td></tr></table>",
         {},
-        "Why x y | b c\n",
+        "Why • x • y | b c\n",
+    ),
+    (
+        "a-cell-that-is-a-list-starts-with-its-first-item",
+        "<table><tr><td>a</td><td><ul><li>x</li><li>y</li></ul></td></tr></table>",
+        {},
+        "a | x • y\n",
+    ),
+    (
+        "aria-heading-with-its-level",
+        "<div role='heading' aria-level='3'>Legitimate interests</div><p>x</p>",
+        {},
+        "### Legitimate interests\n\nx\n",
+    ),
+    (
+        "accordion-titles-are-headings-below-the-last-heading",
+        "<h2>Rights</h2><details><summary>Object</summary><p>You can object.</p></details>"
+        "<button aria-expanded='false' aria-controls='p2'>Erase</button><div id='p2'><p>Erase it.</p></div>",
+        {},
+        "## Rights\n\n### Object\n\nYou can object.\n\n### Erase\n\nErase it.\n",
+    ),
+    (
+        "menu-button-is-no-heading",
+        "<p>a</p><div aria-expanded='false' aria-controls='m' aria-haspopup='menu'>More</div>",
+        {},
+        "a\n\nMore\n",
     ),
     (
         "table-empty-trailing-cells-dropped-inner-kept",

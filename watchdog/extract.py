@@ -12,6 +12,11 @@ change when the wording changes and *only* then. Hence:
 * what a reader cannot see is skipped: script/style/svg/template..., comments, and hidden elements;
 * the document's shape is kept as plain lines: `# heading`, `- list item` (two spaces per nesting
   level), `cell | cell` per table row, one blank line between blocks; inline elements flow;
+* headings are what the page marks as headings: h1-h6, ARIA headings (`role=heading` + `aria-level`),
+  accordion titles (`<summary>`, disclosure buttons with `aria-expanded` + `aria-controls`); a data table's
+  header row is a heading line of its cells (`### Why | Legitimate interests relied on`: the columns), a
+  row holding only a heading (a row group: "For people over the age of majority") is that heading, and
+  list items inside a cell stay apart (`a: • x • y`): watchdog.sections reads these to say where a change is;
 * links keep only their text; with `keep_links` the *canonical* URL follows in angle brackets, with
   redirect wrappers unwrapped and tracking / signed-URL parameters dropped, so that link churn
   (`?entry_point=...`, rotating `oh`/`oe`, `?locale2=...`) changes nothing;
@@ -407,6 +412,7 @@ _BLOCK: Final = frozenset(
 )  # fmt: skip
 _LISTS: Final = frozenset({"ul", "ol", "menu", "dir"})
 _HEADINGS: Final = MappingProxyType({f"h{n}": n for n in range(1, 7)})
+CELL_ITEM: Final = " • "  # list items inside a table cell: the row stays one line, its items stay apart
 _CELLS: Final = frozenset({"td", "th"})
 _ROW_GROUPS: Final = frozenset({"thead", "tbody", "tfoot"})
 _HIDDEN_STYLE: Final = re.compile(
@@ -462,6 +468,7 @@ class _State:
     data_table: bool = False  # rows/cells below belong to a data table (not a layout one)
     in_cell: bool = False  # inside a data-table cell: everything flows into the row's line
     in_pre: bool = False
+    in_head: bool = False  # inside a data table's <thead>
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,6 +496,9 @@ class _Renderer:
     state: _State = field(default_factory=_State)
     cells: list[str] = field(default_factory=list)
     cell_start: int = 0
+    level: int = 0  # level of the last heading written: accordion titles and table headers nest below it
+    header_cells: int = 0  # <th> cells of the current row
+    cell_heading: int = 0  # level of a heading met inside the current row (0: none)
 
     def render(self, roots: Sequence[Tag]) -> str:
         self.self_url = canonical_url(self.base, base=self.base)
@@ -558,10 +568,12 @@ class _Renderer:
             self.parts.append(" ") if state.in_cell else self._flush(blank=False)
         elif kind == "row":
             self._flush(blank=False)
-            self.cells = []
+            self.cells, self.header_cells, self.cell_heading = [], 0, 0
         elif kind == "cell":
             self.cell_start = len(self.parts)
             self.state = replace(state, in_cell=True)
+        elif kind == "head":
+            self.state = replace(state, in_head=True)
         elif kind == "item":
             self._open_item()
         elif kind in ("block", "list"):
@@ -574,22 +586,45 @@ class _Renderer:
         if name == "a":
             return "link"
         if state.data_table and not state.in_cell and name in _ROW_GROUPS:
-            return ""  # thead/tbody/tfoot: rows follow each other without blank lines
+            # thead/tbody/tfoot: rows follow each other without blank lines; thead's rows are headers
+            return "head" if name == "thead" else ""
         if state.data_table and not state.in_cell and name in ("tr", "td", "th"):
             return "row" if name == "tr" else "cell"
         if name == "li":
             return "item"
         if name in _LISTS:
             return "list"
-        return "block" if name in _BLOCK or name in _HEADINGS else ""
+        return "block" if name in _BLOCK or self._heading_level(tag) else ""
+
+    def _heading_level(self, tag: Tag) -> int:
+        """The heading level of an element the page marks as a heading, else 0."""
+        level = _HEADINGS.get(tag.name)
+        if level is not None:
+            return level
+        attrs = tag.attrs
+        if not attrs and tag.name != "summary":
+            return 0
+        if attrs.get("role") == "heading":
+            aria = str(attrs.get("aria-level", "2")).strip()
+            return min(max(int(aria), 1), 6) if aria.isdigit() else 2
+        disclosure = "aria-expanded" in attrs and "aria-controls" in attrs and "aria-haspopup" not in attrs
+        if tag.name == "summary" or disclosure:  # an accordion's title: a heading below the last one
+            return min(max(self.level, 1) + 1, 6)
+        return 0
 
     def _enter_block(self, tag: Tag) -> None:
         name, state = tag.name, self.state
+        level = self._heading_level(tag) if name not in _LISTS else 0
         if name in _LISTS:
             self.state = replace(state, list_depth=state.list_depth + 1)
-        elif name in _HEADINGS and not state.in_cell:
+        elif level and state.in_cell:
+            self.cell_heading = self.cell_heading or level
+        elif level:
             lead = self.marker if self.marker is not None else state.indent
-            self.marker = lead + "#" * _HEADINGS[name] + " "
+            if not lead.endswith("# "):  # a heading inside a heading stays one heading
+                self.marker = lead + "#" * level + " "
+                # accordion titles nest below the page's own headings, never below each other
+                self.level = level if name in _HEADINGS or tag.get("role") == "heading" else self.level
         elif name == "table" and not state.in_cell:
             self.state = replace(state, data_table=not _is_layout_table(tag))
         elif name == "pre":
@@ -597,7 +632,7 @@ class _Renderer:
 
     def _open_item(self) -> None:
         if self.state.in_cell:
-            self.parts.append(" ")
+            self.parts.append(CELL_ITEM)
             return
         self._flush(blank=False)
         depth = max(self.state.list_depth, 1)
@@ -610,12 +645,12 @@ class _Renderer:
             self._close_link(close)
         elif kind == "cell":
             cell = _HTML_SPACE.sub(" ", "".join(self.parts[self.cell_start :])).strip()
+            cell = cell.removeprefix(CELL_ITEM.strip()).lstrip()  # a cell that is a list starts with it
             del self.parts[self.cell_start :]
             self.cells.append(cell)
+            self.header_cells += bool(cell) and close.tag.name == "th"
         elif kind == "row":
-            while self.cells and not self.cells[-1]:
-                self.cells.pop()
-            self.parts.append(" | ".join(self.cells))
+            self.parts.append(self._row_line())
             self._flush(blank=False)
         elif kind in ("item", "block", "list") and not self.state.in_cell:
             self._flush(blank=False)  # the last line still belongs to this element (indent, <pre>)
@@ -623,6 +658,20 @@ class _Renderer:
         if kind in ("item", "block", "list"):
             # With the outer state: a top-level block ends with a blank line, one in a list does not.
             self._boundary()
+
+    def _row_line(self) -> str:
+        """A data-table row: "a | b | c"; a header row as a heading line of its cells (the columns); a row
+        holding only a heading (a row group's title) as that heading."""
+        cells = self.cells
+        while cells and not cells[-1]:
+            cells.pop()
+        filled = sum(1 for cell in cells if cell)
+        below = "#" * min(max(self.level, 1) + 1, 6) + " "
+        if filled >= 2 and (self.state.in_head or self.header_cells == filled):
+            return below + " | ".join(cells)
+        if filled == 1 and cells[0] and (self.cell_heading or self.header_cells == 1):
+            return ("#" * self.cell_heading + " " if self.cell_heading else below) + cells[0]
+        return " | ".join(cells)
 
     def _close_link(self, close: _Close) -> None:
         emitted = "".join(self.parts[close.parts_mark :]).strip() or len(self.lines) > close.lines_mark
