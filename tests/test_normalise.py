@@ -1,0 +1,219 @@
+"""The meaning-preserving normaliser: which edits are editorial (and why), and which change meaning.
+
+Table-driven: each row's id says what it proves. Positive rows (an editorial category expected) come with
+negative rows that look alike but change meaning (None expected): a rule that equalised too much would
+hide a real wording change, which is as bad as a false alert. The last tests run the normaliser on real
+corpus pairs (locale drift, heading re-rendering) and on real edits that must stay meaningful.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from support.corpus import corpus_markdown, render_page
+from watchdog.diff import diff_texts
+from watchdog.extract import extract
+from watchdog.normalise import editorial_reason, is_chrome_line, meaning_key
+
+EDITORIAL = [
+    # spelling: word pairs, both directions
+    ("licence-license", "a licence to use it", "a license to use it", "spelling"),
+    ("license-licence-reverse-direction", "a license to use it", "a licence to use it", "spelling"),
+    ("programme-program", "our privacy programmes", "our privacy programs", "spelling"),
+    ("whilst-while", "whilst you use it", "while you use it", "spelling"),
+    ("judgement", "in our judgement", "in our judgment", "spelling"),
+    ("enquiry", "an enquiry from a regulator", "an inquiry from a regulator", "spelling"),
+    ("e-mail", "we send you an e-mail", "we send you an email", "spelling"),
+    ("per-cent", "ten per cent of them", "ten percent of them", "spelling"),
+    ("capitalised-pair", "Whilst you use it", "While you use it", "spelling"),
+    # suffix families
+    ("ise-ize", "to organise your trip", "to organize your trip", "spelling"),
+    ("isation-ization", "your organisation", "your organization", "spelling"),
+    ("ised-ized", "personalised ads", "personalized ads", "spelling"),
+    ("ising-izing", "recognising faces", "recognizing faces", "spelling"),
+    ("yse-yze", "we analyse it", "we analyze it", "spelling"),
+    ("our-or", "the colour of the button", "the color of the button", "spelling"),
+    ("our-or-derived", "your favourite behavioural signals", "your favorite behavioral signals", "spelling"),
+    ("our-or-neighbourhood", "in your neighbourhood", "in your neighborhood", "spelling"),
+    ("re-er", "our data centres", "our data centers", "spelling"),
+    ("re-er-centred", "people-centred design", "people-centered design", "spelling"),
+    ("ogue-og", "a catalogue of products", "a catalog of products", "spelling"),
+    ("ogue-og-dialogue", "an open dialogue", "an open dialog", "spelling"),
+    ("ence-ense", "in our defence", "in our defense", "spelling"),
+    ("doubled-l", "cancelled or travelled", "canceled or traveled", "spelling"),
+    ("doubled-l-modelling", "modelling and labelling", "modeling and labeling", "spelling"),
+    ("our-and-ise-combined", "colourise", "colorize", "spelling"),
+    # locale vocabulary and numbers
+    ("holiday-vacation", "plan your next holiday", "plan your next vacation", "spelling"),
+    ("such-as-like", "content such as images", "content like images", "spelling"),
+    ("number-word-digit", "we have five values", "we have 5 values", "spelling"),
+    # style
+    ("optional-that", "ensure that we are using it", "ensure we are using it", "style"),
+    ("optional-that-relative", "the messages that you have shared", "the messages you have shared", "style"),
+    ("causal-as-since", "Since it takes data, we use it.", "As it takes data, we use it.", "style"),
+    # dates
+    ("date-gb-us", "on 16 December 2025", "on December 16, 2025", "date format"),
+    ("date-numeric-day-first", "on 16 December 2025", "on 16/12/2025", "date format"),
+    ("date-numeric-month-first", "on 16 December 2025", "on 12/16/2025", "date format"),
+    ("date-iso", "on 16 December 2025", "on 2025-12-16", "date format"),
+    ("date-french", "16 December 2025", "16 décembre 2025", "date format"),
+    ("date-french-abbreviated", "1 January 2026", "1er janv. 2026", "date format"),
+    ("date-ordinal", "December 16th, 2025", "16th of December 2025", "date format"),
+    ("date-abbreviated", "Dec. 16, 2025", "December 16, 2025", "date format"),
+    ("date-no-year", "on 16 December", "on December 16", "date format"),
+    ("date-weekday", "Tuesday, December 16, 2025", "Tuesday 16 December 2025", "date format"),
+    ("date-label-line", "Effective January 5, 2026", "January 5, 2026", "date format"),
+    ("date-label-french", "Mise à jour : 16 décembre 2025", "Updated on Dec 16, 2025", "date format"),
+    # typography, case, punctuation, footnotes
+    ("curly-quotes", "Meta\u2019s \u201cAI\u201d", "Meta's \"AI\"", "typography"),
+    ("guillemets", "« l\u2019IA chez Meta »", '"l\'IA chez Meta"', "typography"),
+    ("french-spacing", "Pourquoi\u202f? Parce que\u00a0: voilà", "Pourquoi? Parce que: voilà", "typography"),
+    ("dashes", "opt-out \u2013 any time", "opt-out - any time", "typography"),
+    ("ligature-oe", "le c\u0153ur", "le coeur", "typography"),
+    ("case", "Cookies Policy", "Cookies policy", "case"),
+    ("case-internet", "from the internet", "from the Internet", "case"),
+    ("accentless-capital", "Etats-Unis", "États-Unis", "case"),
+    ("full-stop-on-list-item", "- Hashtags you use", "- Hashtags you use.", "punctuation"),
+    ("oxford-comma", "services, and opportunities", "services and opportunities", "punctuation"),
+    ("apostrophe-placement", "our or other's interests", "our or others' interests", "punctuation"),
+    ("footnote-bracket", "Metadata[7] about content", "Metadata about content", "footnote marker"),
+    ("footnote-superscript", "Metadata\u00b9 about content", "Metadata about content", "footnote marker"),
+    ("footnote-dagger", "your data\u2020 and", "your data and", "footnote marker"),
+    # structure
+    ("heading-to-number", "## What Products does this policy cover?", "1", "heading"),
+    ("heading-dropped", "## Take control\n", "", "heading"),
+    ("heading-block-appears", "", "## One\n\n## Two\n\n### Three", "heading"),
+    ("link-label-play-video", "\nPlay Video\n", "", "link label"),
+    ("link-label-help-center", "Facebook Help Center", "", "link label"),
+    ("footer-link-list", "Help Center", "Help Center · Ranking Transparency", "link label"),
+    ("mixed-heading-and-chrome", "## Partner\nLearn more", "3", "heading, link label"),
+]  # fmt: skip
+
+MEANINGFUL = [
+    ("plural", "a license to use it", "licenses to use it"),
+    ("modal", "we may share it", "we will share it"),
+    ("negation", "we share it", "we do not share it"),
+    ("date-changed", "on 16 December 2025", "on 17 December 2025"),
+    ("date-changed-format-too", "16 December 2025", "December 17, 2025"),
+    ("date-year-changed", "16/12/2025", "16/12/2026"),
+    ("effective-date-changed", "Effective January 5, 2026", "Effective May 13, 2026"),
+    ("ambiguous-numeric-dates-swapped", "05/06/2025", "06/05/2025"),
+    ("ambiguous-numeric-vs-worded", "05/06/2025", "5 June 2025"),
+    ("number-changed", "we keep it for 5 years", "we keep it for 7 years"),
+    ("number-word-changed", "five values", "six values"),
+    ("four-is-not-for", "for people", "four people"),
+    ("french-votre-voter", "votre compte", "voter compte"),
+    ("french-notre-noter", "notre politique", "noter politique"),
+    ("rogue-is-no-ogue-word", "a rogue app", "a rog app"),
+    ("prise-is-not-prize", "to prise it open", "to prize it open"),
+    ("percent-sign-matters", "5% of users", "5 of users"),
+    ("decimal-matters", "1.5 million", "15 million"),
+    ("legal-basis-swap", "we rely on consent", "we rely on legitimate interests"),
+    ("ai-added", "to improve our products", "to improve our products and AI at Meta"),
+    ("public-removed", "public posts and comments", "posts and comments"),
+    ("heading-with-new-prose", "## Partner", "## Partner\n\nWe share your data with partners."),
+    ("heading-renamed", "## Legitimate interests", "## Consent"),
+    ("list-item-is-not-chrome", "- Posts", "- Posts\n- Interactions with AI"),
+    ("product-list-gains-meta-ai", "- Facebook\n- Instagram", "- Facebook\n- Instagram\n- Meta AI"),
+    ("learn-more-sentence-is-prose", "Learn more about how we use AI.", "Learn more about how we train AI."),
+    ("that-demonstrative-kept", "we use that data", "we use data"),
+]
+
+IDS_E = [row[0] for row in EDITORIAL]
+IDS_M = [row[0] for row in MEANINGFUL]
+
+
+@pytest.mark.parametrize(("before", "after", "reason"), [r[1:] for r in EDITORIAL], ids=IDS_E)
+def test_editorial_edits_are_recognised(before: str, after: str, reason: str) -> None:
+    assert editorial_reason(before, after) == reason
+    assert editorial_reason(after, before) == reason, "both directions"
+
+
+@pytest.mark.parametrize(("before", "after"), [r[1:] for r in MEANINGFUL], ids=IDS_M)
+def test_meaningful_edits_are_not_editorial(before: str, after: str) -> None:
+    assert editorial_reason(before, after) is None
+    assert editorial_reason(after, before) is None
+    assert meaning_key(before) != meaning_key(after)
+
+
+TEXT_LEVEL = [r for r in EDITORIAL if r[3] not in {"heading", "link label", "heading, link label"}]
+
+
+@pytest.mark.parametrize(("before", "after"), [r[1:3] for r in TEXT_LEVEL], ids=[r[0] for r in TEXT_LEVEL])
+def test_text_level_rows_have_equal_meaning_keys(before: str, after: str) -> None:
+    assert meaning_key(before) == meaning_key(after)
+
+
+def test_identical_text_is_editorial_typography() -> None:
+    assert editorial_reason("same", "same") == "typography"
+
+
+@pytest.mark.parametrize(
+    ("line", "chrome"),
+    [
+        ("Play Video", True),
+        ("- Learn more", True),
+        ("Meta © 2026", True),
+        ("Privacy Center · Help Center · Ranking Transparency", True),
+        ("En savoir plus", True),
+        ("Learn more about how we use AI.", False),
+        ("- Meta AI", False),
+        ("", False),
+    ],
+)
+def test_chrome_lines(line: str, chrome: bool) -> None:
+    assert is_chrome_line(line) is chrome
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_meaning_key_is_idempotent_and_total(text: str) -> None:
+    key = meaning_key(text)
+    assert meaning_key(key) == key
+
+
+# --------------------------------------------------------------------------- real corpus edits
+
+
+def corpus_text(relative: str) -> str:
+    body = render_page(corpus_markdown(relative), seed=7)
+    return extract(body, content_type="text/html", url="https://www.facebook.com/", select=("#root",)).text
+
+
+GENAI = "milestones/meta-genai-privacy-center-en-us"
+POLICY = "milestones/meta-privacy-policy-en-eu"
+
+
+def reasons(before: str, after: str) -> list[str | None]:
+    return [editorial_reason(h.before, h.after) for h in diff_texts(before, after).hunks]
+
+
+def test_real_locale_drift_is_editorial_in_every_hunk() -> None:
+    """en-US -> en-GB copy of the generative-AI page (SOURCES.md: locale drift, not a policy change):
+    "like" -> "such as", "organize" -> "organise", "vacation" -> "holiday", Oxford commas, "5" -> "five"."""
+    found = reasons(corpus_text(f"{GENAI}/2025-10-03.md"), corpus_text(f"{GENAI}/2025-12-28.md"))
+    assert found and None not in found
+    assert any("spelling" in r for r in found if r)
+
+
+def test_real_change_mixed_with_locale_drift_keeps_its_meaningful_hunks() -> None:
+    """Back to en-US *and* new wording about training data: the new wording must stay meaningful."""
+    before, after = corpus_text(f"{GENAI}/2025-12-28.md"), corpus_text(f"{GENAI}/2026-07-11.md")
+    hunks = diff_texts(before, after).hunks
+    meaningful = [h for h in hunks if editorial_reason(h.before, h.after) is None]
+    assert any("Information that is available on the internet" in h.after for h in meaningful)
+    assert len(meaningful) < len(hunks), "the spelling-only hunks are recognised"
+
+
+def test_real_heading_rendering_variant_is_editorial() -> None:
+    """Accordion headings replaced by annotation numbers, every paragraph identical (SOURCES.md: NOISE)."""
+    found = reasons(corpus_text(f"{POLICY}/2024-05-21.md"), corpus_text(f"{POLICY}/2024-06-18T0030Z.md"))
+    assert found and set(found) == {"heading"}
+
+
+def test_real_ai_at_meta_change_is_meaningful() -> None:
+    """May 2025: the legitimate-interest rows for AI at Meta appear."""
+    found = reasons(corpus_text(f"{POLICY}/2025-04-23.md"), corpus_text(f"{POLICY}/2025-05-28.md"))
+    assert None in found

@@ -1,0 +1,540 @@
+"""Meaning-preserving normalisation: when do two wordings say the same thing?
+
+fetch -> extract -> validate -> store -> diff -> **classify** (kinds, topics) -> render -> notify/publish
+
+The one normaliser of the project, shared by diff, classify and render (never a second one). A watchdog
+that alerts on "organise" -> "organize" is muted within a week, so an edit that only changes how a text
+is *written*, not what it *says*, must be recognised as such. Two functions:
+
+- `meaning_key(text)`: a form of the text that is equal for two texts differing only by locale spelling
+  (en-GB / en-US), date format (English or French), typography, case, punctuation or footnote markers.
+- `editorial_reason(before, after)`: None when the edit changes meaning; otherwise a short category
+  ("spelling", "date format", "heading", "link label"...). Besides `meaning_key`, it knows two structural
+  rules for blocks of lines: headings rendered, dropped or replaced by bare annotation numbers while the
+  prose is the same ("heading"), and lines of page chrome or link labels ("Play Video", "Learn more")
+  appearing or vanishing ("link label").
+
+The key is built in layers, each a principle rather than a list of fixtures:
+
+==================  =====================================================================================
+typography          Unicode compatibility forms, quotes, dashes, spaces, ellipses, ligatures (œ -> oe),
+                    French spacing before ; : ! ? and inside guillemets, "&" -> "and"
+footnote marker     "[7]", superscript digits, * † ‡ stuck to a word
+date format         a date in any common English or French format ("16 December 2025", "December 16th,
+                    2025", "Dec. 16, 2025", "16/12/2025", "2025-12-16", "16 décembre 2025", "1er janv.
+                    2026") becomes one token; a line that is only a label and a date ("Effective ...",
+                    "Last updated ...", "Date effective : ...") keeps the date alone
+case                case folding; accents dropped on capitals ("Etats" = "États", a French typographic
+                    habit)
+spelling            en-GB / en-US word pairs (both directions: each maps to one form) and the suffix
+                    families -ise/-ize, -yse/-yze, -our/-or, -re/-er, -ogue/-og, -ence/-ense, doubled -l-,
+                    each guarded (a closed list of stems where a blind rule would merge two real words,
+                    e.g. "four"/"for", French "votre"/"voter"); locale vocabulary ("holiday"/"vacation",
+                    "such as"/"like"); numbers written as words or digits ("five"/"5")
+style               the optional complementiser "that" before a clause ("ensure [that] we"), and causal
+                    "as"/"since" opening a clause: copy-editing choices that differ between locales
+punctuation         every punctuation mark (apostrophes vanish, others become spaces), except inside numbers
+==================  =====================================================================================
+
+What never becomes equal: a different word that is not a spelling variant ("license" -> "licenses", "may"
+-> "will"), a different date, a different number, a negation. Every rule maps both sides of a pair to the
+same form, so whichever direction Meta switches (en-US -> en-GB or back), the two keys meet.
+
+Cost: one pass of a handful of compiled regexes per layer; a changed hunk of a few hundred characters costs
+microseconds, a whole 200 KB policy tens of milliseconds (bench/bench_normalise.py).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from typing import Final
+
+__all__ = [
+    "LAYERS",
+    "editorial_reason",
+    "is_chrome_line",
+    "is_heading_line",
+    "meaning_key",
+]
+
+# --------------------------------------------------------------------------- typography
+
+
+def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
+    """A word list written as one string (easier to read and to extend than a column of quoted words)."""
+    return tuple(word.strip() for word in text.split(sep) if word.strip())
+
+
+_TYPO_MAP: Final = {
+    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u02bc\u00b4\u0060", "'"),
+    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb\u2039\u203a", '"'),
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d", "-"),
+    **dict.fromkeys(
+        "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000\t", " "
+    ),
+    **dict.fromkeys("\u200b\u200c\u200d\u2060\ufeff\u00ad", ""),
+    "\u2026": "...",
+    "\u0153": "oe",
+    "\u0152": "OE",
+    "\u00e6": "ae",
+    "\u00c6": "AE",
+    "&": " and ",
+}
+_TYPO_TABLE: Final = str.maketrans(_TYPO_MAP)
+# French sets a (thin) space before ; : ! ? and inside guillemets; English does not. Spaces around a
+# straight double quote go too (guillemets and curly quotes became one by then).
+_FRENCH_SPACING: Final = re.compile(r"\s+(?=[;:!?])|\s*\"\s*")
+_SPACES: Final = re.compile(r"[ \t]+")
+_NEEDS_NFKC: Final = re.compile(r"[^\x00-\x7f]")
+
+
+def _typography(text: str) -> str:
+    text = text.translate(_TYPO_TABLE)
+    if _NEEDS_NFKC.search(text):
+        # NFKC folds ligatures (ﬁ), full-width forms and compatibility characters (superscript footnote
+        # digits are gone by then: the footnote layer runs first, or they would become plain digits).
+        text = unicodedata.normalize("NFKC", text).translate(_TYPO_TABLE)
+    text = _FRENCH_SPACING.sub(lambda m: '"' if '"' in m.group() else "", text)
+    return _SPACES.sub(" ", text)
+
+
+# --------------------------------------------------------------------------- footnote markers
+
+_SUPERSCRIPT: Final = re.compile(r"[\u00b9\u00b2\u00b3\u2070-\u209f]+")
+# "Metadata[7]", "information[12]:" -- a bracketed small number stuck to a word or closing punctuation;
+# "policy*", "data†" -- a reference sign stuck to a word.
+_FOOTNOTE: Final = re.compile(
+    r"(?<=[\w.,;:)\"'\u2019\u201d])\[\d{1,3}\]|(?<=\w)[*\u2020\u2021]+(?=[\s.,;:)]|$)"
+)
+
+
+def _footnotes(text: str) -> str:
+    return _FOOTNOTE.sub("", _SUPERSCRIPT.sub("", text))
+
+
+# --------------------------------------------------------------------------- dates
+
+_MONTHS: Final = {
+    # English
+    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7, "august": 8,
+    "september": 9, "october": 10, "november": 11, "december": 12,
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9,
+    "oct": 10, "nov": 11, "dec": 12,
+    # French
+    "janvier": 1, "février": 2, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6,
+    "juillet": 7, "août": 8, "aout": 8, "septembre": 9, "octobre": 10, "novembre": 11,
+    "décembre": 12, "decembre": 12,
+    "janv": 1, "févr": 2, "fevr": 2, "fév": 2, "avr": 4, "juil": 7, "déc": 12,
+}  # fmt: skip
+_WEEKDAYS: Final = (
+    "monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun"
+    "|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche"
+)
+_MONTH: Final = "(?P<{name}>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_DAY: Final = r"(?P<{name}>[0-3]?\d)(?:st|nd|rd|th|er|e|ème)?"
+_YEAR: Final = r"(?P<{name}>(?:19|20)\d\d)"
+
+
+def _p(template: str, name: str) -> str:
+    return template.format(name=name)
+
+
+_DATE: Final = re.compile(
+    rf"(?<![\w/.-])(?:(?:{_WEEKDAYS}),?\s+)?(?:"
+    # 16 December 2025 | 16th of December, 2025 | 1er janvier 2026 | 16 décembre | le 16 déc. 2025
+    rf"{_p(_DAY, 'd1')}\s+(?:of\s+)?{_p(_MONTH, 'm1')}(?:,?\s+{_p(_YEAR, 'y1')})?"
+    # December 16, 2025 | Dec. 16th 2025 | December 16
+    rf"|{_p(_MONTH, 'm2')}\s+{_p(_DAY, 'd2')}(?:,?\s+{_p(_YEAR, 'y2')})?"
+    # December 2025 | décembre 2025
+    rf"|{_p(_MONTH, 'm3')},?\s+{_p(_YEAR, 'y3')}"
+    # 2025-12-16 | 2025/12/16
+    rf"|{_p(_YEAR, 'y4')}[-/.](?P<n4>[01]?\d)[-/.](?P<n5>[0-3]?\d)"
+    # 16/12/2025 | 12/16/2025 | 16.12.2025 | 16-12-2025
+    rf"|(?P<n1>[0-3]?\d)(?P<sep>[/.-])(?P<n2>[0-3]?\d)(?P=sep){_p(_YEAR, 'y5')}"
+    r")(?![\w/-])",
+    re.IGNORECASE,
+)
+
+
+def _date_token(year: int | None, month: int, day: int | None) -> str:
+    """One alphanumeric token per date: survives the punctuation layer, never equal to a real word."""
+    return f" date{year or 0:04d}m{month:02d}d{day or 0:02d} "
+
+
+def _valid(month: int, day: int | None) -> bool:
+    return 1 <= month <= 12 and (day is None or 1 <= day <= 31)
+
+
+def _date(match: re.Match[str]) -> str:
+    g = match.groupdict()
+    for d, m, y in (("d1", "m1", "y1"), ("d2", "m2", "y2"), (None, "m3", "y3")):
+        if g[m] is not None:
+            month = _MONTHS[g[m].lower().rstrip(".")]
+            day = int(g[d]) if d and g[d] else None
+            year = int(g[y]) if g[y] else None
+            return _date_token(year, month, day) if _valid(month, day) else match.group()
+    if g["y4"] is not None:
+        month, day = int(g["n4"]), int(g["n5"])
+        return _date_token(int(g["y4"]), month, day) if _valid(month, day) else match.group()
+    return _numeric_date(int(g["n1"]), int(g["n2"]), int(g["y5"])) or match.group()
+
+
+def _numeric_date(first: int, second: int, year: int) -> str | None:
+    """16/12/2025 is day-first, 12/16/2025 month-first; 05/06/2025 could be either (en-GB or en-US), so
+    it stays a token of its own, in its written order: equal to itself only, never to a worded date nor to
+    06/05/2025 (a change of a date must never pass for a change of format)."""
+    readings = {(m, d) for d, m in ((first, second), (second, first)) if _valid(m, d)}
+    if len(readings) == 1:
+        return _date_token(year, *readings.pop())
+    return f" date{year:04d}a{first:02d}b{second:02d} " if readings else None
+
+
+# "Effective May 27, 2025", "Last updated: 16 December 2025", "Date effective : 16 juin 2025", "Mise à
+# jour : 16 décembre 2025": the label around a date on a line of its own is page furniture.
+_DATE_LABEL_LINE: Final = re.compile(
+    r"^(?P<indent>\s*(?:[-*] |#{1,6} )?)"
+    r"(?:(?:effective(?: date)?(?: as of| on| from)?|last (?:updated|revised|modified)(?: on)?"
+    r"|(?:updated|revised|published)(?: on)?|date of last revision|date effective|en vigueur(?: le| depuis)?"
+    r"|date d'entrée en vigueur|(?:dernière )?mise à jour(?: le)?|mis à jour le|publié le)\s*:?\s*)?"
+    r"(?P<date>(?:\s*date\d{4}[mab]\d\d[db]\d\d\s*)+)\.?\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _dates(text: str) -> str:
+    if not _DATE_HINT.search(text):
+        return text
+    text = _DATE.sub(_date, text)
+    return _DATE_LABEL_LINE.sub(lambda m: m.group("indent") + m.group("date"), text)
+
+
+_DATE_HINT: Final = re.compile(r"\d")
+
+
+# --------------------------------------------------------------------------- case
+
+
+def _case(text: str) -> str:
+    # French typography often drops the accent on capitals ("Etats-Unis" for "États-Unis"): the accents of
+    # capitals are dropped before folding, lower-case accents are kept ("à" and "a" are different words).
+    if not text.isascii():
+        text = _CAPITAL_ACCENT.sub(_bare_capital, text)
+    return text.casefold()
+
+
+_CAPITAL_ACCENT: Final = re.compile(r"[À-ÖØ-Þ]")
+
+
+def _bare_capital(match: re.Match[str]) -> str:
+    return unicodedata.normalize("NFD", match.group())[0]
+
+
+# --------------------------------------------------------------------------- spelling (locale)
+
+# en-GB -> en-US pairs that no suffix rule covers. Each side maps to one form (the en-US one), so both
+# directions meet. Phrases are matched as whole words.
+_WORD_PAIRS: Final = {
+    "aeroplane": "airplane", "aeroplanes": "airplanes", "ageing": "aging", "aluminium": "aluminum",
+    "amongst": "among", "whilst": "while", "anaesthesia": "anesthesia", "anaemia": "anemia",
+    "archaeology": "archeology", "cheque": "check", "cheques": "checks", "cosy": "cozy", "grey": "gray",
+    "greys": "grays", "jewellery": "jewelry", "kerb": "curb", "mould": "mold", "moulds": "molds",
+    "moustache": "mustache", "plough": "plow", "programme": "program", "programmes": "programs",
+    "programmed": "programed", "pyjamas": "pajamas", "sceptic": "skeptic", "sceptical": "skeptical",
+    "scepticism": "skepticism", "storey": "story", "storeys": "stories", "tyre": "tire", "tyres": "tires",
+    "yoghurt": "yogurt", "draught": "draft", "draughts": "drafts", "enquiry": "inquiry",
+    "enquiries": "inquiries", "enquire": "inquire", "enquires": "inquires", "enquired": "inquired",
+    "judgement": "judgment", "judgements": "judgments", "acknowledgement": "acknowledgment",
+    "acknowledgements": "acknowledgments", "fulfil": "fulfill", "fulfils": "fulfills",
+    "fulfilment": "fulfillment", "enrol": "enroll", "enrols": "enrolls", "enrolment": "enrollment",
+    "enrolments": "enrollments", "instalment": "installment", "instalments": "installments",
+    "skilful": "skillful", "wilful": "willful", "distil": "distill", "instil": "instill",
+    "learnt": "learned", "spelt": "spelled", "burnt": "burned", "dreamt": "dreamed", "leapt": "leaped",
+    "spilt": "spilled", "towards": "toward", "afterwards": "afterward", "backwards": "backward",
+    "upwards": "upward", "downwards": "downward", "focussed": "focused", "focussing": "focusing",
+    "practise": "practice", "practised": "practiced", "practising": "practicing", "practises": "practices",
+    "licence": "license", "licences": "licenses", "defence": "defense", "defences": "defenses",
+    "offence": "offense", "offences": "offenses", "pretence": "pretense", "paediatric": "pediatric",
+    "encyclopaedia": "encyclopedia", "oestrogen": "estrogen", "orthopaedic": "orthopedic",
+    "haemorrhage": "hemorrhage", "leukaemia": "leukemia", "foetus": "fetus", "oesophagus": "esophagus",
+    "manoeuvre": "maneuver", "manoeuvres": "maneuvers", "gaol": "jail", "mum": "mom", "maths": "math",
+    "gotten": "got", "artefact": "artifact", "artefacts": "artifacts", "axe": "ax", "doughnut": "donut",
+    "behove": "behoove", "speciality": "specialty", "specialities": "specialties", "per cent": "percent",
+    "e-mail": "email", "e-mails": "emails", "on-line": "online", "web site": "website",
+    "web sites": "websites", "cancelation": "cancellation",
+    # locale vocabulary
+    "holiday": "vacation", "holidays": "vacations", "mobile phone": "cell phone",
+    "mobile phones": "cell phones", "postcode": "zip code", "postcodes": "zip codes",
+    "post code": "zip code", "autumn": "fall", "lorry": "truck", "lorries": "trucks", "nappy": "diaper",
+    "nappies": "diapers", "such as": "like", "at the weekend": "on the weekend", "in future": "in the future",
+}  # fmt: skip
+
+# Numbers written out or as digits ("5 pillars" / "five pillars"): a house-style choice.
+_NUMBER_WORDS: Final = {
+    w: str(i)
+    for i, w in enumerate(
+        _words(
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+            "fifteen sixteen seventeen eighteen nineteen twenty"
+        )
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80",
+     "ninety": "90", "hundred": "100"}  # fmt: skip
+
+# -our / -or: a closed family of Latin-derived stems. A blind rule would merge "four"/"for", "tour"/"tor",
+# French "retours"/"retors".
+_OUR_STEMS: Final = _words(
+    "arbo ardo armo behavio cando clamo colo demeano endeavo favo fervo flavo glamo harbo hono humo "
+    "labo neighbo odo parlo ranco rigo rumo savio savo splendo succo tumo valo vapo vigo clango "
+    "enamo misbehavio discolo dishono disfavo"
+)
+_OUR_SUFFIXES: Final = (
+    "",
+    *_words("s ed ing able ably ite ites ful fully less al ally er ers ist ists hood ism y ly ize ise"),
+)
+# -re / -er: closed family too (French "votre"/"voter", "notre"/"noter", "contre"/"conter" must stay apart).
+_RE_STEMS: Final = _words(
+    "cent theat met kilomet centimet millimet lit millilit fib calib somb meag spect lust sab "
+    "och scept mit nit goit reconnoit sepulch tit"
+)
+_RE_SUFFIXES: Final = (("re", "er"), ("res", "ers"), ("red", "ered"), ("ring", "ering"))
+# Doubled -l- before a suffix (travelled / traveled): the usual verbs, en-US keeps one l.
+_L_STEMS: Final = _words(
+    "cancel label model travel signal total level channel fuel dial counsel marshal pedal jewel tunnel "
+    "funnel rival equal quarrel shovel snorkel libel enamel panel initial pencil barrel bevel duel "
+    "gravel grovel kennel marvel medal revel spiral swivel towel yodel refuel remodel relabel "
+    "unravel ravel cudgel dishevel tassel"
+)
+_L_SUFFIXES: Final = ("ed", "ing", "er", "ers", "or", "ors", "ist", "ists", "ous", "ously")
+
+# Suffix families with structural rules (guarded by a minimum stem length and a few exceptions).
+_IZE: Final = re.compile(r"^(?P<stem>[a-z]{3,})is(?P<end>e|es|ed|ing|er|ers|ation|ations|ational|able)$")
+_IZE_EXCEPTIONS: Final = frozenset({"prise", "prised", "prises", "prising"})  # "prise" != "prize"
+_YZE: Final = re.compile(r"^(?P<stem>[a-z]{2,}l)ys(?P<end>e|es|ed|ing|er|ers)$")  # analyse, paralyse
+_OGUE: Final = re.compile(r"^(?P<stem>[a-z]{3,})ogue(?P<end>s|d)?$")  # catalogue, dialogue (not rogue)
+
+
+def _build_word_map() -> dict[str, str]:
+    table = dict(_NUMBER_WORDS)
+    for stem in _OUR_STEMS:
+        for suffix in _OUR_SUFFIXES:
+            table[f"{stem}ur{suffix}"] = f"{stem}r{suffix}"
+    for stem in _RE_STEMS:
+        for gb, us in _RE_SUFFIXES:
+            table[f"{stem}{gb}"] = f"{stem}{us}"
+    for stem in _L_STEMS:
+        for suffix in _L_SUFFIXES:
+            table[f"{stem}l{suffix}"] = f"{stem}{suffix}"
+    table.update({k: v for k, v in _WORD_PAIRS.items() if " " not in k and "-" not in k})
+    return table
+
+
+_WORD_MAP: Final = _build_word_map()
+_PHRASES: Final = {k: v for k, v in _WORD_PAIRS.items() if " " in k or "-" in k}
+_PHRASE: Final = re.compile(
+    r"(?<![\w-])(?:"
+    + "|".join(re.escape(p) for p in sorted(_PHRASES, key=len, reverse=True))
+    + r")(?![\w-])",
+    re.IGNORECASE,
+)
+_WORD: Final = re.compile(r"[^\W\d_]+")
+
+
+@lru_cache(maxsize=65536)
+def _spell_word(word: str) -> str:
+    """The word's en-US form when it has one, else the word as it was. An initial capital is kept (the
+    spelling layer must not do the case layer's work, or editorial_reason would name the wrong category)."""
+    lower = word.lower()
+    mapped = _WORD_MAP.get(lower, lower)
+    if len(mapped) >= 6 and mapped.isascii():
+        mapped = _suffix_family(mapped)
+    if mapped == lower:
+        return word
+    return mapped.capitalize() if word[:1].isupper() else mapped
+
+
+def _suffix_family(word: str) -> str:
+    if word not in _IZE_EXCEPTIONS and (m := _IZE.match(word)):
+        return f"{m['stem']}iz{m['end']}"
+    if m := _YZE.match(word):
+        return f"{m['stem']}yz{m['end']}"
+    if m := _OGUE.match(word):
+        return f"{m['stem']}og{'ed' if m['end'] == 'd' else m['end'] or ''}"
+    return word
+
+
+def _spelling(text: str) -> str:
+    text = _PHRASE.sub(lambda m: _PHRASES[m.group().lower()], text)
+    return _WORD.sub(lambda m: _spell_word(m.group()), text)
+
+
+# --------------------------------------------------------------------------- style
+
+# "ensure [that] we", "the messages [that] you have shared", "believe [that] it provides": "that" is
+# optional before a clause subject (a pronoun, a determiner, a generic subject). A demonstrative "that"
+# is never followed by a subject pronoun or an article, so only the complementiser goes.
+_OPTIONAL_THAT: Final = re.compile(
+    r"\bthat\s+(?=(?:i|you|we|they|he|she|it|there|one|people|users|someone|anyone|everyone|nobody"
+    r"|a|an|the|this|these|those|our|your|their|its|his|her|my|some|any|each|every|no|meta)\b)",
+    re.IGNORECASE,
+)
+# Causal "as" / "since" opening a sentence ("Since it takes..." / "As it takes..."): the same "because".
+_CAUSAL: Final = re.compile(
+    r"(?:^|(?<=[.!?:;\n]\s)|(?<=[.!?:;]))\s*\b(?:since|as)\s+(?=(?:it|we|you|they|this|these|there|people)\b)",
+    re.MULTILINE | re.IGNORECASE,
+)
+
+
+def _style(text: str) -> str:
+    text = _OPTIONAL_THAT.sub("", text)
+    return _CAUSAL.sub(" because ", text)
+
+
+# --------------------------------------------------------------------------- punctuation
+
+_APOSTROPHE: Final = re.compile(r"'")
+# Every punctuation mark (Unicode P*), except a decimal/time/thousands mark between digits and the signs
+# whose meaning is not punctuation (% and the section sign).
+_PUNCTUATION: Final = re.compile(r"(?!(?<=\d)[.,:](?=\d))[^\w\s%§$€£¥+=<>~^°]")
+_LINE_MARKER: Final = re.compile(r"^\s*(?:#{1,6}\s+|[-*•]\s+|\d{1,3}[.)]\s+)", re.MULTILINE)
+
+
+def _punctuation(text: str) -> str:
+    text = _LINE_MARKER.sub("", text)
+    return _PUNCTUATION.sub(" ", _APOSTROPHE.sub("", text)).replace("_", " ")
+
+
+# --------------------------------------------------------------------------- the layers
+
+Layer = tuple[str, Callable[[str], str]]
+
+# In the order they are applied; the name is the category editorial_reason reports.
+LAYERS: Final[tuple[Layer, ...]] = (
+    ("footnote marker", _footnotes),
+    ("typography", _typography),
+    ("date format", _dates),
+    ("case", _case),
+    ("spelling", _spelling),
+    ("style", _style),
+    ("punctuation", _punctuation),
+)
+_WHITESPACE: Final = re.compile(r"\s+")
+
+
+def _key(text: str, layers: Iterable[Layer]) -> str:
+    for _name, transform in layers:
+        text = transform(text)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def meaning_key(text: str) -> str:
+    """A form of `text` equal for any two texts that differ only by locale spelling, date format,
+    typography, case, punctuation or footnote markers (see the module docstring). Idempotent."""
+    return _key(text, LAYERS)
+
+
+# --------------------------------------------------------------------------- structure
+
+# Annotation numbers that stand in for accordion headings ("1", "2" ... on a line of their own).
+_BARE_NUMBER: Final = re.compile(r"^\s*\(?\d{1,3}[.)]?\s*$")
+_HEADING: Final = re.compile(r"^\s*(?:- )?#{1,6}\s")
+
+# Labels of controls and site furniture that pages put among the text: video players, accordions, "learn
+# more" links, help-centre and footer link lists. A line made only of such labels says nothing about the
+# policy. English and French.
+_CHROME_LABELS: Final = frozenset(
+    _words(
+        """
+    play video|pause video|play|pause|mute|unmute|replay|watch video|play audio
+    |learn more|see more|read more|show more|show less|see less|view more|view less|expand|collapse
+    |expand all|collapse all|close|go back|back to top|return to top|print|print this page
+    |printable version|view printable version|download pdf|copy link|menu|skip to main content
+    |help center|help centre|facebook help center|instagram help center|privacy center|privacy centre
+    |ad choices|adchoices|ranking transparency|en savoir plus|voir plus|afficher plus|afficher moins
+    |lire la vidéo|imprimer|fermer|haut de page|retour en haut|pages d'aide|pages d'aide facebook
+    |espace confidentialité|voir la version imprimable
+    """,
+        sep="|",
+    )
+)
+_CHROME_LINE_SEPARATORS: Final = re.compile(r"\s*(?:·|\||•|/)\s*")
+_COPYRIGHT: Final = re.compile(r"^(?:meta|facebook|instagram)?\s*(?:©|\(c\))\s*(?:\d{4})?\s*(?:meta)?$")
+
+
+def is_heading_line(line: str) -> bool:
+    """A heading ("## ..."), or a bare annotation number standing in for one."""
+    return bool(_HEADING.match(line) or _BARE_NUMBER.match(line))
+
+
+def is_chrome_line(line: str) -> bool:
+    """A line made only of control / furniture labels ("Play Video", "Learn more · Help Center")."""
+    plain = _LINE_MARKER.sub("", line).strip().strip(".").strip()
+    if not plain:
+        return False
+    folded = _case(_typography(plain)).strip()
+    if _COPYRIGHT.match(folded):
+        return True
+    parts = [p.strip(" .:") for p in _CHROME_LINE_SEPARATORS.split(folded)]
+    return any(parts) and all(p in _CHROME_LABELS or _COPYRIGHT.match(p) for p in parts if p)
+
+
+def _without(text: str, drop: Callable[[str], bool]) -> str:
+    return "\n".join(line for line in text.split("\n") if not drop(line))
+
+
+def editorial_reason(before: str, after: str) -> str | None:
+    """None when `before` -> `after` changes meaning; else the category of the meaning-preserving edit.
+
+    Categories, from `meaning_key`'s layers: "typography", "footnote marker", "date format", "case",
+    "spelling", "style", "punctuation" (the layers that the equality needs, joined by ", " when several
+    are); and from the structural rules for blocks of lines: "heading" (only headings or annotation
+    numbers differ), "link label" (only lines of control/furniture labels differ).
+    """
+    if before == after:
+        return "typography"
+    if meaning_key(before) == meaning_key(after):
+        return _layers_needed(before, after)
+    if meaning_key(_without(before, is_chrome_line)) == meaning_key(_without(after, is_chrome_line)):
+        return "link label"
+    if not _headings_nested(before, after):
+        return None  # a heading renamed ("Legitimate interests" -> "Consent") is a change of wording
+    no_headings = (_without(before, is_heading_line), _without(after, is_heading_line))
+    if meaning_key(no_headings[0]) == meaning_key(no_headings[1]):
+        return "heading"
+    bare = [_without(side, is_chrome_line) for side in no_headings]
+    if meaning_key(bare[0]) == meaning_key(bare[1]):
+        return "heading, link label"
+    return None
+
+
+def _headings_nested(before: str, after: str) -> bool:
+    """Headings only appeared, vanished or became annotation numbers: the headings of one side are all
+    among those of the other."""
+    old, new = _heading_keys(before), _heading_keys(after)
+    return old <= new or new <= old
+
+
+def _heading_keys(text: str) -> set[str]:
+    return {
+        meaning_key(line)
+        for line in text.split("\n")
+        if _HEADING.match(line) and not _BARE_NUMBER.match(line)
+    }
+
+
+def _layers_needed(before: str, after: str) -> str:
+    """The layers without which the two keys would differ (the first equalising layer if none alone is)."""
+    needed = [
+        name
+        for name, _ in LAYERS
+        if _key(before, [layer for layer in LAYERS if layer[0] != name])
+        != _key(after, [layer for layer in LAYERS if layer[0] != name])
+    ]
+    if needed:
+        return ", ".join(needed)
+    for i in range(1, len(LAYERS) + 1):
+        if _key(before, LAYERS[:i]) == _key(after, LAYERS[:i]):
+            return LAYERS[i - 1][0]
+    return LAYERS[-1][0]  # pragma: no cover - the full key was equal
