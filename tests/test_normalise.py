@@ -88,6 +88,7 @@ EDITORIAL = [
     ("link-label-play-video", "\nPlay Video\n", "", "link label"),
     ("link-label-help-center", "Facebook Help Center", "", "link label"),
     ("footer-link-list", "Help Center", "Help Center · Ranking Transparency", "link label"),
+    ("heading-level", "### How we process your information", "## How we process your information", "heading"),
     ("mixed-heading-and-chrome", "## Partner\nLearn more", "3", "heading, link label"),
 ]  # fmt: skip
 

@@ -33,6 +33,7 @@ spelling            en-GB / en-US word pairs (both directions: each maps to one 
                     "such as"/"like"); numbers written as words or digits ("five"/"5")
 style               the optional complementiser "that" before a clause ("ensure [that] we"), and causal
                     "as"/"since" opening a clause: copy-editing choices that differ between locales
+heading             heading levels and list bullets at the start of a line ("### X" -> "## X")
 punctuation         every punctuation mark (apostrophes vanish, others become spaces), except inside numbers
 ==================  =====================================================================================
 
@@ -401,8 +402,12 @@ _PUNCTUATION: Final = re.compile(r"(?!(?<=\d)[.,:](?=\d))[^\w\s%§$€£¥+=<>~^
 _LINE_MARKER: Final = re.compile(r"^\s*(?:#{1,6}\s+|[-*•]\s+|\d{1,3}[.)]\s+)", re.MULTILINE)
 
 
+def _markers(text: str) -> str:
+    """Heading levels and list bullets at the start of a line: the shape of the page, not its words."""
+    return _LINE_MARKER.sub("", text)
+
+
 def _punctuation(text: str) -> str:
-    text = _LINE_MARKER.sub("", text)
     return _PUNCTUATION.sub(" ", _APOSTROPHE.sub("", text)).replace("_", " ")
 
 
@@ -418,6 +423,7 @@ LAYERS: Final[tuple[Layer, ...]] = (
     ("case", _case),
     ("spelling", _spelling),
     ("style", _style),
+    ("heading", _markers),
     ("punctuation", _punctuation),
 )
 _WHITESPACE: Final = re.compile(r"\s+")
