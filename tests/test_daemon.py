@@ -32,12 +32,13 @@ from support.daemon import (
     wait_until,
     write_daemon_config,
 )
-from support.pageserver import PageServer, Reply
+from support.pageserver import PageServer, Reply, start_page_server
 from watchdog.config import load_config
 from watchdog.daemon import Daemon, Edges, Schedule, SignalFlags, Wakeup, handling_signals, status_line
 from watchdog.errors import StorageError
 from watchdog.models import Outcome, Target
 from watchdog.pipeline import Context, check_target
+from watchdog.publish.evidence import check_archive
 from watchdog.sdnotify import SystemdNotifier
 from watchdog.store import Store
 
@@ -317,6 +318,64 @@ def test_stop_abandons_a_stuck_check_at_the_deadline(
         assert stuck_state is not None and stuck_state.current_version is None, "nothing half-written"
     finally:
         release.set()
+
+
+@dataclass
+class Lockstep:
+    """Holds each target's n-th check until every target has started its n-th one (at most `patience`
+    seconds): checks of targets that share a text then store it at the same moment, which a daemon meets
+    by chance (same interval, a restart) and a test must meet every round."""
+
+    parties: int
+    patience: float = 2.0
+    condition: threading.Condition = field(default_factory=threading.Condition)
+    arrived: dict[int, int] = field(default_factory=dict)
+    started: dict[str, int] = field(default_factory=dict)
+
+    def hold(self, t: Target) -> None:
+        with self.condition:
+            n = self.started[t.id] = self.started.get(t.id, 0) + 1
+            self.arrived[n] = self.arrived.get(n, 0) + 1
+            self.condition.notify_all()
+            self.condition.wait_for(lambda: self.arrived[n] >= self.parties, timeout=self.patience)
+
+
+SHARED_ROUNDS = 12
+
+
+def test_workers_storing_one_text_at_once_never_stop_the_daemon(
+    tmp_path: Path, in_process: Callable[..., InProcess]
+) -> None:
+    """Issue 16: four targets on four hosts serve the very same page, a new text each round; four workers
+    check them at once, so their threads store the same blobs at the same moment, round after round. Before
+    the fix the shared temporary name made one of them fail and the daemon stop ("storage error")."""
+    servers = [start_page_server() for _ in range(4)]  # four hosts: fetched at the same moment
+    try:
+        pages = [policy_page(v) for v in range(1, SHARED_ROUNDS + 1)]  # one seed: the same bytes everywhere
+        for server in servers:
+            server.set("/policy", *pages, etag=False)
+        watched = [Watched(f"t{i}", "/policy", base=s.base_url) for i, s in enumerate(servers)]
+        head = "[daemon]\nmax_workers = 4\njitter = 0\n"
+        config = write_daemon_config(tmp_path, servers[0].base_url, watched, head=head)
+        census = Census(hold=Lockstep(parties=4).hold)
+        run = in_process(config, check=census.check)
+        ids = [w.id for w in watched]
+        finished = wait_until(
+            lambda: not run.thread.is_alive() or all(census.done.get(i, 0) >= SHARED_ROUNDS for i in ids),
+            SHARED_ROUNDS * 3 + 10,
+        )
+        assert run.thread.is_alive(), f"the daemon stopped (exit {run.result}) after {census.done}"
+        assert finished, census.done
+        assert run.stop() == 0
+    finally:
+        for server in servers:
+            server.stop()
+    texts = {i: [run.store.version_text(v.id) for v in run.store.versions(i)] for i in ids}
+    assert all(len(t) == SHARED_ROUNDS for t in texts.values()), {i: len(t) for i, t in texts.items()}
+    assert len({tuple(t) for t in texts.values()}) == 1, "every target archived the same texts"
+    assert check_archive(run.store).problems == ()
+    leftovers = [p for p in (tmp_path / "archive").rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
 
 
 # --------------------------------------------------------------------------- the real process

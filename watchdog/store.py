@@ -36,6 +36,7 @@ from typing import Any
 
 from watchdog.errors import LockedError, NotFoundError, StorageError
 from watchdog.models import Alert, Capture, ChangeRecord, Delivery, Target, Version
+from watchdog.storage.files import write_atomically
 
 DB_NAME = "archive.sqlite3"
 
@@ -218,7 +219,8 @@ def chain_hash(prev_hash: str, payload: dict[str, Any]) -> str:
 
 
 class BlobStore:
-    """Content-addressed, zlib-compressed files; written atomically (temp file, fsync, rename).
+    """Content-addressed, zlib-compressed files; written atomically (storage.files: a temporary file of
+    its own per writer, fsync, rename), so threads and processes may store the same blob at once.
 
     File names are built as plain strings, not pathlib paths: CPython 3.11's pathlib interns every path
     part, so a long-running daemon would keep every blob name it ever touched in memory for good.
@@ -240,7 +242,8 @@ class BlobStore:
         if os.path.exists(target):  # noqa: PTH110
             return digest
         try:
-            self._write_atomically(target, zlib.compress(data, 6))
+            # unique temporary name per writer; a writer of the same blob finishing first is no error
+            write_atomically(target, zlib.compress(data, 6), durable=True)
         except OSError as exc:  # a full disk or a read-only dir: fatal, nothing referenced it yet
             raise StorageError(
                 f"cannot write blob {digest[:12]} under {self.root}: {exc.strerror or exc}"
@@ -255,21 +258,6 @@ class BlobStore:
             raise StorageError(f"blob {digest} is missing from {self.root}") from exc
         except (OSError, zlib.error) as exc:
             raise StorageError(f"blob {digest} is unreadable: {exc}") from exc
-
-    def _write_atomically(self, target: str, data: bytes) -> None:
-        folder = os.path.dirname(target)  # noqa: PTH120
-        os.makedirs(folder, exist_ok=True)  # noqa: PTH103
-        temporary = f"{target}.{os.getpid()}.tmp"
-        with open(temporary, "wb") as handle:  # noqa: PTH123
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)  # noqa: PTH105
-        directory = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
 
 
 class WriterLock:

@@ -12,7 +12,6 @@ import hashlib
 import importlib.util
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from typing import Any
 
 from watchdog import __version__
 from watchdog.models import ChangeRecord, Classification, Hunk, Segment, TextDiff, TopicMatch, Version
+from watchdog.storage.files import write_atomically
 from watchdog.store import Event, Snapshot, Store, TargetState
 
 log = logging.getLogger(__name__)
@@ -237,11 +237,9 @@ class DiffCache:
         path = self._path(key)
         if path is None:
             return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(diff_to_json(value), ensure_ascii=False), "utf-8")
-            temporary.replace(path)
+        data = json.dumps(diff_to_json(value), ensure_ascii=False).encode("utf-8")
+        try:  # concurrent writers of one entry (pipeline, publishers) each use a temporary file of their own
+            write_atomically(path, data)
         except OSError as exc:  # the cache only saves time: a read-only or full disk must not stop publishing
             log.debug("cannot cache a diff under %s: %s", self._directory, exc)
 

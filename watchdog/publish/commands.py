@@ -8,13 +8,13 @@ Heavy modules (lxml, http.server) are imported by the handlers, not when the CLI
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TextIO
 
 from watchdog.config import Config
 from watchdog.errors import StorageError
+from watchdog.storage.files import atomic_text_file
 from watchdog.store import Store
 
 # the exit codes of watchdog.cli (which imports this module to build its command table, so this module
@@ -101,16 +101,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _export_to_file(store: Store, path: Path, *, include_text: bool) -> tuple[int, int]:
     from watchdog.publish.evidence import export_jsonl
 
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            counts = export_jsonl(store, handle, include_text=include_text)
-        temporary.replace(path)
+        with atomic_text_file(path) as handle:
+            return export_jsonl(store, handle, include_text=include_text)
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        temporary.unlink(missing_ok=True)
-    return counts
 
 
 # --------------------------------------------------------------------------- verify

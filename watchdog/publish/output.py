@@ -4,7 +4,8 @@ Each generated file is a `Page`: a relative path, a `key` (a hash of every input
 a function that renders it. A manifest in the output folder remembers the key and size of each file written;
 a page whose key and size are unchanged is not even rendered, and a rendered page whose bytes equal the file
 on disk is not rewritten (its mtime, and so HTTP Last-Modified, stays put). Files are replaced atomically
-(temporary file in the same folder + os.replace): a reader or a crash never sees half a page. Files that
+(storage.files: a temporary file of its own in the same folder, then os.replace; no fsync, these files are
+derived and regenerated after a crash): a reader or a crash never sees half a page. Files that
 this generator wrote earlier and no longer produces are removed; nothing else in the folder is touched.
 """
 
@@ -12,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from watchdog.errors import StorageError
+from watchdog.storage.files import write_atomically
 
 MANIFEST = ".manifest.json"
 
@@ -78,17 +79,6 @@ def _write_pages(root: Path, pages: Iterable[Page], generator: str) -> WriteRepo
     if new != old or removed:
         _write_manifest(root, generator, new)
     return WriteReport(written, unchanged, skipped, removed)
-
-
-def write_atomically(target: Path, data: bytes) -> None:
-    """Replace `target` in one step. No fsync: these files are derived and are regenerated after a crash."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_bytes(data)
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _safe_relative(path: str) -> PurePosixPath:

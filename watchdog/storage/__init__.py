@@ -1,0 +1,1 @@
+"""Storage: the archive's files and database (see the modules' docstrings)."""
