@@ -15,8 +15,14 @@ store transaction), delivery is `pipeline.deliver`, publishing is `watchdog.publ
   deadline into a hang behind one stuck check; an abandoned check has committed nothing (one transaction).
 - `Wakeup` (a self-pipe) and `SignalFlags`: signal handlers only set a flag and write a byte; finished
   workers write a byte too. The loop sleeps on the pipe until the next due time, so idle costs nothing.
+- `ClockWatch`: due times are wall-clock moments (they are persisted and shown), so the loop watches the
+  wall clock against the boot-time clock; when someone steps the wall clock (an admin, NTP, a VM restored
+  from a snapshot), every due time moves by the same step and stays as far away as it was: a step back
+  stalls nothing, a step forward stampedes nothing.
 - `Daemon`: the loop. It is the only thread that sends WATCHDOG=1, so a wedged loop gets the service
-  restarted; a check stuck far beyond any fetch time-out stops the pings as well.
+  restarted; a check stuck far beyond any fetch time-out stops the pings as well. A reload (SIGHUP) is
+  prepared in full before it replaces anything: a config that fails validation, or that could not be
+  applied, leaves the running one in place.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Literal
 
 from watchdog.config import Config, load_config
-from watchdog.errors import ConfigError, StorageError
+from watchdog.errors import ConfigError, StorageError, WatchdogError
 from watchdog.models import Outcome, Target
 from watchdog.sdnotify import SystemdNotifier
 from watchdog.store import Store
@@ -81,6 +87,9 @@ PUBLISH_REFRESH = 600.0  # refresh at least this often while checks run ("last c
 STUCK_AFTER = 1800.0
 STATUS_MIN_GAP = 1.0  # seconds between two STATUS= lines: a person reads them, not a graph
 MAX_IDLE = 300.0  # wake at least this often: the wall clock may have jumped
+# A change in (wall clock - boot-time clock) larger than this is a step of the wall clock, not drift: NTP
+# slews by at most 0.5 ms per second, i.e. 0.15 s over the longest sleep (MAX_IDLE).
+CLOCK_STEP = 2.0
 
 Clock = Callable[[], datetime]
 Kind = Literal["check", "deliver", "publish"]
@@ -90,6 +99,13 @@ PublishFn = Callable[[Config, Store], None]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def boot_clock() -> float:
+    """Seconds since boot, counting suspended time (Linux CLOCK_BOOTTIME), unlike time.monotonic: after a
+    laptop sleeps for hours its targets are overdue, and that is no clock step."""
+    clock_id = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(clock_id) if clock_id is not None else time.monotonic()
 
 
 # --------------------------------------------------------------------------- the schedule
@@ -147,6 +163,11 @@ class Schedule:
         self._due[target_id] = due
         return due
 
+    def shift(self, step: timedelta) -> dict[str, datetime]:
+        """The wall clock stepped by `step`: move every due time with it (returned, to be persisted)."""
+        self._due = {target_id: due + step for target_id, due in self._due.items()}
+        return dict(self._due)
+
     def due(self, now: datetime, *, busy: Callable[[str], bool]) -> list[Target]:
         """Targets due by `now` and not in flight, longest overdue first (fair when workers are scarce)."""
         ready = [(d, i) for i, d in self._due.items() if d <= now and not busy(i)]
@@ -167,6 +188,30 @@ class Schedule:
         window = min(self._gap * (len(order) - 1), MAX_STARTUP_SPREAD, shortest)
         step = window / max(len(order) - 1, 1)
         return {target.id: now + step * index for index, (target, _due) in enumerate(order)}
+
+
+class ClockWatch:
+    """The loop's "now": the wall clock as last read, advanced by the boot-time clock since. It jumps only
+    in `step()`, which notices that the wall clock was set (wall - boot-time clock is constant otherwise),
+    so the loop moves the schedule in the same breath and no decision ever sees one without the other."""
+
+    def __init__(self, wall: Clock, elapsed: Callable[[], float], *, tolerance: float = CLOCK_STEP) -> None:
+        self._wall = wall
+        self._elapsed = elapsed
+        self._tolerance = tolerance
+        self._offset = self._read()
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._offset + self._elapsed(), UTC)
+
+    def step(self) -> timedelta | None:
+        """The step since the last call (None: no step). Drift is forgotten at each call, never summed."""
+        offset = self._read()
+        moved, self._offset = offset - self._offset, offset
+        return timedelta(seconds=moved) if abs(moved) > self._tolerance else None
+
+    def _read(self) -> float:
+        return self._wall().timestamp() - self._elapsed()
 
 
 # --------------------------------------------------------------------------- waking the loop
@@ -344,6 +389,7 @@ class Edges:
 
     clock: Clock = utc_now
     monotonic: Callable[[], float] = time.monotonic
+    elapsed: Callable[[], float] = boot_clock  # against which wall-clock steps are detected
     sleep: Callable[[float], None] = time.sleep  # the pipeline's confirm delay
     rng: random.Random = field(default_factory=random.Random)
     check: CheckFn | None = None  # default: pipeline.check_target
@@ -389,6 +435,7 @@ class Daemon:
         self.edges = edges or Edges()
         self.workers = Workers(wake=wakeup.set, monotonic=self.edges.monotonic)
         self.schedule = Schedule(jitter=config.daemon.jitter, rng=self.edges.rng)
+        self.clock_watch = ClockWatch(self.edges.clock, self.edges.elapsed)
         self.runtime = Runtime(config, self._context(config))
         self.abandoned: list[str] = []
         self._check = self.edges.check or _pipeline_check()
@@ -444,6 +491,7 @@ class Daemon:
     def _step(self) -> None:
         if self.flags.reload:
             self._reload()
+        self._follow_clock()
         self._collect()
         if self._fatal:
             return
@@ -453,9 +501,20 @@ class Daemon:
         self._report()
         self.wakeup.wait(self._timeout())
 
+    def _follow_clock(self) -> None:
+        step = self.clock_watch.step()
+        if step is None:
+            return
+        log.warning(
+            "the wall clock was set %+.0f s; every next check moves with it (none skipped, none bunched)",
+            step.total_seconds(),
+        )
+        self._persist(self.schedule.shift(step))
+        self._status_stale = True
+
     def _adopt(self, targets: Sequence[Target]) -> None:
         persisted = {s.id: s.next_due_at for s in self.store.target_states()}
-        self._persist(self.schedule.apply(targets, persisted, self.edges.clock()))
+        self._persist(self.schedule.apply(targets, persisted, self.clock_watch.now()))
         self._status_stale = True
 
     def _persist(self, due: Mapping[str, datetime]) -> None:
@@ -472,7 +531,7 @@ class Daemon:
         if free <= 0:
             return
         runtime = self.runtime
-        for target in self.schedule.due(self.edges.clock(), busy=self.workers.busy)[:free]:
+        for target in self.schedule.due(self.clock_watch.now(), busy=self.workers.busy)[:free]:
             # made here, on the loop thread: Fetchers' lazy cache is not meant for concurrent first use
             runtime.ctx.fetchers.for_target(target)
             job = partial(self._check, target, runtime.ctx)
@@ -500,7 +559,7 @@ class Daemon:
 
     def _checked(self, job: Finished, due: dict[str, datetime]) -> list[Outcome]:
         # even a crashed check is rescheduled: one target's trouble never stops its own schedule either
-        next_due = self.schedule.done(job.key, self.edges.clock())
+        next_due = self.schedule.done(job.key, self.clock_watch.now())
         if next_due is not None:
             due[job.key] = next_due
         if job.crashed or not isinstance(job.value, Outcome):
@@ -552,25 +611,35 @@ class Daemon:
         log.info("reloading the configuration from %s", self.config_path)
         try:
             config = load_config(self.config_path)
+            self._check_applicable(config)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("reload: %s", problem)
             log.error("reload: the configuration has errors; still running the previous one")
+        except ReloadRefused as exc:
+            log.error("reload: %s; still running the previous configuration", exc)
         else:
             self._apply(config)
         self.notifier.ready()
         self._status_stale = True
 
-    def _apply(self, config: Config) -> None:
+    def _check_applicable(self, config: Config) -> None:
+        """Everything that could make `_apply` fail halfway, checked before it changes anything."""
         old = self.config
         if config.storage_dir.resolve() != old.storage_dir.resolve():
-            log.error(
-                "reload: storage.dir changed (%s -> %s); a reload cannot move the archive: restart the "
-                "service. Still running the previous configuration",
-                old.storage_dir,
-                config.storage_dir,
+            raise ReloadRefused(
+                f"storage.dir changed ({old.storage_dir} -> {config.storage_dir}); a reload cannot move "
+                "the archive: restart the service"
             )
-            return
+        now = self.clock_watch.now()
+        try:  # validation bounds every setting; this guards the arithmetic the schedule will do
+            for target in config.targets:
+                _latest = now + target.interval * (1 + config.daemon.jitter)
+        except (OverflowError, ValueError) as exc:
+            raise ReloadRefused(f"the schedule cannot be computed ({exc})") from exc
+
+    def _apply(self, config: Config) -> None:
+        old = self.config
         self.store.sync_targets(config.targets)
         self._retired.append(self.runtime)
         self.runtime = Runtime(config, self._context(config, previous=self.runtime.ctx))
@@ -644,7 +713,7 @@ class Daemon:
         if self.workers.count("check") < self.config.daemon.max_workers:
             next_due = self.schedule.next_due(busy=self.workers.busy)
             if next_due is not None:
-                moments.append(now + (next_due - self.edges.clock()).total_seconds())
+                moments.append(now + (next_due - self.clock_watch.now()).total_seconds())
         if self.notifier.watchdog_interval is not None:
             moments.append(self._next_ping)
         if self._status_stale:
@@ -691,6 +760,10 @@ class Daemon:
                 self._collect()
             except StorageError as exc:
                 self._fail(exc)
+
+
+class ReloadRefused(WatchdogError):
+    """A new configuration that is valid but cannot replace the running one (reload keeps the old)."""
 
 
 def _log_reload(old: Config, new: Config) -> None:
