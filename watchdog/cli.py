@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from watchdog import __version__
-from watchdog.config import Config, load_config, resolve_config_path
+from watchdog.config import Config, check_channels, load_config, resolve_config_path
 from watchdog.daemon import cmd_run, configure_run
 from watchdog.errors import ConfigError, NotFoundError, WatchdogError
 from watchdog.models import Outcome, Target, iso
@@ -343,6 +343,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_config(args: argparse.Namespace) -> int:
     path = resolve_config_path(args.config)
     config = load_config(path)  # raises ConfigError with every problem
+    check_channels(config)  # each channel loaded with apprise, as delivery will
     channels = len(config.channels)
     print(
         f"{config.source}: ok ({len(config.targets)} targets, {channels} channels, "

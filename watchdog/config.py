@@ -7,13 +7,17 @@ them all at once. Relative paths inside a config file are relative to that file.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import ipaddress
+import math
 import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
@@ -22,6 +26,7 @@ from urllib.parse import urlsplit
 from watchdog import __version__
 from watchdog.errors import ConfigError, ConfigProblem
 from watchdog.models import Channel, FetchSettings, Target, Topic
+from watchdog.notify import channel_key, redact, unusable_channels
 
 ENV_CONFIG = "POLICY_WATCHDOG_CONFIG"
 SYSTEM_CONFIG = Path("/etc/policy-watchdog/watchdog.toml")
@@ -30,12 +35,47 @@ VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FETCHERS = ("http", "browser", "auto")
+DNS_LABEL_RE = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$")  # letters (IDN too), digits, '-', '_'; no edge '-'
+
 NOTIFY_MODES = ("topics", "all")
 SEVERITIES = ("high", "medium", "low")
 
 
 def default_user_agent() -> str:
     return f"policy-watchdog/{__version__} (self-hosted policy change monitor; +https://pypi.org/project/policy-watchdog/)"
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """The inclusive range a numeric or duration setting must lie in (durations in seconds)."""
+
+    low: float
+    high: float
+    integer: bool = False
+
+
+# The upper bounds are not tuning: past them a value is a typo, and every time derived from it must stay
+# representable (datetime ends in year 9999; `now + interval * (1 + jitter)` is computed at every check),
+# threads and memory finite, and the longest possible check (an "auto" target: two fetches, each up to
+# `deadline`, twice with the confirm re-fetch, plus `confirm_delay`) well under the 30 minutes after which
+# the daemon counts a check as stuck (daemon.STUCK_AFTER).
+FETCH_BOUNDS = {
+    "timeout": Bounds(0.1, 300),
+    "max_bytes": Bounds(1024, 1 << 30, integer=True),
+    "max_redirects": Bounds(0, 20, integer=True),
+    "retries": Bounds(0, 10, integer=True),
+    "backoff": Bounds(0, 300),
+    "max_retry_after": Bounds(0, 3600),
+}
+INTERVAL = Bounds(1, 366 * 86400)
+CONFIRM_DELAY = Bounds(0, 300)
+REVERT_WINDOW = Bounds(0, 3660 * 86400)
+FAILURE_THRESHOLD = Bounds(1, 1000, integer=True)
+MAX_GROWTH = Bounds(1, 1000)
+MIN_LENGTH = Bounds(0, 100_000_000, integer=True)
+FRACTION = Bounds(0, 1)
+JITTER = Bounds(0, 1)
+MAX_WORKERS = Bounds(1, 64, integer=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +176,17 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
     return config
 
 
+def check_channels(config: Config) -> None:
+    """Load every channel with apprise, as delivery will (`config check` only: apprise takes ~0.3 s to
+    load); raise ConfigError naming each channel it cannot use."""
+    problems = [
+        ConfigProblem(config.source, f"channels[{index}].url", reason)
+        for index, reason in unusable_channels(config.channels)
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
 def _check_topics(config: Config) -> None:
     """Compile the merged topics once now, so a pattern that matches empty text fails `config check`."""
     from watchdog.classify import compile_topics  # raises ConfigError naming topics.<id>.patterns[i]
@@ -168,6 +219,8 @@ class _Reader:
             self.problem("-", f"not valid TOML: {exc}")
         except UnicodeDecodeError as exc:
             self.problem("-", f"not UTF-8 text: {exc}")
+        except ValueError as exc:  # e.g. an integer longer than Python converts (4300 digits)
+            self.problem("-", f"not valid TOML: {exc}")
         return {}
 
     # ---- scalar helpers
@@ -206,7 +259,7 @@ class _Reader:
         items = [self.string(f"{key}[{i}]", item) for i, item in enumerate(cast(list[object], value))]
         return None if any(i is None for i in items) else tuple(cast(list[str], items))
 
-    def duration(self, key: str, value: object) -> timedelta | None:
+    def duration(self, key: str, value: object, bounds: Bounds) -> timedelta | None:
         if not isinstance(value, str):  # a bare 6 could mean seconds or hours: ask for the unit
             self.problem(key, f"must be a duration string such as '6h' or '90s', got {_toml_type(value)}")
             return None
@@ -216,19 +269,55 @@ class _Reader:
         seconds = parse_duration(text)
         if seconds is None:
             self.problem(
-                key, f"bad duration {text!r}: use a number with a unit s, m, h or d (e.g. '6h', '90s')"
+                key, f"bad duration {_shown(text)}: use a number with a unit s, m, h or d (e.g. '6h', '90s')"
             )
+            return None
+        if not (math.isfinite(seconds) and bounds.low <= seconds <= bounds.high):
+            low, high = format_duration(bounds.low), format_duration(bounds.high)
+            self.problem(key, f"must be between {low} and {high}, got {_shown(text)}")
             return None
         return timedelta(seconds=seconds)
 
-    def number(self, key: str, value: object, *, minimum: float, integer: bool = False) -> float | None:
-        kind: tuple[type, ...] = (int,) if integer else (int, float)
-        if not self.typed(key, value, kind, "an integer" if integer else "a number"):
+    def number(self, key: str, value: object, bounds: Bounds) -> float | None:
+        kind: tuple[type, ...] = (int,) if bounds.integer else (int, float)
+        if not self.typed(key, value, kind, "an integer" if bounds.integer else "a number"):
             return None
-        if cast(float, value) < minimum:
-            self.problem(key, f"must be at least {minimum:g}, got {value}")
+        number = cast(float, value)  # an int may have hundreds of digits: compare, never convert first
+        if isinstance(number, float) and not math.isfinite(number):
+            self.problem(key, f"must be a finite number, got {number}")
             return None
-        return float(cast(float, value))
+        if not bounds.low <= number <= bounds.high:
+            self.problem(key, f"must be between {bounds.low:g} and {bounds.high:g}, got {_shown(number)}")
+            return None
+        return float(number)
+
+    def integer(self, key: str, value: object, bounds: Bounds) -> int | None:
+        number = self.number(key, value, bounds)
+        return None if number is None else int(number)
+
+    def header_value(self, key: str, value: object) -> str | None:
+        """A string sent as an HTTP header value: printable ASCII only (CR/LF would split the request)."""
+        text = self.string(key, value)
+        if text is None:
+            return None
+        bad = next((i for i, c in enumerate(text) if not " " <= c <= "~"), None)
+        if bad is not None:
+            self.problem(
+                key, f"must be printable ASCII: {text[bad]!r} at position {bad} cannot go in an HTTP header"
+            )
+            return None
+        if not text.strip():
+            self.problem(key, "must not be empty")
+            return None
+        return text
+
+    def line(self, key: str, value: object) -> str | None:
+        """A one-line text (names go into alert titles and mail subjects)."""
+        text = self.string(key, value)
+        if text is not None and any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+            self.problem(key, "must be one line of text without control characters")
+            return None
+        return text
 
     def choice(self, key: str, value: object, choices: Sequence[str]) -> str | None:
         text = self.string(key, value)
@@ -287,21 +376,26 @@ class _Reader:
         if "dir" not in table or is_bundled:
             return default_storage_dir(self.environ)
         text = self.string("storage.dir", table["dir"])
-        return None if text is None else (base / Path(text).expanduser())
+        if text is None:
+            return None
+        if "\x00" in text or not text.strip():
+            self.problem("storage.dir", f"not a usable folder name: {_shown(text)}")
+            return None
+        try:
+            return base / Path(text).expanduser()
+        except RuntimeError as exc:  # "~someone" for a user that does not exist
+            self.problem("storage.dir", f"cannot expand {_shown(text)}: {exc}")
+            return None
 
     def fetch(self, value: object) -> FetchSettings | None:
         table = self.table("fetch", value)
         if table is None:
             return None
         spec: dict[str, Callable[[str, object], object]] = {
-            "user_agent": self.string,
-            "timeout": lambda k, v: self.number(k, v, minimum=0.1),
-            "max_bytes": lambda k, v: _int(self.number(k, v, minimum=1024, integer=True)),
-            "max_redirects": lambda k, v: _int(self.number(k, v, minimum=0, integer=True)),
-            "retries": lambda k, v: _int(self.number(k, v, minimum=0, integer=True)),
-            "backoff": lambda k, v: self.number(k, v, minimum=0),
-            "max_retry_after": lambda k, v: self.number(k, v, minimum=0),
+            name: partial(self.integer if bounds.integer else self.number, bounds=bounds)
+            for name, bounds in FETCH_BOUNDS.items()
         }
+        spec["user_agent"] = self.header_value
         values = self.fields("fetch.", table, spec)
         return FetchSettings(**{"user_agent": default_user_agent(), **values})
 
@@ -310,8 +404,8 @@ class _Reader:
         if table is None:
             return None
         spec: dict[str, Callable[[str, object], object]] = {
-            "failure_threshold": lambda k, v: _int(self.number(k, v, minimum=1, integer=True)),
-            "revert_window": self.duration,
+            "failure_threshold": partial(self.integer, bounds=FAILURE_THRESHOLD),
+            "revert_window": partial(self.duration, bounds=REVERT_WINDOW),
             "archive_url": lambda k, v: self.url(k, v),
         }
         return AlertSettings(**self.fields("alerts.", table, spec))
@@ -321,7 +415,7 @@ class _Reader:
         if table is None:
             return None
         spec: dict[str, Callable[[str, object], object]] = {
-            "max_growth": lambda k, v: self.number(k, v, minimum=1.0),
+            "max_growth": partial(self.number, bounds=MAX_GROWTH),
             "block_signatures": self.signatures,
         }
         return ValidateSettings(**self.fields("validate.", table, spec))
@@ -331,8 +425,8 @@ class _Reader:
         if table is None:
             return None
         spec: dict[str, Callable[[str, object], object]] = {
-            "max_workers": lambda k, v: _int(self.number(k, v, minimum=1, integer=True)),
-            "jitter": lambda k, v: self.number(k, v, minimum=0),
+            "max_workers": partial(self.integer, bounds=MAX_WORKERS),
+            "jitter": partial(self.number, bounds=JITTER),
         }
         return DaemonSettings(**self.fields("daemon.", table, spec))
 
@@ -359,11 +453,14 @@ class _Reader:
         text = self.string(key, value)
         if text is None:
             return None
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            self.problem(key, f"not an http(s) URL: {text!r}")
+        problem = url_problem(text)
+        if problem is not None:
+            self.problem(key, problem)
             return None
         return text
+
+    def boolean(self, key: str, value: object) -> bool | None:
+        return cast(bool, value) if self.typed(key, value, bool, "true or false") else None
 
     def regex(self, key: str, value: object) -> str | None:
         text = self.string(key, value, expand=False)
@@ -455,35 +552,27 @@ class _Reader:
     def target_spec(self, topic_ids: set[str]) -> dict[str, Callable[[str, object], object]]:
         return {
             "url": self.url,
-            "name": self.string,
+            "name": self.line,
             "select": self.selectors,
             "remove": self.selectors,
-            "interval": lambda k, v: self.positive_duration(k, v, minimum=1.0),
+            "interval": partial(self.duration, bounds=INTERVAL),
             "topics": lambda k, v: self.topic_refs(k, v, topic_ids),
-            "accept_language": self.string,
+            "accept_language": self.header_value,
             "fetcher": lambda k, v: self.choice(k, v, FETCHERS),
             "ready": lambda k, v: self.single_selector(k, v),
-            "confirm_delay": lambda k, v: self.positive_duration(k, v, minimum=0.0),
+            "confirm_delay": partial(self.duration, bounds=CONFIRM_DELAY),
             "notify": lambda k, v: self.choice(k, v, NOTIFY_MODES),
-            "min_length": lambda k, v: _int(self.number(k, v, minimum=0, integer=True)),
-            "max_shrink": lambda k, v: self.fraction(k, v),
-            "keep_links": lambda k, v: v if self.typed(k, v, bool, "true or false") else None,
-            "user_agent": self.string,
+            "min_length": partial(self.integer, bounds=MIN_LENGTH),
+            "max_shrink": self.fraction,
+            "keep_links": self.boolean,
+            "user_agent": self.header_value,
         }
 
-    def positive_duration(self, key: str, value: object, *, minimum: float) -> timedelta | None:
-        result = self.duration(key, value)
-        if result is not None and result.total_seconds() < minimum:
-            self.problem(key, f"must be at least {minimum:g} s")
-            return None
-        return result
-
     def fraction(self, key: str, value: object) -> float | None:
-        number = self.number(key, value, minimum=0.0)
-        if number is not None and number > 1.0:
-            self.problem(key, f"must be a fraction between 0 and 1, got {number}")
+        if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value <= 1:
+            self.problem(key, f"must be a fraction between 0 and 1, got {_shown(value)}")
             return None
-        return number
+        return self.number(key, value, FRACTION)
 
     def single_selector(self, key: str, value: object) -> str | None:
         items = self.selectors(key, [value] if isinstance(value, str) else value)
@@ -522,8 +611,6 @@ class _Reader:
         notify = self.choice(prefix + "notify", table.get("notify", "topics"), NOTIFY_MODES)
         if url is None or tags is None or notify is None:
             return None
-        from watchdog.notify import channel_key, redact  # lazy: keeps apprise out of start-up
-
         return Channel(channel_key(template), url, redact(url), tags, cast(Any, notify))
 
     def channel_url(self, key: str, template: str, base: Path) -> str | None:
@@ -556,8 +643,55 @@ def parse_duration(text: str) -> float | None:
     return sum(float(m.group(1)) * UNIT_SECONDS[m.group(2)] for m in matches)
 
 
-def _int(value: float | None) -> int | None:
-    return None if value is None else int(value)
+def format_duration(seconds: float) -> str:
+    """The largest whole unit that states `seconds` exactly: 86400 -> '1d', 90 -> '90s'."""
+    for unit in "dhm":
+        size = UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def url_problem(text: str) -> str | None:
+    """Why `text` is not a usable http(s) URL, or None. Strict: what the fetchers could choke on later
+    (an unclosed IPv6 bracket, a port out of range, a space, an impossible host name) is named now."""
+    bad = next((c for c in text if ord(c) <= 0x20 or ord(c) == 0x7F), None)
+    if bad is not None:
+        return f"not a URL: {_shown(text)} contains {bad!r} (spaces and control characters must be %-encoded)"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        return f"malformed URL {_shown(text)}: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"not an http(s) URL: {_shown(text)}"
+    if port == 0:
+        return f"malformed URL {_shown(text)}: port 0"
+    problem = _host_problem(parts.hostname, bracketed="[" in parts.netloc)
+    return None if problem is None else f"malformed URL {_shown(text)}: {problem}"
+
+
+def _host_problem(host: str, *, bracketed: bool) -> str | None:
+    if bracketed or re.fullmatch(r"[\d.]+", host):
+        try:
+            ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return f"invalid IP address {host!r}"
+        return None
+    labels = host.rstrip(".").split(".")
+    if len(host) > 253 or not all(DNS_LABEL_RE.match(label) for label in labels):
+        return f"invalid host name {host!r}"
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return f"invalid host name {host!r}"
+    return None
+
+
+def _shown(value: object) -> str:
+    """A value quoted for a message, shortened: a 400-digit number must not flood the terminal."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}...({len(text)} characters)"
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
@@ -577,7 +711,5 @@ def _toml_type(value: object) -> str:
 
 
 def _closest(name: str, known: Sequence[str]) -> str | None:
-    import difflib
-
     matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return matches[0] if matches else None

@@ -309,15 +309,8 @@ class Notifier:
         del self._accepted[(channel.key, alert.event_id)]
 
     def _load(self, channel: Channel) -> tuple[Any, ...]:
-        """The apprise services behind a channel: one for a URL, any number for a config file."""
         if channel.key not in self._services:
-            apprise = _apprise()
-            with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
-                services = _instantiate(apprise, channel.url, _asset(apprise))
-            if not services:
-                reason = _reason(captured.getvalue()) or "no usable apprise service"
-                raise DeliveryError(scrub(f"{channel.label}: cannot load channel: {reason}", channel.url))
-            self._services[channel.key] = services
+            self._services[channel.key] = load_services(channel)
         return self._services[channel.key]
 
     def _send_one(self, service: Any, alert: Alert) -> str | None:
@@ -353,6 +346,44 @@ class Notifier:
             path = Path(folder) / _safe_filename(alert.attachment_name)
             path.write_bytes(alert.attachment)
             yield apprise.AppriseAttachment(str(path))
+
+
+def load_services(channel: Channel) -> tuple[Any, ...]:
+    """The apprise services behind a channel: one for a URL, any number for a config file. Raises
+    DeliveryError (secrets scrubbed) when apprise cannot load it: an unknown scheme, a missing host..."""
+    services, reason = _try_load(channel)
+    if not services:
+        raise DeliveryError(scrub(f"{channel.label}: cannot load channel: {reason}", channel.url))
+    return services
+
+
+def _try_load(channel: Channel) -> tuple[tuple[Any, ...], str]:
+    """(services, apprise's reason when there are none)."""
+    apprise = _apprise()
+    with _unpropagated("apprise"), apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
+        services = _instantiate(apprise, channel.url, _asset(apprise))
+    return services, _reason(captured.getvalue()) or "no usable apprise service"
+
+
+@contextmanager
+def _unpropagated(name: str) -> Iterator[None]:
+    """Keep a logger's records out of our log while we capture them (they become one reason, scrubbed)."""
+    logger = logging.getLogger(name)
+    before, logger.propagate = logger.propagate, False
+    try:
+        yield
+    finally:
+        logger.propagate = before
+
+
+def unusable_channels(channels: Sequence[Channel]) -> list[tuple[int, str]]:
+    """(index, reason) of every channel apprise cannot load, for `config check`."""
+    problems = []
+    for index, channel in enumerate(channels):
+        services, reason = _try_load(channel)
+        if not services:
+            problems.append((index, scrub(f"apprise cannot use it: {reason}", channel.url)))
+    return problems
 
 
 def _asset(apprise: ModuleType) -> Any:
