@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from watchdog import __version__
 from watchdog.errors import ConfigError, ConfigProblem
-from watchdog.models import Channel, FetchSettings, Target, Topic
+from watchdog.models import Channel, FetchSettings, SelectorSet, Target, Topic
 from watchdog.notify import channel_key, redact, unusable_channels
 
 ENV_CONFIG = "POLICY_WATCHDOG_CONFIG"
@@ -37,6 +37,7 @@ UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FETCHERS = ("http", "browser", "auto")
 DNS_LABEL_RE = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$")  # letters (IDN too), digits, '-', '_'; no edge '-'
 
+TARGET_KINDS = ("page", "feed")
 NOTIFY_MODES = ("topics", "all")
 SEVERITIES = ("high", "medium", "low")
 
@@ -151,6 +152,10 @@ def default_storage_dir(environ: Mapping[str, str] = os.environ) -> Path:
 def config_fingerprint(target: Target) -> str:
     """Hash of the settings that shape extraction: a snapshot records which ones produced its version."""
     parts = [",".join(target.select), ",".join(target.remove), str(target.keep_links)]
+    # Only when set, so that fingerprints recorded before these keys existed stay valid.
+    parts += [f"{i}:{','.join(a.select)}/{','.join(a.remove)}" for i, a in enumerate(target.alternatives, 1)]
+    parts += [f"watch:{link}" for link in target.watch_links]
+    parts += [f"kind:{target.kind}"] if target.kind != "page" else []
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
@@ -547,7 +552,19 @@ class _Reader:
         if target_id is None or "url" not in values:
             return None
         values.setdefault("name", target_id)
-        return replace(Target(id=target_id, url=values.pop("url"), name=values.pop("name")), **values)
+        target = replace(Target(id=target_id, url=values.pop("url"), name=values.pop("name")), **values)
+        self.check_feed(prefix, target)
+        return target
+
+    def check_feed(self, prefix: str, target: Target) -> None:
+        """A feed is read as RSS/Atom by the plain fetcher: page-reading keys would silently do nothing."""
+        if target.kind != "feed":
+            return
+        for key in ("select", "remove", "alternatives", "ready"):
+            if getattr(target, key):
+                self.problem(prefix + key, 'has no effect on a target of kind "feed" (an RSS/Atom feed)')
+        if target.fetcher != "http":
+            self.problem(prefix + "fetcher", 'a target of kind "feed" is fetched with "http"')
 
     def target_spec(self, topic_ids: set[str]) -> dict[str, Callable[[str, object], object]]:
         return {
@@ -566,7 +583,37 @@ class _Reader:
             "max_shrink": self.fraction,
             "keep_links": self.boolean,
             "user_agent": self.header_value,
+            "alternatives": self.selector_sets,
+            "watch_links": self.link_patterns,
+            "kind": lambda k, v: self.choice(k, v, TARGET_KINDS),
         }
+
+    def selector_sets(self, key: str, value: object) -> tuple[SelectorSet, ...] | None:
+        """`alternatives = [{ select = [...], remove = [...] }, ...]`: each needs a non-empty `select`."""
+        result = []
+        tables = self.tables(key, value)
+        for i, table in enumerate(tables):
+            prefix = f"{key}[{i}]."
+            self.unknown_keys(prefix, table, ("select", "remove"))
+            if "select" not in table:
+                self.problem(prefix + "select", "missing (required): the selectors of this alternative")
+                continue
+            select = self.selectors(prefix + "select", table["select"])
+            remove = self.selectors(prefix + "remove", table.get("remove", []))
+            if select == ():
+                self.problem(prefix + "select", "must list at least one CSS selector")
+            elif select is not None and remove is not None:
+                result.append(SelectorSet(select, remove))
+        return tuple(result) if len(result) == len(tables) else None
+
+    def link_patterns(self, key: str, value: object) -> tuple[str, ...] | None:
+        """`watch_links`: http(s) URLs, or URL patterns with `*` wildcards."""
+        items = self.strings(key, value)
+        for i, item in enumerate(items or ()):
+            parts = urlsplit(item)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                self.problem(f"{key}[{i}]", f"not an http(s) URL or URL pattern: {item!r}")
+        return items
 
     def fraction(self, key: str, value: object) -> float | None:
         if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value <= 1:

@@ -35,18 +35,28 @@ import unicodedata
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from functools import cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from watchdog.errors import ExtractError
-from watchdog.models import Extracted
+from watchdog.models import Extracted, SelectorSet
 
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup, Tag
 
-__all__ = ["canonical_url", "check_selector", "decode", "extract", "normalise", "text_hash"]
+__all__ = [
+    "LinkWatch",
+    "ParsedPage",
+    "canonical_url",
+    "check_selector",
+    "decode",
+    "extract",
+    "normalise",
+    "text_hash",
+]
 
 # --------------------------------------------------------------------------- normalisation
 
@@ -480,6 +490,7 @@ class _Close:
     saved: _State
     parts_mark: int = 0
     lines_mark: int = 0
+    marker_before: str | None = None  # a block's line prefix before it opened (see _drop_empty_heading)
 
 
 @dataclass(slots=True)
@@ -488,6 +499,7 @@ class _Renderer:
 
     base: str
     keep_links: bool
+    watch: LinkWatch | None = None  # links whose target is kept even without keep_links
     self_url: str = ""
     lines: list[str] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)
@@ -578,6 +590,7 @@ class _Renderer:
             self._open_item()
         elif kind in ("block", "list"):
             self._boundary()
+            close = replace(close, marker_before=self.marker)
             self._enter_block(tag)
         return close
 
@@ -654,6 +667,7 @@ class _Renderer:
             self._flush(blank=False)
         elif kind in ("item", "block", "list") and not self.state.in_cell:
             self._flush(blank=False)  # the last line still belongs to this element (indent, <pre>)
+            self._drop_empty_heading(close)
         self.state = close.saved
         if kind in ("item", "block", "list"):
             # With the outer state: a top-level block ends with a blank line, one in a list does not.
@@ -673,6 +687,12 @@ class _Renderer:
             return ("#" * self.cell_heading + " " if self.cell_heading else below) + cells[0]
         return " | ".join(cells)
 
+    def _drop_empty_heading(self, close: _Close) -> None:
+        """A heading that produced no line (its content removed or hidden) must not lend its `## ` to
+        the next block: the line prefix goes back to what it was before the heading opened."""
+        if close.kind == "block" and self.marker is not None and self.marker != close.marker_before:
+            self.marker = close.marker_before
+
     def _close_link(self, close: _Close) -> None:
         emitted = "".join(self.parts[close.parts_mark :]).strip() or len(self.lines) > close.lines_mark
         if not emitted:
@@ -681,7 +701,7 @@ class _Renderer:
             if not alt:
                 return
             self.parts.append(alt)
-        if self.keep_links:
+        if self.keep_links or self.watch:
             self._append_url(close.tag.get("href"))
 
     def _append_url(self, href: object) -> None:
@@ -692,10 +712,47 @@ class _Renderer:
         url = canonical_url(href, base=self.base)
         if url == self.self_url:  # an in-page anchor (#section): not a link target worth comparing
             return
+        if not self.keep_links and not (self.watch and self.watch.matches(url)):
+            return
         if "".join(self.parts).strip():
             self.parts.append(f" <{url}>")
         elif self.lines:  # the link held a block (a heading): its line is already written
             self.lines[-1] += f" <{url}>"
+
+
+# --------------------------------------------------------------------------- watched links
+
+
+class LinkWatch:
+    """Which link targets are watched (`watch_links`): canonical URLs, or glob patterns with `*`.
+
+    A link and an entry are compared without scheme, without a leading `www.`/`m.`/`mbasic.`/`web.` on the
+    host and without a trailing `/`, so `https://facebook.com/help/contact/1` watches the
+    `https://www.facebook.com/help/contact/1/?entry_point=...` a page links to (tracking parameters are
+    already dropped by canonical_url).
+    """
+
+    def __init__(self, patterns: Sequence[str] = ()) -> None:
+        self._keys = tuple(_watch_key(p) for p in patterns)
+
+    def __bool__(self) -> bool:
+        return bool(self._keys)
+
+    def matches(self, canonical: str) -> bool:
+        key = _watch_key(canonical)
+        return any(fnmatchcase(key, pattern) for pattern in self._keys)
+
+
+_MOBILE_HOSTS: Final = re.compile(r"^(?:www|m|mbasic|web)\.")
+
+
+def _watch_key(url: str) -> str:
+    if "*" not in url:
+        url = canonical_url(url, base=url)
+    parts = urlsplit(url)
+    host = _MOBILE_HOSTS.sub("", parts.netloc.lower())
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{host}{parts.path.rstrip('/')}{query}"
 
 
 # --------------------------------------------------------------------------- entry point
@@ -709,8 +766,16 @@ def extract(
     select: Sequence[str] = (),
     remove: Sequence[str] = (),
     keep_links: bool = False,
+    alternatives: Sequence[SelectorSet] = (),
+    watch_links: Sequence[str] = (),
 ) -> Extracted:
-    """Turn a fetched body into canonical text. Raises ExtractError when it is not a readable page."""
+    """Turn a fetched body into canonical text. Raises ExtractError when it is not a readable page.
+
+    `select`/`remove` are tried first, then each of `alternatives` in turn: the first that yields text
+    wins, and `Extracted.alternative` says which (1-based; None for the plain `select`). When none does,
+    the plain result is returned (validation then names the plain selectors). Links matching
+    `watch_links` keep their canonical target in the text even without `keep_links`.
+    """
     media_type = _media_type(content_type)
     text = decode(body, content_type=content_type)
     _check_text(text, media_type)
@@ -718,15 +783,48 @@ def extract(
         media_type and not media_type.startswith(_HTML_TYPES) and not _looks_like_markup(text)
     ):
         return Extracted(text=normalise(text), matched=not select)
-    soup = _parse(text)
+    watch = LinkWatch(watch_links)
+    first = _read(text, url, SelectorSet(tuple(select), tuple(remove)), keep_links, watch)
+    if first.text or not alternatives:
+        return first
+    for index, chosen in enumerate(alternatives, start=1):
+        found = _read(text, url, chosen, keep_links, watch)
+        if found.text:
+            return replace(found, alternative=index)
+    return first
+
+
+def _read(markup: str, url: str, chosen: SelectorSet, keep_links: bool, watch: LinkWatch) -> Extracted:
+    """One selector set applied to a fresh parse (`remove` changes the tree)."""
+    soup = _parse(markup)
     title = _title(soup)
-    if remove:
-        for tag in _select(soup, remove):
+    if chosen.remove:
+        for tag in _select(soup, chosen.remove):
             tag.decompose()
-    roots = _select(soup, select) if select else [soup.body or soup]
+    roots = _select(soup, chosen.select) if chosen.select else [soup.body or soup]
     base = _base_url(soup, url)
-    rendered = _Renderer(base=base, keep_links=keep_links).render(roots)
+    rendered = _Renderer(base=base, keep_links=keep_links, watch=watch).render(roots)
     return Extracted(text=rendered, matched=bool(roots), title=title)
+
+
+class ParsedPage:
+    """A page parsed once (after `remove`), read with one selector list after another: `doctor` tries
+    hundreds of candidate selectors on one capture, and parsing a 400 KB page is the expensive part."""
+
+    def __init__(
+        self, body: bytes, *, content_type: str | None, url: str, remove: Sequence[str] = ()
+    ) -> None:
+        text = decode(body, content_type=content_type)
+        _check_text(text, _media_type(content_type))
+        self.soup = _parse(text)
+        for tag in _select(self.soup, remove) if remove else []:
+            tag.decompose()
+        self._base = _base_url(self.soup, url)
+
+    def text(self, select: Sequence[str]) -> str:
+        """The canonical text of `select`'s matches ("" when nothing matches)."""
+        roots = _select(self.soup, select)
+        return _Renderer(base=self._base, keep_links=False).render(roots) if roots else ""
 
 
 def _title(soup: BeautifulSoup) -> str:

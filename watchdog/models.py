@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 FetcherKind = Literal["http", "browser", "auto"]
+TargetKind = Literal["page", "feed"]
 NotifyMode = Literal["topics", "all"]
 Severity = Literal["high", "medium", "low"]
 Status = Literal["new", "unchanged", "changed", "rejected", "error"]
@@ -36,8 +37,16 @@ class Topic:
 
 
 @dataclass(frozen=True, slots=True)
+class SelectorSet:
+    """One way of reading a page: CSS selectors whose matches are the content, and selectors removed first."""
+
+    select: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
-    """One watched page and how to read it."""
+    """One watched page (or feed) and how to read it."""
 
     id: str
     url: str
@@ -55,6 +64,16 @@ class Target:
     max_shrink: float = 0.5  # reject when the text loses more than this fraction vs the last version
     keep_links: bool = False  # include canonical link targets in the compared text
     user_agent: str | None = None  # overrides [fetch].user_agent
+    # Tried in order when `select`/`remove` yield no text; the first that does wins (see extract.py).
+    alternatives: tuple[SelectorSet, ...] = ()
+    # Links whose presence, absence or target is itself news (objection forms): canonical URLs or globs.
+    watch_links: tuple[str, ...] = ()
+    kind: TargetKind = "page"  # "feed": an RSS/Atom feed whose new items are the news (watchdog/feeds_in.py)
+
+    @property
+    def selector_sets(self) -> tuple[SelectorSet, ...]:
+        """The plain `select`/`remove` first, then the alternatives, in the order they are tried."""
+        return (SelectorSet(self.select, self.remove), *self.alternatives)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +147,7 @@ class Extracted:
     text: str
     matched: bool
     title: str = ""
+    alternative: int | None = None  # which of target.alternatives produced the text (1-based); None: `select`
 
 
 @dataclass(frozen=True, slots=True)
