@@ -27,7 +27,7 @@ TARGET` once afterwards, so that the new annotations are not taken for a change.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -135,10 +135,10 @@ def _hunk_with(hunks: Sequence[Hunk], url: str, side: str) -> int:
     return 0
 
 
-def with_link_evidence(
-    classification: Classification, matches: Sequence[TopicMatch], severity_of: dict[str, str]
+def with_evidence(
+    classification: Classification, matches: Sequence[TopicMatch], severity_of: Mapping[str, str]
 ) -> Classification:
-    """`classification` plus the watched-link matches (topic `opt-out`), topics and severity updated."""
+    """`classification` plus `matches` (e.g. the watched-link ones), its topics and severity updated."""
     if not matches:
         return classification
     topics = set(classification.topics) | {m.topic_id for m in matches}

@@ -18,11 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from watchdog.config import Config, config_fingerprint
 from watchdog.errors import ExtractError, FetchError, OversizeError, StorageError
+from watchdog.extract import LinkWatch, extract
+from watchdog.links import link_changes, link_evidence, with_evidence
 from watchdog.models import (
     Alert,
     Capture,
     Classification,
     Document,
+    Extracted,
     NotModified,
     Outcome,
     Rejection,
@@ -32,6 +35,7 @@ from watchdog.models import (
     Validators,
     Version,
 )
+from watchdog.newsfeed import extract_feed
 from watchdog.store import Store, TargetState
 
 if TYPE_CHECKING:
@@ -281,19 +285,12 @@ def extract_and_validate(
     A rejected capture still comes with its document when the text could be extracted (the rejection is
     about what the text is, e.g. too short), so its text hash can be kept as evidence.
     """
-    from watchdog.extract import extract, text_hash
+    from watchdog.extract import text_hash
     from watchdog.store import sha256
     from watchdog.validate import DEFAULT_SIGNATURES, BlockSignature, validate
 
     try:
-        extracted = extract(
-            capture.body,
-            content_type=capture.header("content-type"),
-            url=capture.final_url,
-            select=target.select,
-            remove=target.remove,
-            keep_links=target.keep_links,
-        )
+        extracted = read_capture(target, capture)
     except ExtractError as exc:
         return Rejection("unreadable", f"could not read the page: {exc}"), None
     document = Document(target.id, extracted.text, text_hash(extracted.text), sha256(capture.body))
@@ -311,6 +308,22 @@ def extract_and_validate(
         max_growth=config.validate.max_growth,
     )
     return rejection, document
+
+
+def read_capture(target: Target, capture: Capture) -> Extracted:
+    """The text of a capture as the target reads it: a feed's items, or a page through its selector sets."""
+    if target.kind == "feed":
+        return extract_feed(capture.body, url=capture.final_url)
+    return extract(
+        capture.body,
+        content_type=capture.header("content-type"),
+        url=capture.final_url,
+        select=target.select,
+        remove=target.remove,
+        keep_links=target.keep_links,
+        alternatives=target.alternatives,
+        watch_links=target.watch_links,
+    )
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -439,8 +452,10 @@ def _revert(target: Target, ctx: Context, accepted: Accepted, *, current_id: str
 
 def _change(target: Target, ctx: Context, accepted: Accepted, *, current_id: str) -> Outcome:
     store = ctx.store
-    text_diff = _diff(ctx, store.version(current_id).text_hash, accepted.document)
+    before_hash = store.version(current_id).text_hash
+    text_diff = _diff(ctx, before_hash, accepted.document)
     classification = _classify(target, ctx, text_diff)
+    classification = _watched_links(target, ctx, classification, before_hash, accepted, text_diff)
     already_alerted = store.text_was_alerted(target.id, accepted.document.text_hash)
     capture = accepted.capture
     _write_blobs_first(ctx, accepted)
@@ -486,7 +501,32 @@ def _diff(ctx: Context, before_hash: str, after: Document) -> TextDiff:
 def _classify(target: Target, ctx: Context, text_diff: TextDiff) -> Classification:
     from watchdog.classify import classify
 
-    return classify(text_diff, ctx.topics, only=target.topics)
+    classification = classify(text_diff, ctx.topics, only=target.topics)
+    if target.kind != "feed":
+        return classification
+    # A feed's news is its new items: an item leaving the feed's window (a deleted block) is not.
+    kept = tuple(m for m in classification.matches if m.side != "deleted")
+    return with_evidence(Classification((), (), "none"), kept, {t.id: t.severity for t in ctx.config.topics})
+
+
+def _watched_links(
+    target: Target,
+    ctx: Context,
+    classification: Classification,
+    before_hash: str,
+    accepted: Accepted,
+    text_diff: TextDiff,
+) -> Classification:
+    """Add the `opt-out` evidence of watched links that disappeared, appeared or changed target."""
+    watch = LinkWatch(target.watch_links)
+    if not watch:
+        return classification
+    before = ctx.store.get_text(before_hash)
+    changes = link_changes(before, accepted.document.text, watch)
+    if not changes:
+        return classification
+    severity_of = {t.id: t.severity for t in ctx.config.topics}
+    return with_evidence(classification, link_evidence(changes, text_diff), severity_of)
 
 
 def _record_change(
