@@ -18,8 +18,9 @@ from typing import TextIO
 from watchdog import __version__
 from watchdog.config import Config, check_channels, load_config, resolve_config_path
 from watchdog.daemon import cmd_run, configure_run
-from watchdog.errors import ConfigError, NotFoundError, WatchdogError
-from watchdog.models import Outcome, Target, iso
+from watchdog.doctor import Diagnosis, diagnose
+from watchdog.errors import ConfigError, FetchError, NotFoundError, WatchdogError
+from watchdog.models import Capture, Outcome, Target, iso
 from watchdog.publish import commands as publish_commands
 from watchdog.store import Store, TargetState
 
@@ -411,6 +412,81 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     return EXIT_FAILED if owed else EXIT_OK
 
 
+def _configure_doctor(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("target_id", metavar="TARGET_ID")
+    sub.add_argument(
+        "--offline", action="store_true", help="do not fetch: examine the last rejected snapshot"
+    )
+    _json_flag(sub)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Why a target fails and, when its selectors no longer match, selectors that would read it again."""
+    from watchdog.pipeline import extract_and_validate
+
+    config = _config(args)
+    target = config.target(args.target_id)
+    if target is None:
+        raise UsageError(f"unknown target {args.target_id!r}")
+    with _open_store(config, writer=False) as store:
+        current = store.current_version(target.id)
+        reference = store.version_text(current.id) if current else None
+        capture, source = _doctor_capture(config, target, store, offline=args.offline)
+    rejection, _ = extract_and_validate(
+        target, config, capture, previous_length=current.length if current else None
+    )
+    diagnosis = diagnose(
+        target,
+        capture,
+        source=source,
+        rejection=(rejection.code, rejection.reason) if rejection else None,
+        reference=reference,
+        reference_id=current.id if current else None,
+    )
+    _print_diagnosis(diagnosis, as_json=args.json)
+    return EXIT_OK if diagnosis.status == "ok" else EXIT_FAILED
+
+
+def _print_diagnosis(diagnosis: Diagnosis, *, as_json: bool) -> None:
+    if as_json:
+        _print_json_lines([diagnosis.to_dict()])
+    else:
+        _out().write(diagnosis.to_text())
+
+
+def _doctor_capture(config: Config, target: Target, store: Store, *, offline: bool) -> tuple[Capture, str]:
+    """The page fetched now or, offline or when the fetch fails, the last rejected snapshot."""
+    from watchdog.pipeline import Fetchers
+
+    problem = "--offline"
+    if not offline:
+        fetchers = Fetchers(config)
+        try:
+            fetched = fetchers.for_target(target).fetch(target)
+            if isinstance(fetched, Capture):
+                return fetched, f"fetched now from {fetched.final_url} (HTTP {fetched.status})"
+            problem = "the server answered 304 Not Modified"
+        except FetchError as exc:
+            problem = f"the fetch failed: {exc.reason}"
+        finally:
+            fetchers.close()
+    rejected = [s for s in store.latest_snapshots(target.id, 50) if s.outcome == "rejected"]
+    if not rejected:
+        raise NotFoundError(f"{target.id}: {problem}, and no rejected snapshot is stored to examine")
+    snapshot = rejected[0]
+    capture = Capture(
+        target_id=target.id,
+        url=snapshot.url,
+        final_url=snapshot.final_url,
+        status=snapshot.status,
+        headers=snapshot.headers,
+        body=store.snapshot_body(snapshot),
+        fetched_at=snapshot.fetched_at,
+        fetcher=snapshot.fetcher,
+    )
+    return capture, f"the last rejected snapshot ({iso(snapshot.fetched_at)}; {problem})"
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     config = _config(args)
     with _open_store(config, writer=False) as store:
@@ -463,6 +539,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
         "regenerate the feeds and the static site in the storage dir (check and run do this too)",
         _no_arguments,
         cmd_publish,
+    ),
+    "doctor": (
+        "why a target fails, and selectors that would reproduce its last version",
+        _configure_doctor,
+        cmd_doctor,
     ),
     "demo": (
         "offline: replay real recorded Meta policy versions from a local server and show the alerts",

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from watchdog.config import Config, config_fingerprint
+from watchdog.doctor import advice as selector_advice
 from watchdog.errors import ExtractError, FetchError, OversizeError, StorageError
 from watchdog.extract import LinkWatch, extract
 from watchdog.links import link_changes, link_evidence, with_evidence
@@ -705,7 +706,8 @@ def _record_failure(
                 text_hash=text_hash,
             )
         failures = store.record_check(target.id, at=at, status=status, reason=reason, failed=True)
-        alerted = _maybe_failing_alert(target, ctx, failures=failures, reason=reason, at=at)
+        advise = _selector_advice(target, ctx, capture) if code == "no-match" and capture else None
+        alerted = _maybe_failing_alert(target, ctx, failures=failures, reason=reason, at=at, advise=advise)
     log.warning("%s: %s: %s", target.id, status, reason)
     current = store.current_version(target.id)
     return Outcome(
@@ -718,7 +720,27 @@ def _record_failure(
     )
 
 
-def _maybe_failing_alert(target: Target, ctx: Context, *, failures: int, reason: str, at: datetime) -> bool:
+def _selector_advice(target: Target, ctx: Context, capture: Capture) -> Callable[[], str | None]:
+    """For a `no-match` failure alert: selectors that reproduce the last version (computed only if sent)."""
+
+    def advise() -> str | None:
+        current = ctx.store.current_version(target.id)
+        if current is None:
+            return None
+        return selector_advice(target, capture, ctx.store.version_text(current.id), current.id)
+
+    return advise
+
+
+def _maybe_failing_alert(
+    target: Target,
+    ctx: Context,
+    *,
+    failures: int,
+    reason: str,
+    at: datetime,
+    advise: Callable[[], str | None] | None = None,
+) -> bool:
     state = ctx.store.target_state(target.id)
     if state is None or state.failing or failures < ctx.config.alerts.failure_threshold:
         return False
@@ -729,6 +751,8 @@ def _maybe_failing_alert(target: Target, ctx: Context, *, failures: int, reason:
         f"policy-watchdog can no longer read {target.name} ({target.url}) "
         f"after {failures} attempts in a row: {reason}"
     )
+    proposal = advise() if advise else None
+    body += f"\n\n{proposal}" if proposal else ""
     return (
         _owe(target, ctx, _status_alert(target, event_id=event.id, kind="failing", title=title, body=body))
         > 0
