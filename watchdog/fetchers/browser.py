@@ -4,8 +4,16 @@ Some pages are JavaScript applications (Meta's Privacy Center): a plain HTTP cli
 or a bot check, and the wording that matters (the banners announcing, pausing and resuming AI training in
 the EU) exists only once the page has run. This fetcher loads such a page in the system's Chromium
 (`executable_path`; nothing is downloaded at run time), waits until the target's `ready` marker exists and
-its `select` selectors hold text, removes cookie-consent dialogs from the DOM (never clicks them) and returns
-the serialized DOM as the Capture body.
+its `select` selectors hold text, waits until the DOM has been quiet for SETTLE_QUIET (a MutationObserver
+installed before any page script runs: frameworks keep appending sections after the first paint, and a
+capture taken mid-render is a truncated "version" that blinks back on the next check), removes
+cookie-consent dialogs from the DOM (never clicks them) and returns the serialized DOM as the Capture body.
+Both waits share one budget, the render timeout.
+
+User-Agent. A wall that lets browsers through may refuse anything else, so the browser sends Chromium's own
+User-Agent, read from the launched browser (never hard-coded: it follows the installed Chromium), with the
+product token `policy-watchdog/<version>` appended: still a browser, and still honest about who is asking.
+A target's `user_agent`, or a `[fetch] user_agent` other than the default, is sent as it is.
 
 A page that never renders is still returned, marked with the header `x-watchdog-render: timeout: ...`, so
 that validation rejects it with the reason "not rendered" instead of archiving a truncated text.
@@ -37,6 +45,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from watchdog import __version__
+from watchdog.config import default_user_agent
 from watchdog.errors import FetchError, MissingDependencyError, OversizeError
 from watchdog.models import Capture, FetchSettings, Target, Validators
 
@@ -77,8 +87,8 @@ BLOCKED_RESOURCES = frozenset({"image", "media", "font"})
 WIRE_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "content-type"})
 
 POLL_MS = 100.0  # how often the in-page wait conditions are checked
-SETTLE_QUIET = 0.4  # seconds without text change after which a rendered page counts as settled
-SETTLE_MAX = 3.0  # longest wait for that quiet spell: a ticking clock must not stall the fetch
+SETTLE_QUIET = 0.5  # seconds without any DOM mutation after which a rendered page counts as settled
+SETTLE_HEADER = "x-watchdog-settle"  # set when the DOM was still changing when the render budget ran out
 LAUNCH_TIMEOUT = 60.0  # seconds to start the driver and Chromium: slow on a loaded machine, and rare
 REAP_TIMEOUT = 5.0  # seconds to wait for killed processes to end
 
@@ -114,18 +124,18 @@ _MISSING_JS = """(spec) => {
   return missing;
 }"""
 _RENDERED_JS = f"(spec) => ({_MISSING_JS})(spec).length === 0"
+# Installed before any page script: the time of the last DOM mutation, anywhere in the document.
+_OBSERVE_JS = """(() => {
+  const mark = () => { window.__policyWatchdogLastMutation = performance.now(); };
+  mark();
+  new MutationObserver(mark).observe(document, {
+    subtree: true, childList: true, characterData: true, attributes: true,
+  });
+})();"""
 _SETTLED_JS = """(spec) => {
-  const nodes = spec.select.length
-    ? spec.select.flatMap((sel) => Array.from(document.querySelectorAll(sel)))
-    : [document.body];
-  const size = nodes.reduce((total, el) => total + (el ? el.textContent.length : 0), 0);
-  const now = performance.now();
-  const last = window.__policyWatchdogSettle;
-  if (!last || last.size !== size) {
-    window.__policyWatchdogSettle = { size, since: now };
-    return false;
-  }
-  return now - last.since >= spec.quietMs;
+  if (spec.ready && document.querySelector(spec.ready) === null) return false;
+  const last = window.__policyWatchdogLastMutation;
+  return last !== undefined && performance.now() - last >= spec.quietMs;
 }"""
 # Removes consent prompts, and re-declares the charset: the body handed on is UTF-8 whatever the page was.
 _PREPARE_JS = """(spec) => {
@@ -193,6 +203,7 @@ class _Launched:
     browser: Browser
     pid: int | None  # Chromium's browser process
     driver_pid: int | None  # Playwright's driver (node), the browser's parent and our child
+    user_agent: str = ""  # the browser's own User-Agent
 
 
 def _utcnow() -> datetime:
@@ -323,10 +334,10 @@ class BrowserFetcher:
 
     # ----------------------------------------------------------------- worker thread only
 
-    def _ensure_browser(self, api: ModuleType, executable: str) -> Browser:
+    def _ensure_browser(self, api: ModuleType, executable: str) -> _Launched:
         launched = self._launched
         if launched is not None and launched.browser.is_connected() and _alive(launched.pid):
-            return launched.browser
+            return launched
         if launched is not None:  # crashed or killed: forget it, start another
             _close_quietly(api, launched.browser)
         try:
@@ -337,7 +348,7 @@ class BrowserFetcher:
             ) from exc
         with self._state:
             self._pids = _Pids(launched.pid, launched.driver_pid)
-        return launched.browser
+        return launched
 
     def _launch(self, api: ModuleType, executable: str) -> _Launched:
         if self._playwright is None:
@@ -348,17 +359,19 @@ class BrowserFetcher:
             headless=True,
             timeout=LAUNCH_TIMEOUT * 1000,
         )
-        pid = _browser_pid(browser)
+        pid, user_agent = _browser_info(browser)
         driver = _parent(pid) if pid is not None else None
-        log.info("browser: launched %s (pid %s)", executable, pid)
-        return _Launched(browser, pid, driver if driver and _parent(driver) == os.getpid() else None)
+        log.info("browser: launched %s (pid %s, %s)", executable, pid, user_agent)
+        own = driver if driver and _parent(driver) == os.getpid() else None
+        return _Launched(browser, pid, own, user_agent)
 
     def _fetch_on_worker(
         self, api: ModuleType, target: Target, executable: str, progress: _Progress
     ) -> Capture:
-        browser = self._ensure_browser(api, executable)
+        launched = self._ensure_browser(api, executable)
         try:
-            context = browser.new_context(**_context_options(target, self._settings))
+            options = _context_options(target, self._settings, launched.user_agent)
+            context = launched.browser.new_context(**options)
         except api.Error as exc:
             raise FetchError(f"browser: no new page: {_first_line(exc)}", transient=True) from exc
         visit = _Visit(api, target, progress, self._settings, self._render_timeout)
@@ -406,13 +419,16 @@ class _Visit:
 
     def capture(self, context: BrowserContext, clock: Callable[[], datetime]) -> Capture:
         target = self._target
+        context.add_init_script(_OBSERVE_JS)
         context.route("**/*", _route_policy(target.accept_language))
         page = context.new_page()
         documents: list[Response] = []
         page.on("response", lambda r: _keep_document(page, r, documents))
         first = self._navigate(page)
         fetched_at = clock()
+        deadline = time.monotonic() + self._render_timeout  # rendering and settling share this budget
         render = self._await_render(page)
+        settle = self._settle(page, deadline) if render is None else None
         self._progress.enter("serializing the page", 0.0)
         removed = int(page.evaluate(_PREPARE_JS, _consent_spec()))
         body = page.content().encode("utf-8")
@@ -427,7 +443,7 @@ class _Visit:
             url=target.url,
             final_url=page.url,
             status=response.status,
-            headers=_capture_headers(response, render=render, removed=removed),
+            headers=_capture_headers(response, render=render, removed=removed, settle=settle),
             body=body,
             fetched_at=fetched_at,
             fetcher="browser",
@@ -460,17 +476,20 @@ class _Visit:
             missing = page.evaluate(_MISSING_JS, self._spec) if conditions else ["the load event"]
             if missing:
                 return f"timeout: waited {waited:g} s for {' and '.join(missing)}"
-        self._settle(page)
         return None
 
-    def _settle(self, page: Page) -> None:
-        # Conditions can hold while a framework is still appending sections; wait for a quiet spell.
-        budget = min(SETTLE_MAX, self._render_timeout)
-        self._progress.enter("waiting for the text to settle", budget)
+    def _settle(self, page: Page, deadline: float) -> str | None:
+        """Wait until no DOM mutation for SETTLE_QUIET (and `ready` still there), within what is left of
+        the render budget. None when settled, else a note (the capture is kept: a page with a ticking
+        clock never settles, and its text is still the policy)."""
+        budget = max(deadline - time.monotonic(), SETTLE_QUIET + POLL_MS / 1000)
+        self._progress.enter("waiting for the page to settle", budget)
         try:
             page.wait_for_function(_SETTLED_JS, arg=self._spec, polling=POLL_MS, timeout=budget * 1000)
         except self._api.TimeoutError:
-            log.debug("browser: %s still changing after %g s; taking it as is", page.url, budget)
+            log.info("browser: %s still changing after %.1f s; taking it as is", page.url, budget)
+            return f"still changing after {budget:.1f} s"
+        return None
 
 
 def _route_policy(accept_language: str | None) -> Callable[[Route], None]:
@@ -531,9 +550,18 @@ def _is_executable(path: str) -> bool:
     return Path(path).is_file() and os.access(path, os.X_OK)
 
 
-def _context_options(target: Target, settings: FetchSettings) -> dict[str, Any]:
+def browser_user_agent(own: str, target: Target, settings: FetchSettings) -> str:
+    """The browser's own User-Agent plus our product token, unless the target or [fetch] sets one."""
+    if target.user_agent:
+        return target.user_agent
+    if settings.user_agent != default_user_agent() or not own:
+        return settings.user_agent
+    return f"{own} policy-watchdog/{__version__}"
+
+
+def _context_options(target: Target, settings: FetchSettings, own_user_agent: str) -> dict[str, Any]:
     options: dict[str, Any] = {
-        "user_agent": target.user_agent or settings.user_agent,
+        "user_agent": browser_user_agent(own_user_agent, target, settings),
         "accept_downloads": False,
         "service_workers": "block",  # a worker could answer from a cache instead of the network
     }
@@ -560,7 +588,9 @@ def _consent_spec() -> dict[str, Any]:
     }
 
 
-def _capture_headers(response: Response, *, render: str | None, removed: int) -> tuple[tuple[str, str], ...]:
+def _capture_headers(
+    response: Response, *, render: str | None, removed: int, settle: str | None = None
+) -> tuple[tuple[str, str], ...]:
     raw = [(h["name"], h["value"]) for h in response.headers_array()]
     kept = [(name, value) for name, value in raw if name.lower() not in WIRE_HEADERS]
     original = [value for name, value in raw if name.lower() == "content-type"]
@@ -568,17 +598,21 @@ def _capture_headers(response: Response, *, render: str | None, removed: int) ->
     extra += [(ORIGINAL_TYPE_HEADER, value) for value in original[:1]]
     extra += [(CONSENT_HEADER, str(removed))] if removed else []
     extra += [(RENDER_HEADER, render)] if render else []
+    extra += [(SETTLE_HEADER, settle)] if settle else []
     return (*kept, *extra)
 
 
-def _browser_pid(browser: Browser) -> int | None:
-    """Chromium's own process id, asked over the DevTools protocol (Playwright does not expose it)."""
+def _browser_info(browser: Browser) -> tuple[int | None, str]:
+    """Chromium's own process id and User-Agent, asked over the DevTools protocol (Playwright exposes
+    neither)."""
     session = browser.new_browser_cdp_session()
     try:
         info = session.send("SystemInfo.getProcessInfo")
+        version = session.send("Browser.getVersion")
     finally:
         session.detach()
-    return next((int(p["id"]) for p in info["processInfo"] if p.get("type") == "browser"), None)
+    pid = next((int(p["id"]) for p in info["processInfo"] if p.get("type") == "browser"), None)
+    return pid, str(version.get("userAgent", ""))
 
 
 def _close_quietly(api: ModuleType, closable: Browser | BrowserContext) -> None:
