@@ -54,6 +54,7 @@ __all__ = [
     "check_selector",
     "decode",
     "extract",
+    "link_key",
     "normalise",
     "text_hash",
 ]
@@ -733,20 +734,22 @@ class LinkWatch:
     """
 
     def __init__(self, patterns: Sequence[str] = ()) -> None:
-        self._keys = tuple(_watch_key(p) for p in patterns)
+        self._keys = tuple(link_key(p) for p in patterns)
 
     def __bool__(self) -> bool:
         return bool(self._keys)
 
     def matches(self, canonical: str) -> bool:
-        key = _watch_key(canonical)
+        key = link_key(canonical)
         return any(fnmatchcase(key, pattern) for pattern in self._keys)
 
 
 _MOBILE_HOSTS: Final = re.compile(r"^(?:www|m|mbasic|web)\.")
 
 
-def _watch_key(url: str) -> str:
+def link_key(url: str) -> str:
+    """A link target without scheme, mobile host prefix and trailing slash: two links with the same key
+    point to the same place (see LinkWatch)."""
     if "*" not in url:
         url = canonical_url(url, base=url)
     parts = urlsplit(url)

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from watchdog.extract import LinkWatch
+from watchdog.extract import LinkWatch, link_key
 from watchdog.models import Classification, Hunk, TextDiff, TopicMatch
 
 OPT_OUT: Final = "opt-out"
@@ -44,10 +44,13 @@ _SENTENCE_END: Final = re.compile(r"(?<=[.!?])\s+")
 
 @dataclass(frozen=True, slots=True)
 class LinkUse:
-    """A watched link in a text: its canonical target and the sentence it sits in (targets stripped)."""
+    """A watched link in a text: its canonical target and the sentence it sits in (targets stripped).
+    Two uses are the same when their sentence and their target's key (extract.link_key) are: a link
+    that only gains `www.` or a trailing slash did not change target."""
 
-    url: str
+    url: str = field(compare=False)
     sentence: str
+    key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,8 @@ def link_uses(text: str, watch: LinkWatch) -> tuple[LinkUse, ...]:
     for line in text.splitlines():
         for match in _TARGET.finditer(line):
             if watch.matches(match.group(1)):
-                uses.append(LinkUse(match.group(1), _sentence_at(line, match.start())))
+                url = match.group(1)
+                uses.append(LinkUse(url, _sentence_at(line, match.start()), link_key(url)))
     return tuple(uses)
 
 
