@@ -3,8 +3,8 @@
 Units: which links the extractor keeps, and `links.link_changes` on small texts. End to end: the real
 printable Meta Privacy Policy of 21 July 2026 (OTA raw snapshot, tests/fixtures/pages/SOURCES.md) served by
 the local page server, checked by the real pipeline into a real SQLite archive: the same page with its
-objection link removed (the wording untouched) is an `opt-out` change quoting the sentence, and the real update of
-23 July 2026, which dropped that link, is one too.
+objection link removed (the wording untouched) is an `opt-out` change quoting the sentence, and the real
+update of 23 July 2026, which dropped that link, is one too.
 """
 
 from __future__ import annotations
