@@ -64,7 +64,7 @@ def test_bundled_default_config_loads_and_watches_the_real_pages() -> None:
     config = load_config(bundled_config_dir() / "watchdog.toml", environ={"HOME": "/nonexistent"})
     urls = {t.url for t in config.targets}
     assert "https://mbasic.facebook.com/privacy/policy/printable/" in urls
-    assert "https://www.facebook.com/privacy/genai/" in urls
+    assert "https://mbasic.facebook.com/privacy/genai/" in urls
     assert "https://privacycenter.instagram.com/policy" in urls
     assert "https://www.dataprotection.ie/en/news-media/latest-news/dpc-statement-meta-ai" in urls
     assert any("cnil.fr/fr/" in u for u in urls) and any("about.fb.com/news/2024/06" in u for u in urls)
@@ -144,7 +144,75 @@ BROKEN = [
         "fraction between 0 and 1",
         id="bad-fraction",
     ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\n[[targets.alternatives]]\nremove = ["nav"]\n',
+        "targets[a].alternatives[0].select",
+        "missing (required)",
+        id="alternative-without-select",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\n'
+        '[[targets.alternatives]]\nselect = ["main"]\nremov = []\n',
+        "targets[a].alternatives[0].remov",
+        "unknown key (did you mean 'remove'?)",
+        id="alternative-typo",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\nalternatives = [{ select = ["div[[x"] }]\n',
+        "targets[a].alternatives[0].select[0]",
+        "invalid CSS selector",
+        id="alternative-bad-selector",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\nalternatives = ["main"]\n',
+        "targets[a].alternatives[0]",
+        "must be a table",
+        id="alternative-not-a-table",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\nwatch_links = ["help/contact/1"]\n',
+        "targets[a].watch_links[0]",
+        "not an http(s) URL or URL pattern",
+        id="watch-link-not-a-url",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\nkind = "podcast"\n',
+        "targets[a].kind",
+        "must be one of page, feed",
+        id="bad-kind",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/feed/"\nkind = "feed"\nselect = ["main"]\n',
+        "targets[a].select",
+        'has no effect on a target of kind "feed"',
+        id="feed-with-select",
+    ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/feed/"\nkind = "feed"\nfetcher = "browser"\n',
+        "targets[a].fetcher",
+        'a target of kind "feed" is fetched with "http"',
+        id="feed-with-browser",
+    ),
 ]
+
+
+def test_alternatives_watch_links_and_feed_kind_load(tmp_path: Path) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\nselect = ["#root"]\n'
+        'watch_links = ["https://www.facebook.com/help/contact/*"]\n'
+        '[[targets.alternatives]]\nselect = ["main"]\nremove = ["nav"]\n'
+        '[[targets.alternatives]]\nselect = ["[role=main]"]\n'
+        '[[targets]]\nid = "news"\nurl = "https://x.org/feed/"\nkind = "feed"\n'
+    )
+    config = load_config(path, environ={"HOME": str(tmp_path)})
+    page, feed = config.targets
+    assert [(a.select, a.remove) for a in page.alternatives] == [
+        (("main",), ("nav",)),
+        (("[role=main]",), ()),
+    ]
+    assert page.watch_links == ("https://www.facebook.com/help/contact/*",)
+    assert (page.kind, feed.kind) == ("page", "feed")
 
 
 @pytest.mark.parametrize(("text", "key", "message"), BROKEN)
