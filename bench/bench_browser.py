@@ -179,7 +179,10 @@ def main() -> None:
             server.set(page.path, Reply(body=page.body))
             bench_page(page, server.url(page.path), args.rounds, args.chromium, settings)
     print(f"\nPython process RSS at the end: {mib(_status_field(os.getpid(), 'VmRSS') * 1024)}")
-    print(f"Chromium: {args.chromium}; {os.cpu_count()} CPUs; the settle wait (0.5 s without DOM mutations) adds ~0.5 s per page")
+    print(
+        f"Chromium: {args.chromium}; {os.cpu_count()} CPUs; "
+        "the settle wait (0.5 s without DOM mutations) adds ~0.5 s per page"
+    )
 
 
 if __name__ == "__main__":
