@@ -22,6 +22,7 @@ from watchdog.doctor import Diagnosis, diagnose
 from watchdog.errors import ConfigError, FetchError, NotFoundError, WatchdogError
 from watchdog.models import Capture, Outcome, Target, iso
 from watchdog.publish import commands as publish_commands
+from watchdog.reextract import capture_of
 from watchdog.store import Store, TargetState
 
 log = logging.getLogger("watchdog")
@@ -474,16 +475,7 @@ def _doctor_capture(config: Config, target: Target, store: Store, *, offline: bo
     if not rejected:
         raise NotFoundError(f"{target.id}: {problem}, and no rejected snapshot is stored to examine")
     snapshot = rejected[0]
-    capture = Capture(
-        target_id=target.id,
-        url=snapshot.url,
-        final_url=snapshot.final_url,
-        status=snapshot.status,
-        headers=snapshot.headers,
-        body=store.snapshot_body(snapshot),
-        fetched_at=snapshot.fetched_at,
-        fetcher=snapshot.fetcher,
-    )
+    capture = capture_of(store, snapshot)
     return capture, f"the last rejected snapshot ({iso(snapshot.fetched_at)}; {problem})"
 
 

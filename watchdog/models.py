@@ -156,6 +156,7 @@ class Document:
     text: str
     text_hash: str
     capture_hash: str
+    alternative: int | None = None  # which of target.alternatives read the text (None: the plain `select`)
 
 
 @dataclass(frozen=True, slots=True)

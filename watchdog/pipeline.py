@@ -294,7 +294,11 @@ def extract_and_validate(
         extracted = read_capture(target, capture)
     except ExtractError as exc:
         return Rejection("unreadable", f"could not read the page: {exc}"), None
-    document = Document(target.id, extracted.text, text_hash(extracted.text), sha256(capture.body))
+    document = Document(
+        target.id, extracted.text, text_hash(extracted.text), sha256(capture.body), extracted.alternative
+    )
+    if extracted.alternative is not None:
+        log.info("%s: `select` found no text; read with alternative %d", target.id, extracted.alternative)
     if document.text_hash == accepted_hash and 200 <= capture.status < 300:
         # the very text of the current, already validated version (the common case: page noise only): the
         # text-based checks cannot say anything new, so they are skipped

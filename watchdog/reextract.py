@@ -44,7 +44,7 @@ def reextract(target: Target, config: Config, store: Store) -> ReextractReport:
     differing = rejected = 0
     latest_text: str | None = None
     for snapshot in snapshots:
-        capture = _capture_of(store, snapshot)
+        capture = capture_of(store, snapshot)
         rejection, document = extract_and_validate(target, config, capture, previous_length=None)
         if rejection is not None or document is None:
             rejected += 1
@@ -74,7 +74,7 @@ def _hash(text: str) -> str:
     return text_hash(text)
 
 
-def _capture_of(store: Store, snapshot: Snapshot) -> Capture:
+def capture_of(store: Store, snapshot: Snapshot) -> Capture:
     """The raw page as it was fetched, rebuilt from the snapshot row and its blob."""
     return Capture(
         target_id=snapshot.target_id,
