@@ -193,6 +193,12 @@ BROKEN = [
         'a target of kind "feed" is fetched with "http"',
         id="feed-with-browser",
     ),
+    pytest.param(
+        '[[targets]]\nid = "a"\nurl = "https://x.org/"\nfollow = true\n',
+        "targets[a].follow",
+        'only a target of kind "feed" can follow its items',
+        id="follow-on-a-page",
+    ),
 ]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support.harness import cycle, open_archive
+from support.harness import cli, cycle, open_archive
 from support.pageserver import PageServer, Reply
 from support.sinks import WebhookSink
 from watchdog.errors import ExtractError
@@ -166,3 +166,47 @@ def test_a_hostile_feed_is_rejected_and_the_archive_keeps_its_version(
     assert (outcome.status, outcome.version) == ("rejected", "newsroom@v1")
     assert "refused as unsafe" in (outcome.reason or "")
     assert webhook_sink.received == []
+
+
+def test_follow_adds_a_new_post_on_a_topic_as_a_target_of_its_own(
+    page_server: PageServer, webhook_sink: WebhookSink, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, page_server.base_url, webhook_sink.url)
+    config.write_text(config.read_text().replace('kind = "feed"\n', 'kind = "feed"\nfollow = true\n'))
+    post = page_server.url("/news/2025/04/making-ai-work-harder-for-europeans/")
+    resumption = (RESUMPTION[0], post, RESUMPTION[2])
+    serve(page_server, rss(THREADS, QUEST))
+    assert cycle(config)[0].status == "new"
+    serve(page_server, rss(resumption, THREADS, QUEST))
+    (outcome,) = cycle(config)
+    followed = "newsroom-making-ai-work-harder-for-europeans"
+    assert outcome.extra["followed"] == [followed]
+    stored = json.loads((tmp_path / "archive" / "followed-targets.json").read_text())
+    assert [(f["id"], f["url"], f["name"], f["feed"]) for f in stored] == [
+        (followed, post, RESUMPTION[0], "newsroom")
+    ]
+
+    # the next run watches the post itself: its <article>, not the site around it
+    page_server.set(
+        "/news/2025/04/making-ai-work-harder-for-europeans/",
+        Reply(
+            body="<html><body><nav>Newsroom menu</nav><article><h1>Making AI Work Harder for Europeans</h1>"
+            "<p>Test body: from today we will train AI at Meta with public content from adults in the EU, "
+            "and everyone can object.</p>"
+            + "<p>More test text about the plans.</p>" * 10
+            + "</article><footer>Meta 2025</footer></body></html>"
+        ),
+    )
+    result = cli("--config", str(config), "check", "--json")
+    rows = {row["target"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert rows[followed]["status"] == "new", result.stdout + result.stderr
+    assert rows["newsroom"]["status"] == "unchanged"
+    _config, store = open_archive(config)
+    with store:
+        text = store.version_text(f"{followed}@v1")
+    assert text.startswith("# Making AI Work Harder for Europeans") and "Newsroom menu" not in text
+
+    # the same item seen again (or another change of the feed) does not add it twice
+    serve(page_server, rss(resumption, THREADS))
+    cycle(config)
+    assert len(json.loads((tmp_path / "archive" / "followed-targets.json").read_text())) == 1

@@ -20,6 +20,7 @@ from watchdog.config import Config, check_channels, load_config, resolve_config_
 from watchdog.daemon import cmd_run, configure_run
 from watchdog.doctor import Diagnosis, diagnose
 from watchdog.errors import ConfigError, FetchError, NotFoundError, WatchdogError
+from watchdog.follow import with_followed
 from watchdog.models import Capture, Outcome, Target, iso
 from watchdog.publish import commands as publish_commands
 from watchdog.reextract import capture_of
@@ -121,7 +122,8 @@ def _parse_since(text: str) -> datetime:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(resolve_config_path(args.config))
+    """The config, with the items its feeds follow (watchdog/follow.py) as targets."""
+    return with_followed(load_config(resolve_config_path(args.config)))
 
 
 def _open_store(config: Config, *, writer: bool) -> Store:

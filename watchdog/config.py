@@ -559,6 +559,8 @@ class _Reader:
     def check_feed(self, prefix: str, target: Target) -> None:
         """A feed is read as RSS/Atom by the plain fetcher: page-reading keys would silently do nothing."""
         if target.kind != "feed":
+            if target.follow:
+                self.problem(prefix + "follow", 'only a target of kind "feed" can follow its items')
             return
         for key in ("select", "remove", "alternatives", "ready"):
             if getattr(target, key):
@@ -586,6 +588,7 @@ class _Reader:
             "alternatives": self.selector_sets,
             "watch_links": self.link_patterns,
             "kind": lambda k, v: self.choice(k, v, TARGET_KINDS),
+            "follow": self.boolean,
         }
 
     def selector_sets(self, key: str, value: object) -> tuple[SelectorSet, ...] | None:

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Literal
 
 from watchdog.config import Config, load_config
 from watchdog.errors import ConfigError, StorageError, WatchdogError
+from watchdog.follow import with_followed
 from watchdog.models import Outcome, Target
 from watchdog.sdnotify import SystemdNotifier
 from watchdog.store import Store
@@ -610,7 +611,7 @@ class Daemon:
         self.notifier.reloading()
         log.info("reloading the configuration from %s", self.config_path)
         try:
-            config = load_config(self.config_path)
+            config = with_followed(load_config(self.config_path))
             self._check_applicable(config)
         except ConfigError as exc:
             for problem in exc.problems:
@@ -830,7 +831,7 @@ def run_daemon(
     try:
         # handlers first: a SIGHUP or SIGTERM during start-up must not kill us with the default action
         with handling_signals(flags, wakeup):
-            config = load_config(config_path)
+            config = with_followed(load_config(config_path))
             store = Store.open(config.storage_dir)
             daemon = Daemon(
                 config_path,

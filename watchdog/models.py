@@ -68,7 +68,8 @@ class Target:
     alternatives: tuple[SelectorSet, ...] = ()
     # Links whose presence, absence or target is itself news (objection forms): canonical URLs or globs.
     watch_links: tuple[str, ...] = ()
-    kind: TargetKind = "page"  # "feed": an RSS/Atom feed whose new items are the news (watchdog/feeds_in.py)
+    kind: TargetKind = "page"  # "feed": an RSS/Atom feed whose new items are the news (watchdog/newsfeed.py)
+    follow: bool = False  # feeds: watch each new item that touches a topic as a target (watchdog/follow.py)
 
     @property
     def selector_sets(self) -> tuple[SelectorSet, ...]:

@@ -20,6 +20,7 @@ from watchdog.config import Config, config_fingerprint
 from watchdog.doctor import advice as selector_advice
 from watchdog.errors import ExtractError, FetchError, OversizeError, StorageError
 from watchdog.extract import LinkWatch, extract
+from watchdog.follow import follow_new_items
 from watchdog.links import link_changes, link_evidence, with_evidence
 from watchdog.models import (
     Alert,
@@ -475,6 +476,9 @@ def _change(target: Target, ctx: Context, accepted: Accepted, *, current_id: str
         if queued:
             store.set_alerted(change.id)
         recovered = _note_success(target, ctx, at=capture.fetched_at, status="changed")
+    followed = follow_new_items(
+        ctx.config, target, accepted.document.text, classification.matches, capture.fetched_at
+    )
     return Outcome(
         target.id,
         "changed",
@@ -482,6 +486,7 @@ def _change(target: Target, ctx: Context, accepted: Accepted, *, current_id: str
         change=change.id,
         topics=classification.topics,
         alerted=bool(queued) or recovered,
+        extra={"followed": list(followed)} if followed else {},
     )
 
 
