@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from support.daemon import Daemons, NotifySocket, Watched, policy_page, wait_until, write_daemon_config
 from support.pageserver import PageServer
 from watchdog.cli import main
-from watchdog.config import FETCH_BOUNDS, load_config
+from watchdog.config import CONFIRM_DELAY, FETCH_BOUNDS, load_config
+from watchdog.daemon import STUCK_AFTER
 from watchdog.errors import ConfigError
 
 T = '[[targets]]\nid = "a"\nurl = "https://example.org/policy"\n'  # a target to hang target keys on
@@ -73,6 +74,8 @@ MALFORMED = [
     row(
         f"[fetch]\nmax_bytes = 1{'0' * 400}\n", "fetch.max_bytes", "(401 characters)", "max-bytes-400-digits"
     ),
+    row("[fetch]\nattempt_deadline = 0\n", "fetch.attempt_deadline", "between 1 and 300", "attempt-zero"),
+    row("[fetch]\ndeadline = 100000\n", "fetch.deadline", "between 1 and 300", "deadline-huge"),
     row("[fetch]\nmax_bytes = 100\n", "fetch.max_bytes", "between 1024 and", "max-bytes-tiny"),
     row("[fetch]\nmax_redirects = -1\n", "fetch.max_redirects", "between 0 and 20", "redirects-negative"),
     row("[fetch]\nretries = 1000\n", "fetch.retries", "between 0 and 10", "retries-huge"),
@@ -219,6 +222,8 @@ def test_the_largest_accepted_values_are_usable_by_the_scheduler(tmp_path: Path)
     now = datetime(9000, 1, 1, tzinfo=UTC)  # far in the future, and still nothing overflows
     assert now + target.interval * (1 + config.daemon.jitter) > now
     assert now - config.alerts.revert_window < now
+    longest_check = 2 * 2 * FETCH_BOUNDS["deadline"].high + CONFIRM_DELAY.high  # "auto", confirmed
+    assert longest_check < STUCK_AFTER, "a check within the bounds is never taken for a stuck one"
 
 
 # ---------------------------------------------------------------------------- any value, no traceback

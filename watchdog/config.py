@@ -62,6 +62,8 @@ class Bounds:
 # the daemon counts a check as stuck (daemon.STUCK_AFTER).
 FETCH_BOUNDS = {
     "timeout": Bounds(0.1, 300),
+    "attempt_deadline": Bounds(1, 300),
+    "deadline": Bounds(1, 300),
     "max_bytes": Bounds(1024, 1 << 30, integer=True),
     "max_redirects": Bounds(0, 20, integer=True),
     "retries": Bounds(0, 10, integer=True),

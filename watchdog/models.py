@@ -97,6 +97,8 @@ class FetchSettings:
     retries: int = 3  # attempts after the first, for transient failures only
     backoff: float = 2.0  # base seconds of the exponential backoff
     max_retry_after: float = 300.0  # cap on a server's Retry-After
+    attempt_deadline: float = 60.0  # seconds one attempt may take in all: connect, headers and body
+    deadline: float = 180.0  # seconds one fetch may take in all: every attempt and backoff included
 
 
 # --------------------------------------------------------------------------- fetch

@@ -4,7 +4,8 @@ Not a pipeline stage: it stands in for the watched websites. Fetch, pipeline, re
 bench/ scripts, via `start_page_server()`) point the real fetchers at it, so every byte crosses a real
 socket. Each path answers a scripted sequence of replies (the last one repeats), optionally with a strong
 ETag / Last-Modified and 304s for conditional GETs, and can misbehave on purpose: reset the connection,
-truncate the body, stream forever, or send a gzip bomb. Every request is recorded (thread-safe).
+truncate the body, stream forever, send a gzip bomb, or trickle the body or the headers one byte a second
+(every read time-out restarts with each byte). Every request is recorded (thread-safe).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-FAULTS = frozenset({"reset", "truncate", "endless", "gzip-bomb"})
+FAULTS = frozenset({"reset", "truncate", "endless", "gzip-bomb", "trickle", "trickle-headers"})
+TRICKLE_EVERY = 1.0  # seconds between two bytes of a trickled reply
 BOMB_INFLATED_SIZE = 1 << 30  # what the gzip bomb inflates to
 _BOMB_BLOCK = 1 << 20
 _ENDLESS_CHUNK = b"<p>and on and on</p>\n" * 800  # ~17 KB of plausible HTML per chunk
@@ -43,7 +45,7 @@ class Reply:
     body: bytes | str = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering (a slow route)
-    fault: str | None = None  # None | "reset" | "truncate" | "endless" | "gzip-bomb"
+    fault: str | None = None  # None | "reset" | "truncate" | "endless" | "gzip-bomb" | "trickle"...
 
     def __post_init__(self) -> None:
         # Fail in the test's setup, not as a mysterious client error later.
@@ -210,6 +212,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._truncate(reply)
         elif reply.fault == "endless":
             self._endless(reply)
+        elif reply.fault == "trickle":
+            self._trickle_body(reply)
+        elif reply.fault == "trickle-headers":
+            self._trickle_headers()
         elif reply.fault == "gzip-bomb":
             self._send(reply, head=head, body=gzip_bomb(), extra={"Content-Encoding": "gzip"})
         elif planned.etag is not None and self._not_modified(planned):
@@ -292,6 +298,27 @@ class _Handler(BaseHTTPRequestHandler):
         frame = b"%x\r\n%s\r\n" % (len(_ENDLESS_CHUNK), _ENDLESS_CHUNK)
         while not self.state.stopping.is_set():
             self.wfile.write(frame)
+        self.close_connection = True
+
+    def _trickle_body(self, reply: Reply) -> None:
+        """Headers at once, then a chunked body one byte a second (the page, then spaces for ever)."""
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        payload = reply.payload or b"<p>slow</p>"
+        for index in range(1 << 30):
+            byte = payload[index : index + 1] or b" "
+            self.wfile.write(b"1\r\n%s\r\n" % byte)
+            if self.state.stopping.wait(TRICKLE_EVERY):
+                break
+        self.close_connection = True
+
+    def _trickle_headers(self) -> None:
+        """A status line, then one header that never ends, one byte a second."""
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        while not self.state.stopping.wait(TRICKLE_EVERY):
+            self.wfile.write(b"a")
         self.close_connection = True
 
 

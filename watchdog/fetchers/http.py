@@ -5,12 +5,17 @@ rejects later, keeping the snapshot) or a NotModified (the server answered our c
 What this fetcher guarantees, whatever the server does:
 
 - an honest User-Agent, the target's Accept-Language, gzip/deflate compression;
-- bounded time (connect/read/write/pool time-outs) and redirects (a loop is named as such);
+- bounded time: a silence limit per read (`timeout`), a deadline per attempt that no server can stretch
+  (`attempt_deadline`: connect, headers and body; a body trickled one byte a second ends there too) and a
+  deadline for the whole fetch (`deadline`: every attempt and backoff included; a retry that could not
+  finish in time is not started); waiting for the host's turn counts too, so no lock is held past them;
+- bounded redirects (a loop is named as such);
 - bounded memory: the body is inflated here, in pieces of at most 64 KiB, and reading stops once the
   *decoded* size passes `max_bytes` (a gzip bomb or an endless stream raises OversizeError);
 - retries only where a retry can help (time-outs, resets, truncated bodies, 5xx, 429), with exponential
   backoff and jitter, honouring Retry-After; a 4xx is an answer, not a failure;
-- one request at a time per host (HostLimiter), even when the daemon checks targets in threads;
+- one request at a time per host (HostLimiter), even when the daemon checks targets in threads; each
+  request asks for `Connection: close`, so every attempt has its own connection and its own deadline;
 - no httpx exception escapes: everything becomes FetchError with a reason a person can read.
 """
 
@@ -22,16 +27,18 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_base
 
 from watchdog.errors import FetchError, OversizeError
 from watchdog.models import Capture, FetchSettings, NotModified, Target, Validators
@@ -48,6 +55,8 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 # Headers that describe the wire form of the body; the Capture keeps the decoded body, so they would lie.
 WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+# httpcore's trace events that hand over a new socket (plain, then TLS-wrapped): the deadline's handles
+SOCKET_EVENTS = frozenset({"connection.connect_tcp.complete", "connection.start_tls.complete"})
 
 
 def default_user_agent() -> str:
@@ -84,9 +93,76 @@ class HostLimiter:
             return self._locks.setdefault(host, threading.Lock())
 
     @contextmanager
-    def hold(self, url: str) -> Iterator[None]:
-        with self._lock_for(host_of(url)):
+    def hold(self, url: str, timeout: float | None = None) -> Iterator[None]:
+        """Hold the host's turn; FetchError when it does not come within `timeout` seconds."""
+        lock = self._lock_for(host_of(url))
+        if not lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            raise FetchError(
+                f"{host_of(url)} stayed busy with another of our requests past the deadline", transient=True
+            )
+        try:
             yield
+        finally:
+            lock.release()
+
+
+class Cutoff:
+    """Ends one attempt at a fixed moment, whatever the server does. A read time-out restarts with every
+    byte, so a server trickling one byte a second would hold the attempt (and its host's turn) for ever;
+    instead, when the time is up, the attempt's sockets are shut down, which wakes the blocked read at
+    once. httpcore hands over each new socket through its `trace` request extension."""
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._finished = False
+        self.fired = False
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        stream = info.get("return_value") if event in SOCKET_EVENTS else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            fired = self.fired
+        if fired:
+            _shut(sock)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._finished = True
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    # socket.socket's own shutdown, not SSLSocket's (which also unwraps, under the reader's feet); a
+    # socket already closed (or detached by its TLS wrapper) has nothing left to wake
+    with suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+@dataclass(frozen=True, slots=True)
+class _Budget:
+    """The fetch's deadline, in monotonic seconds."""
+
+    ends: float
+    clock: Callable[[], float]
+
+    def left(self) -> float:
+        return self.ends - self.clock()
 
 
 # --------------------------------------------------------------------------- failures
@@ -129,6 +205,20 @@ def _caused_by_dns(exc: BaseException) -> bool:
     return (
         _caused_by(exc, socket.gaierror) or "name or service not known" in text or "name resolution" in text
     )
+
+
+class _StopAtDeadline(stop_base):
+    """Tenacity stop: no retry that would start after the fetch's deadline, its backoff included."""
+
+    def __init__(self, budget: _Budget) -> None:
+        self._budget = budget
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._budget.left() - retry_state.upcoming_sleep <= 0
+
+
+def _cutoff_reason(host: str, seconds: float) -> str:
+    return f"deadline: {host} took more than {seconds:g} s for one attempt (connect, headers and body)"
 
 
 def _timeout_reason(exc: httpx.TimeoutException, host: str, seconds: float) -> str:
@@ -282,20 +372,22 @@ class HttpFetcher:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = utc_now,
         host_limiter: HostLimiter | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client()
         self._sleep = sleep
         self._clock = clock
+        self._monotonic = monotonic
         self._limiter = host_limiter if host_limiter is not None else HostLimiter()
-        # Passed per request, so an injected client gets our time-outs too.
-        self._timeout = httpx.Timeout(settings.timeout)
 
     def fetch(self, target: Target, *, validators: Validators | None = None) -> Capture | NotModified:
         headers = self._request_headers(target, validators)
+        budget = _Budget(self._monotonic() + self._settings.deadline, self._monotonic)
         retrying = Retrying(
-            stop=stop_after_attempt(self._settings.retries + 1),
+            # no retry that would start after the deadline, its backoff included
+            stop=stop_after_attempt(self._settings.retries + 1) | _StopAtDeadline(budget),
             wait=self._wait,
             retry=retry_if_exception_type(_Transient),
             sleep=self._sleep,
@@ -304,12 +396,18 @@ class HttpFetcher:
         )
         try:
             conditional = "If-None-Match" in headers or "If-Modified-Since" in headers
-            return retrying(self._attempt, target, headers, conditional=conditional)
+            return retrying(self._attempt, target, headers, budget, conditional=conditional)
         except _Transient as exc:
             attempts = int(retrying.statistics.get("attempt_number", 1))
-            plural = "attempt" if attempts == 1 else "attempts"
-            reason = f"{exc.reason} after {attempts} {plural}"
-            raise FetchError(reason, transient=True, status=exc.status) from exc
+            raise FetchError(
+                self._gave_up(exc.reason, attempts, budget), transient=True, status=exc.status
+            ) from exc
+
+    def _gave_up(self, reason: str, attempts: int, budget: _Budget) -> str:
+        plural = "attempt" if attempts == 1 else "attempts"
+        retries_left = attempts <= self._settings.retries
+        ran_out = f"; stopped at the {self._settings.deadline:g} s deadline" if retries_left else ""
+        return f"{reason} after {attempts} {plural}{ran_out}"
 
     def close(self) -> None:
         if self._owns_client:
@@ -331,6 +429,7 @@ class HttpFetcher:
             "User-Agent": target.user_agent or self._settings.user_agent,
             "Accept": ACCEPT,
             "Accept-Encoding": ACCEPT_ENCODING,
+            "Connection": "close",  # a fresh connection per attempt: the deadline knows its socket
         }
         if target.accept_language:
             headers["Accept-Language"] = target.accept_language
@@ -353,30 +452,56 @@ class HttpFetcher:
         return min(delay, self._settings.max_retry_after)
 
     def _attempt(
-        self, target: Target, headers: dict[str, str], *, conditional: bool
+        self, target: Target, headers: dict[str, str], budget: _Budget, *, conditional: bool
     ) -> Capture | NotModified:
-        """One try: the request and its redirects, each hop holding its host's lock."""
-        chain = [target.url]
-        for _ in range(self._settings.max_redirects + 1):
-            with self._limiter.hold(chain[-1]):
-                result = self._request(target, chain[-1], headers, conditional=conditional)
-            if not isinstance(result, _Redirect):
-                return result
-            chain.append(result.location)
-        raise _redirect_failure(target.url, chain, self._settings.max_redirects)
+        """One try: the request and its redirects, each hop holding its host's turn, all of it within the
+        attempt's deadline (and the fetch's)."""
+        seconds = min(self._settings.attempt_deadline, budget.left())
+        ends = _Budget(self._monotonic() + seconds, self._monotonic)
+        cutoff = Cutoff(seconds)
+        try:
+            chain = [target.url]
+            for _ in range(self._settings.max_redirects + 1):
+                with self._limiter.hold(chain[-1], timeout=ends.left()):
+                    result = self._request(target, chain[-1], headers, cutoff, ends, conditional=conditional)
+                if not isinstance(result, _Redirect):
+                    return result
+                chain.append(result.location)
+            raise _redirect_failure(target.url, chain, self._settings.max_redirects)
+        finally:
+            cutoff.finish()
 
     def _request(
-        self, target: Target, url: str, headers: dict[str, str], *, conditional: bool
+        self,
+        target: Target,
+        url: str,
+        headers: dict[str, str],
+        cutoff: Cutoff,
+        ends: _Budget,
+        *,
+        conditional: bool,
     ) -> Capture | NotModified | _Redirect:
+        silence = max(min(self._settings.timeout, ends.left()), 0.001)
         try:
-            request = self._client.build_request("GET", url, headers=headers, timeout=self._timeout)
+            request = self._client.build_request(
+                "GET",
+                url,
+                headers=headers,
+                timeout=httpx.Timeout(silence),  # per request: an injected client gets ours too
+                extensions={"trace": cutoff.trace},
+            )
             response = self._client.send(request, stream=True, follow_redirects=False)
             try:
-                return self._interpret(target, url, response, conditional=conditional)
+                result = self._interpret(target, url, response, conditional=conditional)
             finally:
                 response.close()  # an unread body closes the connection rather than draining it
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _wrap_httpx(exc, url, self._settings.timeout) from exc
+            if cutoff.fired:
+                raise _Transient(_cutoff_reason(host_of(url), self._settings.attempt_deadline)) from exc
+            raise _wrap_httpx(exc, url, silence) from exc
+        if cutoff.fired:  # a close-delimited body simply ends when its socket is shut: not a whole page
+            raise _Transient(_cutoff_reason(host_of(url), self._settings.attempt_deadline))
+        return result
 
     def _interpret(
         self, target: Target, url: str, response: httpx.Response, *, conditional: bool
