@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from support.harness import Site, cli, write_config
-from support.pageserver import PageServer, Reply
+from support.pageserver import PageServer, Reply, start_page_server
 from watchdog.errors import FetchError
+from watchdog.fetchers.browser import REAP_TIMEOUT, BrowserFetcher
 from watchdog.fetchers.http import HostLimiter, HttpFetcher
 from watchdog.models import FetchSettings, Target
 
@@ -139,3 +140,30 @@ def test_check_with_a_trickling_target_checks_every_other_target_in_time(
     assert outcomes["slow"]["status"] == "error" and "deadline" in outcomes["slow"]["reason"]
     assert outcomes["b"]["status"] == "new" and outcomes["c"]["status"] == "new", outcomes
     assert elapsed < 3 + 15, "the trickle costs its deadline, not the server's patience"
+
+
+# --------------------------------------------------------------------------- the browser
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Debian's chromium is not at {CHROMIUM}")
+def test_a_browser_fetch_of_a_trickling_page_ends_at_the_deadline() -> None:
+    with start_page_server() as server:
+        server.set("/trickle", Reply(body=PAGE, fault="trickle"))
+        settings = replace(SETTINGS, timeout=60.0, deadline=4.0)  # the load time-out alone would wait 60 s
+        browser = BrowserFetcher(
+            settings=settings, executable_path=CHROMIUM, render_timeout=60, hang_grace=60
+        )
+        try:
+            browser.fetch(target(server.url("/?warm-up")))  # Chromium's start is not what is measured
+            started = time.monotonic()
+            with pytest.raises(FetchError, match="took longer than the 4 s deadline") as caught:
+                browser.fetch(target(server.url("/trickle")))
+            elapsed = time.monotonic() - started
+            # the fetch returns once the killed Chromium is reaped (at most REAP_TIMEOUT after the kill)
+            assert settings.deadline <= elapsed <= settings.deadline + REAP_TIMEOUT + SLACK, elapsed
+            assert caught.value.transient
+        finally:
+            browser.close()

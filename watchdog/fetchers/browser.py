@@ -22,10 +22,12 @@ Process model. Playwright's sync API is bound to the thread that started it, and
 has a running asyncio loop. So the fetcher owns one worker thread that makes every Playwright call; `fetch`
 hands it the work and waits, which lets callers on any thread use it. One Chromium process is launched on the
 first fetch and reused for the rest of the cycle; each fetch gets a fresh, isolated browser context. Each
-phase of a fetch (start, load, render, settle, serialize) has a budget: when a page hangs the browser (a
-script stuck in a loop), the whole Chromium process tree is killed at once and the next fetch launches a
-new one. `close()` ends the browser and the Playwright driver, killing them if they do not end, and makes
-sure that none of their processes survives.
+phase of a fetch (start, load, render, settle, serialize) has a budget, and the whole fetch has the
+`[fetch] deadline` (waiting for the browser and for the host's turn included): when a page hangs the
+browser (a script stuck in a loop) or outlasts the deadline (a body trickled byte by byte), the whole
+Chromium process tree is killed at once and the next fetch launches a new one. `close()` ends the browser
+and the Playwright driver, killing them if they do not end, and makes sure that none of their processes
+survives.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,7 +161,7 @@ class HostLimiter(Protocol):
     """Politeness shared with the plain fetcher (fetchers.http.HostLimiter): `hold(url)` is held while
     a request to the URL's host runs, so one host never sees two of our requests at once."""
 
-    def hold(self, url: str) -> AbstractContextManager[object]: ...
+    def hold(self, url: str, timeout: float | None = None) -> AbstractContextManager[object]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,11 +248,22 @@ class BrowserFetcher:
         del validators
         api = _playwright_api()
         executable = self._executable()
-        with self._serial, self._host_slot(target.url):
+        ends = time.monotonic() + self._settings.deadline
+        with self._turn(ends), self._host_slot(target.url, ends):
             progress = _Progress(self._hang_grace)
             progress.enter("starting Chromium", LAUNCH_TIMEOUT)
             job = self._worker().submit(self._fetch_on_worker, api, target, executable, progress)
-            return self._outcome(job, progress, target.url)
+            return self._outcome(job, progress, target.url, ends)
+
+    @contextmanager
+    def _turn(self, ends: float) -> Iterator[None]:
+        """One fetch at a time (a phase's budget must not run while queued), waiting no past `ends`."""
+        if not self._serial.acquire(timeout=max(ends - time.monotonic(), 0.0)):
+            raise FetchError("browser: busy with another page past the deadline", transient=True)
+        try:
+            yield
+        finally:
+            self._serial.release()
 
     def close(self) -> None:
         """Close the browser and the Playwright driver; kill them if they hang. Idempotent."""
@@ -279,19 +292,26 @@ class BrowserFetcher:
             log.error("browser: the Playwright driver does not stop; killing it")
             self._launched, self._playwright = None, None
 
-    def _outcome(self, job: Future[Capture], progress: _Progress, url: str) -> Capture:
-        """The worker's result; the browser is killed as soon as a phase overruns its budget."""
+    def _outcome(self, job: Future[Capture], progress: _Progress, url: str, ends: float) -> Capture:
+        """The worker's result; the browser is killed as soon as a phase overruns its budget or the
+        fetch its deadline."""
         while True:
-            phase = progress.phase
-            overdue = time.monotonic() - phase.deadline
-            if overdue >= 0:
+            phase, now = progress.phase, time.monotonic()
+            if now >= ends:
+                self._kill_browser()
+                raise FetchError(
+                    f"browser: {url} took longer than the {self._settings.deadline:g} s deadline (while "
+                    f"{phase.name}); the browser was killed",
+                    transient=True,
+                )
+            if now >= phase.deadline:
                 self._kill_browser()
                 raise FetchError(
                     f"browser: {url} hung while {phase.name} (no progress in {phase.budget:g} s); "
                     "the browser was killed",
                     transient=True,
                 )
-            if wait([job], timeout=min(-overdue, 0.5)).done:
+            if wait([job], timeout=min(phase.deadline - now, ends - now, 0.5)).done:
                 return job.result()
 
     def _executable(self) -> str:
@@ -312,10 +332,10 @@ class BrowserFetcher:
             )
         return found
 
-    def _host_slot(self, url: str) -> AbstractContextManager[object]:
+    def _host_slot(self, url: str, ends: float) -> AbstractContextManager[object]:
         if self._host_limiter is None:
             return nullcontext()
-        return self._host_limiter.hold(url)
+        return self._host_limiter.hold(url, timeout=ends - time.monotonic())
 
     def _worker(self) -> ThreadPoolExecutor:
         with self._state:
