@@ -403,6 +403,7 @@ class _Reader:
             for name, bounds in FETCH_BOUNDS.items()
         }
         spec["user_agent"] = self.header_value
+        spec["private_redirects"] = self.boolean
         values = self.fields("fetch.", table, spec)
         return FetchSettings(**{"user_agent": default_user_agent(), **values})
 

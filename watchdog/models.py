@@ -99,6 +99,7 @@ class FetchSettings:
     max_retry_after: float = 300.0  # cap on a server's Retry-After
     attempt_deadline: float = 60.0  # seconds one attempt may take in all: connect, headers and body
     deadline: float = 180.0  # seconds one fetch may take in all: every attempt and backoff included
+    private_redirects: bool = False  # follow redirects from a public URL to private/loopback addresses
 
 
 # --------------------------------------------------------------------------- fetch

@@ -350,9 +350,9 @@ def gzip_bomb() -> bytes:
 class PageServer:
     """The scripted site. Start with `start_page_server()` (or the `page_server` fixture)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self._state = _State()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server((host, 0), _Handler)
         self._server.state = self._state
         host, port = self._server.server_address[:2]
         self.base_url = f"http://{host!s}:{port}"
@@ -429,9 +429,10 @@ def _shutdown_quietly(connection: socket.socket) -> None:
         connection.shutdown(socket.SHUT_RDWR)
 
 
-def start_page_server() -> PageServer:
-    """A running server on an ephemeral port; call stop() (or use it as a context manager)."""
-    return PageServer()
+def start_page_server(host: str = "127.0.0.1") -> PageServer:
+    """A running server on an ephemeral port of `host` (another loopback address such as 127.0.0.2 plays a
+    second machine); call stop() (or use it as a context manager)."""
+    return PageServer(host)
 
 
 @pytest.fixture

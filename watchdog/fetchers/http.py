@@ -9,7 +9,8 @@ What this fetcher guarantees, whatever the server does:
   (`attempt_deadline`: connect, headers and body; a body trickled one byte a second ends there too) and a
   deadline for the whole fetch (`deadline`: every attempt and backoff included; a retry that could not
   finish in time is not started); waiting for the host's turn counts too, so no lock is held past them;
-- bounded redirects (a loop is named as such);
+- bounded redirects (a loop is named as such), and none from a public URL to a private, loopback or
+  link-local address (fetchers/redirects.py says why and how to allow it);
 - bounded memory: the body is inflated here, in pieces of at most 64 KiB, and reading stops once the
   *decoded* size passes `max_bytes` (a gzip bomb or an endless stream raises OversizeError);
 - retries only where a retry can help (time-outs, resets, truncated bodies, 5xx, 429), with exponential
@@ -41,6 +42,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.stop import stop_base
 
 from watchdog.errors import FetchError, OversizeError
+from watchdog.fetchers.redirects import RedirectPolicy
 from watchdog.models import Capture, FetchSettings, NotModified, Target, Validators
 
 log = logging.getLogger(__name__)
@@ -373,8 +375,10 @@ class HttpFetcher:
         clock: Callable[[], datetime] = utc_now,
         host_limiter: HostLimiter | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        redirects: RedirectPolicy | None = None,
     ) -> None:
         self._settings = settings
+        self._redirects = redirects or RedirectPolicy(allow_private=settings.private_redirects)
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client()
         self._sleep = sleep
@@ -466,6 +470,7 @@ class HttpFetcher:
                     result = self._request(target, chain[-1], headers, cutoff, ends, conditional=conditional)
                 if not isinstance(result, _Redirect):
                     return result
+                self._redirects.check(target.url, result.location)
                 chain.append(result.location)
             raise _redirect_failure(target.url, chain, self._settings.max_redirects)
         finally:
