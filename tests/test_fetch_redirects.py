@@ -20,6 +20,7 @@ import pytest
 from support.pageserver import PageServer, start_page_server
 from watchdog.config import load_config
 from watchdog.errors import FetchError
+from watchdog.fetchers.browser import BrowserFetcher
 from watchdog.fetchers.http import HttpFetcher
 from watchdog.fetchers.redirects import RedirectPolicy
 from watchdog.models import Capture, FetchSettings, Target
@@ -129,3 +130,27 @@ def test_the_config_switch_lets_a_public_target_reach_an_internal_address(
         with pytest.raises(FetchError, match="is a loopback address"):
             fetch(made, "http://policy.example/go")
         assert internal.hits("/secret") == 0
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Debian's chromium is not at {CHROMIUM}")
+def test_the_browser_archives_nothing_from_an_internal_address(
+    page_server: PageServer, internal: PageServer
+) -> None:
+    """Chromium follows redirects itself: the chain is checked before the capture is handed on. The site
+    is reached as "localhost", which the injected resolver calls public (Chromium connects to it as
+    usual)."""
+    page_server.redirect("/go", internal.url("/secret"))
+    policy = RedirectPolicy(resolve=lambda host: ["93.184.216.34"] if host == "localhost" else [])
+    browser = BrowserFetcher(
+        settings=SETTINGS, executable_path=CHROMIUM, render_timeout=2.0, redirects=policy
+    )
+    site = page_server.base_url.replace("127.0.0.1", "localhost")
+    try:
+        with pytest.raises(FetchError, match=r"127\.0\.0\.2 is a loopback address"):
+            browser.fetch(Target("t", f"{site}/go", "t"))
+    finally:
+        browser.close()

@@ -50,10 +50,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from watchdog import __version__
 from watchdog.config import default_user_agent
 from watchdog.errors import FetchError, MissingDependencyError, OversizeError
+from watchdog.fetchers.redirects import RedirectPolicy
 from watchdog.models import Capture, FetchSettings, Target, Validators
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Response, Route
+    from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Request, Response, Route
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +226,10 @@ class BrowserFetcher:
         host_limiter: HostLimiter | None = None,
         hang_grace: float = 10.0,
         close_timeout: float = 10.0,
+        redirects: RedirectPolicy | None = None,
     ) -> None:
         self._settings = settings
+        self._redirects = redirects or RedirectPolicy(allow_private=settings.private_redirects)
         self._executable_path = executable_path
         self._clock = clock
         self._render_timeout = render_timeout
@@ -394,7 +397,7 @@ class BrowserFetcher:
             context = launched.browser.new_context(**options)
         except api.Error as exc:
             raise FetchError(f"browser: no new page: {_first_line(exc)}", transient=True) from exc
-        visit = _Visit(api, target, progress, self._settings, self._render_timeout)
+        visit = _Visit(api, target, progress, self._settings, self._render_timeout, self._redirects)
         try:
             return visit.capture(context, self._clock)
         except api.Error as exc:  # the page or the browser died under us
@@ -425,12 +428,14 @@ class _Visit:
         progress: _Progress,
         settings: FetchSettings,
         render_timeout: float,
+        redirects: RedirectPolicy,
     ) -> None:
         self._api = api
         self._target = target
         self._progress = progress
         self._settings = settings
         self._render_timeout = render_timeout
+        self._redirects = redirects
         self._spec = {
             "ready": target.ready,
             "select": list(target.select),
@@ -458,6 +463,10 @@ class _Visit:
                 f"{self._settings.max_bytes}-byte cap"
             )
         response = documents[-1] if documents else first
+        # Chromium follows redirects itself (a route handler never sees them): every document it went
+        # through is checked here, before anything of it can be archived
+        for url in [*_redirect_chain([first, *documents]), page.url]:
+            self._redirects.check(target.url, url)
         return Capture(
             target_id=target.id,
             url=target.url,
@@ -598,6 +607,17 @@ def _keep_document(page: Page, response: Response, documents: list[Response]) ->
     redirect = 300 <= response.status < 400
     if request.is_navigation_request() and request.frame == page.main_frame and not redirect:
         documents.append(response)
+
+
+def _redirect_chain(responses: list[Response]) -> list[str]:
+    """Every URL the documents' requests went through, redirects included."""
+    urls = []
+    for response in responses:
+        request: Request | None = response.request
+        while request is not None:
+            urls.append(request.url)
+            request = request.redirected_from
+    return urls
 
 
 def _consent_spec() -> dict[str, Any]:
