@@ -71,19 +71,24 @@ class CheckLog:
 
 
 @pytest.fixture
-def running_daemon(tmp_path: Path) -> Iterator[list[Daemon]]:
-    """Daemons started by a test; stopped, and their store and pipe closed, after it."""
-    started: list[Daemon] = []
+def running_daemon(tmp_path: Path) -> Iterator[list[tuple[Daemon, threading.Thread]]]:
+    """Daemons started by a test; stopped (their loop ended), and their store and pipe closed, after it."""
+    started: list[tuple[Daemon, threading.Thread]] = []
     yield started
-    for daemon in started:
+    for daemon, _loop in started:
         daemon.request_stop()
+    for _daemon, loop in started:
+        loop.join(20)
+        assert not loop.is_alive(), "the loop did not stop"
     assert wait_until(lambda: not any(t.name.startswith("check:") for t in threading.enumerate()), 20)
-    for daemon in started:
+    for daemon, _loop in started:
         daemon.store.close()
         daemon.wakeup.close()
 
 
-def start(config_path: Path, clock: SettableClock, log: CheckLog, started: list[Daemon]) -> threading.Thread:
+def start(
+    config_path: Path, clock: SettableClock, log: CheckLog, started: list[tuple[Daemon, threading.Thread]]
+) -> None:
     config = load_config(config_path)
     edges = Edges(clock=clock, check=log.check, publish=lambda _c, _s: None)
     daemon = Daemon(
@@ -95,14 +100,13 @@ def start(config_path: Path, clock: SettableClock, log: CheckLog, started: list[
         wakeup=Wakeup(),
         edges=edges,
     )
-    started.append(daemon)
-    thread = threading.Thread(target=daemon.run, daemon=True)
-    thread.start()
-    return thread
+    loop = threading.Thread(target=daemon.run, daemon=True)
+    started.append((daemon, loop))
+    loop.start()
 
 
 def test_a_clock_step_forward_bunches_nothing_and_a_step_back_stalls_nothing(
-    page_server: PageServer, tmp_path: Path, running_daemon: list[Daemon]
+    page_server: PageServer, tmp_path: Path, running_daemon: list[tuple[Daemon, threading.Thread]]
 ) -> None:
     ids = [f"t{i}" for i in range(5)]
     for n, target_id in enumerate(ids):
