@@ -78,10 +78,10 @@ DRIVER = r"""
 import json, sys
 from watchdog.config import load_config
 from watchdog.pipeline import Context, Fetchers, run_cycle
-from watchdog.store import Store
+from watchdog.storage.sqlite import SqliteStorage
 
 config = load_config(sys.argv[1])
-with Store.open(config.storage_dir) as store:
+with SqliteStorage.open(config.storage_dir) as store:
     fetchers = Fetchers(config)
     try:
         outcomes = run_cycle(config.targets, Context(config=config, store=store, fetchers=fetchers))

@@ -3,10 +3,10 @@
     python bench/bench_publish.py [--targets 100] [--changes 100] [--dir PATH]
 
 Builds an archive of targets x changes (default 100 x 100 = 10,000 changes, 10,100 versions) through the
-Store's own methods: short synthetic texts made of real sentences from Meta's privacy policy (the corpus
-copy in tests/fixtures/replay, Open Terms Archive, ODC-By 1.0, attribution there), each change swapping,
-adding or dropping one sentence. Then it times, each phase in a fresh process (like one `check` run) so
-the peak RSS is the phase's own:
+storage's own write (CheckStore.record_check): short synthetic texts made of real sentences from Meta's
+privacy policy (the corpus copy in tests/fixtures/replay, Open Terms Archive, ODC-By 1.0, attribution
+there), each change swapping, adding or dropping one sentence. Then it times, each phase in a fresh
+process (like one `check` run) so the peak RSS is the phase's own:
 
     from scratch       empty site, feeds and diff cache: every page rendered, every diff computed
     no-op              the same archive again: nothing rendered or written
@@ -31,13 +31,24 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from watchdog.config import Config  # noqa: E402
-from watchdog.models import Capture, FetchSettings, Target, Topic  # noqa: E402
-from watchdog.store import Store  # noqa: E402
+from watchdog.models import (  # noqa: E402
+    Capture,
+    CheckRecord,
+    FetchSettings,
+    NewChange,
+    NewSnapshot,
+    NewVersion,
+    Recorded,
+    Target,
+    Topic,
+)
+from watchdog.storage.sqlite import SqliteStorage  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fixtures" / "replay" / "series" / "facebook-privacy-policy-en"
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -77,16 +88,15 @@ def target(index: int) -> Target:
 def build(directory: Path, targets: int, changes: int) -> None:
     pool = sentences()
     rng = random.Random(2025)
-    with Store.open(directory) as store:
-        store.sync_targets([target(i) for i in range(targets)])
+    with SqliteStorage.open(directory) as store:
+        store.checks.sync_targets([target(i) for i in range(targets)])
         for index in range(targets):
             text = rng.sample(pool, 12)
-            with store.transaction():
-                previous = add_version(store, target(index), text, START + timedelta(minutes=index))
-                for n in range(changes):
-                    text = mutate(text, pool, rng)
-                    at = START + timedelta(days=n + 1, minutes=index)
-                    previous = add_change(store, target(index), previous, text, at, rng)
+            previous = add_version(store, target(index), text, START + timedelta(minutes=index))
+            for n in range(changes):
+                text = mutate(text, pool, rng)
+                at = START + timedelta(days=n + 1, minutes=index)
+                previous = add_change(store, target(index), previous, text, at, rng)
 
 
 def mutate(text: list[str], pool: list[str], rng: random.Random) -> list[str]:
@@ -102,32 +112,43 @@ def mutate(text: list[str], pool: list[str], rng: random.Random) -> list[str]:
     return changed
 
 
-def add_version(store: Store, tgt: Target, text: list[str], at: datetime) -> str:
+def _record(store: SqliteStorage, tgt: Target, text: list[str], at: datetime, **fields: Any) -> Recorded:
+    """One version (and its raw snapshot), written as the pipeline writes a check."""
     body = ("<html><body>" + "".join(f"<p>{s}</p>" for s in text) + "</body></html>").encode()
     capture = Capture(tgt.id, tgt.url, tgt.url, 200, (), body, at, "http")
-    snapshot = store.add_snapshot(capture, fingerprint="bench", outcome="accepted")
-    version = store.add_version(
-        tgt.id, text="\n".join(text) + "\n", snapshot_id=snapshot, seen_at=at, technical=False
+    record = CheckRecord(
+        tgt.id,
+        tgt.name,
+        tgt.url,
+        at,
+        None,
+        snapshot=NewSnapshot(capture, "bench", "accepted"),
+        version=NewVersion(text="\n".join(text) + "\n", seen_at=at),
+        **fields,
     )
-    return version.id
+    return store.checks.record_check(record)
+
+
+def add_version(store: SqliteStorage, tgt: Target, text: list[str], at: datetime) -> str:
+    done = _record(store, tgt, text, at)
+    assert done.version is not None
+    return done.version.id
 
 
 def add_change(
-    store: Store, tgt: Target, previous: str, text: list[str], at: datetime, rng: random.Random
+    store: SqliteStorage, tgt: Target, previous: str, text: list[str], at: datetime, rng: random.Random
 ) -> str:
-    new = add_version(store, tgt, text, at)
-    topics = rng.sample([t.id for t in TOPICS], rng.randrange(0, 3))
-    store.add_change(
-        tgt.id,
+    topics = tuple(rng.sample([t.id for t in TOPICS], rng.randrange(0, 3)))
+    change = NewChange(
         from_version=previous,
-        to_version=new,
-        at=at,
         kind="change",
         topics=topics,
         severity="high" if topics else "none",
         summary=f"{', '.join(topics) or 'no topic'} · 1 block",
     )
-    return new
+    done = _record(store, tgt, text, at, change=change)
+    assert done.version is not None
+    return done.version.id
 
 
 # --------------------------------------------------------------------------- one phase (own process)
@@ -143,7 +164,7 @@ def phase(directory: Path, targets: int, name: str) -> dict[str, object]:
         shutil.rmtree(directory / "site", ignore_errors=True)
         shutil.rmtree(directory / "feeds", ignore_errors=True)
     started = time.perf_counter()
-    with Store.open(directory, writer=False) as store:
+    with SqliteStorage.open(directory, writer=False) as store:
         report = publish(
             config,
             store,
@@ -163,14 +184,13 @@ def phase(directory: Path, targets: int, name: str) -> dict[str, object]:
 
 
 def add_one_change(directory: Path, targets: int) -> None:
-    with Store.open(directory) as store:
+    with SqliteStorage.open(directory) as store:
         tgt = target(targets // 2)
-        current = store.current_version(tgt.id)
-        assert current is not None
-        text = store.version_text(current.id).splitlines()
+        state = store.archive.target_state(tgt.id)
+        assert state is not None and state.current_version is not None
+        text = store.archive.version_text(state.current_version).splitlines()
         text.append("We may use public posts to develop and improve artificial intelligence at Meta.")
-        with store.transaction():
-            add_change(store, tgt, current.id, text, datetime.now(UTC), random.Random(1))
+        add_change(store, tgt, state.current_version, text, datetime.now(UTC), random.Random(1))
 
 
 # --------------------------------------------------------------------------- main
@@ -186,7 +206,7 @@ def main() -> None:
     if args.phase:
         print(json.dumps(phase(args.dir, args.targets, args.phase)))
         return
-    # tmpfs when there is one: the Store fsyncs every blob it writes, and 20,000 fsyncs would make building
+    # tmpfs when there is one: the storage fsyncs every blob it writes, and 20,000 fsyncs would make building
     # the archive the whole benchmark; publishing itself never fsyncs, so its figures hold on a disk too
     scratch = "/dev/shm" if Path("/dev/shm").is_dir() else None
     directory = args.dir or Path(tempfile.mkdtemp(prefix="bench-publish-", dir=scratch))

@@ -73,7 +73,7 @@ def test_a_channel_outage_loses_nothing_and_duplicates_nothing(
     webhook_sink.up()
     _config, store = open_archive(config)
     with store:
-        pending = store.all_pending()
+        pending = store.outbox.all_pending()
     assert [d.alert.event_id for d in pending] == ["ig@c1"]
     # the channel answers again: the very next check delivers what it is owed, exactly once
     result = cli("--config", str(config), "check", "--json")

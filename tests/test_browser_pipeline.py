@@ -27,8 +27,8 @@ def test_browser_and_plain_fetchers_archive_the_same_text(page_server: PageServe
     assert outcomes["js"].status == "new" and outcomes["ssr"].status == "new"
     _config, store = open_archive(config)
     with store:
-        assert store.version_text("js@v1") == store.version_text("ssr@v1")
-        (snapshot,) = store.snapshots("js")
+        assert store.archive.version_text("js@v1") == store.archive.version_text("ssr@v1")
+        (snapshot,) = store.archive.snapshots("js")
         assert snapshot.fetcher == "browser", "the snapshot records which fetcher produced it"
     assert jspages.chromium_processes() == [] or all(p.ppid == 1 for p in jspages.chromium_processes())
 
@@ -54,5 +54,5 @@ def test_auto_falls_back_on_a_refusal_and_never_rendered_pages_are_rejected(
     assert page_server.hits("/refused") >= 2, "the plain fetch, then the browser"
     _config, store = open_archive(config)
     with store:
-        (shell,) = store.snapshots("shell")
+        (shell,) = store.archive.snapshots("shell")
         assert shell.fetcher == "browser"

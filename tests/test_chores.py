@@ -13,25 +13,26 @@ from support.harness import Site, cli, cycle, write_config
 from support.pageserver import PageServer
 from support.replay import corpus_text
 from watchdog.errors import StorageError
-from watchdog.store import Store
+from watchdog.storage.sqlite import SqliteStorage
 
 HOLD = (
-    "import pathlib, sys, time\nfrom watchdog.store import Store\ns = Store.open(pathlib.Path(sys.argv[1]))\n"
+    "import pathlib, sys, time\nfrom watchdog.storage.sqlite import SqliteStorage\n"
+    "s = SqliteStorage.open(pathlib.Path(sys.argv[1]))\n"
 )
 
 
 def test_a_child_writes_only_under_a_lock_its_named_parent_really_holds(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="not held by process"):
-        Store.open(tmp_path, lock_held_by=12345)  # nobody holds it
+        SqliteStorage.open(tmp_path, lock_held_by=12345)  # nobody holds it
     code = HOLD + "print('locked', flush=True)\ntime.sleep(60)"
     with subprocess.Popen(
         [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True
     ) as holder:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with Store.open(tmp_path, lock_held_by=holder.pid) as child:
-            child.sync_targets([])  # may write
+        with SqliteStorage.open(tmp_path, lock_held_by=holder.pid) as child:
+            child.checks.sync_targets([])  # may write
         with pytest.raises(StorageError, match=f"pid {holder.pid}"):
-            Store.open(tmp_path, lock_held_by=holder.pid + 1)
+            SqliteStorage.open(tmp_path, lock_held_by=holder.pid + 1)
         holder.kill()
 
 

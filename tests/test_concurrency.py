@@ -25,13 +25,14 @@ from support.concurrency import (
 )
 from watchdog.publish import output
 from watchdog.publish.archive import DiffCache
+from watchdog.storage.blobs import BlobStore
+from watchdog.storage.chain import sha256
 from watchdog.storage.files import (
     TEMP_SUFFIX,
     atomic_file,
     sweep_temporaries,
     write_atomically,
 )
-from watchdog.store import BlobStore, sha256
 
 THREAD_ROUNDS = 150
 THREADS = 8

@@ -40,7 +40,7 @@ from watchdog.models import Outcome, Target
 from watchdog.pipeline import Context, check_target
 from watchdog.publish.evidence import check_archive
 from watchdog.sdnotify import SystemdNotifier
-from watchdog.store import Store
+from watchdog.storage.sqlite import SqliteStorage
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -199,7 +199,7 @@ class Census:
 @dataclass
 class InProcess:
     daemon: Daemon
-    store: Store
+    store: SqliteStorage
     thread: threading.Thread
     result: list[int]
 
@@ -218,7 +218,7 @@ def in_process(tmp_path: Path) -> Iterator[Callable[..., InProcess]]:
         config_path: Path, *, check: Callable[[Target, Context], Outcome], stop_timeout: float = 5.0
     ) -> InProcess:
         config = load_config(config_path)
-        store = Store.open(config.storage_dir)
+        store = SqliteStorage.open(config.storage_dir)
         wakeup = Wakeup()
         edges = Edges(check=check, stop_timeout=stop_timeout, publish=lambda _c, _s: None)
         daemon = Daemon(
@@ -266,7 +266,7 @@ def test_bounded_concurrency_across_hosts_and_never_one_target_twice(
     assert run.stop() == 0
     assert census.peak == 2, "at most max_workers checks at once, and the bound is reached across hosts"
     assert set(census.peak_per_target.values()) == {1}, "a target in flight is never started again"
-    states = {s.id: s for s in run.store.target_states()}
+    states = {s.id: s for s in run.store.archive.target_states()}
     assert all(states[f"t{i}"].current_version == f"t{i}@v1" for i in range(4))
     assert all(states[f"t{i}"].next_due_at is not None for i in range(4)), "the next due time is persisted"
 
@@ -289,7 +289,7 @@ def test_a_storage_error_stops_the_daemon_with_exit_code_1(
     run.thread.join(20)
     assert not run.thread.is_alive(), "a storage error is fatal: the loop stops by itself"
     assert run.result == [1]
-    ok = run.store.target_state("ok")
+    ok = run.store.archive.target_state("ok")
     assert ok is not None and ok.current_version == "ok@v1", "the other target's check was committed"
 
 
@@ -314,7 +314,7 @@ def test_stop_abandons_a_stuck_check_at_the_deadline(
         assert run.stop() == 0
         assert run.daemon.abandoned == ["stuck"]
         assert census.done.get("stuck", 0) == 0
-        stuck_state = run.store.target_state("stuck")
+        stuck_state = run.store.archive.target_state("stuck")
         assert stuck_state is not None and stuck_state.current_version is None, "nothing half-written"
     finally:
         release.set()
@@ -370,7 +370,7 @@ def test_workers_storing_one_text_at_once_never_stop_the_daemon(
     finally:
         for server in servers:
             server.stop()
-    texts = {i: [run.store.version_text(v.id) for v in run.store.versions(i)] for i in ids}
+    texts = {i: [run.store.archive.version_text(v.id) for v in run.store.archive.versions(i)] for i in ids}
     assert all(len(t) == SHARED_ROUNDS for t in texts.values()), {i: len(t) for i, t in texts.items()}
     assert len({tuple(t) for t in texts.values()}) == 1, "every target archived the same texts"
     assert check_archive(run.store).problems == ()
@@ -410,8 +410,8 @@ def daemons(tmp_path: Path) -> Iterator[Callable[[Path], Daemons]]:
         group.close()
 
 
-def archive(config_path: Path) -> Store:
-    return Store.open(load_config(config_path).storage_dir, writer=False)
+def archive(config_path: Path) -> SqliteStorage:
+    return SqliteStorage.open(load_config(config_path).storage_dir, writer=False)
 
 
 def test_run_checks_alerts_and_talks_to_systemd(
@@ -449,8 +449,8 @@ def test_run_checks_alerts_and_talks_to_systemd(
     ids = [c for _at, c in sink.deliveries()]
     assert sorted(ids) == sorted(set(ids)), "no alert twice"
     with archive(config) as store:
-        assert [c.id for c in store.changes(target="a")] == ["a@c2", "a@c1"]
-        assert store.all_pending() == []
+        assert [c.id for c in store.archive.changes(target="a")] == ["a@c2", "a@c1"]
+        assert store.outbox.all_pending() == []
 
 
 def test_sighup_applies_a_new_config_and_survives_a_broken_one(
@@ -554,7 +554,7 @@ def test_restart_neither_stampedes_nor_skips(
 
 def next_due(config: Path) -> dict[str, datetime]:
     with archive(config) as store:
-        return {s.id: s.next_due_at for s in store.target_states() if s.next_due_at is not None}
+        return {s.id: s.next_due_at for s in store.archive.target_states() if s.next_due_at is not None}
 
 
 # --------------------------------------------------------------------------- kill -9 across many cycles
@@ -600,7 +600,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_sends_nothing_twice(
     last = f"Revision {VERSIONS - 1}:"
     assert wait_until(lambda: current_texts_contain(config, ids, last), 40, every=0.2), group.logs()[-3000:]
     with archive(config) as store:
-        changes = {c.id for c in store.changes()}  # the pages no longer change: neither will this
+        changes = {c.id for c in store.archive.changes()}  # the pages no longer change: neither will this
     delivered_all = wait_until(lambda: {c for _at, c in sink.deliveries()} >= changes, 20)
     assert delivered_all, (changes, sink.deliveries())
     assert final.stop() == 0
@@ -612,16 +612,16 @@ def test_kill_9_at_random_moments_loses_nothing_and_sends_nothing_twice(
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     with archive(config) as store:
         for tid in ids:
-            versions = store.versions(tid)
+            versions = store.archive.versions(tid)
             hashes = [v.text_hash for v in versions]
             assert len(set(hashes)) == len(hashes), f"{tid}: a text archived twice (seed {seed})"
-            assert f"Revision {VERSIONS - 1}:" in store.version_text(versions[0].id), (
+            assert f"Revision {VERSIONS - 1}:" in store.archive.version_text(versions[0].id), (
                 "the last text is current"
             )
-            chain = sorted(store.changes(target=tid), key=lambda c: c.seq)
+            chain = sorted(store.archive.changes(target=tid), key=lambda c: c.seq)
             assert len(chain) == len(versions) - 1
             assert [c.from_version for c in chain[1:]] == [c.to_version for c in chain[:-1]]
-        assert store.all_pending() == [], "every owed alert was delivered"
+        assert store.outbox.all_pending() == [], "every owed alert was delivered"
     delivered = sink.deliveries()
     assert {c for _at, c in delivered} == changes, "every change alerted, nothing else"
     explained, unexplained = split_duplicates(delivered, kills, window=DUPLICATE_WINDOW)
@@ -635,5 +635,6 @@ def test_kill_9_at_random_moments_loses_nothing_and_sends_nothing_twice(
 
 def current_texts_contain(config: Path, ids: Sequence[str], needle: str) -> bool:
     with archive(config) as store:
-        current = [store.current_version(tid) for tid in ids]
-        return all(v is not None and needle in store.version_text(v.id) for v in current)
+        states = [store.archive.target_state(tid) for tid in ids]
+        current = [s.current_version if s else None for s in states]
+        return all(v is not None and needle in store.archive.version_text(v) for v in current)

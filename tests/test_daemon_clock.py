@@ -28,7 +28,7 @@ from watchdog.daemon import ClockWatch, Daemon, Edges, Schedule, SignalFlags, Wa
 from watchdog.models import Outcome, Target
 from watchdog.pipeline import Context, check_target
 from watchdog.sdnotify import SystemdNotifier
-from watchdog.store import Store
+from watchdog.storage.sqlite import SqliteStorage
 
 HOUR = timedelta(hours=1)
 
@@ -94,7 +94,7 @@ def start(
     daemon = Daemon(
         config_path,
         config,
-        Store.open(config.storage_dir),
+        SqliteStorage.open(config.storage_dir),
         notifier=SystemdNotifier(),
         flags=SignalFlags(),
         wakeup=Wakeup(),

@@ -19,10 +19,12 @@ from support.archives import Builder, corpus_archive, open_store
 from support.harness import Site, cli, write_config
 from support.pageserver import PageServer
 from watchdog import cli as watchdog_cli
-from watchdog.models import Alert, Target
+from watchdog.models import Alert, OwedAlert, Target
 from watchdog.publish import commands
 from watchdog.publish.evidence import check_archive, export_jsonl, verify
-from watchdog.store import DB_NAME, Store, chain_hash
+from watchdog.storage import sqlite as sqlite_rows
+from watchdog.storage.chain import chain_hash, change_payload
+from watchdog.storage.sqlite import DB_NAME, SqliteStorage
 
 META = Target(id="meta", url="https://example.org/policy", name="Meta Privacy Policy")
 BASE = "Our policy explains how we use information.\nYou can contact us at any time.\n"
@@ -37,8 +39,7 @@ def build(directory: Path) -> Path:
         meta.change(BASE + "We use public posts to train AI.\n", topics=["ai-training"])
         meta.change(BASE + "We use public posts to train AI. You can object.\n", topics=["opt-out"])
         alert = Alert("meta@c2", "change", "meta", "t", "text", "md", "<p>html</p>", ("opt-out",))
-        with store.transaction():
-            store.enqueue(alert, ["mail"], now=meta.clock)
+        meta.record(meta.clock, alerts=(OwedAlert(alert.event_id, alert.to_json(), ("mail",)),))
     return config
 
 
@@ -68,7 +69,7 @@ def test_a_real_pipeline_archive_verifies_and_exports_its_provenance(
     page_server: PageServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     config, _ = corpus_archive(tmp_path_factory, page_server, "may-2025")
-    with Store.open(config.storage_dir, writer=False) as store:
+    with SqliteStorage.open(config.storage_dir, writer=False) as store:
         assert verify(store) == []
         out = io.StringIO()
         assert export_jsonl(store, out) == (2, 1)
@@ -116,12 +117,10 @@ def rehash_c1_after_editing_it(d: Path) -> None:
     sql(d, "UPDATE changes SET summary = 'nothing to see' WHERE id = 'meta@c1'")
     with closing(sqlite3.connect(d / DB_NAME)) as db:
         db.row_factory = sqlite3.Row
-        from watchdog.publish.evidence import change_payload
-
         row = db.execute("SELECT * FROM changes WHERE id = 'meta@c1'").fetchone()
         db.execute(
             "UPDATE changes SET record_hash = ? WHERE id = 'meta@c1'",
-            (chain_hash(row["prev_hash"], change_payload(row)),),
+            (chain_hash(row["prev_hash"], change_payload(sqlite_rows.change(row))),),
         )
         db.commit()
 
@@ -235,7 +234,7 @@ def test_verify_names_what_was_tampered_with(
     for words in expected:
         assert words in out, out
     assert out.splitlines()[-1].startswith("verify: ") and "problem(s)" in out.splitlines()[-1]
-    with Store.open(tmp_path / "archive", writer=False) as store:
+    with SqliteStorage.open(tmp_path / "archive", writer=False) as store:
         report = check_archive(store)
     assert not report.ok and len(report.problems) == len(out.splitlines()) - 1
 

@@ -1,7 +1,7 @@
 """Atom feeds: RFC 4287 validity (RELAX NG grammar and the prose rules), stable ids, determinism, content.
 
 The grammar is RFC 4287 Appendix B (tests/fixtures/spec/, IETF Trust licence, see its README.md). The
-archives come from the real pipeline over loopback (corpus pages) or straight from the Store's methods.
+archives come from the real pipeline over loopback (corpus pages) or straight through the storage's write.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from watchdog.models import Target, iso
 from watchdog.pipeline import archive_link
 from watchdog.publish import after_cycle, publish
 from watchdog.publish.feeds import FEED_LIMIT
-from watchdog.store import Store
+from watchdog.storage.sqlite import SqliteStorage
 
 SPEC = Path(__file__).parent / "fixtures" / "spec" / "atom.rng"
 A = "{http://www.w3.org/2005/Atom}"
@@ -36,7 +36,7 @@ def grammar() -> etree.RelaxNG:
     return etree.RelaxNG(etree.parse(str(SPEC)))
 
 
-def busy_archive(storage: Path) -> Store:
+def busy_archive(storage: Path) -> SqliteStorage:
     """Two targets: topic changes, a change with no topic, a revert, a technical version, events, and
     page text with markup, quotes and raw control characters."""
     store = open_store(storage, [META, INSTA])
@@ -69,7 +69,7 @@ def feeds_of(root: Path) -> dict[str, etree._ElementTree]:
     return {str(p.relative_to(root)): etree.parse(str(p)) for p in sorted(root.rglob("*.atom"))}
 
 
-def publish_to(config: Config, store: Store, out: Path) -> None:
+def publish_to(config: Config, store: SqliteStorage, out: Path) -> None:
     publish(config, store, site_dir=out, feeds_dir=out / "feeds", cache_dir=None)
 
 
@@ -277,7 +277,7 @@ def test_entry_ids_never_change_and_name_the_change(tmp_path: Path) -> None:
         meta.change(BASE + "Another one about opt-out.\n", topics=["opt-out"])
         after_cycle(config, store)
         after = entry_ids(feeds_of(tmp_path / "feeds")["all.atom"])
-        record = store.change(first)
+        record = store.archive.change(first)
     assert len(after) == 2 and all(after[href] == ident for href, ident in before.items())
     assert (
         before[f"../changes/{first}.html"]
@@ -362,8 +362,8 @@ def test_the_may_2025_ai_at_meta_change_from_the_real_pipeline(
     inserted = " ".join(node.text_content() for node in diff.iter("ins"))
     assert "Interactions with Meta" in inserted
     assert {c.get("term") for c in entry.findall(f"{A}category")} >= {"ai-training", "legal-basis"}
-    with Store.open(config.storage_dir, writer=False) as store:
-        detected = iso(store.change("fb@c1").detected_at)
+    with SqliteStorage.open(config.storage_dir, writer=False) as store:
+        detected = iso(store.archive.change("fb@c1").detected_at)
     assert entry.findtext(f"{A}published") == entry.findtext(f"{A}updated") == detected
 
 

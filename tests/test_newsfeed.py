@@ -146,7 +146,7 @@ def test_a_new_post_on_ai_training_alerts_with_its_link(
     assert "Quest" not in alert["title"]
     _config, store = open_archive(config)
     with store:
-        evidence = store.change_evidence(outcome.change or "")
+        evidence = store.archive.change_evidence(outcome.change or "")
     assert evidence and all(e["side"] == "inserted" for e in evidence)
 
     serve(page_server, rss(RESUMPTION))  # an item only falls off: archived, nobody alerted
@@ -203,7 +203,7 @@ def test_follow_adds_a_new_post_on_a_topic_as_a_target_of_its_own(
     assert rows["newsroom"]["status"] == "unchanged"
     _config, store = open_archive(config)
     with store:
-        text = store.version_text(f"{followed}@v1")
+        text = store.archive.version_text(f"{followed}@v1")
     assert text.startswith("# Making AI Work Harder for Europeans") and "Newsroom menu" not in text
 
     # the same item seen again (or another change of the feed) does not add it twice

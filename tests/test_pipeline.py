@@ -48,9 +48,11 @@ def test_baseline_noise_and_a_real_wording_change(page_server: PageServer, tmp_p
     assert {"ai-training", "legal-basis"} <= set(third.topics)
     _config, store = open_archive(config)
     with store:
-        assert [v.id for v in store.versions("fb")] == ["fb@v2", "fb@v1"]
-        assert "Develop and improve artificial intelligence technology" in store.version_text("fb@v2")
-        assert "Develop and improve artificial intelligence technology" not in store.version_text("fb@v1")
+        assert [v.id for v in store.archive.versions("fb")] == ["fb@v2", "fb@v1"]
+        assert "Develop and improve artificial intelligence technology" in store.archive.version_text("fb@v2")
+        assert "Develop and improve artificial intelligence technology" not in store.archive.version_text(
+            "fb@v1"
+        )
 
 
 def test_conditional_get_304_is_unchanged_without_parsing(page_server: PageServer, tmp_path: Path) -> None:
@@ -62,7 +64,7 @@ def test_conditional_get_304_is_unchanged_without_parsing(page_server: PageServe
     assert last.headers.get("if-none-match"), "the server's own ETag was replayed"
     _config, store = open_archive(config)
     with store:
-        assert len(store.snapshots("fb")) == 1, "a 304 stores no snapshot"
+        assert len(store.archive.snapshots("fb")) == 1, "a 304 stores no snapshot"
 
 
 FAILED_CAPTURES = [
@@ -87,8 +89,8 @@ def test_real_failed_captures_never_become_versions(
         assert outcome.extra["code"] == code
     _config, store = open_archive(config)
     with store:
-        assert len(store.versions("ig")) == 1
-        (rejected,) = store.snapshots("ig", outcome="rejected")
+        assert len(store.archive.versions("ig")) == 1
+        (rejected,) = store.archive.snapshots("ig", outcome="rejected")
         assert rejected.reason == outcome.reason, "the failed capture is kept as evidence, with its reason"
 
 
@@ -173,7 +175,7 @@ def test_reextract_adds_a_technical_version_and_never_alerts(page_server: PageSe
     assert "added technical version fb@v2" in result.stdout
     _config, store = open_archive(config)
     with store:
-        assert store.version("fb@v2").technical and store.changes() == []
+        assert store.archive.version("fb@v2").technical and store.archive.changes() == []
     (after,) = cycle(config)
     assert after.status == "unchanged" and after.version == "fb@v2", "the next check compares like with like"
 

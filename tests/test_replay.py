@@ -166,5 +166,5 @@ def test_replay_series(
             alerted_changes.append(outcome.change)
     _config, store = open_archive(config)
     with store:
-        recorded = {c.id for c in store.changes() if c.alerted}
+        recorded = {c.id for c in store.archive.changes() if c.alerted}
     assert recorded == set(alerted_changes), "the archive knows exactly which changes alerted"

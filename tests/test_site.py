@@ -17,13 +17,13 @@ from watchdog.models import Target
 from watchdog.publish import after_cycle, publish
 from watchdog.publish.output import MANIFEST, Page, write_pages
 from watchdog.publish.site import CSP, export_site
-from watchdog.store import Store
+from watchdog.storage.sqlite import SqliteStorage
 
 META = Target(id="meta", url="https://example.org/policy", name="Meta Privacy Policy")
 BASE = "Our policy explains how we use information.\nYou can contact us at any time.\n"
 
 
-def small_archive(storage: Path) -> tuple[Store, Builder]:
+def small_archive(storage: Path) -> tuple[SqliteStorage, Builder]:
     store = open_store(storage, [META])
     meta = Builder(store, META)
     meta.version(BASE)
@@ -74,7 +74,7 @@ def test_a_change_page_has_an_inline_and_a_side_by_side_diff(tmp_path: Path) -> 
     store, _meta = small_archive(tmp_path)
     with store:
         after_cycle(make_config(tmp_path, [META]), store)
-        record_hash = store.change("meta@c1").record_hash
+        record_hash = store.archive.change("meta@c1").record_hash
     page = pages_of(tmp_path / "site")["changes/meta@c1.html"]
     inline = page.find_class("diff")[0]
     inserted = "".join(n.text_content() for n in inline.iter("ins"))
@@ -91,8 +91,8 @@ def test_a_version_page_shows_the_text_and_its_provenance(tmp_path: Path) -> Non
     store, meta = small_archive(tmp_path)
     with store:
         after_cycle(make_config(tmp_path, [META]), store)
-        version = store.version("meta@v2")
-        snapshot = store.snapshot(version.snapshot_id or 0)
+        version = store.archive.version("meta@v2")
+        snapshot = store.archive.snapshot(version.snapshot_id or 0)
     page = pages_of(tmp_path / "site")["versions/meta@v2.html"]
     facts = dict(
         zip(
@@ -264,7 +264,7 @@ def test_a_damaged_page_is_repaired_and_a_stale_one_removed(tmp_path: Path) -> N
 def test_a_missing_text_blob_is_reported_on_the_page_not_fatal(tmp_path: Path) -> None:
     store, _meta = small_archive(tmp_path)
     with store:
-        store.blobs.path(store.version("meta@v2").text_hash).unlink()
+        store.blobs.path(store.archive.version("meta@v2").text_hash).unlink()
         after_cycle(make_config(tmp_path, [META]), store)
     pages = pages_of(tmp_path / "site")
     assert "cannot be read" in pages["changes/meta@c1.html"].text_content()

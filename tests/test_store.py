@@ -1,4 +1,5 @@
-"""The archive: real SQLite files and blobs; migrations, writer lock, hash chain, outbox, crashes."""
+"""The archive (watchdog/storage, SQLite backend): real SQLite files and blobs; the writer lock, one check
+read once and written once, the hash chain, the outbox and its attempt log, crashes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,11 +20,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from watchdog.errors import LockedError, NotFoundError, StorageError
-from watchdog.models import Alert, Capture, Target
-from watchdog.store import DB_NAME, MIGRATIONS, Store, chain_hash
+from watchdog.models import (
+    Alert,
+    Capture,
+    CheckRecord,
+    NewChange,
+    NewEvent,
+    NewSnapshot,
+    NewVersion,
+    OwedAlert,
+    Recorded,
+    Sequences,
+    Target,
+    Validators,
+)
+from watchdog.storage.chain import chain_hash, sha256
+from watchdog.storage.sqlite import DB_NAME, MIGRATIONS, SqliteStorage
 
 T0 = datetime(2025, 5, 28, 0, 30, tzinfo=UTC)
 TARGET = Target(id="meta-privacy-policy", url="https://example.org/policy", name="Meta Privacy Policy")
+EVER = T0 - timedelta(days=3650)
 
 
 def capture(body: bytes = b"<html>policy</html>", at: datetime = T0) -> Capture:
@@ -44,76 +61,105 @@ def alert(event_id: str, title: str = "t") -> Alert:
     )
 
 
+def record(at: datetime = T0, status: str | None = "changed", **fields: object) -> CheckRecord:
+    return CheckRecord(TARGET.id, TARGET.name, TARGET.url, at, status, **fields)  # type: ignore[arg-type]
+
+
+def write(
+    store: SqliteStorage, at: datetime = T0, status: str | None = "changed", **fields: object
+) -> Recorded:
+    return store.checks.record_check(record(at, status, **fields))
+
+
+def owed(event_id: str, keys: tuple[str, ...], *, once_per_text: str | None = None) -> OwedAlert:
+    return OwedAlert(event_id, alert(event_id).to_json(), keys, once_per_text=once_per_text)
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    opened = Store.open(tmp_path / "archive")
-    opened.sync_targets([TARGET])
-    yield opened  # type: ignore[misc]
+def store(tmp_path: Path) -> Iterator[SqliteStorage]:
+    opened = SqliteStorage.open(tmp_path / "archive")
+    opened.checks.sync_targets([TARGET])
+    yield opened
     opened.close()
 
 
 def test_migrations_are_named_and_applied_once(tmp_path: Path) -> None:
-    with Store.open(tmp_path) as first:
-        assert first.migrations() == [name for name, _ in MIGRATIONS]
-    with Store.open(tmp_path) as again:
-        assert again.migrate() == []
+    with SqliteStorage.open(tmp_path) as first:
+        assert first.archive.migrations() == [m.name for m in MIGRATIONS]
+    with SqliteStorage.open(tmp_path) as again:
+        assert again.archive.migrations() == [m.name for m in MIGRATIONS]
     with closing(sqlite3.connect(tmp_path / DB_NAME)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_one_writer_at_a_time_readers_welcome(tmp_path: Path) -> None:
-    with Store.open(tmp_path):
+    with SqliteStorage.open(tmp_path):
         with pytest.raises(LockedError, match="only one process may write"):
-            Store.open(tmp_path)
-        with Store.open(tmp_path, writer=False) as reader:
-            assert reader.target_states() == []
-    Store.open(tmp_path).close()  # released on close
+            SqliteStorage.open(tmp_path)
+        with SqliteStorage.open(tmp_path, writer=False) as reader:
+            assert reader.archive.target_states() == []
+    SqliteStorage.open(tmp_path).close()  # released on close
 
 
 def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     code = (
-        "import pathlib, sys, time\nfrom watchdog.store import Store\n"
-        "s = Store.open(pathlib.Path(sys.argv[1]))\nprint('locked', flush=True)\ntime.sleep(60)"
+        "import pathlib, sys, time\nfrom watchdog.storage.sqlite import SqliteStorage\n"
+        "s = SqliteStorage.open(pathlib.Path(sys.argv[1]))\nprint('locked', flush=True)\ntime.sleep(60)"
     )
     with subprocess.Popen(
         [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True
     ) as holder:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(LockedError, match=f"pid {holder.pid}"):
-            Store.open(tmp_path)
+            SqliteStorage.open(tmp_path)
         holder.kill()
-    Store.open(tmp_path).close()
+    SqliteStorage.open(tmp_path).close()
 
 
-def test_versions_changes_and_the_hash_chain(store: Store) -> None:
-    with store.transaction():
-        snap = store.add_snapshot(capture(), fingerprint="f", outcome="accepted")
-        v1 = store.add_version(TARGET.id, text="old text\n", snapshot_id=snap, seen_at=T0, technical=False)
-    with store.transaction():
-        v2 = store.add_version(
-            TARGET.id, text="new text\n", snapshot_id=None, seen_at=T0 + timedelta(hours=1), technical=False
-        )
-        change = store.add_change(
-            TARGET.id,
-            from_version=v1.id,
-            to_version=v2.id,
-            at=T0 + timedelta(hours=1),
-            kind="change",
-            topics=("opt-out",),
-            severity="high",
-            summary="s",
-        )
-    assert (v1.id, v2.id, change.id) == (
+def test_a_check_is_read_once_and_written_once_with_the_hash_chain(store: SqliteStorage) -> None:
+    first = store.checks.read_check(TARGET.id, recent_since=EVER, snapshots=2)
+    assert (first.target and first.target.id, first.current, first.sequences) == (
+        TARGET.id,
+        None,
+        Sequences(),
+    )
+    snap = NewSnapshot(capture(), "f", "accepted")
+    v1 = write(store, status="new", snapshot=snap, version=NewVersion("old text\n", T0), expected=Sequences())
+    assert v1.version is not None and v1.snapshot_id is not None
+    state = store.checks.read_check(TARGET.id, recent_since=EVER, snapshots=2)
+    assert state.current == v1.version and state.current_snapshot is not None
+    assert (
+        state.current_snapshot.body_hash == sha256(capture().body)
+        and state.current_snapshot.id == v1.snapshot_id
+    )
+    assert state.sequences == Sequences(version=1, chain=1)
+    later = T0 + timedelta(hours=1)
+    predicted = (state.sequences.next_version_id(TARGET.id), state.sequences.next_change_id(TARGET.id))
+    done = write(
+        store,
+        later,
+        version=NewVersion("new text\n", later),
+        change=NewChange(v1.version.id, "change", ("opt-out",), "high", "s", sections=("Heading › Sub",)),
+        expected=state.sequences,
+    )
+    v2, change = done.version, done.change
+    assert v2 is not None and change is not None
+    assert (v1.version.id, v2.id, change.id) == (
         "meta-privacy-policy@v1",
         "meta-privacy-policy@v2",
         "meta-privacy-policy@c1",
     )
-    assert v1.prev_hash == "" and v2.prev_hash == v1.record_hash and change.prev_hash == v2.record_hash
-    assert store.current_version(TARGET.id) == store.version(v2.id)
-    assert store.version_text(v1.id) == "old text\n"
-    assert [v.id for v in store.versions(TARGET.id)] == [v2.id, v1.id]
-    assert store.changes(topic="opt-out") == [change] and store.changes(topic="eu-pause") == []
-    assert store.changes(since=T0 + timedelta(hours=2)) == []
+    assert (v2.id, change.id) == predicted, "the ids a check predicts from its state are the ids written"
+    assert v1.version.prev_hash == "" and v2.prev_hash == v1.version.record_hash
+    assert change.prev_hash == v2.record_hash and change.sections == ("Heading › Sub",)
+    archive = store.archive
+    assert archive.version(v2.id) == v2 and archive.change(change.id) == change
+    assert archive.target_state(TARGET.id).current_version == v2.id  # type: ignore[union-attr]
+    assert archive.version_text(v1.version.id) == "old text\n"
+    assert [v.id for v in archive.versions(TARGET.id)] == [v2.id, v1.version.id]
+    assert archive.changes(topic="opt-out") == [change] and archive.changes(topic="eu-pause") == []
+    assert archive.changes(since=T0 + timedelta(hours=2)) == []
     expected = chain_hash(
         v2.record_hash,
         {
@@ -121,7 +167,7 @@ def test_versions_changes_and_the_hash_chain(store: Store) -> None:
             "id": change.id,
             "target": TARGET.id,
             "seq": 1,
-            "from": v1.id,
+            "from": v1.version.id,
             "to": v2.id,
             "detected_at": "2025-05-28T01:30:00.000000+00:00",
             "kind": "change",
@@ -131,92 +177,199 @@ def test_versions_changes_and_the_hash_chain(store: Store) -> None:
             "summary": "s",
         },
     )
-    assert change.record_hash == expected
+    assert change.record_hash == expected, "sections are not hashed: a change hashes as it always did"
 
 
-def test_unknown_ids_are_not_found(store: Store) -> None:
+def test_a_write_whose_counters_moved_is_refused_and_leaves_nothing(store: SqliteStorage) -> None:
+    stale = store.checks.read_check(TARGET.id, recent_since=EVER, snapshots=2).sequences
+    write(store, status="new", version=NewVersion("first\n", T0), expected=stale)
+    with pytest.raises(StorageError, match="changed under the check"):
+        write(store, status="new", version=NewVersion("second\n", T0), expected=stale)
+    assert [v.seq for v in store.archive.versions(TARGET.id)] == [1]
+
+
+def test_unknown_ids_are_not_found(store: SqliteStorage) -> None:
     with pytest.raises(NotFoundError):
-        store.version("nope@v1")
+        store.archive.version("nope@v1")
     with pytest.raises(NotFoundError):
-        store.change("nope@c1")
+        store.archive.change("nope@c1")
 
 
-def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
-    with pytest.raises(RuntimeError), store.transaction():
-        store.add_version(TARGET.id, text="x\n", snapshot_id=None, seen_at=T0, technical=False)
-        raise RuntimeError("crash in the middle")
-    assert store.versions(TARGET.id) == []
-    assert store.target_state(TARGET.id).current_version is None  # type: ignore[union-attr]
+def test_a_failed_write_leaves_nothing(store: SqliteStorage) -> None:
+    dangling = NewChange("meta-privacy-policy@v9", "change")  # a version that does not exist: refused
+    with pytest.raises(StorageError):
+        write(
+            store,
+            snapshot=NewSnapshot(capture(), "f", "accepted"),
+            version=NewVersion("x\n", T0),
+            change=dangling,
+        )
+    assert store.archive.versions(TARGET.id) == [] and store.archive.snapshots(TARGET.id) == []
+    state = store.archive.target_state(TARGET.id)
+    assert state is not None and state.current_version is None and state.last_check_at is None
 
 
-def test_outbox_owes_each_alert_once_per_channel_in_order(store: Store) -> None:
-    with store.transaction():
-        assert store.enqueue(alert("c1"), ["mail", "slack"], now=T0) == 2
-        assert store.enqueue(alert("c1"), ["mail"], now=T0) == 0  # same event, same channel: ignored
-        store.enqueue(alert("c2"), ["mail"], now=T0)
-    pending = store.pending_deliveries(T0)
+def test_a_revert_makes_an_earlier_version_current_again(store: SqliteStorage) -> None:
+    v1 = write(store, status="new", version=NewVersion("a\n", T0)).version
+    v2 = write(store, T0 + timedelta(hours=1), version=NewVersion("b\n", T0 + timedelta(hours=1))).version
+    assert v1 is not None and v2 is not None
+    back = T0 + timedelta(hours=2)
+    revert = NewChange(v2.id, "revert", summary=f"reverted to {v1.id}", to_version=v1.id, reverted_to=v1.id)
+    done = write(store, back, seen=v1.id, current=v1.id, change=revert)
+    assert done.version is None and done.change is not None and done.change.to_version == v1.id
+    assert store.archive.target_state(TARGET.id).current_version == v1.id  # type: ignore[union-attr]
+    assert store.archive.version(v1.id).last_seen == back
+    recent = store.checks.read_check(TARGET.id, recent_since=back, snapshots=2).recent
+    assert [v.id for v in recent] == [v1.id], "only versions seen since recent_since"
+
+
+def test_the_check_status_failures_events_and_validators(store: SqliteStorage) -> None:
+    write(store, status="error", reason="down", failed=True)
+    write(store, status="error", reason="down", failed=True, event=NewEvent("failing", "down"))
+    state = store.checks.read_check(TARGET.id, recent_since=EVER, snapshots=2)
+    assert (state.failures, state.failing, state.target.last_reason) == (2, True, "down")  # type: ignore[union-attr]
+    assert state.sequences.next_event_id(TARGET.id, "recovered") == f"{TARGET.id}@recovered2"
+    done = write(
+        store,
+        status="unchanged",
+        event=NewEvent("recovered", "capture accepted again"),
+        validators=Validators('"e1"', "Wed, 28 May 2025 00:30:00 GMT"),
+    )
+    assert done.event is not None and done.event.id == f"{TARGET.id}@recovered2"
+    state = store.checks.read_check(TARGET.id, recent_since=EVER, snapshots=2)
+    assert (state.failures, state.failing) == (0, False)
+    assert state.target and (state.target.etag, state.target.last_status) == ('"e1"', "unchanged")
+    assert [e.kind for e in store.archive.events(target=TARGET.id)] == ["recovered", "failing"]
+    write(store, status=None, version=NewVersion("technical\n", T0, technical=True))
+    assert store.archive.target_state(TARGET.id).last_status == "unchanged", "no check: status kept"  # type: ignore[union-attr]
+
+
+def test_outbox_owes_each_alert_once_per_channel_in_order_and_logs_attempts(store: SqliteStorage) -> None:
+    done = write(store, alerts=(owed("c1", ("mail", "slack")),))
+    assert done.queued == {"c1": 2}
+    assert write(store, alerts=(owed("c1", ("mail",)), owed("c2", ("mail",)))).queued == {"c1": 0, "c2": 1}
+    outbox = store.outbox
+    pending = outbox.pending_deliveries(T0)
     assert [(d.alert.event_id, d.channel_key) for d in pending] == [
         ("c1", "mail"),
         ("c1", "slack"),
         ("c2", "mail"),
     ]
     assert pending[0].alert == alert("c1"), "the alert round-trips, attachment bytes included"
-    store.mark_failed(pending[0].id, "down", T0 + timedelta(minutes=5))
-    store.mark_delivered(pending[1].id, T0)
-    assert [d.id for d in store.pending_deliveries(T0)] == [pending[2].id]
-    assert [d.id for d in store.pending_deliveries(T0 + timedelta(minutes=5))] == [
+    outbox.mark_failed(pending[0].id, "down", T0 + timedelta(minutes=5), at=T0)
+    outbox.mark_failed(pending[0].id, "timed out", T0 + timedelta(minutes=5), at=T0, outcome="unknown")
+    outbox.mark_delivered(pending[1].id, T0)
+    assert [d.id for d in outbox.pending_deliveries(T0)] == [pending[2].id]
+    assert [d.id for d in outbox.pending_deliveries(T0 + timedelta(minutes=5))] == [
         pending[0].id,
         pending[2].id,
     ]
-    assert store.pending_deliveries(T0 + timedelta(minutes=5))[0].attempts == 1
+    assert outbox.pending_deliveries(T0 + timedelta(minutes=5))[0].attempts == 2
+    assert [(a.outcome, a.error) for a in outbox.attempts(pending[0].id)] == [
+        ("failed", "down"),
+        ("unknown", "timed out"),
+    ]
+    assert [(a.outcome, a.at) for a in outbox.attempts(pending[1].id)] == [("delivered", T0)]
+    assert sorted(outbox.deliveries_for("c1")) == [("mail", None, 2), ("slack", T0, 1)]
 
 
-def test_failure_counting(store: Store) -> None:
-    with store.transaction():
-        assert store.record_check(TARGET.id, at=T0, status="error", reason="x", failed=True) == 1
-        assert store.record_check(TARGET.id, at=T0, status="error", reason="x", failed=True) == 2
-        assert store.record_check(TARGET.id, at=T0, status="new", reason=None, failed=False) == 0
+def test_each_distinct_text_alerts_at_most_once(store: SqliteStorage) -> None:
+    v1 = write(store, status="new", version=NewVersion("a\n", T0)).version
+    assert v1 is not None
+    b = sha256(b"b\n")
+    first = write(
+        store,
+        version=NewVersion("b\n", T0),
+        change=NewChange(v1.id, "change"),
+        alerts=(owed(f"{TARGET.id}@c1", ("mail",), once_per_text=b),),
+    )
+    assert first.change is not None and first.change.alerted and first.alerted(first.change.id)
+    assert first.version is not None
+    again = write(
+        store,
+        version=NewVersion("a\n", T0),
+        change=NewChange(first.version.id, "change"),
+        alerts=(owed(f"{TARGET.id}@c2", ("mail",), once_per_text=sha256(b"a\n")),),
+    )
+    assert again.change is not None and again.change.alerted, "a never alerted: alerted now"
+    assert again.version is not None
+    third = write(
+        store,
+        version=NewVersion("b\n", T0),
+        change=NewChange(again.version.id, "change"),
+        alerts=(owed(f"{TARGET.id}@c3", ("mail",), once_per_text=b),),
+    )
+    assert third.change is not None and not third.change.alerted and third.queued == {f"{TARGET.id}@c3": 0}
+    assert not store.archive.change(third.change.id).alerted
+
+
+def test_the_new_kinds_and_import_provenance(store: SqliteStorage) -> None:
+    recorded = datetime(2024, 6, 14, tzinfo=UTC)
+    imported = NewVersion("a\n", T0, source="ota", recorded_at=recorded, provenance={"commit": "abc123"})
+    v1 = write(store, status=None, version=imported).version
+    assert v1 is not None and (v1.source, v1.recorded_at, v1.provenance) == (
+        "ota",
+        recorded,
+        {"commit": "abc123"},
+    )
+    assert store.archive.version(v1.id) == v1
+    for kind in ("editorial", "capture", "imported"):
+        done = write(store, status=None, version=NewVersion(f"{kind}\n", T0), change=NewChange(v1.id, kind))
+        assert done.change is not None and store.archive.change(done.change.id).kind == kind
+    assert {c.kind for c in store.archive.changes()} == {"editorial", "capture", "imported"}
+    with pytest.raises(StorageError, match="CHECK constraint"):
+        write(store, status=None, version=NewVersion("x\n", T0), change=NewChange(v1.id, "rumour"))  # type: ignore[arg-type]
+
+
+def test_a_snapshot_keeps_its_alternative_and_text_hash(store: SqliteStorage) -> None:
+    snap = NewSnapshot(capture(), "f", "rejected", "too-short", "short", text_hash="t" * 64, alternative="2")
+    done = write(store, status="rejected", failed=True, snapshot=snap)
+    (kept,) = store.archive.snapshots(TARGET.id)
+    assert (kept.id, kept.alternative, kept.text_hash, kept.reason_code) == (
+        done.snapshot_id,
+        "2",
+        "t" * 64,
+        "too-short",
+    )
+    assert store.checks.read_check(TARGET.id, recent_since=EVER, snapshots=2).latest_snapshots == (kept,)
 
 
 def test_a_blob_that_cannot_be_written_is_a_storage_error(tmp_path: Path) -> None:
-    with Store.open(tmp_path) as opened:
+    with SqliteStorage.open(tmp_path) as opened:
         # a regular file where the blob's directory should be: the write fails like a full or read-only disk
         text = "text that cannot be stored"
-        from watchdog.store import sha256
-
         digest = sha256(text.encode())
         (tmp_path / "blobs").mkdir(exist_ok=True)
         (tmp_path / "blobs" / digest[:2]).write_bytes(b"not a directory")
         with pytest.raises(StorageError, match="cannot write blob"):
-            opened.put_text(text)
+            opened.blobs.put_text(text)
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(text=st.text())
-def test_the_store_round_trips_any_text(store: Store, text: str) -> None:
-    digest = store.put_text(text)
-    assert store.get_text(digest) == text
+def test_the_store_round_trips_any_text(store: SqliteStorage, text: str) -> None:
+    digest = store.blobs.put_text(text)
+    assert store.blobs.get_text(digest) == text and store.blobs.problem(digest) is None
 
 
 WRITER = textwrap.dedent("""
     import sys
     from datetime import UTC, datetime, timedelta
     from pathlib import Path
-    from watchdog.models import Target
-    from watchdog.store import Store
+    from watchdog.models import CheckRecord, NewChange, NewVersion, Target
+    from watchdog.storage.sqlite import SqliteStorage
     t = Target(id="t", url="https://example.org/", name="t")
-    store = Store.open(Path(sys.argv[1]))
-    store.sync_targets([t])
+    store = SqliteStorage.open(Path(sys.argv[1]))
+    store.checks.sync_targets([t])
     previous = None
     start = datetime(2025, 1, 1, tzinfo=UTC)
     for i in range(100000):
-        with store.transaction():
-            version = store.add_version("t", text=f"text number {i}\\n" * 200, snapshot_id=None,
-                                        seen_at=start + timedelta(seconds=i), technical=False)
-            if previous:
-                store.add_change("t", from_version=previous, to_version=version.id, at=version.first_seen,
-                                 kind="change", topics=(), severity="none", summary=str(i))
-        previous = version.id
+        at = start + timedelta(seconds=i)
+        change = NewChange(previous, "change", summary=str(i)) if previous else None
+        done = store.checks.record_check(CheckRecord(
+            "t", "t", "https://example.org/", at, "changed",
+            version=NewVersion(f"text number {i}\\n" * 200, at), change=change))
+        previous = done.version.id
         if i == 5:
             print("writing", flush=True)
 """)
@@ -231,37 +384,19 @@ def test_kill_9_while_writing_never_corrupts_the_archive(tmp_path: Path, delay: 
         time.sleep(delay)
         os.kill(writer.pid, signal.SIGKILL)
     assert integrity(tmp_path / DB_NAME) == "ok"
-    with Store.open(tmp_path) as reopened:
-        versions = reopened.versions("t")
-        changes = reopened.changes(target="t")
+    with SqliteStorage.open(tmp_path) as reopened:
+        archive = reopened.archive
+        versions = archive.versions("t")
+        changes = archive.changes(target="t")
         assert len(changes) == len(versions) - 1, "a version and its change are committed together"
-        assert reopened.current_version("t") == versions[0]
+        assert archive.target_state("t").current_version == versions[0].id  # type: ignore[union-attr]
         for version in versions:  # every referenced blob exists and matches its hash
-            assert reopened.version_text(version.id).startswith(f"text number {version.seq - 1}\n")
+            assert archive.version_text(version.id).startswith(f"text number {version.seq - 1}\n")
         assert versions[-1].prev_hash == ""
         for change in changes:  # each change follows its new version in the chain
-            assert change.prev_hash == reopened.version(change.to_version).record_hash
+            assert change.prev_hash == archive.version(change.to_version).record_hash
 
 
 def integrity(path: Path) -> str:
     with closing(sqlite3.connect(path)) as db:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
-
-
-def test_a_reader_upgrades_an_archive_from_an_older_release(tmp_path: Path) -> None:
-    with closing(sqlite3.connect(tmp_path / DB_NAME)) as db:  # an archive made by the first release
-        db.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        for statement in MIGRATIONS[0][1].split(";"):
-            if statement.strip():
-                db.execute(statement)
-        db.execute("INSERT INTO schema_migrations VALUES ('0001_initial', '2026-01-01')")
-        db.execute("INSERT INTO targets (id, name, url) VALUES ('t', 't', 'https://x.org/')")
-        db.execute(
-            "INSERT INTO snapshots (target_id, url, final_url, status, headers, body_hash, fetched_at,"
-            " fetcher, config_fingerprint, outcome) VALUES ('t', 'u', 'u', 200, '[]', 'h',"
-            " '2026-01-01T00:00:00+00:00', 'http', 'f', 'accepted')"
-        )
-        db.commit()
-    with Store.open(tmp_path, writer=False) as reader:
-        assert reader.pending_migrations() == []
-        assert reader.snapshots("t")[0].text_hash is None

@@ -144,7 +144,7 @@ def test_objection_link_removed_from_a_real_policy_is_an_opt_out_change(
     assert first.status == "new"
     _config, store = open_archive(config)
     with store:
-        baseline = store.version_text("fb@v1")
+        baseline = store.archive.version_text("fb@v1")
     assert f"You have the right to object to <{OBJECT_FORM}> and restrict certain processing" in baseline
     assert "<https://www.facebook.com/help/contact/259518714718624>" not in baseline  # not watched
 
@@ -154,8 +154,8 @@ def test_objection_link_removed_from_a_real_policy_is_an_opt_out_change(
     assert "opt-out" in second.topics
     _config, store = open_archive(config)
     with store:
-        evidence = store.change_evidence("fb@c1")
-        text = store.version_text("fb@v2")
+        evidence = store.archive.change_evidence("fb@c1")
+        text = store.archive.version_text("fb@v2")
     removed = [e for e in evidence if e["pattern"] == f"link removed: {OBJECT_FORM}"]
     assert {e["sentence"] for e in removed} == {
         OBJECT_SENTENCE,
@@ -188,7 +188,7 @@ def test_the_real_july_2026_update_dropped_the_objection_link(
     assert "opt-out" in update.topics
     _config, store = open_archive(config)
     with store:
-        evidence = store.change_evidence(update.change or "")
+        evidence = store.archive.change_evidence(update.change or "")
     assert any(
         e["pattern"] == f"link removed: {OBJECT_FORM}" and e["sentence"] == OBJECT_SENTENCE for e in evidence
     )

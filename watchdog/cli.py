@@ -21,10 +21,11 @@ from watchdog.daemon import cmd_run, configure_run
 from watchdog.doctor import Diagnosis, diagnose
 from watchdog.errors import ConfigError, FetchError, NotFoundError, WatchdogError
 from watchdog.follow import with_followed
-from watchdog.models import Capture, Outcome, Target, iso
+from watchdog.models import Capture, Outcome, Target, TargetState, iso
 from watchdog.publish import commands as publish_commands
 from watchdog.reextract import capture_of
-from watchdog.store import Store, TargetState
+from watchdog.storage import open_store
+from watchdog.storage.interfaces import ArchiveReader, Storage
 
 log = logging.getLogger("watchdog")
 
@@ -126,8 +127,8 @@ def _config(args: argparse.Namespace) -> Config:
     return with_followed(load_config(resolve_config_path(args.config)))
 
 
-def _open_store(config: Config, *, writer: bool) -> Store:
-    return Store.open(config.storage_dir, writer=writer)
+def _open_store(config: Config, *, writer: bool) -> Storage:
+    return open_store(config, writer=writer)
 
 
 def _out() -> TextIO:
@@ -178,7 +179,7 @@ def _real_sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def _after_cycle(config: Config, store: Store) -> None:
+def _after_cycle(config: Config, store: Storage) -> None:
     """Feeds and the static site are refreshed after each cycle."""
     from watchdog.publish import after_cycle
 
@@ -223,7 +224,7 @@ STATUS_COLUMNS = {
 def _target_rows(args: argparse.Namespace) -> list[dict[str, object]]:
     config = _config(args)
     with _open_store(config, writer=False) as store:
-        states = {s.id: s for s in store.target_states()}
+        states = {s.id: s for s in store.archive.target_states()}
     return [_target_row(config, t.id, states.get(t.id)) for t in config.targets]
 
 
@@ -270,9 +271,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     config = _config(args)
     with _open_store(config, writer=False) as store:
-        if store.target_state(args.target_id) is None and config.target(args.target_id) is None:
+        archive = store.archive
+        if archive.target_state(args.target_id) is None and config.target(args.target_id) is None:
             raise NotFoundError(f"unknown target {args.target_id!r}")
-        versions = store.versions(args.target_id)
+        versions = archive.versions(args.target_id)
     if args.json:
         _print_json_lines(
             [
@@ -284,6 +286,8 @@ def cmd_history(args: argparse.Namespace) -> int:
                     "text_hash": v.text_hash,
                     "length": v.length,
                     "technical": v.technical,
+                    "source": v.source,
+                    "recorded_at": iso(v.recorded_at) if v.recorded_at else None,
                 }
                 for v in versions
             ]
@@ -311,7 +315,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     config = _config(args)
     with _open_store(config, writer=False) as store:
-        text = store.version_text(args.version_id)
+        text = store.archive.version_text(args.version_id)
     _out().write(text)
     return EXIT_OK
 
@@ -319,7 +323,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_changes(args: argparse.Namespace) -> int:
     config = _config(args)
     with _open_store(config, writer=False) as store:
-        records = store.changes(target=args.target, topic=args.topic, since=args.since)
+        records = store.archive.changes(target=args.target, topic=args.topic, since=args.since)
     if args.json:
         for record in records:
             print(record.to_json(), file=_out())
@@ -339,7 +343,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     config = _config(args)
     with _open_store(config, writer=False) as store:
-        before, after = store.version_text(args.version_a), store.version_text(args.version_b)
+        before = store.archive.version_text(args.version_a)
+        after = store.archive.version_text(args.version_b)
     _out().write(render_diff_only(diff_texts(before, after), fmt=args.format))
     return EXIT_OK
 
@@ -405,11 +410,11 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
     config = _config(args)
     holder = expected_parent() if args.under_daemon else None
-    with Store.open(config.storage_dir, writer=True, lock_held_by=holder) as store:
+    with open_store(config, writer=True, lock_held_by=holder) as store:
         ctx = Context(config=config, store=store, fetchers=Fetchers(config))
         deliver(ctx)
         keys = {c.key for c in config.channels}
-        owed = [d for d in store.all_pending() if d.channel_key in keys]
+        owed = [d for d in store.outbox.all_pending() if d.channel_key in keys]
     if owed:
         print(f"{len(owed)} alert(s) still owed (a channel is down; retried later)", file=_out())
     return EXIT_FAILED if owed else EXIT_OK
@@ -432,9 +437,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if target is None:
         raise UsageError(f"unknown target {args.target_id!r}")
     with _open_store(config, writer=False) as store:
-        current = store.current_version(target.id)
-        reference = store.version_text(current.id) if current else None
-        capture, source = _doctor_capture(config, target, store, offline=args.offline)
+        current = store.archive.current_version(target.id)
+        reference = store.archive.version_text(current.id) if current else None
+        capture, source = _doctor_capture(config, target, store.archive, offline=args.offline)
     rejection, _ = extract_and_validate(
         target, config, capture, previous_length=current.length if current else None
     )
@@ -457,7 +462,9 @@ def _print_diagnosis(diagnosis: Diagnosis, *, as_json: bool) -> None:
         _out().write(diagnosis.to_text())
 
 
-def _doctor_capture(config: Config, target: Target, store: Store, *, offline: bool) -> tuple[Capture, str]:
+def _doctor_capture(
+    config: Config, target: Target, store: ArchiveReader, *, offline: bool
+) -> tuple[Capture, str]:
     """The page fetched now or, offline or when the fetch fails, the last rejected snapshot."""
     from watchdog.pipeline import Fetchers
 

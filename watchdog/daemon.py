@@ -51,7 +51,8 @@ from watchdog.errors import ConfigError, StorageError, WatchdogError
 from watchdog.follow import with_followed
 from watchdog.models import Outcome, Target
 from watchdog.sdnotify import SystemdNotifier
-from watchdog.store import Store
+from watchdog.storage import open_store
+from watchdog.storage.interfaces import Storage
 
 if TYPE_CHECKING:
     from watchdog.pipeline import Context
@@ -95,7 +96,7 @@ CLOCK_STEP = 2.0
 Clock = Callable[[], datetime]
 Kind = Literal["check", "deliver", "publish"]
 CheckFn = Callable[[Target, "Context"], Outcome]
-PublishFn = Callable[[Config, Store], None]
+PublishFn = Callable[[Config, Storage], None]
 
 
 def utc_now() -> datetime:
@@ -421,7 +422,7 @@ class Daemon:
         self,
         config_path: Path,
         config: Config,
-        store: Store,
+        store: Storage,
         *,
         notifier: SystemdNotifier,
         flags: SignalFlags,
@@ -474,7 +475,7 @@ class Daemon:
 
     def _start(self) -> None:
         config = self.config
-        self.store.sync_targets(config.targets)
+        self.store.checks.sync_targets(config.targets)
         self._adopt(config.targets)
         now = self.edges.monotonic()
         self._deliver.request(now)  # alerts owed from before the restart
@@ -514,16 +515,12 @@ class Daemon:
         self._status_stale = True
 
     def _adopt(self, targets: Sequence[Target]) -> None:
-        persisted = {s.id: s.next_due_at for s in self.store.target_states()}
+        persisted = {s.id: s.next_due_at for s in self.store.archive.target_states()}
         self._persist(self.schedule.apply(targets, persisted, self.clock_watch.now()))
         self._status_stale = True
 
     def _persist(self, due: Mapping[str, datetime]) -> None:
-        if not due:
-            return
-        with self.store.transaction():
-            for target_id, at in due.items():
-                self.store.set_next_due(target_id, at)
+        self.store.checks.set_next_due(due)
 
     # ----------------------------------------------------------------- checks
 
@@ -641,7 +638,7 @@ class Daemon:
 
     def _apply(self, config: Config) -> None:
         old = self.config
-        self.store.sync_targets(config.targets)
+        self.store.checks.sync_targets(config.targets)
         self._retired.append(self.runtime)
         self.runtime = Runtime(config, self._context(config, previous=self.runtime.ctx))
         self.schedule.jitter = config.daemon.jitter
@@ -699,7 +696,7 @@ class Daemon:
         configured = {t.id for t in self.config.targets}
         failing = sum(
             1
-            for s in self.store.target_states()
+            for s in self.store.archive.target_states()
             if s.id in configured and s.consecutive_failures >= threshold
         )
         text = status_line(targets=len(configured), failing=failing, next_due=self.schedule.next_due())
@@ -795,7 +792,7 @@ def _deliver(runtime: Runtime) -> bool:
 
     deliver_in_child(runtime.config)
     keys = {c.key for c in runtime.config.channels}
-    return any(d.channel_key in keys for d in runtime.ctx.store.all_pending())
+    return any(d.channel_key in keys for d in runtime.ctx.store.outbox.all_pending())
 
 
 def _pipeline_check() -> CheckFn:
@@ -809,7 +806,7 @@ def _find_publisher() -> PublishFn | None:
     return _publish_in_child
 
 
-def _publish_in_child(config: Config, store: Store) -> None:
+def _publish_in_child(config: Config, store: Storage) -> None:
     from watchdog.chores import publish_in_child
 
     del store  # the child reads the archive through its own read-only connection
@@ -826,13 +823,13 @@ def run_daemon(
     """`policy-watchdog run`. Raises ConfigError (exit 2) for a bad config at start-up and LockedError
     (exit 1, "... is in use by policy-watchdog (pid N) ...") when another process holds the archive."""
     flags, wakeup = SignalFlags(), Wakeup()
-    store: Store | None = None
+    store: Storage | None = None
     daemon: Daemon | None = None
     try:
         # handlers first: a SIGHUP or SIGTERM during start-up must not kill us with the default action
         with handling_signals(flags, wakeup):
             config = with_followed(load_config(config_path))
-            store = Store.open(config.storage_dir)
+            store = open_store(config)
             daemon = Daemon(
                 config_path,
                 config,

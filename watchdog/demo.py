@@ -23,7 +23,8 @@ from typing import TextIO
 from watchdog.config import AlertSettings, Config, default_user_agent
 from watchdog.models import Channel, FetchSettings, Outcome, Target
 from watchdog.pipeline import Context, Fetchers, run_cycle
-from watchdog.store import Store
+from watchdog.storage import open_store
+from watchdog.storage.interfaces import Storage
 
 ATTRIBUTION = (
     "Policy texts: Meta Platforms. Recorded by Open Terms Archive / Platform Governance Archive "
@@ -139,13 +140,14 @@ def run_demo(*, out: TextIO, pause: Callable[[], None] = lambda: None) -> int:
                 f"{ATTRIBUTION}\n",
                 file=out,
             )
-            with Store.open(config.storage_dir) as store:
+            with open_store(config) as store:
                 for number, step in enumerate(STEPS, start=1):
                     _play(number, step, server, config, store, out)
                     pause()
+                archive = store.archive
                 print(
-                    f"\n{len(store.versions('meta-privacy-policy'))} versions and "
-                    f"{len(store.changes())} change records archived; alerts received by the channel: "
+                    f"\n{len(archive.versions('meta-privacy-policy'))} versions and "
+                    f"{len(archive.changes())} change records archived; alerts received by the channel: "
                     f"{len(server.shared.received)}.",
                     file=out,
                 )
@@ -155,7 +157,7 @@ def run_demo(*, out: TextIO, pause: Callable[[], None] = lambda: None) -> int:
     return 0
 
 
-def _play(number: int, step: Step, server: _DemoServer, config: Config, store: Store, out: TextIO) -> None:
+def _play(number: int, step: Step, server: _DemoServer, config: Config, store: Storage, out: TextIO) -> None:
     with server.shared.lock:
         server.shared.page = demo_page(step.page)
         already = len(server.shared.received)

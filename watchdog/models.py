@@ -8,7 +8,10 @@ through these types, so each stage can be tested (and replaced) on its own.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -19,6 +22,10 @@ NotifyMode = Literal["topics", "all"]
 Severity = Literal["high", "medium", "low"]
 Status = Literal["new", "unchanged", "changed", "rejected", "error"]
 Side = Literal["inserted", "deleted", "context"]
+ChangeKind = Literal["change", "revert", "editorial", "capture", "imported"]
+CHANGE_KINDS: tuple[ChangeKind, ...] = ("change", "revert", "editorial", "capture", "imported")
+VersionSource = Literal["live", "ota", "wayback"]
+AttemptOutcome = Literal["delivered", "failed", "unknown"]
 
 SEVERITY_RANK: dict[str, int] = {"low": 1, "medium": 2, "high": 3}
 
@@ -171,7 +178,59 @@ class Rejection:
     reason: str
 
 
-# --------------------------------------------------------------------------- store
+# --------------------------------------------------------------------------- store (what the archive holds)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """What the archive knows about a target between checks."""
+
+    id: str
+    name: str
+    url: str
+    current_version: str | None
+    last_check_at: datetime | None
+    last_status: str | None
+    last_reason: str | None
+    last_change_at: datetime | None
+    consecutive_failures: int
+    failing: bool
+    next_due_at: datetime | None
+    etag: str | None
+    last_modified: str | None
+    last_node: str | None = None  # which node checked it last (several daemons on one database)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A raw capture as archived (its body is a blob), accepted or rejected."""
+
+    id: int
+    target_id: str
+    url: str
+    final_url: str
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body_hash: str
+    fetched_at: datetime
+    fetcher: str
+    config_fingerprint: str
+    outcome: str  # "accepted" | "rejected"
+    reason_code: str | None
+    reason: str | None
+    text_hash: str | None = None  # the text it gave (a rejected capture's too, when it had one)
+    alternative: str | None = None  # the selector alternative that matched (None: the plain `select`)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A failure or recovery notice of a target."""
+
+    id: str  # "<target>@failing<n>" | "<target>@recovered<n>"
+    target_id: str
+    kind: str  # "failing" | "recovered"
+    at: datetime
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,11 +246,16 @@ class Version:
     length: int
     record_hash: str = ""
     prev_hash: str = ""
+    source: VersionSource = "live"  # where the text came from: our own check, or an import
+    recorded_at: datetime | None = None  # an import: when the source recorded it (None: first_seen)
+    provenance: Mapping[str, Any] | None = None  # an import: its commit / capture id, as JSON
 
 
 @dataclass(frozen=True, slots=True)
 class ChangeRecord:
-    """A stored change. kind: "change" (a confirmed new text) or "revert" (back to an earlier text)."""
+    """A stored change. kind (CHANGE_KINDS): "change" (a confirmed new wording), "revert" (back to an earlier
+    text), "editorial" (meaning-preserving edits only), "capture" (the capture changed shape, not the
+    wording), "imported" (between two imported versions)."""
 
     id: str  # "<target>@c<seq>"
     target_id: str
@@ -207,6 +271,7 @@ class ChangeRecord:
     reverted_to: str | None = None
     record_hash: str = ""
     prev_hash: str = ""
+    sections: tuple[str, ...] = ()  # the heading path of each changed passage, in hunk order
 
     def to_json(self) -> str:
         return json.dumps(
@@ -222,9 +287,201 @@ class ChangeRecord:
                 "alerted": self.alerted,
                 "kind": self.kind,
                 "reverted_to": self.reverted_to,
+                "sections": list(self.sections),
             },
             ensure_ascii=False,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEntry:
+    """One record of a target's hash chain as stored, read back for `verify` and `export`."""
+
+    kind: str  # "version" | "change"
+    id: str
+    target_id: str
+    chain_seq: int
+    prev_hash: str
+    record_hash: str
+    version: Version | None = None
+    change: ChangeRecord | None = None
+    snapshot: Snapshot | None = None  # a version's raw snapshot (None: it has none, or it is gone)
+    evidence: tuple[Any, ...] = ()  # a change's classifier evidence, as stored
+    problem: str | None = None  # the row cannot be read back into a record: what is wrong with it
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """Where a target's hash chain ends: what `export --chain-heads` publishes and `verify --against`
+    compares."""
+
+    target_id: str
+    head: str  # the record hash of its last record ("" when it has none)
+    count: int  # how many records its chain holds
+
+
+@dataclass(frozen=True, slots=True)
+class BlobReference:
+    """A blob some row refers to, and which row (for `verify`'s messages)."""
+
+    digest: str
+    what: str  # e.g. "text of version meta@v2"
+    version_id: str | None = None  # the version whose text it is
+
+
+# --------------------------------------------------------------------------- one check: read once, write once
+
+
+@dataclass(frozen=True, slots=True)
+class Sequences:
+    """A target's counters in the archive: the last version, change and event numbers and chain position.
+    A check predicts the ids it will create from them; the write checks they did not move meanwhile."""
+
+    version: int = 0
+    change: int = 0
+    event: int = 0
+    chain: int = 0
+
+    def next_version_id(self, target_id: str) -> str:
+        return f"{target_id}@v{self.version + 1}"
+
+    def next_change_id(self, target_id: str) -> str:
+        return f"{target_id}@c{self.change + 1}"
+
+    def next_event_id(self, target_id: str, kind: str) -> str:
+        return f"{target_id}@{kind}{self.event + 1}"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckState:
+    """Everything one check needs from the archive, read in one go (CheckStore.read_check)."""
+
+    target_id: str
+    target: TargetState | None  # None: never checked
+    current: Version | None
+    current_snapshot: Snapshot | None  # the raw capture the current version was made from
+    recent: tuple[Version, ...]  # versions last seen since the read's `recent_since`, newest first
+    latest_snapshots: tuple[Snapshot, ...]  # the target's last snapshots, newest first
+    sequences: Sequences = Sequences()
+
+    @property
+    def validators(self) -> Validators | None:
+        """The server's validators to replay, when there is a current version to fall back on."""
+        if self.target is None or self.current is None:
+            return None
+        return Validators(self.target.etag, self.target.last_modified)
+
+    @property
+    def failures(self) -> int:
+        return self.target.consecutive_failures if self.target else 0
+
+    @property
+    def failing(self) -> bool:
+        return bool(self.target and self.target.failing)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSnapshot:
+    """A raw capture to archive (its body becomes a blob), with how it was judged."""
+
+    capture: Capture
+    fingerprint: str  # config_fingerprint(target): the settings it was read with
+    outcome: str  # "accepted" | "rejected"
+    reason_code: str | None = None
+    reason: str | None = None
+    text_hash: str | None = None
+    alternative: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """A new text. It becomes the target's current version and joins its hash chain. Its raw snapshot is the
+    record's new snapshot when there is one, else `snapshot_id` (an archived one: reextract) or none."""
+
+    text: str
+    seen_at: datetime
+    technical: bool = False
+    snapshot_id: int | None = None
+    source: VersionSource = "live"
+    recorded_at: datetime | None = None
+    provenance: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewChange:
+    """A change record. `to_version` None: the record's new version."""
+
+    from_version: str
+    kind: ChangeKind
+    topics: tuple[str, ...] = ()
+    severity: str = "none"
+    summary: str = ""
+    to_version: str | None = None
+    reverted_to: str | None = None
+    evidence: tuple[Mapping[str, Any], ...] = ()
+    sections: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """A failure ("failing": the target is marked failing) or recovery ("recovered": no longer failing)."""
+
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OwedAlert:
+    """An alert owed to channels, queued in the check's transaction (one outbox row per channel; a second
+    queueing of the same event for a channel is ignored). `payload` is opaque to the storage.
+
+    `once_per_text`: the text hash of a change alert. Each distinct text alerts at most once: when a change
+    to that text was alerted before, nothing is queued. Queued, it marks the record's change alerted."""
+
+    event_id: str
+    payload: str
+    channel_keys: tuple[str, ...]
+    once_per_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRecord:
+    """Everything one check learned, written in ONE transaction (CheckStore.record_check).
+
+    `status` None: not a check (reextract, imports): the target's check status is left alone. `expected`:
+    the counters the check's state was read with; the write refuses (StorageError) if they moved."""
+
+    target_id: str
+    name: str
+    url: str
+    at: datetime
+    status: Status | None
+    reason: str | None = None
+    failed: bool = False  # counts toward consecutive failures (else the count restarts)
+    validators: Validators | None = None  # the server's new ones (when a full response came)
+    snapshot: NewSnapshot | None = None
+    version: NewVersion | None = None
+    seen: str | None = None  # an existing version seen again at `at` (its last_seen moves)
+    current: str | None = None  # an existing version that becomes current again (a revert)
+    change: NewChange | None = None
+    event: NewEvent | None = None
+    alerts: tuple[OwedAlert, ...] = ()
+    expected: Sequences | None = None
+    node: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a CheckRecord's write created: the ids it assigned and the outbox rows queued per event."""
+
+    snapshot_id: int | None = None
+    version: Version | None = None
+    change: ChangeRecord | None = None
+    event: Event | None = None
+    queued: Mapping[str, int] = field(default_factory=dict)  # event id -> outbox rows added
+
+    def alerted(self, event_id: str | None) -> bool:
+        return bool(event_id) and self.queued.get(event_id or "", 0) > 0
 
 
 # --------------------------------------------------------------------------- diff / classify
@@ -334,6 +591,23 @@ class Alert:
     attachment_name: str | None = None
     attachment: bytes | None = None
 
+    def to_json(self) -> str:
+        """The outbox payload (opaque to the storage, which keeps it as it is)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(Alert)}
+        fields["tags"] = list(self.tags)
+        fields["attachment"] = (
+            base64.b64encode(self.attachment).decode() if self.attachment is not None else None
+        )
+        return json.dumps(fields, sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Alert:
+        fields = json.loads(text)
+        fields["tags"] = tuple(fields["tags"])
+        if fields["attachment"] is not None:
+            fields["attachment"] = base64.b64decode(fields["attachment"])
+        return cls(**fields)
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
@@ -341,6 +615,20 @@ class Delivery:
 
     id: int
     channel_key: str
-    alert: Alert
+    payload: str  # the alert as `Alert.to_json` wrote it: the storage keeps it opaque
     attempts: int
     created_at: datetime
+
+    @property
+    def alert(self) -> Alert:
+        return Alert.from_json(self.payload)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One delivery attempt of an outbox row, as logged."""
+
+    delivery_id: int
+    at: datetime
+    outcome: AttemptOutcome
+    error: str | None = None

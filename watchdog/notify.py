@@ -36,11 +36,12 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote
 
 from watchdog.errors import DeliveryError
 from watchdog.models import Alert, Channel, Delivery, iso
+from watchdog.storage.interfaces import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -49,24 +50,6 @@ APP_ID = "policy-watchdog"
 # apprise's NotifyType per alert kind: it picks the colour / icon of the message
 _NOTIFY_TYPES = {"change": "warning", "failing": "failure", "recovered": "success", "test": "info"}
 _STATUS_KINDS = frozenset({"failing", "recovered"})
-
-
-# --------------------------------------------------------------------------- the outbox, as we use it
-
-
-class Outbox(Protocol):
-    """The outbox side of the store: one row per (alert, channel), delivered at most once."""
-
-    def pending_deliveries(self, now: datetime) -> list[Delivery]:
-        """Due (next_attempt_at <= now), undelivered rows, ordered by id."""
-
-    def all_pending(self) -> list[Delivery]:
-        """Every undelivered row, due or not, ordered by id."""
-
-    def mark_delivered(self, delivery_id: int, at: datetime) -> None: ...
-
-    def mark_failed(self, delivery_id: int, error: str, retry_at: datetime) -> None:
-        """attempts += 1; the row is due again at `retry_at`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -682,7 +665,7 @@ def _deliver_one(
         notifier.send(channel, delivery.alert)
     except DeliveryError as exc:
         retry_at = now + backoff(delivery.attempts + 1)
-        outbox.mark_failed(delivery.id, str(exc), retry_at)
+        outbox.mark_failed(delivery.id, str(exc), retry_at, at=now)
         log.warning(
             "alert %s not delivered to %s (retry at %s): %s",
             delivery.alert.event_id,

@@ -2,10 +2,16 @@
 
     fetch -> extract/normalise -> validate -> [confirm] -> diff -> classify -> render -> store (+ outbox)
 
-All the network and CPU work happens first; then everything the check learned is written in ONE store
-transaction (snapshot, version, change, failure event, owed alerts), so a crash leaves the archive either
-before or after the check. Fetch and extract problems are outcomes (`error`, `rejected`) of that one target;
-storage problems are fatal and propagate.
+A check talks to the archive twice (storage/interfaces.py says how): ONE read (`_read_state`: a frozen
+CheckState with the target's state, its current version and snapshot, recent versions and snapshots, its
+counters) before anything else, and ONE write (`_write`: a frozen CheckRecord with the snapshot, version,
+change, failure / recovery event, validators, check status and owed alerts), after all the network and CPU
+work, in one transaction, so a crash leaves the archive either before or after the check. Blob reads (the
+current version's text, to diff) are the only other storage calls. Ids are predicted from the state's
+counters (alerts name the change before it is written); the write refuses a record whose counters moved.
+
+Fetch and extract problems are outcomes (`error`, `rejected`) of that one target; storage problems are
+fatal and propagate.
 """
 
 from __future__ import annotations
@@ -13,37 +19,59 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from html import escape
+from typing import Any
 
+from watchdog.classify import CompiledTopics, classify, compile_topics
 from watchdog.config import Config, config_fingerprint
 from watchdog.doctor import advice as selector_advice
 from watchdog.errors import ExtractError, FetchError, OversizeError, StorageError
-from watchdog.extract import LinkWatch, extract
+from watchdog.extract import LinkWatch, extract, text_hash
+from watchdog.fetchers.auto import AutoFetcher
+from watchdog.fetchers.base import Fetcher
+from watchdog.fetchers.browser import BrowserFetcher
+from watchdog.fetchers.http import HostLimiter, HttpFetcher
 from watchdog.follow import follow_new_items
 from watchdog.links import link_changes, link_evidence, with_evidence
 from watchdog.models import (
     Alert,
     Capture,
+    CheckRecord,
+    CheckState,
     Classification,
     Document,
     Extracted,
+    NewChange,
+    NewEvent,
+    NewSnapshot,
+    NewVersion,
     NotModified,
     Outcome,
+    OwedAlert,
+    Recorded,
     Rejection,
     Status,
     Target,
     TextDiff,
     Validators,
-    Version,
 )
 from watchdog.newsfeed import extract_feed
-from watchdog.store import Store, TargetState
-
-if TYPE_CHECKING:
-    from watchdog.classify import CompiledTopics
-    from watchdog.fetchers.base import Fetcher
-    from watchdog.notify import Notifier
+from watchdog.notify import Notifier, deliver_pending, route
+from watchdog.publish.archive import DiffCache, diff_cache_dir
+from watchdog.render import (
+    ChangeView,
+    alert_title,
+    render_diff_only,
+    render_html,
+    render_markdown,
+    render_text,
+    summary,
+)
+from watchdog.sections import SEPARATOR
+from watchdog.storage.chain import sha256
+from watchdog.storage.interfaces import Storage
+from watchdog.validate import DEFAULT_SIGNATURES, BlockSignature, validate
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +91,6 @@ class Fetchers:
         self._clock = clock
         self._sleep = sleep
         self._made: dict[str, Fetcher] = {}
-        from watchdog.fetchers.http import HostLimiter
-
         self.host_limiter = HostLimiter()
 
     def for_target(self, target: Target) -> Fetcher:
@@ -74,23 +100,17 @@ class Fetchers:
 
     def _make(self, kind: str) -> Fetcher:
         if kind == "http":
-            from watchdog.fetchers.http import HttpFetcher
-
             options: dict[str, Any] = {"sleep": self._sleep} if self._sleep else {}
             return HttpFetcher(
                 settings=self._config.fetch, clock=self._clock, host_limiter=self.host_limiter, **options
             )
         if kind == "browser":
-            from watchdog.fetchers.browser import BrowserFetcher
-
             return BrowserFetcher(
                 settings=self._config.fetch,
                 clock=self._clock,
                 host_limiter=self.host_limiter,
                 render_timeout=self._config.fetch.timeout,  # the same patience as for a plain response
             )
-        from watchdog.fetchers.auto import AutoFetcher
-
         return AutoFetcher(http=self.for_target_kind("http"), browser=self.for_target_kind("browser"))
 
     def for_target_kind(self, kind: str) -> Fetcher:
@@ -109,7 +129,7 @@ class Context:
     """Everything a check needs, injected: nothing deep inside opens a client or reads the clock."""
 
     config: Config
-    store: Store
+    store: Storage
     fetchers: Fetchers
     notifier: Notifier | None = None
     clock: Clock = utc_now
@@ -119,8 +139,6 @@ class Context:
     @property
     def topics(self) -> CompiledTopics:
         if self._topics is None:
-            from watchdog.classify import compile_topics
-
             self._topics = compile_topics(self.config.topics)
         return self._topics
 
@@ -138,7 +156,6 @@ class Accepted:
 
 def check_target(target: Target, ctx: Context) -> Outcome:
     """Check one target. The only broad `except` of the project: one target's bug never stops the others."""
-    ctx.store.sync_targets([target])
     try:
         return _check(target, ctx)
     except StorageError:
@@ -146,45 +163,41 @@ def check_target(target: Target, ctx: Context) -> Outcome:
     except Exception as exc:
         log.exception("%s: internal error during check", target.id)
         reason = f"internal error: {type(exc).__name__}: {exc}"
-        return _record_failure(target, ctx, status="error", reason=reason)
+        return _record_failure(target, ctx, _read_state(target, ctx), status="error", reason=reason)
+
+
+def _read_state(target: Target, ctx: Context) -> CheckState:
+    """The check's ONE read of the archive. Versions seen within the revert window count for reverts and
+    known-good texts; the margin covers a capture time a little off the clock read here."""
+    since = ctx.clock() - ctx.config.alerts.revert_window - RECENT_MARGIN
+    return ctx.store.checks.read_check(target.id, recent_since=since, snapshots=PERSISTENCE - 1)
 
 
 def _check(target: Target, ctx: Context) -> Outcome:
-    state = ctx.store.target_state(target.id)
-    current = ctx.store.current_version(target.id)
-    validators = Validators(state.etag, state.last_modified) if state and current else None
-    result = _capture(target, ctx, validators)
+    state = _read_state(target, ctx)
+    result = _capture(target, ctx, state, state.validators)
     if isinstance(result, Outcome):
         return result
+    current = state.current
     if isinstance(result, NotModified):
-        return _unchanged(target, ctx, current_id=current.id if current else None, at=result.fetched_at)
-    if current is not None and _same_bytes_as(current, target, ctx, result):
-        return _unchanged(target, ctx, current_id=current.id, at=result.fetched_at, capture=result)
-    accepted = _read(
-        target,
-        ctx,
-        result,
-        previous_length=current.length if current else None,
-        accepted_hash=current.text_hash if current else None,
-    )
+        return _unchanged(target, ctx, state, at=result.fetched_at)
+    if current is not None and _same_bytes_as(state, target, result):
+        return _unchanged(target, ctx, state, at=result.fetched_at, capture=result)
+    accepted = _read(target, ctx, state, result)
     if isinstance(accepted, Outcome):
         return accepted
     if current is None:
-        return _baseline(target, ctx, accepted)
+        return _baseline(target, ctx, state, accepted)
     if accepted.document.text_hash == current.text_hash:
-        return _unchanged(
-            target, ctx, current_id=current.id, at=accepted.capture.fetched_at, capture=accepted.capture
-        )
-    return _new_text(target, ctx, accepted, current_id=current.id)
+        return _unchanged(target, ctx, state, at=accepted.capture.fetched_at, capture=accepted.capture)
+    return _new_text(target, ctx, state, accepted)
 
 
-def _same_bytes_as(current: Version, target: Target, ctx: Context, capture: Capture) -> bool:
+def _same_bytes_as(state: CheckState, target: Target, capture: Capture) -> bool:
     """The very bytes that made the current version, read with the same settings: skip all parsing."""
-    if current.snapshot_id is None or capture.status != 200:
+    snapshot = state.current_snapshot
+    if snapshot is None or capture.status != 200:
         return False
-    from watchdog.store import sha256
-
-    snapshot = ctx.store.snapshot(current.snapshot_id)
     return snapshot.config_fingerprint == config_fingerprint(target) and snapshot.body_hash == sha256(
         capture.body
     )
@@ -193,36 +206,36 @@ def _same_bytes_as(current: Version, target: Target, ctx: Context, capture: Capt
 # --------------------------------------------------------------------------- fetch / extract / validate
 
 
-def _capture(target: Target, ctx: Context, validators: Validators | None) -> Capture | NotModified | Outcome:
+def _capture(
+    target: Target, ctx: Context, state: CheckState, validators: Validators | None
+) -> Capture | NotModified | Outcome:
     try:
         return ctx.fetchers.for_target(target).fetch(target, validators=validators)
     except OversizeError as exc:
-        return _record_failure(target, ctx, status="rejected", reason=exc.reason, code="oversize")
+        return _record_failure(target, ctx, state, status="rejected", reason=exc.reason, code="oversize")
     except FetchError as exc:
-        return _record_failure(target, ctx, status="error", reason=exc.reason)
+        return _record_failure(target, ctx, state, status="error", reason=exc.reason)
 
 
 def _read(
-    target: Target,
-    ctx: Context,
-    capture: Capture,
-    *,
-    previous_length: int | None,
-    accepted_hash: str | None = None,
+    target: Target, ctx: Context, state: CheckState, capture: Capture, *, after: Document | None = None
 ) -> Accepted | Outcome:
-    """Extract and validate; a failure is recorded as a rejected snapshot (kept as evidence)."""
+    """Extract and validate (against the current version, or against `after`, the text being confirmed);
+    a failure is recorded as a rejected snapshot (kept as evidence)."""
+    previous_length = len(after.text) if after else (state.current.length if state.current else None)
+    accepted_hash = after.text_hash if after else (state.current.text_hash if state.current else None)
     rejection, document = extract_and_validate(
         target, ctx.config, capture, previous_length=previous_length, accepted_hash=accepted_hash
     )
     if rejection is None and document is not None:
         return Accepted(capture, document)
     assert rejection is not None
-    if document is not None and _known_good(target, ctx, rejection, document, capture.fetched_at):
+    if document is not None and _known_good(state, ctx, rejection, document, capture.fetched_at):
         log.info(
             "%s: a text rejected as %s is an earlier accepted version: a revert", target.id, rejection.code
         )
         return Accepted(capture, document)
-    if document is not None and _persistent(target, ctx, rejection, document):
+    if document is not None and _persistent(state, rejection, document):
         log.warning(
             "%s: accepting a text that was rejected (%s) %d times in a row: the page's new normal",
             target.id,
@@ -230,14 +243,17 @@ def _read(
             PERSISTENCE,
         )
         return Accepted(capture, document)
-    return _record_failure(
-        target,
-        ctx,
-        status="rejected",
+    rejected = NewSnapshot(
+        capture,
+        config_fingerprint(target),
+        "rejected",
+        reason_code=rejection.code,
         reason=rejection.reason,
-        code=rejection.code,
-        capture=capture,
         text_hash=document.text_hash if document else None,
+        alternative=_alternative(document),
+    )
+    return _record_failure(
+        target, ctx, state, status="rejected", reason=rejection.reason, code=rejection.code, snapshot=rejected
     )
 
 
@@ -247,27 +263,26 @@ def _read(
 # block pages vary or do not persist; a real rewrite does.
 PERSISTENT_REJECTIONS = frozenset({"shrunk", "over-capture"})
 PERSISTENCE = 3
+RECENT_MARGIN = timedelta(days=1)
 
 
-def _known_good(target: Target, ctx: Context, rejection: Rejection, document: Document, at: datetime) -> bool:
+def _known_good(
+    state: CheckState, ctx: Context, rejection: Rejection, document: Document, at: datetime
+) -> bool:
     """A size rejection of a text we accepted before (within the revert window) is no broken capture: the
     page went back to an earlier text (the French policy blinked between a long and a short text in 2026)."""
     if rejection.code not in PERSISTENT_REJECTIONS:
         return False
-    window_start = at - ctx.config.alerts.revert_window
-    return any(
-        v.last_seen >= window_start for v in ctx.store.versions_with_text(target.id, document.text_hash)
-    )
+    return _recent_with_text(state, ctx, document.text_hash, at) is not None
 
 
-def _persistent(target: Target, ctx: Context, rejection: Rejection, document: Document) -> bool:
+def _persistent(state: CheckState, rejection: Rejection, document: Document) -> bool:
     if rejection.code not in PERSISTENT_REJECTIONS:
         return False
     # "in a row": no accepted capture in between (an unchanged check stores no snapshot, but resets the count)
-    state = ctx.store.target_state(target.id)
-    if state is None or state.consecutive_failures < PERSISTENCE - 1:
+    if state.failures < PERSISTENCE - 1:
         return False
-    earlier = ctx.store.latest_snapshots(target.id, PERSISTENCE - 1)
+    earlier = state.latest_snapshots[: PERSISTENCE - 1]
     return len(earlier) == PERSISTENCE - 1 and all(
         s.outcome == "rejected" and s.reason_code == rejection.code and s.text_hash == document.text_hash
         for s in earlier
@@ -287,10 +302,6 @@ def extract_and_validate(
     A rejected capture still comes with its document when the text could be extracted (the rejection is
     about what the text is, e.g. too short), so its text hash can be kept as evidence.
     """
-    from watchdog.extract import text_hash
-    from watchdog.store import sha256
-    from watchdog.validate import DEFAULT_SIGNATURES, BlockSignature, validate
-
     try:
         extracted = read_capture(target, capture)
     except ExtractError as exc:
@@ -332,160 +343,169 @@ def read_capture(target: Target, capture: Capture) -> Extracted:
     )
 
 
-# --------------------------------------------------------------------------- outcomes
+# --------------------------------------------------------------------------- outcomes: one write each
+
+
+def _record(target: Target, state: CheckState, *, at: datetime, status: Status) -> CheckRecord:
+    """The check's record, to complete (dataclasses.replace) with what it learned; the write refuses it if
+    the target's counters moved since the state was read."""
+    return CheckRecord(target.id, target.name, target.url, at, status, expected=state.sequences)
+
+
+def _write(ctx: Context, record: CheckRecord, notice: StatusNotice) -> Recorded:
+    """The check's ONE write: everything it learned, with its failing / recovered notice, in one
+    transaction."""
+    return ctx.store.checks.record_check(
+        replace(record, event=notice.event, alerts=record.alerts + notice.alerts)
+    )
+
+
+def _validators_of(capture: Capture) -> Validators:
+    return Validators(capture.header("etag"), capture.header("last-modified"))
 
 
 def _unchanged(
-    target: Target, ctx: Context, *, current_id: str | None, at: datetime, capture: Capture | None = None
+    target: Target, ctx: Context, state: CheckState, *, at: datetime, capture: Capture | None = None
 ) -> Outcome:
-    store = ctx.store
-    with store.transaction():
-        if current_id:
-            store.touch_version(current_id, at)
-        if capture is not None:
-            _remember_validators(target, ctx, capture)
-        recovered = _note_success(target, ctx, at=at, status="unchanged")
-    return Outcome(target.id, "unchanged", version=current_id, alerted=recovered)
-
-
-def _archive_version(target: Target, ctx: Context, accepted: Accepted) -> Version:
-    """Inside the caller's transaction: the raw snapshot, the new version, the server's validators."""
-    capture, store = accepted.capture, ctx.store
-    snapshot_id = store.add_snapshot(capture, fingerprint=config_fingerprint(target), outcome="accepted")
-    _remember_validators(target, ctx, capture)
-    return store.add_version(
-        target.id,
-        text=accepted.document.text,
-        snapshot_id=snapshot_id,
-        seen_at=capture.fetched_at,
-        technical=False,
+    recovery = _recovery(target, ctx, state)
+    current_id = state.current.id if state.current else None
+    record = replace(
+        _record(target, state, at=at, status="unchanged"),
+        seen=current_id,
+        validators=_validators_of(capture) if capture is not None else None,
     )
+    done = _write(ctx, record, recovery)
+    return Outcome(target.id, "unchanged", version=current_id, alerted=done.alerted(recovery.event_id))
 
 
-def _write_blobs_first(ctx: Context, accepted: Accepted) -> None:
-    """Write (and fsync) the blobs before the transaction: content-addressed, so the puts inside it only
-    find them there. The store's lock is then held for the rows alone, which keeps other threads' commits,
-    and the window in which a crash can duplicate an alert (send, then commit "delivered"), short."""
-    ctx.store.blobs.put(accepted.capture.body)
-    ctx.store.put_text(accepted.document.text)
+def _accepted_snapshot(target: Target, accepted: Accepted) -> NewSnapshot:
+    alternative = _alternative(accepted.document)
+    return NewSnapshot(accepted.capture, config_fingerprint(target), "accepted", alternative=alternative)
 
 
-def _remember_validators(target: Target, ctx: Context, capture: Capture) -> None:
-    ctx.store.set_validators(
-        target.id, etag=capture.header("etag"), last_modified=capture.header("last-modified")
-    )
+def _alternative(document: Document | None) -> str | None:
+    """The selector alternative that read the text, as the snapshot records it (None: the plain select)."""
+    return None if document is None or document.alternative is None else str(document.alternative)
 
 
-def _baseline(target: Target, ctx: Context, accepted: Accepted) -> Outcome:
+def _new_version(accepted: Accepted) -> NewVersion:
+    return NewVersion(text=accepted.document.text, seen_at=accepted.capture.fetched_at)
+
+
+def _baseline(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Outcome:
     """The first accepted text: a version, no change, no alert."""
-    store = ctx.store
-    capture = accepted.capture
-    _write_blobs_first(ctx, accepted)
-    with store.transaction():
-        version = _archive_version(target, ctx, accepted)
-        recovered = _note_success(target, ctx, at=capture.fetched_at, status="new")
-    return Outcome(target.id, "new", version=version.id, alerted=recovered)
+    record = replace(
+        _record(target, state, at=accepted.capture.fetched_at, status="new"),
+        snapshot=_accepted_snapshot(target, accepted),
+        version=_new_version(accepted),
+        validators=_validators_of(accepted.capture),
+    )
+    recovery = _recovery(target, ctx, state)
+    done = _write(ctx, record, recovery)
+    assert done.version is not None
+    return Outcome(target.id, "new", version=done.version.id, alerted=done.alerted(recovery.event_id))
 
 
-def _new_text(target: Target, ctx: Context, accepted: Accepted, *, current_id: str) -> Outcome:
-    confirmed = _confirm(target, ctx, accepted)
+def _new_text(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Outcome:
+    confirmed = _confirm(target, ctx, state, accepted)
     if isinstance(confirmed, Outcome):
         return confirmed
-    earlier = _recent_version_with_text(target, ctx, confirmed)
+    earlier = _recent_with_text(state, ctx, confirmed.document.text_hash, confirmed.capture.fetched_at)
     if earlier is not None:
-        return _revert(target, ctx, confirmed, current_id=current_id, earlier_id=earlier)
-    return _change(target, ctx, confirmed, current_id=current_id)
+        return _revert(target, ctx, state, confirmed, earlier_id=earlier)
+    return _change(target, ctx, state, confirmed)
 
 
-def _confirm(target: Target, ctx: Context, accepted: Accepted) -> Accepted | Outcome:
+def _confirm(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Accepted | Outcome:
     """Re-fetch after confirm_delay: a new text counts only if it comes back identical (no flicker alerts)."""
     delay = target.confirm_delay.total_seconds()
     if delay <= 0:
         return accepted
     ctx.sleep(delay)
-    again = _capture(target, ctx, None)
+    again = _capture(target, ctx, state, None)
     if isinstance(again, Outcome):
         return again
     if isinstance(again, NotModified):
         return accepted  # unreachable without validators; a 304 means "what you just saw"
-    second = _read(
-        target,
-        ctx,
-        again,
-        previous_length=len(accepted.document.text),
-        accepted_hash=accepted.document.text_hash,
-    )
+    second = _read(target, ctx, state, again, after=accepted.document)
     if isinstance(second, Outcome):
         return second
     if second.document.text_hash != accepted.document.text_hash:
         log.info("%s: new text not confirmed on re-fetch; keeping the current version", target.id)
-        current = ctx.store.current_version(target.id)
-        return _unchanged(target, ctx, current_id=current.id if current else None, at=again.fetched_at)
+        return _unchanged(target, ctx, state, at=again.fetched_at)
     return second
 
 
-def _recent_version_with_text(target: Target, ctx: Context, accepted: Accepted) -> str | None:
+def _recent_with_text(state: CheckState, ctx: Context, text_hash: str, at: datetime) -> str | None:
     """An earlier version with this exact text, seen within the revert window (an A->B->A flip)."""
-    window_start = accepted.capture.fetched_at - ctx.config.alerts.revert_window
-    for version in ctx.store.versions_with_text(target.id, accepted.document.text_hash):
-        if version.last_seen >= window_start:
+    window_start = at - ctx.config.alerts.revert_window
+    for version in state.recent:
+        if version.text_hash == text_hash and version.last_seen >= window_start:
             return version.id
     return None
 
 
-def _revert(target: Target, ctx: Context, accepted: Accepted, *, current_id: str, earlier_id: str) -> Outcome:
+def _revert(
+    target: Target, ctx: Context, state: CheckState, accepted: Accepted, *, earlier_id: str
+) -> Outcome:
     """Back to a text seen recently: recorded as "reverted to X", never alerted again."""
-    store = ctx.store
-    at = accepted.capture.fetched_at
-    with store.transaction():
-        store.set_current(target.id, earlier_id)
-        store.touch_version(earlier_id, at)
-        change = store.add_change(
-            target.id,
-            from_version=current_id,
-            to_version=earlier_id,
-            at=at,
-            kind="revert",
-            topics=(),
-            severity="none",
-            summary=f"reverted to {earlier_id}",
-            reverted_to=earlier_id,
-        )
-        _note_success(target, ctx, at=at, status="changed")
-    log.info("%s: text reverted to %s (%s)", target.id, earlier_id, change.id)
-    return Outcome(target.id, "changed", version=earlier_id, change=change.id, extra={"kind": "revert"})
+    assert state.current is not None
+    change = NewChange(
+        from_version=state.current.id,
+        to_version=earlier_id,
+        kind="revert",
+        summary=f"reverted to {earlier_id}",
+        reverted_to=earlier_id,
+    )
+    record = replace(
+        _record(target, state, at=accepted.capture.fetched_at, status="changed"),
+        seen=earlier_id,
+        current=earlier_id,
+        change=change,
+    )
+    done = _write(ctx, record, _recovery(target, ctx, state))
+    assert done.change is not None
+    log.info("%s: text reverted to %s (%s)", target.id, earlier_id, done.change.id)
+    return Outcome(target.id, "changed", version=earlier_id, change=done.change.id, extra={"kind": "revert"})
 
 
-def _change(target: Target, ctx: Context, accepted: Accepted, *, current_id: str) -> Outcome:
-    store = ctx.store
-    before_hash = store.version(current_id).text_hash
+def _change(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Outcome:
+    assert state.current is not None
+    before_hash = state.current.text_hash
     text_diff = _diff(ctx, before_hash, accepted.document)
     classification = _classify(target, ctx, text_diff)
     classification = _watched_links(target, ctx, classification, before_hash, accepted, text_diff)
-    already_alerted = store.text_was_alerted(target.id, accepted.document.text_hash)
-    capture = accepted.capture
-    _write_blobs_first(ctx, accepted)
-    with store.transaction():
-        version = _archive_version(target, ctx, accepted)
-        change = _record_change(
-            target, ctx, text_diff, classification, current_id, version.id, capture.fetched_at
-        )
-        queued = (
-            0 if already_alerted else _owe_change_alert(target, ctx, change.id, text_diff, classification)
-        )
-        if queued:
-            store.set_alerted(change.id)
-        recovered = _note_success(target, ctx, at=capture.fetched_at, status="changed")
-    followed = follow_new_items(
-        ctx.config, target, accepted.document.text, classification.matches, capture.fetched_at
+    at = accepted.capture.fetched_at
+    view = _view(
+        target,
+        ctx,
+        change_id=state.sequences.next_change_id(target.id),
+        from_id=state.current.id,
+        to_id=state.sequences.next_version_id(target.id),
+        at=at,
+        text_diff=text_diff,
+        classification=classification,
     )
+    record = replace(
+        _record(target, state, at=at, status="changed"),
+        snapshot=_accepted_snapshot(target, accepted),
+        version=_new_version(accepted),
+        validators=_validators_of(accepted.capture),
+        change=_change_record(view, state.current.id),
+        alerts=_owe_change_alert(target, ctx, view, accepted.document.text_hash),
+    )
+    recovery = _recovery(target, ctx, state)
+    done = _write(ctx, record, recovery)
+    assert done.version is not None and done.change is not None
+    alerted = done.alerted(done.change.id) or done.alerted(recovery.event_id)
+    followed = follow_new_items(ctx.config, target, accepted.document.text, classification.matches, at)
     return Outcome(
         target.id,
         "changed",
-        version=version.id,
-        change=change.id,
+        version=done.version.id,
+        change=done.change.id,
         topics=classification.topics,
-        alerted=bool(queued) or recovered,
+        alerted=alerted,
         extra={"followed": list(followed)} if followed else {},
     )
 
@@ -499,18 +519,14 @@ def _change(target: Target, ctx: Context, accepted: Accepted, *, current_id: str
 
 
 def _diff(ctx: Context, before_hash: str, after: Document) -> TextDiff:
-    from watchdog.publish.archive import DiffCache, diff_cache_dir
-
     def text(digest: str) -> str:
-        return after.text if digest == after.text_hash else ctx.store.get_text(digest)
+        return after.text if digest == after.text_hash else ctx.store.blobs.get_text(digest)
 
     cache = DiffCache(texts=text, directory=diff_cache_dir(ctx.config.storage_dir))
     return cache.diff(before_hash, after.text_hash)
 
 
 def _classify(target: Target, ctx: Context, text_diff: TextDiff) -> Classification:
-    from watchdog.classify import classify
-
     classification = classify(text_diff, ctx.topics, only=target.topics)
     if target.kind != "feed":
         return classification
@@ -531,7 +547,7 @@ def _watched_links(
     watch = LinkWatch(target.watch_links)
     if not watch:
         return classification
-    before = ctx.store.get_text(before_hash)
+    before = ctx.store.blobs.get_text(before_hash)
     changes = link_changes(before, accepted.document.text, watch)
     if not changes:
         return classification
@@ -539,28 +555,9 @@ def _watched_links(
     return with_evidence(classification, link_evidence(changes, text_diff), severity_of)
 
 
-def _record_change(
-    target: Target,
-    ctx: Context,
-    text_diff: TextDiff,
-    classification: Classification,
-    from_id: str,
-    to_id: str,
-    at: datetime,
-) -> Any:
-    from watchdog.render import summary
-
-    view = _view(
-        target,
-        ctx,
-        change_id="(new)",
-        from_id=from_id,
-        to_id=to_id,
-        at=at,
-        text_diff=text_diff,
-        classification=classification,
-    )
-    evidence = [
+def _change_record(view: ChangeView, from_id: str) -> NewChange:
+    classification = view.classification
+    evidence = tuple(
         {
             "topic": m.topic_id,
             "pattern": m.pattern,
@@ -569,17 +566,15 @@ def _record_change(
             "hunk": m.hunk_index,
         }
         for m in classification.matches
-    ]
-    return ctx.store.add_change(
-        target.id,
+    )
+    return NewChange(
         from_version=from_id,
-        to_version=to_id,
-        at=at,
         kind="change",
         topics=classification.topics,
         severity=classification.severity,
         summary=summary(view),
         evidence=evidence,
+        sections=tuple(SEPARATOR.join(h.section) for h in view.diff.hunks),
     )
 
 
@@ -593,9 +588,7 @@ def _view(
     at: datetime,
     text_diff: TextDiff,
     classification: Classification,
-) -> Any:
-    from watchdog.render import ChangeView
-
+) -> ChangeView:
     return ChangeView(
         target_id=target.id,
         target_name=target.name,
@@ -620,10 +613,12 @@ def archive_link(config: Config, change_id: str) -> str | None:
 
 
 def _owe_change_alert(
-    target: Target, ctx: Context, change_id: str, text_diff: TextDiff, classification: Classification
-) -> int:
-    from watchdog.render import alert_title, render_diff_only, render_html, render_markdown, render_text
-
+    target: Target, ctx: Context, view: ChangeView, text_hash: str
+) -> tuple[OwedAlert, ...]:
+    """The change's alert, owed to every channel it routes to; at most once per distinct text (the write
+    checks that no earlier change to this text was alerted)."""
+    change_id = view.change_id
+    classification = view.classification
     severities = sorted({t.severity for t in ctx.config.topics if t.id in classification.topics})
     unrendered = Alert(
         event_id=change_id,
@@ -640,18 +635,7 @@ def _owe_change_alert(
     # only for an alert that some channel takes (a change without topics mostly goes nowhere).
     keys = _channel_keys(target, ctx, unrendered)
     if not keys:
-        return 0
-    change = ctx.store.change(change_id)
-    view = _view(
-        target,
-        ctx,
-        change_id=change_id,
-        from_id=change.from_version,
-        to_id=change.to_version,
-        at=change.detected_at,
-        text_diff=text_diff,
-        classification=classification,
-    )
+        return ()
     alert = replace(
         unrendered,
         title=alert_title(view),
@@ -659,26 +643,22 @@ def _owe_change_alert(
         markdown=render_markdown(view),
         html=render_html(view),
         attachment_name=f"{change_id.replace('@', '-')}.diff.txt",
-        attachment=render_diff_only(text_diff, fmt="text").encode("utf-8"),
+        attachment=render_diff_only(view.diff, fmt="text").encode("utf-8"),
     )
-    return ctx.store.enqueue(alert, keys, now=ctx.clock())
+    return (OwedAlert(change_id, alert.to_json(), tuple(keys), once_per_text=text_hash),)
 
 
-def _owe(target: Target, ctx: Context, alert: Alert) -> int:
-    """Queue the alert for every channel it routes to, inside the caller's transaction."""
+def _owe(target: Target, ctx: Context, alert: Alert) -> tuple[OwedAlert, ...]:
+    """The alert, owed to every channel it routes to (nothing when none takes it)."""
     keys = _channel_keys(target, ctx, alert)
-    return ctx.store.enqueue(alert, keys, now=ctx.clock()) if keys else 0
+    return (OwedAlert(alert.event_id, alert.to_json(), tuple(keys)),) if keys else ()
 
 
 def _channel_keys(target: Target, ctx: Context, alert: Alert) -> list[str]:
-    from watchdog.notify import route
-
     return [c.key for c in ctx.config.channels if route(alert, c, target_notify=target.notify)]
 
 
 def _status_alert(target: Target, *, event_id: str, kind: str, title: str, body: str) -> Alert:
-    from html import escape
-
     return Alert(
         event_id=event_id,
         kind=kind,
@@ -691,70 +671,73 @@ def _status_alert(target: Target, *, event_id: str, kind: str, title: str, body:
     )
 
 
+@dataclass(frozen=True)
+class StatusNotice:
+    """A failing / recovered event for the check's write, its alerts, and its predicted id."""
+
+    event_id: str | None = None
+    event: NewEvent | None = None
+    alerts: tuple[OwedAlert, ...] = ()
+
+
 def _record_failure(
     target: Target,
     ctx: Context,
+    state: CheckState,
     *,
     status: Status,
     reason: str,
     code: str | None = None,
-    capture: Capture | None = None,
-    text_hash: str | None = None,
+    snapshot: NewSnapshot | None = None,
 ) -> Outcome:
     """An error or a rejection: keep the evidence, count it, alert once after N in a row."""
-    store = ctx.store
-    at = capture.fetched_at if capture else ctx.clock()
-    with store.transaction():
-        if capture is not None:
-            store.add_snapshot(
-                capture,
-                fingerprint=config_fingerprint(target),
-                outcome="rejected",
-                reason_code=code,
-                reason=reason,
-                text_hash=text_hash,
-            )
-        failures = store.record_check(target.id, at=at, status=status, reason=reason, failed=True)
-        advise = _selector_advice(target, ctx, capture) if code == "no-match" and capture else None
-        alerted = _maybe_failing_alert(target, ctx, failures=failures, reason=reason, at=at, advise=advise)
+    at = snapshot.capture.fetched_at if snapshot else ctx.clock()
+    record = replace(
+        _record(target, state, at=at, status=status), reason=reason, failed=True, snapshot=snapshot
+    )
+    advise = (
+        _selector_advice(target, ctx, state, snapshot.capture) if code == "no-match" and snapshot else None
+    )
+    notice = _failing(target, ctx, state, reason=reason, advise=advise)
+    done = _write(ctx, record, notice)
     log.warning("%s: %s: %s", target.id, status, reason)
-    current = store.current_version(target.id)
     return Outcome(
         target.id,
         status,
-        version=current.id if current else None,
+        version=state.current.id if state.current else None,
         reason=reason,
-        alerted=alerted,
+        alerted=done.alerted(notice.event_id),
         extra={"code": code} if code else {},
     )
 
 
-def _selector_advice(target: Target, ctx: Context, capture: Capture) -> Callable[[], str | None]:
+def _selector_advice(
+    target: Target, ctx: Context, state: CheckState, capture: Capture
+) -> Callable[[], str | None]:
     """For a `no-match` failure alert: selectors that reproduce the last version (computed only if sent)."""
 
     def advise() -> str | None:
-        current = ctx.store.current_version(target.id)
+        current = state.current
         if current is None:
             return None
-        return selector_advice(target, capture, ctx.store.version_text(current.id), current.id)
+        return selector_advice(target, capture, ctx.store.blobs.get_text(current.text_hash), current.id)
 
     return advise
 
 
-def _maybe_failing_alert(
+def _failing(
     target: Target,
     ctx: Context,
+    state: CheckState,
     *,
-    failures: int,
     reason: str,
-    at: datetime,
     advise: Callable[[], str | None] | None = None,
-) -> bool:
-    state = ctx.store.target_state(target.id)
-    if state is None or state.failing or failures < ctx.config.alerts.failure_threshold:
-        return False
-    ctx.store.set_failing(target.id, True)
-    event = ctx.store.add_event(target.id, kind="failing", at=at, reason=reason)
+) -> StatusNotice:
+    """The "can no longer read" event and alert, once the failures in a row reach the threshold."""
+    failures = state.failures + 1
+    if state.failing or failures < ctx.config.alerts.failure_threshold:
+        return StatusNotice()
+    event_id = state.sequences.next_event_id(target.id, "failing")
     title = f"[{target.name}] can no longer read {target.name}: {reason}"
     body = (
         f"policy-watchdog can no longer read {target.name} ({target.url}) "
@@ -762,26 +745,19 @@ def _maybe_failing_alert(
     )
     proposal = advise() if advise else None
     body += f"\n\n{proposal}" if proposal else ""
-    return (
-        _owe(target, ctx, _status_alert(target, event_id=event.id, kind="failing", title=title, body=body))
-        > 0
-    )
+    alert = _status_alert(target, event_id=event_id, kind="failing", title=title, body=body)
+    return StatusNotice(event_id, NewEvent("failing", reason), _owe(target, ctx, alert))
 
 
-def _note_success(target: Target, ctx: Context, *, at: datetime, status: str) -> bool:
-    """Reset the failure count; after a failure alert, say once that the target recovered."""
-    state: TargetState | None = ctx.store.target_state(target.id)
-    ctx.store.record_check(target.id, at=at, status=status, reason=None, failed=False)
-    if state is None or not state.failing:
-        return False
-    ctx.store.set_failing(target.id, False)
-    event = ctx.store.add_event(target.id, kind="recovered", at=at, reason="capture accepted again")
+def _recovery(target: Target, ctx: Context, state: CheckState) -> StatusNotice:
+    """After a failure alert, say once that the target recovered (the count restarts in any case)."""
+    if not state.failing:
+        return StatusNotice()
+    event_id = state.sequences.next_event_id(target.id, "recovered")
     title = f"[{target.name}] recovered: readable again"
     body = f"policy-watchdog can read {target.name} ({target.url}) again."
-    return (
-        _owe(target, ctx, _status_alert(target, event_id=event.id, kind="recovered", title=title, body=body))
-        > 0
-    )
+    alert = _status_alert(target, event_id=event_id, kind="recovered", title=title, body=body)
+    return StatusNotice(event_id, NewEvent("recovered", "capture accepted again"), _owe(target, ctx, alert))
 
 
 # --------------------------------------------------------------------------- one cycle
@@ -789,7 +765,7 @@ def _note_success(target: Target, ctx: Context, *, at: datetime, status: str) ->
 
 def run_cycle(targets: Sequence[Target], ctx: Context) -> list[Outcome]:
     """`check`: each target in turn, then deliver what is owed (including earlier cycles' leftovers)."""
-    ctx.store.sync_targets(targets)
+    ctx.store.checks.sync_targets(targets)
     outcomes = [check_target(target, ctx) for target in targets]
     deliver(ctx)
     return outcomes
@@ -799,12 +775,10 @@ def deliver(ctx: Context) -> None:
     """Send every due alert in the outbox; a channel that is down keeps its alerts for the next cycle."""
     if not ctx.config.channels:
         return
-    from watchdog.notify import Notifier, deliver_pending
-
     if ctx.notifier is None:
         ctx.notifier = Notifier(ctx.config.channels)
     # every check run and every daemon delivery pass retries all that is still owed (CONTRACT.md)
     report = deliver_pending(
-        ctx.store, ctx.notifier, ctx.config.channels, now=ctx.clock(), ignore_backoff=True
+        ctx.store.outbox, ctx.notifier, ctx.config.channels, now=ctx.clock(), ignore_backoff=True
     )
     log.debug("deliveries: %s", report)

@@ -10,11 +10,13 @@ the new way and a selector fix never reaches anyone's inbox.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from watchdog.config import Config
-from watchdog.models import Capture, Target
+from watchdog.extract import text_hash
+from watchdog.models import Capture, CheckRecord, CheckState, NewVersion, Snapshot, Target
 from watchdog.pipeline import extract_and_validate
-from watchdog.store import Snapshot, Store
+from watchdog.storage.interfaces import ArchiveReader, Storage
 
 
 @dataclass(frozen=True)
@@ -37,44 +39,50 @@ class ReextractReport:
         )
 
 
-def reextract(target: Target, config: Config, store: Store) -> ReextractReport:
-    snapshots = store.snapshots(target.id, outcome="accepted")
-    current = store.current_version(target.id)
-    texts_by_snapshot = {v.snapshot_id: v.text_hash for v in store.versions(target.id)}
+def reextract(target: Target, config: Config, store: Storage) -> ReextractReport:
+    archive = store.archive
+    snapshots = archive.snapshots(target.id, outcome="accepted")
+    state = store.checks.read_check(target.id, recent_since=datetime.max.replace(tzinfo=UTC), snapshots=0)
+    texts_by_snapshot = {v.snapshot_id: v.text_hash for v in archive.versions(target.id)}
     differing = rejected = 0
     latest_text: str | None = None
     for snapshot in snapshots:
-        capture = capture_of(store, snapshot)
+        capture = capture_of(archive, snapshot)
         rejection, document = extract_and_validate(target, config, capture, previous_length=None)
-        if rejection is not None or document is None:
+        if rejection is None and document is not None:
+            differing += int(texts_by_snapshot.get(snapshot.id, document.text_hash) != document.text_hash)
+            latest_text = document.text
+        else:
             rejected += 1
-            continue
-        differing += int(texts_by_snapshot.get(snapshot.id, document.text_hash) != document.text_hash)
-        latest_text = document.text
     technical = None
     if (
         latest_text is not None
-        and current is not None
-        and store.versions_with_text(target.id, _hash(latest_text)) == []
+        and state.current is not None
+        and archive.versions_with_text(target.id, text_hash(latest_text)) == []
     ):
-        with store.transaction():
-            technical = store.add_version(
-                target.id,
-                text=latest_text,
-                snapshot_id=snapshots[-1].id,
-                seen_at=snapshots[-1].fetched_at,
-                technical=True,
-            ).id
+        technical = _add_technical(target, store, state, latest_text, snapshots[-1])
     return ReextractReport(target.id, len(snapshots), differing, rejected, technical)
 
 
-def _hash(text: str) -> str:
-    from watchdog.extract import text_hash
+def _add_technical(target: Target, store: Storage, state: CheckState, text: str, snapshot: Snapshot) -> str:
+    """The text the current settings give, as a technical version: no change record, no alert, and the
+    target's check status is left alone (this is no check)."""
+    version = NewVersion(text=text, seen_at=snapshot.fetched_at, technical=True, snapshot_id=snapshot.id)
+    record = CheckRecord(
+        target.id,
+        target.name,
+        target.url,
+        snapshot.fetched_at,
+        None,
+        version=version,
+        expected=state.sequences,
+    )
+    done = store.checks.record_check(record)
+    assert done.version is not None
+    return done.version.id
 
-    return text_hash(text)
 
-
-def capture_of(store: Store, snapshot: Snapshot) -> Capture:
+def capture_of(archive: ArchiveReader, snapshot: Snapshot) -> Capture:
     """The raw page as it was fetched, rebuilt from the snapshot row and its blob."""
     return Capture(
         target_id=snapshot.target_id,
@@ -82,7 +90,7 @@ def capture_of(store: Store, snapshot: Snapshot) -> Capture:
         final_url=snapshot.final_url,
         status=snapshot.status,
         headers=snapshot.headers,
-        body=store.snapshot_body(snapshot),
+        body=archive.snapshot_body(snapshot),
         fetched_at=snapshot.fetched_at,
         fetcher=snapshot.fetcher,
     )

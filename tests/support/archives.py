@@ -3,8 +3,8 @@
 Two ways, both real (SQLite file, content-addressed blobs on disk):
 - `pipeline_archive`: the real pipeline (fetch over loopback from the page server, extract, validate, diff,
   classify, store) over a sequence of pages; this is how the corpus and hostile-page archives are made.
-- `Builder`: straight through the Store's own methods, in transactions, for shapes the pipeline makes only
-  slowly (reverts, failure/recovery events, technical versions, raw control characters, many records).
+- `Builder`: straight through the storage's write (CheckStore.record_check), for shapes the pipeline makes
+  only slowly (reverts, failure/recovery events, technical versions, raw control characters, many records).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,9 +25,22 @@ from support.pageserver import PageServer
 from support.replay import corpus_text
 from watchdog.config import AlertSettings, Config, load_config
 from watchdog.diff import diff_texts
-from watchdog.models import Capture, FetchSettings, Outcome, Target, Topic
+from watchdog.models import (
+    Capture,
+    CheckRecord,
+    FetchSettings,
+    NewChange,
+    NewEvent,
+    NewSnapshot,
+    NewVersion,
+    Outcome,
+    Recorded,
+    Target,
+    Topic,
+)
 from watchdog.publish import after_cycle
-from watchdog.store import Store
+from watchdog.storage.interfaces import Storage
+from watchdog.storage.sqlite import SqliteStorage
 
 T0 = datetime(2025, 5, 28, 0, 30, 56, tzinfo=UTC)
 
@@ -51,9 +65,10 @@ def make_config(storage: Path, targets: Sequence[Target], *, archive_url: str | 
 
 @dataclass
 class Builder:
-    """Adds versions, changes, reverts and events to a target, one transaction each, like the pipeline."""
+    """Adds versions, changes, reverts and events to a target, one CheckRecord each, through the same
+    write the pipeline uses (CheckStore.record_check)."""
 
-    store: Store
+    store: Storage
     target: Target
     clock: datetime = T0
     current: str | None = None
@@ -68,69 +83,77 @@ class Builder:
         body = f"<html><body>{at.isoformat()}</body></html>".encode()
         return Capture(self.target.id, self.target.url, final, status, (), body, at, "http")
 
+    def record(self, at: datetime, **fields: Any) -> Recorded:
+        t = self.target
+        return self.store.checks.record_check(CheckRecord(t.id, t.name, t.url, at, None, **fields))
+
+    def _snapshot(self, at: datetime, url: str | None) -> NewSnapshot:
+        return NewSnapshot(self.capture(at, url=url), "f", "accepted")
+
     def version(self, text: str, *, technical: bool = False, url: str | None = None) -> str:
         at = self.tick()
-        with self.store.transaction():
-            snap = self.store.add_snapshot(self.capture(at, url=url), fingerprint="f", outcome="accepted")
-            version = self.store.add_version(
-                self.target.id, text=text, snapshot_id=snap, seen_at=at, technical=technical
-            )
-        self.texts[version.id] = text
-        self.current = version.id
-        return version.id
+        done = self.record(
+            at,
+            snapshot=self._snapshot(at, url),
+            version=NewVersion(text=text, seen_at=at, technical=technical),
+        )
+        assert done.version is not None
+        self.texts[done.version.id] = text
+        self.current = done.version.id
+        return done.version.id
 
     def change(self, text: str, *, topics: Sequence[str] = (), summary: str | None = None) -> str:
         before = self.current
         assert before is not None, "a change needs a first version"
-        new = self.version(text)
         diff = diff_texts(self.texts[before], text)
-        with self.store.transaction():
-            record = self.store.add_change(
-                self.target.id,
-                from_version=before,
-                to_version=new,
-                at=self.clock,
-                kind="change",
-                topics=topics,
-                severity="high" if topics else "none",
-                summary=summary or f"{len(diff.hunks)} passage(s) changed",
-                evidence=[
-                    {"topic": t, "pattern": t, "side": "inserted", "sentence": text[:80], "hunk": 0}
-                    for t in topics
-                ],
-            )
-        return record.id
+        at = self.tick()
+        change = NewChange(
+            from_version=before,
+            kind="change",
+            topics=tuple(topics),
+            severity="high" if topics else "none",
+            summary=summary or f"{len(diff.hunks)} passage(s) changed",
+            evidence=tuple(
+                {"topic": t, "pattern": t, "side": "inserted", "sentence": text[:80], "hunk": 0}
+                for t in topics
+            ),
+        )
+        done = self.record(
+            at,
+            snapshot=self._snapshot(at, None),
+            version=NewVersion(text=text, seen_at=at),
+            change=change,
+        )
+        assert done.version is not None and done.change is not None
+        self.texts[done.version.id] = text
+        self.current = done.version.id
+        return done.change.id
 
     def revert(self, to_version: str) -> str:
         before = self.current
         assert before is not None
         at = self.tick()
-        with self.store.transaction():
-            self.store.set_current(self.target.id, to_version)
-            record = self.store.add_change(
-                self.target.id,
-                from_version=before,
-                to_version=to_version,
-                at=at,
-                kind="revert",
-                topics=(),
-                severity="none",
-                summary=f"reverted to {to_version}",
-                reverted_to=to_version,
-            )
+        change = NewChange(
+            from_version=before,
+            to_version=to_version,
+            kind="revert",
+            summary=f"reverted to {to_version}",
+            reverted_to=to_version,
+        )
+        done = self.record(at, current=to_version, change=change)
+        assert done.change is not None
         self.current = to_version
-        return record.id
+        return done.change.id
 
     def event(self, kind: str, reason: str) -> str:
-        at = self.tick()
-        with self.store.transaction():
-            self.store.set_failing(self.target.id, kind == "failing")
-            return self.store.add_event(self.target.id, kind=kind, at=at, reason=reason).id
+        done = self.record(self.tick(), event=NewEvent(kind, reason))
+        assert done.event is not None
+        return done.event.id
 
 
-def open_store(storage: Path, targets: Sequence[Target]) -> Store:
-    store = Store.open(storage)
-    store.sync_targets(targets)
+def open_store(storage: Path, targets: Sequence[Target]) -> SqliteStorage:
+    store = SqliteStorage.open(storage)
+    store.checks.sync_targets(targets)
     return store
 
 
@@ -184,6 +207,6 @@ def pipeline_archive(
     for page in pages:
         server.set("/policy", page, etag=False)
         outcomes += cycle(config_path)
-        with Store.open(config.storage_dir) as store:
+        with SqliteStorage.open(config.storage_dir) as store:
             after_cycle(config, store)
     return config, outcomes

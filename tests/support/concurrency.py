@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from watchdog.store import BlobStore
+from watchdog.storage.blobs import BlobStore
 
 BLOB_SIZE = 64 * 1024  # incompressible: the write (and its fsync) takes long enough for writers to meet
 

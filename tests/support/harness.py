@@ -13,7 +13,7 @@ from pathlib import Path
 from watchdog.config import Config, load_config
 from watchdog.models import Outcome
 from watchdog.pipeline import Context, Fetchers, run_cycle
-from watchdog.store import Store
+from watchdog.storage.sqlite import SqliteStorage
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def cycle(config_path: Path, *, only: Sequence[str] = ()) -> list[Outcome]:
     """One real check cycle through the library (fetch over loopback, SQLite archive on disk)."""
     config = load_config(config_path, environ={})
     targets = [t for t in config.targets if not only or t.id in only]
-    with Store.open(config.storage_dir) as store:
+    with SqliteStorage.open(config.storage_dir) as store:
         fetchers = Fetchers(config, sleep=lambda _s: None)
         try:
             return run_cycle(targets, Context(config=config, store=store, fetchers=fetchers))
@@ -59,9 +59,9 @@ def cycle(config_path: Path, *, only: Sequence[str] = ()) -> list[Outcome]:
             fetchers.close()
 
 
-def open_archive(config_path: Path) -> tuple[Config, Store]:
+def open_archive(config_path: Path) -> tuple[Config, SqliteStorage]:
     config = load_config(config_path, environ={})
-    return config, Store.open(config.storage_dir, writer=False)
+    return config, SqliteStorage.open(config.storage_dir, writer=False)
 
 
 def cli(

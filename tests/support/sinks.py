@@ -223,7 +223,7 @@ class ListOutbox:
                 r.delivery.alert.event_id == alert.event_id and r.delivery.channel_key == key
                 for r in self.rows
             ):
-                delivery = Delivery(len(self.rows) + 1, key, alert, 0, now)
+                delivery = Delivery(len(self.rows) + 1, key, alert.to_json(), 0, now)
                 self.rows.append(_Row(delivery, next_attempt_at=now))
 
     def pending_deliveries(self, now: datetime) -> list[Delivery]:
@@ -239,7 +239,9 @@ class ListOutbox:
         row.delivery = replace(row.delivery, attempts=row.delivery.attempts + 1)
         self.delivered_log.append((row.delivery.channel_key, row.delivery.alert.event_id))
 
-    def mark_failed(self, delivery_id: int, error: str, retry_at: datetime) -> None:
+    def mark_failed(
+        self, delivery_id: int, error: str, retry_at: datetime, *, at: datetime, outcome: str = "failed"
+    ) -> None:
         row = self._row(delivery_id)
         row.delivery = replace(row.delivery, attempts=row.delivery.attempts + 1)
         row.last_error, row.next_attempt_at = error, retry_at

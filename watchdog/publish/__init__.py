@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from watchdog.config import Config
     from watchdog.publish.output import WriteReport
-    from watchdog.store import Store
+    from watchdog.storage.interfaces import Storage
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class PublishReport:
         return f"site: {self.site}; feeds: {self.feeds}; {self.diffs_computed} diff(s) computed"
 
 
-def after_cycle(config: Config, store: Store) -> None:
+def after_cycle(config: Config, store: Storage) -> None:
     """Refresh <storage dir>/feeds/ and <storage dir>/site/ after a cycle (only what changed is written)."""
     from watchdog.publish.archive import diff_cache_dir
 
@@ -61,18 +61,18 @@ def after_cycle(config: Config, store: Store) -> None:
 
 
 def publish(
-    config: Config, store: Store, *, site_dir: Path, feeds_dir: Path, cache_dir: Path | None
+    config: Config, store: Storage, *, site_dir: Path, feeds_dir: Path, cache_dir: Path | None
 ) -> PublishReport:
     """Generate the site into `site_dir` and the feeds into `feeds_dir` from one snapshot of the archive."""
-    from watchdog.publish.archive import DiffCache, code_fingerprint, load_archive, read_snapshot
+    from watchdog.publish.archive import DiffCache, code_fingerprint, load_archive
     from watchdog.publish.feeds import FeedBuilder
     from watchdog.publish.output import write_pages
     from watchdog.publish.site import SiteBuilder
 
     generator = code_fingerprint(*GENERATOR_MODULES)
-    with _exclusive(site_dir), read_snapshot(store) as reader:
+    with _exclusive(site_dir), store.reading() as reader:
         archive = load_archive(reader)
-        diffs = DiffCache(texts=reader.get_text, directory=cache_dir)
+        diffs = DiffCache(texts=reader.text, directory=cache_dir)
         site = SiteBuilder(config, archive, reader, diffs, generator)
         feeds = FeedBuilder(config, archive, reader, diffs, generator)
         site_report = write_pages(site_dir, site.pages(), generator=generator)

@@ -1,7 +1,8 @@
 """Stage 7, publish: the archive as the publishers read it (one consistent snapshot), and cached diffs.
 
-`load_archive` reads every target, version, change and failure event in ONE read transaction on its own
-read-only connection, so a page never mixes two states of the archive while the daemon writes. Diffs are a
+`load_archive` reads every target, version, change and failure event from one consistent reader
+(`Storage.reading()`: one read transaction on a connection of its own), so a page never mixes two states of
+the archive while the daemon writes. Diffs are a
 pure function of two texts (content-addressed blobs) and the diff code, so `DiffCache` keys them by the two
 text hashes plus a fingerprint of that code: a new change costs one diff, not one per feed and page.
 """
@@ -13,16 +14,26 @@ import importlib.util
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from watchdog import __version__
-from watchdog.models import ChangeRecord, Classification, Hunk, Segment, TextDiff, TopicMatch, Version
+from watchdog.models import (
+    ChangeRecord,
+    Classification,
+    Event,
+    Hunk,
+    Segment,
+    Snapshot,
+    TargetState,
+    TextDiff,
+    TopicMatch,
+    Version,
+)
 from watchdog.storage.files import write_atomically
-from watchdog.store import Event, Snapshot, Store, TargetState
+from watchdog.storage.interfaces import ArchiveReader
 
 log = logging.getLogger(__name__)
 
@@ -112,22 +123,8 @@ class Archive:
         return {c.to_version: c for c in self.changes if c.kind == "change"}
 
 
-@contextmanager
-def read_snapshot(store: Store) -> Iterator[Store]:
-    """A separate read-only connection inside one read transaction: committed data of a single instant."""
-    reader = Store.open(store.directory, writer=False)
-    try:
-        reader.db.execute("BEGIN")
-        try:
-            yield reader
-        finally:
-            reader.db.execute("COMMIT")  # a read transaction: nothing to keep or roll back
-    finally:
-        reader.close()
-
-
-def load_archive(store: Store) -> Archive:
-    """Read the whole archive (call inside `read_snapshot` for a consistent view)."""
+def load_archive(store: ArchiveReader) -> Archive:
+    """Read the whole archive (from `Storage.reading()` for a consistent view)."""
     targets = store.target_states()
     versions = [v for t in targets for v in store.versions(t.id)]
     snapshot_ids = sorted({v.snapshot_id for v in versions if v.snapshot_id is not None})
@@ -137,18 +134,11 @@ def load_archive(store: Store) -> Archive:
         snapshots={i: store.snapshot(i) for i in snapshot_ids},
         changes=store.changes(),
         events=store.events(),
-        chain_seq=_chain_positions(store),
+        chain_seq=store.chain_positions(),
     )
 
 
-def _chain_positions(store: Store) -> dict[str, int]:
-    rows = store.db.execute(
-        "SELECT id, chain_seq FROM versions UNION ALL SELECT id, chain_seq FROM changes"
-    ).fetchall()
-    return {str(row[0]): int(row[1]) for row in rows}
-
-
-def change_evidence(store: Store, change_id: str) -> tuple[dict[str, Any], ...]:
+def change_evidence(store: ArchiveReader, change_id: str) -> tuple[dict[str, Any], ...]:
     return tuple(item for item in store.change_evidence(change_id) if isinstance(item, dict))
 
 

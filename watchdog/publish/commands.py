@@ -12,20 +12,19 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from watchdog.config import Config
+from watchdog.config import Config, load_config, resolve_config_path
 from watchdog.errors import StorageError
+from watchdog.storage import open_store
 from watchdog.storage.files import atomic_text_file
-from watchdog.store import Store
+from watchdog.storage.interfaces import Storage
 
-# the exit codes of watchdog.cli (which imports this module to build its command table, so this module
-# must not import it at load time)
+# the exit codes of watchdog.cli (which imports this module to build its command table: this module does
+# not import it)
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def _config(args: argparse.Namespace) -> Config:
-    from watchdog.cli import _config as load
-
-    return load(args)
+    return load_config(resolve_config_path(args.config))
 
 
 def _port(text: str) -> int:
@@ -70,7 +69,7 @@ def cmd_export_site(args: argparse.Namespace) -> int:
 
     config = _config(args)
     directory = Path(args.directory)
-    with Store.open(config.storage_dir, writer=False) as store:
+    with open_store(config, writer=False) as store:
         report = export_site(config, store, directory)
     print(f"{directory}: {report}; open {directory / 'index.html'}")
     return EXIT_OK
@@ -89,7 +88,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from watchdog.publish.evidence import export_jsonl
 
     config = _config(args)
-    with Store.open(config.storage_dir, writer=False) as store:
+    with open_store(config, writer=False) as store:
         if args.output is None:
             export_jsonl(store, sys.stdout, include_text=args.with_text)
             return EXIT_OK
@@ -98,7 +97,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _export_to_file(store: Store, path: Path, *, include_text: bool) -> tuple[int, int]:
+def _export_to_file(store: Storage, path: Path, *, include_text: bool) -> tuple[int, int]:
     from watchdog.publish.evidence import export_jsonl
 
     try:
@@ -115,7 +114,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from watchdog.publish.evidence import check_archive
 
     config = _config(args)
-    with Store.open(config.storage_dir, writer=False) as store:
+    with open_store(config, writer=False) as store:
         report = check_archive(store)
     out: TextIO = sys.stdout
     for problem in report.problems:

@@ -1,30 +1,30 @@
 """Stage 7, publish: evidence. `verify` re-checks the whole archive; `export_jsonl` hands it to others.
 
-What is checked (independently of the code that wrote it, from the raw rows):
+What is checked, from the records as stored (ArchiveReader.chain / chain_heads / blob_references, read in
+one consistent snapshot), never from what the writer believes:
 - every blob a row references (the text of each version, the body of each raw snapshot, each owed alert):
   present, readable, and its SHA-256 (of the uncompressed bytes) equal to its name;
 - every version and change record: its record hash, recomputed from its hashed fields and its prev_hash;
 - every target's chain: positions 1..n with no gap, each prev_hash equal to the record hash of the record
   before it (versions and changes interleave by chain_seq), and the target's chain head equal to the last.
 
-The hash rule, for anyone re-checking an export: record_hash = SHA-256 of the UTF-8 JSON of
-{"prev": prev_hash, **payload}, keys sorted, separators "," and ":", non-ASCII unescaped. Each exported
+The hash rule (storage/chain.py), for anyone re-checking an export: record_hash = SHA-256 of the UTF-8 JSON
+of {"prev": prev_hash, **payload}, keys sorted, separators "," and ":", non-ASCII unescaped. Each exported
 line carries that `payload`, so a verifier needs nothing else (and the texts, with `--with-text`, to check
-text hashes). Not covered by the chain (mutable by design): a version's last_seen, a change's `alerted` flag
-and its classifier evidence.
+text hashes). Not covered by the chain (mutable or derived by design): a version's last_seen, a change's
+`alerted` flag, its classifier evidence and its sections.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from watchdog.publish.archive import read_snapshot
-from watchdog.store import BlobStore, Store, chain_hash, sha256
+from watchdog.models import ChainEntry, ChainHead, ChangeRecord, Snapshot, Version
+from watchdog.storage.chain import chain_hash, change_payload, ts, version_payload
+from watchdog.storage.interfaces import ArchiveReader, Blobs, Storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,88 +42,27 @@ class VerifyReport:
         return f"ok: {self.versions} versions, {self.changes} changes, {self.blobs} blobs verified"
 
 
-def verify(store: Store) -> list[str]:
+def verify(store: Storage) -> list[str]:
     """Every problem found, each naming the record or blob; empty when the archive is intact."""
     return list(check_archive(store).problems)
 
 
-def check_archive(store: Store) -> VerifyReport:
-    with read_snapshot(store) as reader:
-        rows = _Rows.read(reader.db)
-        blobs = _BlobChecker(reader.blobs)
-        problems = [*_check_blobs(rows, blobs), *_check_chains(rows)]
-    return VerifyReport(tuple(problems), len(rows.versions), len(rows.changes), len(blobs.seen))
+def check_archive(store: Storage) -> VerifyReport:
+    with store.reading() as reader:
+        entries, heads = reader.chain(), reader.chain_heads()
+        blobs = _BlobChecker(store.blobs)
+        problems = [*_check_blobs(reader, entries, blobs), *_check_chains(entries, heads)]
+    versions = sum(1 for e in entries if e.kind == "version")
+    return VerifyReport(tuple(problems), versions, len(entries) - versions, len(blobs.seen))
 
 
-# --------------------------------------------------------------------------- raw rows
-
-
-@dataclass(frozen=True)
-class _Rows:
-    targets: list[sqlite3.Row]
-    versions: list[sqlite3.Row]
-    changes: list[sqlite3.Row]
-    snapshots: dict[int, sqlite3.Row]
-    alerts: list[sqlite3.Row]
-
-    @classmethod
-    def read(cls, db: sqlite3.Connection) -> _Rows:
-        def query(sql: str) -> list[sqlite3.Row]:
-            return list(db.execute(sql).fetchall())
-
-        return cls(
-            targets=query("SELECT * FROM targets ORDER BY id"),
-            versions=query("SELECT * FROM versions ORDER BY target_id, chain_seq"),
-            changes=query("SELECT * FROM changes ORDER BY target_id, chain_seq"),
-            snapshots={int(r["id"]): r for r in query("SELECT * FROM snapshots ORDER BY id")},
-            alerts=query("SELECT id, event_id, channel_key, alert_hash FROM outbox ORDER BY id"),
-        )
-
-
-def version_payload(row: sqlite3.Row, snapshot: sqlite3.Row | None) -> dict[str, Any]:
-    """The hashed fields of a version (as the store hashes them), from its row and its snapshot's."""
-    provenance = None
-    if snapshot is not None:
-        provenance = {
-            "body_hash": snapshot["body_hash"],
-            "url": snapshot["final_url"],
-            "status": int(snapshot["status"]),
-            "fetched_at": snapshot["fetched_at"],
-        }
-    return {
-        "type": "version",
-        "id": row["id"],
-        "target": row["target_id"],
-        "seq": int(row["seq"]),
-        "text_hash": row["text_hash"],
-        "first_seen": row["first_seen"],
-        "technical": bool(row["technical"]),
-        "snapshot": provenance,
-    }
-
-
-def change_payload(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "type": "change",
-        "id": row["id"],
-        "target": row["target_id"],
-        "seq": int(row["seq"]),
-        "from": row["from_version"],
-        "to": row["to_version"],
-        "detected_at": row["detected_at"],
-        "kind": row["kind"],
-        "reverted_to": row["reverted_to"],
-        "topics": _json_list(row["topics"]),
-        "severity": row["severity"],
-        "summary": row["summary"],
-    }
-
-
-def _json_list(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text  # not JSON any more: altered; the record hash will not match
+def payload(entry: ChainEntry) -> dict[str, Any] | None:
+    """The hashed fields of a record (None when its row could not be read back)."""
+    if entry.version is not None and entry.problem is None:
+        return version_payload(entry.version, entry.snapshot)
+    if entry.change is not None:
+        return change_payload(entry.change)
+    return None
 
 
 # --------------------------------------------------------------------------- blobs
@@ -131,110 +70,77 @@ def _json_list(text: str) -> Any:
 
 @dataclass
 class _BlobChecker:
-    blobs: BlobStore
+    blobs: Blobs
     seen: dict[str, str | None] = field(default_factory=dict)  # digest -> problem (None: intact)
 
     def check(self, digest: str, what: str) -> str | None:
         if digest not in self.seen:
-            self.seen[digest] = self._problem(digest)
+            self.seen[digest] = self.blobs.problem(digest)
         problem = self.seen[digest]
         return None if problem is None else f"blob {digest[:16]}… ({what}) {problem}"
 
-    def _problem(self, digest: str) -> str | None:
-        try:
-            data = zlib.decompress(self.blobs.path(digest).read_bytes())
-        except FileNotFoundError:
-            return "is missing"
-        except (OSError, zlib.error) as exc:
-            return f"is unreadable ({exc})"
-        actual = sha256(data)
-        return None if actual == digest else f"was altered: its content now hashes to {actual[:16]}…"
 
-    def text(self, digest: str) -> str | None:
-        try:
-            return zlib.decompress(self.blobs.path(digest).read_bytes()).decode("utf-8")
-        except (OSError, zlib.error, UnicodeDecodeError):
-            return None
-
-
-def _check_blobs(rows: _Rows, blobs: _BlobChecker) -> Iterator[str]:
-    for row in rows.versions:
-        problem = blobs.check(row["text_hash"], f"text of version {row['id']}")
+def _check_blobs(reader: ArchiveReader, entries: Sequence[ChainEntry], blobs: _BlobChecker) -> Iterator[str]:
+    lengths = {e.id: e.version.length for e in entries if e.version is not None}
+    for reference in reader.blob_references():
+        problem = blobs.check(reference.digest, reference.what)
         if problem:
             yield problem
-        elif (text := blobs.text(row["text_hash"])) is not None and len(text) != int(row["length"]):
-            yield f"version {row['id']}: its length ({row['length']}) differs from its text's ({len(text)})"
-    for snap in rows.snapshots.values():
-        if problem := blobs.check(
-            snap["body_hash"], f"raw body of snapshot {snap['id']} of {snap['target_id']}"
-        ):
-            yield problem
-    for alert in rows.alerts:
-        what = f"alert {alert['event_id']} owed to channel {alert['channel_key'][:12]}"
-        if problem := blobs.check(alert["alert_hash"], what):
-            yield problem
+            continue
+        version_id = reference.version_id
+        if version_id is not None and version_id in lengths:
+            text = blobs.blobs.get_text(reference.digest)
+            if len(text) != lengths[version_id]:
+                yield (
+                    f"version {version_id}: its length ({lengths[version_id]}) differs from its text's "
+                    f"({len(text)})"
+                )
 
 
 # --------------------------------------------------------------------------- the chains
 
 
-@dataclass(frozen=True, slots=True)
-class _Record:
-    kind: str  # "version" | "change"
-    id: str
-    chain_seq: int
-    prev_hash: str
-    record_hash: str
-    payload: dict[str, Any]
-    row: sqlite3.Row
-
-
-def _record(kind: str, row: sqlite3.Row, payload: dict[str, Any]) -> _Record:
-    return _Record(kind, row["id"], int(row["chain_seq"]), row["prev_hash"], row["record_hash"], payload, row)
-
-
-def _chains(rows: _Rows) -> dict[str, list[_Record]]:
+def _chains(entries: Sequence[ChainEntry], heads: Sequence[ChainHead]) -> dict[str, list[ChainEntry]]:
     """target id -> its records (versions and changes) in chain order."""
-    chains: dict[str, list[_Record]] = {t["id"]: [] for t in rows.targets}
-    for row in rows.versions:
-        snapshot = rows.snapshots.get(row["snapshot_id"]) if row["snapshot_id"] is not None else None
-        chains.setdefault(row["target_id"], []).append(
-            _record("version", row, version_payload(row, snapshot))
-        )
-    for row in rows.changes:
-        chains.setdefault(row["target_id"], []).append(_record("change", row, change_payload(row)))
-    for records in chains.values():
-        records.sort(key=lambda r: (r.chain_seq, r.id))
+    chains: dict[str, list[ChainEntry]] = {h.target_id: [] for h in heads}
+    for entry in entries:
+        chains.setdefault(entry.target_id, []).append(entry)
     return chains
 
 
-def _check_chains(rows: _Rows) -> Iterator[str]:
-    yield from _check_references(rows)
-    chains = _chains(rows)
-    for target in rows.targets:
-        records = chains[target["id"]]
-        yield from _check_positions(target["id"], records, int(target["chain_seq"]))
+def _check_chains(entries: Sequence[ChainEntry], heads: Sequence[ChainHead]) -> Iterator[str]:
+    yield from _check_references(entries)
+    chains = _chains(entries, heads)
+    for head in heads:
+        records = chains[head.target_id]
+        yield from _check_positions(head.target_id, records, head.count)
         yield from _check_links(records)
-        head = records[-1].record_hash if records else ""
-        if target["chain_head"] != head:
+        last = records[-1].record_hash if records else ""
+        if head.head != last:
             yield (
-                f"target {target['id']}: its chain head {str(target['chain_head'])[:16]}… is not the hash of "
+                f"target {head.target_id}: its chain head {head.head[:16]}… is not the hash of "
                 f"its last record ({records[-1].id if records else 'none'}): records removed or rewritten"
             )
 
 
-def _check_references(rows: _Rows) -> Iterator[str]:
-    versions = {r["id"] for r in rows.versions}
-    for row in rows.versions:
-        if row["snapshot_id"] is not None and row["snapshot_id"] not in rows.snapshots:
-            yield f"version {row['id']}: its raw snapshot {row['snapshot_id']} is missing"
-    for row in rows.changes:
-        for column in ("from_version", "to_version"):
-            if row[column] not in versions:
-                yield f"change {row['id']}: its {column.replace('_', ' ')} {row[column]} is missing"
+def _check_references(entries: Sequence[ChainEntry]) -> Iterator[str]:
+    versions = {e.id for e in entries if e.kind == "version"}
+    for entry in entries:
+        if entry.problem is not None:
+            yield f"{entry.kind} {entry.id}: {entry.problem}"
+        version = entry.version
+        if version and version.snapshot_id is not None and entry.snapshot is None and not entry.problem:
+            yield f"version {entry.id}: its raw snapshot {version.snapshot_id} is missing"
+        if entry.change is not None:
+            for name, value in (
+                ("from version", entry.change.from_version),
+                ("to version", entry.change.to_version),
+            ):
+                if value not in versions:
+                    yield f"change {entry.id}: its {name} {value} is missing"
 
 
-def _check_positions(target_id: str, records: list[_Record], counter: int) -> Iterator[str]:
+def _check_positions(target_id: str, records: list[ChainEntry], counter: int) -> Iterator[str]:
     """Positions 1..n, each once; n is also the target's own counter (so a deleted last record shows)."""
     positions = [r.chain_seq for r in records]
     missing = sorted(set(range(1, max([counter, *positions]) + 1)) - set(positions))
@@ -245,15 +151,16 @@ def _check_positions(target_id: str, records: list[_Record], counter: int) -> It
         yield f"target {target_id}: chain position(s) {', '.join(map(str, doubled))} used twice"
 
 
-def _check_links(records: list[_Record]) -> Iterator[str]:
-    previous: _Record | None = None
+def _check_links(records: list[ChainEntry]) -> Iterator[str]:
+    previous: ChainEntry | None = None
     for record in records:
         expected = previous.record_hash if previous else ""
         if record.prev_hash != expected:
             before = f"the record before it ({previous.id})" if previous else "the start of the chain"
             yield f"{record.kind} {record.id}: its prev_hash does not link to {before}"
-        recomputed = chain_hash(record.prev_hash, record.payload)
-        if recomputed != record.record_hash:
+        hashed = payload(record)
+        recomputed = chain_hash(record.prev_hash, hashed) if hashed is not None else None
+        if recomputed is not None and recomputed != record.record_hash:
             yield (
                 f"{record.kind} {record.id}: record hash mismatch (stored {record.record_hash[:16]}…, "
                 f"recomputed {recomputed[:16]}…): a hashed field was altered"
@@ -264,75 +171,79 @@ def _check_links(records: list[_Record]) -> Iterator[str]:
 # --------------------------------------------------------------------------- export
 
 
-def export_jsonl(store: Store, out: TextIO, *, include_text: bool = False) -> tuple[int, int]:
+def export_jsonl(store: Storage, out: TextIO, *, include_text: bool = False) -> tuple[int, int]:
     """Every version and change, one JSON object per line, per target in chain order, with hashes and
     provenance (URL, fetch time, HTTP status, fetcher, raw body hash). Returns (versions, changes)."""
-    with read_snapshot(store) as reader:
-        rows = _Rows.read(reader.db)
-        counts = [0, 0]
-        for _target, records in sorted(_chains(rows).items()):
-            for record in records:
-                line = _export_line(rows, record, reader if include_text else None)
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
-                counts[record.kind == "change"] += 1
+    counts = [0, 0]
+    with store.reading() as reader:
+        for entry in reader.chain():
+            line = _export_line(entry, reader if include_text else None)
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            counts[entry.kind == "change"] += 1
     return counts[0], counts[1]
 
 
-def _export_line(rows: _Rows, record: _Record, texts: Store | None) -> dict[str, Any]:
-    common = {
-        "type": record.kind,
-        "id": record.id,
-        "chain_seq": record.chain_seq,
-        "prev_hash": record.prev_hash,
-        "record_hash": record.record_hash,
-        "payload": record.payload,
+def _export_line(entry: ChainEntry, texts: ArchiveReader | None) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "type": entry.kind,
+        "id": entry.id,
+        "chain_seq": entry.chain_seq,
+        "prev_hash": entry.prev_hash,
+        "record_hash": entry.record_hash,
+        "payload": payload(entry),
     }
-    row = record.row
-    if record.kind == "change":
-        return {**common, **_change_fields(row)}
-    line = {**common, **_version_fields(row, rows.snapshots.get(row["snapshot_id"]))}
+    if entry.problem is not None:
+        return {**common, "target": entry.target_id, "problem": entry.problem}
+    if entry.change is not None:
+        return {**common, **_change_fields(entry.change, entry.evidence)}
+    assert entry.version is not None
+    line = {**common, **_version_fields(entry.version, entry.snapshot)}
     if texts is not None:
-        line["text"] = texts.get_text(row["text_hash"])
+        line["text"] = texts.text(entry.version.text_hash)
     return line
 
 
-def _version_fields(row: sqlite3.Row, snapshot: sqlite3.Row | None) -> dict[str, Any]:
+def _version_fields(version: Version, snapshot: Snapshot | None) -> dict[str, Any]:
     provenance = None
     if snapshot is not None:
         provenance = {
-            "id": int(snapshot["id"]),
-            "url": snapshot["url"],
-            "final_url": snapshot["final_url"],
-            "status": int(snapshot["status"]),
-            "fetched_at": snapshot["fetched_at"],
-            "fetcher": snapshot["fetcher"],
-            "body_hash": snapshot["body_hash"],
-            "config_fingerprint": snapshot["config_fingerprint"],
+            "id": snapshot.id,
+            "url": snapshot.url,
+            "final_url": snapshot.final_url,
+            "status": snapshot.status,
+            "fetched_at": ts(snapshot.fetched_at),
+            "fetcher": snapshot.fetcher,
+            "body_hash": snapshot.body_hash,
+            "config_fingerprint": snapshot.config_fingerprint,
         }
     return {
-        "target": row["target_id"],
-        "seq": int(row["seq"]),
-        "text_hash": row["text_hash"],
-        "length": int(row["length"]),
-        "first_seen": row["first_seen"],
-        "last_seen": row["last_seen"],
-        "technical": bool(row["technical"]),
+        "target": version.target_id,
+        "seq": version.seq,
+        "text_hash": version.text_hash,
+        "length": version.length,
+        "first_seen": ts(version.first_seen),
+        "last_seen": ts(version.last_seen),
+        "technical": version.technical,
+        "source": version.source,
+        "recorded_at": ts(version.recorded_at) if version.recorded_at else None,
+        "provenance": dict(version.provenance) if version.provenance is not None else None,
         "snapshot": provenance,
     }
 
 
-def _change_fields(row: sqlite3.Row) -> dict[str, Any]:
+def _change_fields(change: ChangeRecord, evidence: tuple[Any, ...]) -> dict[str, Any]:
     return {
-        "target": row["target_id"],
-        "seq": int(row["seq"]),
-        "kind": row["kind"],
-        "from_version": row["from_version"],
-        "to_version": row["to_version"],
-        "reverted_to": row["reverted_to"],
-        "detected_at": row["detected_at"],
-        "topics": _json_list(row["topics"]),
-        "severity": row["severity"],
-        "summary": row["summary"],
-        "alerted": bool(row["alerted"]),
-        "evidence": _json_list(row["evidence"]),
+        "target": change.target_id,
+        "seq": change.seq,
+        "kind": change.kind,
+        "from_version": change.from_version,
+        "to_version": change.to_version,
+        "reverted_to": change.reverted_to,
+        "detected_at": ts(change.detected_at),
+        "topics": list(change.topics),
+        "severity": change.severity,
+        "summary": change.summary,
+        "alerted": change.alerted,
+        "sections": list(change.sections),
+        "evidence": list(evidence),
     }

@@ -28,12 +28,12 @@ from lxml import etree
 from watchdog import __version__
 from watchdog.config import Config
 from watchdog.errors import StorageError
-from watchdog.models import ChangeRecord, Classification, TextDiff, Topic, iso
+from watchdog.models import ChangeRecord, Classification, Event, TargetState, TextDiff, Topic, iso
 from watchdog.publish.archive import Archive, DiffCache, change_evidence, classification_of, printable
 from watchdog.publish.html import Element, el, fragment, quotes
 from watchdog.publish.output import Page, page_key
 from watchdog.publish.site import change_title
-from watchdog.store import Event, Store, TargetState
+from watchdog.storage.interfaces import ArchiveReader
 
 ATOM = "http://www.w3.org/2005/Atom"
 TAG = "tag:policy-watchdog,2024:"
@@ -101,7 +101,7 @@ class FeedInputs:
 class FeedBuilder:
     config: Config
     archive: Archive
-    store: Store  # the reader the archive was loaded from: evidence comes from it
+    store: ArchiveReader  # the reader the archive was loaded from: evidence comes from it
     diffs: DiffCache
     generator: str
     # an entry's summary and content are the same in every feed it is in: rendered once per run

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 from watchdog.config import Config
 from watchdog.errors import StorageError, WatchdogError
 from watchdog.publish.site import CSS_HASH
+from watchdog.storage import open_store
 
 log = logging.getLogger(__name__)
 
@@ -268,10 +269,9 @@ class ArchiveServer(ThreadingHTTPServer):
 def regenerate(config: Config) -> None:
     """Bring the site and feeds up to date once, from a read-only view of the archive."""
     from watchdog.publish import after_cycle
-    from watchdog.store import Store
 
     try:
-        with Store.open(config.storage_dir, writer=False) as store:
+        with open_store(config, writer=False) as store:
             after_cycle(config, store)
     except StorageError as exc:  # e.g. a folder this user may not write: serve what is there
         log.warning("could not refresh the archive pages (%s); serving the files as they are", exc)

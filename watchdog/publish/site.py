@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from watchdog.config import Config
 from watchdog.errors import StorageError
-from watchdog.models import ChangeRecord, Version, iso
+from watchdog.models import ChangeRecord, Event, Snapshot, TargetState, Version, iso
 from watchdog.publish.archive import Archive, DiffCache, change_evidence, matches_of
 from watchdog.publish.html import (
     Child,
@@ -38,7 +38,7 @@ from watchdog.publish.html import (
     to_html,
 )
 from watchdog.publish.output import Page, page_key
-from watchdog.store import Event, Snapshot, Store, TargetState
+from watchdog.storage.interfaces import ArchiveReader, Storage
 
 RECENT_ON_INDEX = 30
 T = TypeVar("T")
@@ -180,7 +180,7 @@ class SiteBuilder:
 
     config: Config
     archive: Archive
-    store: Store  # the reader the archive was loaded from: texts and evidence come from it
+    store: ArchiveReader  # the reader the archive was loaded from: texts and evidence come from it
     diffs: DiffCache
     generator: str
 
@@ -539,7 +539,7 @@ def render_version(builder: SiteBuilder, inputs: VersionInputs) -> Element:
     )
     body: list[Child] = [el("h1", title), _version_facts(inputs), nav, el("h2", "Full text")]
     try:
-        body.append(el("div", builder.store.get_text(version.text_hash), class_="text"))
+        body.append(el("div", builder.store.text(version.text_hash), class_="text"))
     except StorageError as exc:
         body.append(el("p", f"The text cannot be read ({exc}): run `policy-watchdog verify`."))
     return frame(title, body, depth=1, feed=(f"feeds/target/{inputs.head.id}.atom", inputs.head.name))
@@ -587,7 +587,7 @@ def _snapshot_facts(snap: Snapshot | None) -> list[tuple[str, Child]]:
 # --------------------------------------------------------------------------- export-site
 
 
-def export_site(config: Config, store: Store, directory: Path) -> str:
+def export_site(config: Config, store: Storage, directory: Path) -> str:
     """`export-site DIR`: the whole archive (pages and feeds/) under DIR; returns a one-line report."""
     from watchdog.publish import publish
 

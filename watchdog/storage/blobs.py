@@ -1,0 +1,78 @@
+"""Storage, blobs: content-addressed, zlib-compressed files under <storage dir>/blobs/ (SQLite backend).
+
+    blobs/ab/abcdef...   the zlib-compressed bytes whose SHA-256 (of the uncompressed bytes) is the name
+
+Raw page bodies, version texts and outbox payloads live here. A blob is written atomically and durably
+(storage.files: a temporary file of its own per writer, fsync, rename, fsync of the folder) *before* the
+transaction that references it, so a crash can at worst leave an unreferenced blob, never a dangling
+reference; several threads or processes may store the same blob at once (issue 16).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+from watchdog.errors import StorageError
+from watchdog.storage.chain import sha256
+from watchdog.storage.files import write_atomically
+
+FOLDER = "blobs"
+
+
+class BlobStore:
+    """The `Blobs` of a storage dir. File names are built as plain strings, not pathlib paths: CPython
+    3.11's pathlib interns every path part, so a long-running daemon would keep every blob name it ever
+    touched in memory for good."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._root = os.fspath(root)
+
+    def path(self, digest: str) -> Path:
+        return Path(self._file(digest))
+
+    def _file(self, digest: str) -> str:
+        return os.path.join(self._root, digest[:2], digest)  # noqa: PTH118 (see the class docstring)
+
+    def put(self, data: bytes) -> str:
+        digest = sha256(data)
+        target = self._file(digest)
+        if os.path.exists(target):  # noqa: PTH110
+            return digest
+        try:
+            # a temporary file of its own per writer; a writer of the same blob finishing first is no error
+            write_atomically(target, zlib.compress(data, 6), durable=True)
+        except OSError as exc:  # a full disk or a read-only dir: fatal, nothing referenced it yet
+            raise StorageError(
+                f"cannot write blob {digest[:12]} under {self.root}: {exc.strerror or exc}"
+            ) from exc
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        try:
+            with open(self._file(digest), "rb") as handle:  # noqa: PTH123
+                return zlib.decompress(handle.read())
+        except FileNotFoundError as exc:
+            raise StorageError(f"blob {digest} is missing from {self.root}") from exc
+        except (OSError, zlib.error) as exc:
+            raise StorageError(f"blob {digest} is unreadable: {exc}") from exc
+
+    def put_text(self, text: str) -> str:
+        return self.put(text.encode("utf-8"))
+
+    def get_text(self, digest: str) -> str:
+        return self.get(digest).decode("utf-8")
+
+    def problem(self, digest: str) -> str | None:
+        """None when the blob is present, readable and its content hashes to its name; else what is wrong."""
+        try:
+            with open(self._file(digest), "rb") as handle:  # noqa: PTH123
+                data = zlib.decompress(handle.read())
+        except FileNotFoundError:
+            return "is missing"
+        except (OSError, zlib.error) as exc:
+            return f"is unreadable ({exc})"
+        actual = sha256(data)
+        return None if actual == digest else f"was altered: its content now hashes to {actual[:16]}…"

@@ -1,0 +1,102 @@
+"""Storage, the hash chain: what a version or change record hashes, shared by the writer and `verify`.
+
+Every version and change record of a target carries `prev_hash`, the record hash of the target's previous
+record, so the archive is one hash chain per target:
+
+    record_hash = SHA-256 of the UTF-8 JSON of {"prev": prev_hash, **payload},
+                  keys sorted, separators "," and ":", non-ASCII unescaped
+
+The payload of a version: type, id, target, seq, text_hash, first_seen, technical and its raw snapshot's
+provenance (body_hash, final url, HTTP status, fetched_at; null without a snapshot). The second round added
+three fields, each hashed ONLY when it differs from what every earlier record implicitly had, so records
+written before it verify unchanged, and a live version hashes exactly as it always did:
+- "source" when not "live" (an imported version: "ota", "wayback");
+- "recorded_at" when set (an import: when its source recorded it);
+- "provenance" when set (an import: its commit or capture id, as JSON).
+
+The payload of a change: type, id, target, seq, from, to, detected_at, kind (any of the five kinds),
+reverted_to, topics, severity, summary. Not hashed, by design (derived or mutable): a change's `sections`
+and classifier evidence (recomputed from the two hashed texts by the diff and classify code), its `alerted`
+flag, a version's last_seen, a snapshot's `alternative`, a target's state and `last_node`.
+
+Timestamps are hashed as stored: ISO-8601 UTC with microseconds (`ts`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from watchdog.errors import StorageError
+from watchdog.models import ChangeRecord, Snapshot, Version
+
+
+def ts(moment: datetime) -> str:
+    """Stored (and hashed) timestamp: ISO-8601 UTC with microseconds, so text order is time order."""
+    if moment.tzinfo is None:
+        raise StorageError("naive datetime given to the store (every time must be timezone-aware UTC)")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def chain_hash(prev_hash: str, payload: Mapping[str, Any]) -> str:
+    """The record hash: SHA-256 of the canonical JSON of the record's hashed fields and its predecessor."""
+    canonical = json.dumps(
+        {"prev": prev_hash, **payload}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return sha256(canonical.encode("utf-8"))
+
+
+def snapshot_provenance(snapshot: Snapshot | None) -> dict[str, Any] | None:
+    if snapshot is None:
+        return None
+    return {
+        "body_hash": snapshot.body_hash,
+        "url": snapshot.final_url,
+        "status": snapshot.status,
+        "fetched_at": ts(snapshot.fetched_at),
+    }
+
+
+def version_payload(version: Version, snapshot: Snapshot | None) -> dict[str, Any]:
+    """The hashed fields of a version (see the module docstring), with its raw snapshot's provenance."""
+    payload: dict[str, Any] = {
+        "type": "version",
+        "id": version.id,
+        "target": version.target_id,
+        "seq": version.seq,
+        "text_hash": version.text_hash,
+        "first_seen": ts(version.first_seen),
+        "technical": version.technical,
+        "snapshot": snapshot_provenance(snapshot),
+    }
+    if version.source != "live":
+        payload["source"] = version.source
+    if version.recorded_at is not None:
+        payload["recorded_at"] = ts(version.recorded_at)
+    if version.provenance is not None:
+        payload["provenance"] = dict(version.provenance)
+    return payload
+
+
+def change_payload(change: ChangeRecord) -> dict[str, Any]:
+    return {
+        "type": "change",
+        "id": change.id,
+        "target": change.target_id,
+        "seq": change.seq,
+        "from": change.from_version,
+        "to": change.to_version,
+        "detected_at": ts(change.detected_at),
+        "kind": change.kind,
+        "reverted_to": change.reverted_to,
+        "topics": list(change.topics),
+        "severity": change.severity,
+        "summary": change.summary,
+    }

@@ -1,0 +1,220 @@
+"""Storage, interfaces: what each caller may do with the archive, whatever the backend (SQLite today,
+PostgreSQL next). Callers depend on these protocols only; SQL lives in the backends (storage/sqlite.py).
+
+    storage = open_store(config, writer=True)      # watchdog.storage: a Storage (close it, or use `with`)
+    storage.archive   ArchiveReader   everything read-only: cli listings, status, reextract's reading
+    storage.checks    CheckStore      the pipeline: a check's state read ONCE, its results written ONCE
+    storage.outbox    Outbox          notify: rows owed to channels, their delivery and attempt log
+    storage.blobs     Blobs           content-addressed bytes (raw pages, texts, alert payloads)
+    storage.reading() -> ArchiveReader  one consistent read (publish, verify, export): every query inside
+                                        sees the archive at one instant, while the daemon keeps writing
+
+How a check uses it (watchdog/pipeline.py):
+
+    state = storage.checks.read_check(target.id, recent_since=..., snapshots=2)     # one read
+    ... fetch, extract, validate, diff, classify, render: no storage call but blob reads ...
+    done = storage.checks.record_check(CheckRecord(...))                              # one write
+
+`read_check` returns a frozen CheckState: the target's state (validators, failure count, failing flag),
+its current version and that version's raw snapshot (body hash, config fingerprint), the versions seen
+since `recent_since` (revert detection, known-good texts), its last snapshots (the persistence rule) and its
+counters (Sequences), from which the check predicts the ids it will create (`next_change_id`...), so alerts
+can name them before the write. `record_check` takes a frozen CheckRecord (models.py): the snapshot, the
+version, a version seen again or made current again (a revert), the change, a failing/recovered event, the
+server's validators, the check's status and the alerts owed; it writes the blobs first (content-addressed),
+then everything else in ONE transaction that assigns the ids and the hash-chain links, and returns them
+(Recorded). It refuses (StorageError) when the target's counters moved since the read (`expected`).
+
+Errors: every backend raises StorageError (watchdog.errors) for anything it cannot read or write, with the
+path or address and the problem in one line; NotFoundError for an unknown version or change id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from watchdog.models import (
+    CHANGE_KINDS,
+    Attempt,
+    AttemptOutcome,
+    BlobReference,
+    ChainEntry,
+    ChainHead,
+    ChangeRecord,
+    CheckRecord,
+    CheckState,
+    Delivery,
+    Event,
+    Recorded,
+    Snapshot,
+    Target,
+    TargetState,
+    Version,
+)
+
+DEFAULT_CHANGE_KINDS: tuple[str, ...] = CHANGE_KINDS  # what `changes` lists unless asked for fewer kinds
+
+
+class Blobs(Protocol):
+    """Content-addressed bytes: a blob's name is the SHA-256 of its content."""
+
+    def put(self, data: bytes) -> str:
+        """Store `data` (idempotent; safe from several threads and processes at once); its digest."""
+
+    def get(self, digest: str) -> bytes:
+        """The content; StorageError when missing or unreadable."""
+
+    def put_text(self, text: str) -> str: ...
+
+    def get_text(self, digest: str) -> str: ...
+
+    def problem(self, digest: str) -> str | None:
+        """For `verify`: None when present, readable and matching its name; else what is wrong."""
+
+
+class ArchiveReader(Protocol):
+    """The archive, read-only. Lists are newest first unless said otherwise."""
+
+    def target_states(self) -> list[TargetState]:
+        """Every target the archive knows (configured or not any more), by id."""
+
+    def target_state(self, target_id: str) -> TargetState | None: ...
+
+    def versions(self, target_id: str) -> list[Version]: ...
+
+    def current_version(self, target_id: str) -> Version | None:
+        """The target's current version (None: none yet, or an unknown target)."""
+
+    def version(self, version_id: str) -> Version:
+        """NotFoundError for an unknown id."""
+
+    def versions_with_text(self, target_id: str, text_hash: str) -> list[Version]: ...
+
+    def version_text(self, version_id: str) -> str: ...
+
+    def text(self, digest: str) -> str:
+        """A text blob (a version's text by its text_hash)."""
+
+    def changes(
+        self,
+        *,
+        target: str | None = None,
+        topic: str | None = None,
+        since: datetime | None = None,
+        kinds: Sequence[str] = DEFAULT_CHANGE_KINDS,
+    ) -> list[ChangeRecord]: ...
+
+    def change(self, change_id: str) -> ChangeRecord:
+        """NotFoundError for an unknown id."""
+
+    def change_evidence(self, change_id: str) -> list[dict[str, Any]]:
+        """The classifier's evidence stored with a change (JSON objects)."""
+
+    def events(self, *, target: str | None = None) -> list[Event]: ...
+
+    def snapshot(self, snapshot_id: int) -> Snapshot: ...
+
+    def snapshots(self, target_id: str, *, outcome: str | None = None) -> list[Snapshot]:
+        """The target's raw snapshots, OLDEST first."""
+
+    def latest_snapshots(self, target_id: str, count: int) -> list[Snapshot]:
+        """The target's last `count` snapshots, newest first."""
+
+    def snapshot_body(self, snapshot: Snapshot) -> bytes: ...
+
+    def migrations(self) -> list[str]:
+        """The names of the applied schema migrations."""
+
+    def chain_positions(self) -> dict[str, int]:
+        """Record id (version or change) -> its position in its target's hash chain."""
+
+    def chain(self) -> list[ChainEntry]:
+        """Every version and change record as stored, per target in chain order; a row that cannot be read
+        back comes as an entry with its `problem` (verify reports it, nothing raises)."""
+
+    def chain_heads(self) -> list[ChainHead]:
+        """Each target's chain head and record count, as the archive states them, by target id."""
+
+    def blob_references(self) -> list[BlobReference]:
+        """Every blob a row refers to: version texts, raw snapshot bodies, outbox payloads."""
+
+
+class CheckStore(Protocol):
+    """The pipeline's side: targets registered, one check read once and written once, the schedule."""
+
+    def sync_targets(self, targets: Sequence[Target]) -> None:
+        """Register configured targets (name and URL follow the config); removed ones keep their history."""
+
+    def read_check(self, target_id: str, *, recent_since: datetime, snapshots: int) -> CheckState:
+        """Everything one check needs (see the module docstring), read in one consistent go."""
+
+    def record_check(self, record: CheckRecord) -> Recorded:
+        """Write a check's results: blobs first, then ONE transaction (see the module docstring)."""
+
+    def set_next_due(self, due: Mapping[str, datetime]) -> None:
+        """The daemon's schedule: when each target is next due (one transaction)."""
+
+
+class Outbox(Protocol):
+    """Alerts owed to channels: one row per (alert, channel), delivered at most once. Rows are queued by
+    `CheckStore.record_check` in the transaction of the check that owes them."""
+
+    def pending_deliveries(self, now: datetime) -> list[Delivery]:
+        """Due (next attempt <= now), undelivered rows, ordered by id."""
+
+    def all_pending(self) -> list[Delivery]:
+        """Every undelivered row, due or not, ordered by id."""
+
+    def mark_delivered(self, delivery_id: int, at: datetime) -> None:
+        """Delivered at `at` (its own short transaction: the window in which a crash duplicates an alert is
+        the time between the channel accepting it and this commit); the attempt is logged."""
+
+    def mark_failed(
+        self,
+        delivery_id: int,
+        error: str,
+        retry_at: datetime,
+        *,
+        at: datetime,
+        outcome: AttemptOutcome = "failed",
+    ) -> None:
+        """attempts += 1; due again at `retry_at`; the attempt (at `at`, failed or unknown) is logged."""
+
+    def attempts(self, delivery_id: int) -> list[Attempt]:
+        """The row's logged attempts, oldest first."""
+
+    def deliveries_for(self, event_id: str) -> list[tuple[str, datetime | None, int]]:
+        """(channel key, delivered at, attempts) for each channel owed this event."""
+
+
+class Storage(Protocol):
+    """An open archive: its parts, a consistent reader, and its lifetime (`close`, or use `with`)."""
+
+    @property
+    def directory(self) -> Path:
+        """This machine's storage dir (SQLite: the archive itself; published files and caches always)."""
+
+    @property
+    def archive(self) -> ArchiveReader: ...
+
+    @property
+    def checks(self) -> CheckStore: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def blobs(self) -> Blobs: ...
+
+    def reading(self) -> AbstractContextManager[ArchiveReader]:
+        """A reader on a connection of its own, inside one read transaction."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Storage: ...
+
+    def __exit__(self, *exc: object) -> None: ...
