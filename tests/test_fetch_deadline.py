@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -63,9 +64,11 @@ def test_a_body_trickled_one_byte_a_second_ends_at_the_fetch_deadline(
     elapsed, error = timed_failure(fetcher, page_server.url("/trickle"))
     assert SETTINGS.attempt_deadline <= elapsed <= SETTINGS.deadline + SLACK, elapsed
     assert error.transient
-    assert "took more than 1.5 s for one attempt (connect, headers and body)" in error.reason
+    assert re.search(
+        r"took more than (1\.5|1\.\d+) s for one attempt \(connect, headers and body\)", error.reason
+    )
     assert "stopped at the 4 s deadline" in error.reason, "retries stop where the deadline is"
-    assert 2 <= page_server.hits("/trickle") <= 3, "each attempt got 1.5 s, the backoff the rest"
+    assert page_server.hits("/trickle") == 2, "1.5 s each; a third attempt would have had under a second"
 
 
 def test_headers_trickled_one_byte_a_second_end_at_the_attempt_deadline(

@@ -6,9 +6,10 @@ What this fetcher guarantees, whatever the server does:
 
 - an honest User-Agent, the target's Accept-Language, gzip/deflate compression;
 - bounded time: a silence limit per read (`timeout`), a deadline per attempt that no server can stretch
-  (`attempt_deadline`: connect, headers and body; a body trickled one byte a second ends there too) and a
-  deadline for the whole fetch (`deadline`: every attempt and backoff included; a retry that could not
-  finish in time is not started); waiting for the host's turn counts too, so no lock is held past them;
+  (`attempt_deadline`, from the moment the host's turn comes: connect, headers and body; a body trickled
+  one byte a second ends there too) and a deadline for the whole fetch (`deadline`: waiting for the
+  host's turn, every attempt and backoff included; no retry starts with less than a second left), so no
+  host's turn is held past them;
 - bounded redirects (a loop is named as such), and none from a public URL to a private, loopback or
   link-local address (fetchers/redirects.py says why and how to allow it);
 - bounded memory: the body is inflated here, in pieces of at most 64 KiB, and reading stops once the
@@ -57,6 +58,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 # Headers that describe the wire form of the body; the Capture keeps the decoded body, so they would lie.
 WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+MIN_ATTEMPT = 1.0  # seconds: a retry with less time than this left before the deadline is not started
 # httpcore's trace events that hand over a new socket (plain, then TLS-wrapped): the deadline's handles
 SOCKET_EVENTS = frozenset({"connection.connect_tcp.complete", "connection.start_tls.complete"})
 
@@ -111,8 +113,8 @@ class HostLimiter:
 class Cutoff:
     """Ends one attempt at a fixed moment, whatever the server does. A read time-out restarts with every
     byte, so a server trickling one byte a second would hold the attempt (and its host's turn) for ever;
-    instead, when the time is up, the attempt's sockets are shut down, which wakes the blocked read at
-    once. httpcore hands over each new socket through its `trace` request extension."""
+    instead the attempt's sockets are shut down when its time is up, which wakes the blocked read at once
+    (the caller then checks `fired` to say why). Thread-safe."""
 
     def __init__(self, seconds: float) -> None:
         self._lock = threading.Lock()
@@ -123,15 +125,11 @@ class Cutoff:
         self._timer.daemon = True
         self._timer.start()
 
-    def trace(self, event: str, info: Mapping[str, Any]) -> None:
-        stream = info.get("return_value") if event in SOCKET_EVENTS else None
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if not isinstance(sock, socket.socket):
-            return
+    def add(self, sock: socket.socket) -> None:
         with self._lock:
             self._sockets.append(sock)
             fired = self.fired
-        if fired:
+        if fired:  # it came too late: the time is already up
             _shut(sock)
 
     def finish(self) -> None:
@@ -156,12 +154,29 @@ def _shut(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+def _socket_tracer(cutoff: Cutoff) -> Callable[[str, Mapping[str, Any]], None]:
+    """httpcore's `trace` request extension hands over each new socket (plain, then TLS): the cutoff's."""
+
+    def trace(event: str, info: Mapping[str, Any]) -> None:
+        stream = info.get("return_value") if event in SOCKET_EVENTS else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            cutoff.add(sock)
+
+    return trace
+
+
 @dataclass(frozen=True, slots=True)
 class _Budget:
-    """The fetch's deadline, in monotonic seconds."""
+    """A deadline (of the fetch, or of one attempt), in monotonic seconds; `seconds` is its length."""
 
     ends: float
+    seconds: float
     clock: Callable[[], float]
+
+    @classmethod
+    def start(cls, seconds: float, clock: Callable[[], float]) -> _Budget:
+        return cls(clock() + seconds, seconds, clock)
 
     def left(self) -> float:
         return self.ends - self.clock()
@@ -210,13 +225,13 @@ def _caused_by_dns(exc: BaseException) -> bool:
 
 
 class _StopAtDeadline(stop_base):
-    """Tenacity stop: no retry that would start after the fetch's deadline, its backoff included."""
+    """Tenacity stop: no retry that would not have MIN_ATTEMPT seconds after its backoff."""
 
     def __init__(self, budget: _Budget) -> None:
         self._budget = budget
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        return self._budget.left() - retry_state.upcoming_sleep <= 0
+        return self._budget.left() - retry_state.upcoming_sleep < MIN_ATTEMPT
 
 
 def _cutoff_reason(host: str, seconds: float) -> str:
@@ -388,9 +403,9 @@ class HttpFetcher:
 
     def fetch(self, target: Target, *, validators: Validators | None = None) -> Capture | NotModified:
         headers = self._request_headers(target, validators)
-        budget = _Budget(self._monotonic() + self._settings.deadline, self._monotonic)
+        budget = _Budget.start(self._settings.deadline, self._monotonic)
         retrying = Retrying(
-            # no retry that would start after the deadline, its backoff included
+            # no retry that would have less than MIN_ATTEMPT seconds left after its backoff
             stop=stop_after_attempt(self._settings.retries + 1) | _StopAtDeadline(budget),
             wait=self._wait,
             retry=retry_if_exception_type(_Transient),
@@ -458,42 +473,48 @@ class HttpFetcher:
     def _attempt(
         self, target: Target, headers: dict[str, str], budget: _Budget, *, conditional: bool
     ) -> Capture | NotModified:
-        """One try: the request and its redirects, each hop holding its host's turn, all of it within the
-        attempt's deadline (and the fetch's)."""
-        seconds = min(self._settings.attempt_deadline, budget.left())
-        ends = _Budget(self._monotonic() + seconds, self._monotonic)
-        cutoff = Cutoff(seconds)
+        """One try: the request and its redirects, each hop holding its host's turn. Waiting for the first
+        turn counts toward the fetch's deadline; once it comes, the attempt has `attempt_deadline` (within
+        the fetch's) for everything else, later hops' waits included."""
+        timing: tuple[_Budget, Cutoff] | None = None
         try:
             chain = [target.url]
             for _ in range(self._settings.max_redirects + 1):
-                with self._limiter.hold(chain[-1], timeout=ends.left()):
-                    result = self._request(target, chain[-1], headers, cutoff, ends, conditional=conditional)
+                with self._limiter.hold(chain[-1], timeout=(timing[0] if timing else budget).left()):
+                    timing = timing or self._start_attempt(budget)
+                    result = self._request(target, chain[-1], headers, *timing, conditional=conditional)
                 if not isinstance(result, _Redirect):
                     return result
                 self._redirects.check(target.url, result.location)
                 chain.append(result.location)
             raise _redirect_failure(target.url, chain, self._settings.max_redirects)
         finally:
-            cutoff.finish()
+            if timing is not None:
+                timing[1].finish()
+
+    def _start_attempt(self, budget: _Budget) -> tuple[_Budget, Cutoff]:
+        ends = _Budget.start(min(self._settings.attempt_deadline, budget.left()), self._monotonic)
+        return ends, Cutoff(ends.seconds)
 
     def _request(
         self,
         target: Target,
         url: str,
         headers: dict[str, str],
-        cutoff: Cutoff,
         ends: _Budget,
+        cutoff: Cutoff,
         *,
         conditional: bool,
     ) -> Capture | NotModified | _Redirect:
         silence = max(min(self._settings.timeout, ends.left()), 0.001)
+        shortened = silence < self._settings.timeout  # the attempt's end, not the silence limit, governs
         try:
             request = self._client.build_request(
                 "GET",
                 url,
                 headers=headers,
                 timeout=httpx.Timeout(silence),  # per request: an injected client gets ours too
-                extensions={"trace": cutoff.trace},
+                extensions={"trace": _socket_tracer(cutoff)},
             )
             response = self._client.send(request, stream=True, follow_redirects=False)
             try:
@@ -501,11 +522,11 @@ class HttpFetcher:
             finally:
                 response.close()  # an unread body closes the connection rather than draining it
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            if cutoff.fired:
-                raise _Transient(_cutoff_reason(host_of(url), self._settings.attempt_deadline)) from exc
+            if cutoff.fired or (shortened and isinstance(exc, httpx.TimeoutException)):
+                raise _Transient(_cutoff_reason(host_of(url), ends.seconds)) from exc
             raise _wrap_httpx(exc, url, silence) from exc
         if cutoff.fired:  # a close-delimited body simply ends when its socket is shut: not a whole page
-            raise _Transient(_cutoff_reason(host_of(url), self._settings.attempt_deadline))
+            raise _Transient(_cutoff_reason(host_of(url), ends.seconds))
         return result
 
     def _interpret(
