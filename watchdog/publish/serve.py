@@ -9,22 +9,34 @@ is checked segment by segment after percent-decoding (no "..", ".", hidden names
 backslashes or encoded slashes), then resolved and checked to lie inside its root (symlinks included): a
 traversal attempt is a 400 or 404, never a file outside the archive. Errors are short text/plain answers;
 nothing a client sends can produce a traceback. Bound to 127.0.0.1 unless told otherwise.
+
+What a client can hold, bounded (`Limits`): a connection may stay silent `idle_timeout` seconds (before a
+request or inside one); once a request has begun, its line and headers must be complete within
+`header_timeout` seconds, however slowly they trickle (each read waits no longer than the time left); at most
+`max_connections` connections are served at once, each on its own thread, and one more is answered 503 at
+once by the accepting thread, without a thread of its own. Only HTTP/1.0 and HTTP/1.1 are spoken: an
+HTTP/0.9 request (no version) or another version gets a 400 with its status line. A request with a body is
+never left in the connection for the next request to be read from (request smuggling): GET and HEAD with
+a body get a 400, other methods a 405, and either closes the connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
+import io
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from watchdog.config import Config
@@ -52,6 +64,16 @@ SECURITY_HEADERS = (
     ("Cross-Origin-Resource-Policy", "same-origin"),
 )
 MAX_PATH = 2048
+HTTP_VERSIONS = frozenset({"HTTP/1.0", "HTTP/1.1"})
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one client may hold: time before and inside a request, and connections at once."""
+
+    header_timeout: float = 10.0  # from a request's first byte to the end of its headers
+    idle_timeout: float = 15.0  # silence allowed on a connection (between requests or inside one)
+    max_connections: int = 64  # served at once, one thread each; the next one gets a 503 at once
 
 
 class BadPath(WatchdogError):
@@ -158,11 +180,57 @@ class ArchiveHandler(BaseHTTPRequestHandler):
     default_request_version = "HTTP/1.1"
     server_version = "policy-watchdog"
     sys_version = ""
-    timeout = 30  # idle keep-alive connections are closed
+    raw_requestline: bytes  # set by http.server before parse_request (not in its type stubs)
 
     @property
     def roots(self) -> Roots:
         return cast(ArchiveServer, self.server).roots
+
+    @property
+    def limits(self) -> Limits:
+        return cast(ArchiveServer, self.server).limits
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # http.server's reader, replaced by one that knows the head's deadline
+        self._paced = _PacedReader(self.connection, self.limits.idle_timeout)
+        self.rfile = io.BufferedReader(self._paced)
+
+    def handle_one_request(self) -> None:
+        """Wait (idle time-out) for a request's first byte, then give its line and headers
+        `header_timeout`; a TimeoutError ends the connection (http.server catches it)."""
+        self._paced.head_ends = None
+        try:
+            started = bool(cast(io.BufferedReader, self.rfile).peek(1))
+        except (TimeoutError, ConnectionError):
+            started = False
+        if not started:
+            self.close_connection = True
+            return
+        self._paced.head_ends = time.monotonic() + self.limits.header_timeout
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        """http.server's parsing, plus: HTTP/1.0 and 1.1 only, no request body."""
+        version = _version(self.raw_requestline)
+        if version is None or version not in HTTP_VERSIONS:
+            self.command = None  # type: ignore[assignment]  # as http.server leaves an unparsed request
+            self.requestline = self.raw_requestline.decode("iso-8859-1").rstrip("\r\n")
+            return self._refuse("only HTTP/1.0 and HTTP/1.1 are served")
+        parsed = super().parse_request()
+        self._paced.head_ends = None  # the head is in: the answer is written with the idle time-out
+        self.connection.settimeout(self.limits.idle_timeout)
+        if parsed and _has_body(self.headers):
+            self.close_connection = True  # the body is never read: the connection cannot go on
+            if self.command in ("GET", "HEAD"):
+                return self._refuse("a GET or HEAD request has no body")
+        return parsed
+
+    def _refuse(self, message: str) -> bool:
+        self.request_version = "HTTP/1.1"  # so that the answer has its status line and headers
+        self.close_connection = True
+        self.send_error(HTTPStatus.BAD_REQUEST, message)
+        return False
 
     def do_GET(self) -> None:
         self._serve(head=False)
@@ -219,6 +287,8 @@ class ArchiveHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if allow:
             self.send_header("Allow", allow)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if not head:
             self.wfile.write(body)
@@ -243,14 +313,74 @@ class ArchiveHandler(BaseHTTPRequestHandler):
         log.info("%s %s", self.address_string(), ascii(format % args))
 
 
+class _PacedReader(io.RawIOBase):
+    """The connection's bytes, each read waiting no longer than the silence allowed and, while a request
+    head is coming in, than the time it has left: a peer trickling one byte a second cannot stretch it."""
+
+    def __init__(self, sock: socket.socket, idle: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._idle = idle
+        self.head_ends: float | None = None  # a time.monotonic() value
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        wait = self._idle
+        if self.head_ends is not None:
+            wait = min(wait, self.head_ends - time.monotonic())
+            if wait <= 0:
+                raise TimeoutError("the request line and headers took too long")
+        self._sock.settimeout(wait)
+        return self._sock.recv_into(buffer)
+
+
+def _version(raw_requestline: bytes) -> str | None:
+    """The HTTP version a request line names; None for an HTTP/0.9 line ("GET /") or junk."""
+    words = raw_requestline.decode("iso-8859-1").split()
+    return words[2] if len(words) == 3 else None
+
+
+def _has_body(headers: object) -> bool:
+    get = getattr(headers, "get", None)
+    if get is None:
+        return False
+    return get("Transfer-Encoding") is not None or (get("Content-Length") or "0").strip() != "0"
+
+
+_Request = socket.socket | tuple[bytes, socket.socket]  # socketserver's request type
+
+
 class ArchiveServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the listen backlog: a burst of clients waits in the kernel, not here
 
-    def __init__(self, address: tuple[str, int], roots: Roots) -> None:
+    def __init__(self, address: tuple[str, int], roots: Roots, limits: Limits | None = None) -> None:
         self.roots = roots
+        self.limits = limits or Limits()
+        self._slots = threading.BoundedSemaphore(self.limits.max_connections)
         if ":" in address[0]:  # an IPv6 literal such as ::1
             self.address_family = socket.AF_INET6
         super().__init__(address, ArchiveHandler)
+
+    def process_request(self, request: _Request, client_address: Any) -> None:
+        """A thread per connection while slots are free; past the cap a 503, on this (accepting) thread."""
+        if not self._slots.acquire(blocking=False):
+            _busy(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:  # the thread could not start: the slot is not used (re-raised: socketserver logs)
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: _Request, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     @property
     def url(self) -> str:
@@ -285,6 +415,24 @@ def make_server(config: Config, *, host: str = "127.0.0.1", port: int = 8080) ->
         return ArchiveServer((host, port), roots)
     except OSError as exc:
         raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def _busy(request: _Request) -> None:
+    """503, with the security headers, in one short write that never waits on the client."""
+    body = b"busy: too many connections; try again in a few seconds\n"
+    head = [
+        "HTTP/1.1 503 Service Unavailable",
+        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        "Retry-After: 5",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in SECURITY_HEADERS),
+    ]
+    if not isinstance(request, socket.socket):
+        return  # a datagram server's request: not ours (TCP only)
+    with contextlib.suppress(OSError):
+        request.setblocking(False)
+        request.send(("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body)
 
 
 def _shutdown_when_set(stop: threading.Event, server: ArchiveServer) -> None:
