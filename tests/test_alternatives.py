@@ -2,16 +2,19 @@
 
 On the real pages (OTA raw snapshots, tests/fixtures/pages/SOURCES.md and tests/fixtures/extract): the
 extractor says which alternative read the page, and a check whose plain selectors broke but whose
-alternative reads the same text is `unchanged` (no alert, no no-match failure).
+alternative reads the same text is `unchanged` (no alert, no no-match failure), and one whose alternative
+reads another text is a `capture` change, told to the operators only, never a wording change.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
-from support.harness import cycle
+from support.harness import cycle, open_archive
 from support.pageserver import PageServer, Reply
+from support.sinks import WebhookSink
 from watchdog.extract import extract
 from watchdog.models import SelectorSet
 
@@ -67,3 +70,39 @@ def test_an_alternative_keeps_the_target_readable_through_a_markup_change(
     page_server.set("/printable/", Reply(body=renamed), etag=False)
     (outcome,) = cycle(config)
     assert (outcome.status, outcome.version, outcome.reason) == ("unchanged", "fb@v1", None)
+
+
+def test_a_switch_to_another_alternative_is_a_capture_change_told_to_operators_only(
+    page_server: PageServer, webhook_sink: WebhookSink, second_webhook_sink: WebhookSink, tmp_path: Path
+) -> None:
+    readers = json.dumps(webhook_sink.url)  # a channel for opt-out news, with everything (notify = "all")
+    operators = json.dumps(second_webhook_sink.url)  # the operators' channel
+    config = tmp_path / "watchdog.toml"
+    config.write_text(
+        '[storage]\ndir = "archive"\n[fetch]\nretries = 0\n'
+        f'[[targets]]\nid = "fb"\nurl = "{page_server.base_url}/printable/"\nselect = ["#root"]\n'
+        """remove = ['a[href="#"]']\nconfirm_delay = "0s"\nnotify = "all"\n"""
+        # the alternative reads the renamed container but keeps the "Return to top" links: another text
+        '[[targets.alternatives]]\nselect = ["#policy-root"]\n'
+        f'[[channels]]\nurl = {readers}\ntags = ["opt-out"]\nnotify = "all"\n'
+        f'[[channels]]\nurl = {operators}\ntags = ["failing"]\n'
+    )
+    page_server.set("/printable/", Reply(body=PRINTABLE), etag=False)
+    assert cycle(config)[0].status == "new"
+    renamed = PRINTABLE.replace(b'id="root"', b'id="policy-root"', 1)
+    page_server.set("/printable/", Reply(body=renamed), etag=False)
+    (outcome,) = cycle(config)
+    assert (outcome.status, outcome.change, outcome.topics) == ("changed", "fb@c1", ())
+    assert outcome.extra["kind"] == "capture"
+    _config, store = open_archive(config)
+    with store:
+        (change,) = store.archive.changes(target="fb")
+        assert (change.kind, change.from_version, change.to_version) == ("capture", "fb@v1", "fb@v2")
+        assert "Return to top" in store.archive.version_text("fb@v2")
+        (latest, _) = store.archive.latest_snapshots("fb", 2)
+        assert latest.alternative == "1"  # which alternative read it, recorded with the snapshot
+    assert webhook_sink.received == []  # never announced as a wording change
+    (notice,) = second_webhook_sink.received
+    assert "capture changed" in notice["title"] and "alternative 1" in notice["title"]
+    # the page read the new way is then unchanged
+    assert cycle(config)[0].status == "unchanged"

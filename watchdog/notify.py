@@ -49,7 +49,8 @@ POINTER = "… (truncated; full diff in the archive: {event_id})"
 APP_ID = "policy-watchdog"
 # apprise's NotifyType per alert kind: it picks the colour / icon of the message
 _NOTIFY_TYPES = {"change": "warning", "failing": "failure", "recovered": "success", "test": "info"}
-_STATUS_KINDS = frozenset({"failing", "recovered"})
+# Notices for operators: a target failing, recovering, or read another way (a `capture` change).
+_STATUS_KINDS = frozenset({"failing", "recovered", "capture"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +76,10 @@ def default_backoff(attempts: int) -> timedelta:
 def route(alert: Alert, channel: Channel, *, target_notify: str = "topics") -> bool:
     """Is `alert` owed to `channel`?
 
-    Failure / recovery alerts go to channels tagged "failing" and to untagged ones. A change that touches
-    no topic goes only where the channel or the target asks for all changes. Otherwise an untagged channel
-    takes everything and a tagged one only alerts sharing a tag (topic ids, severities, target ids).
+    Failure / recovery / capture notices go to channels tagged "failing" and to untagged ones. A change
+    that touches no topic goes only where the channel or the target asks for all changes. Otherwise an
+    untagged channel takes everything and a tagged one only alerts sharing a tag (topic ids, severities,
+    target ids).
     """
     if alert.kind in _STATUS_KINDS:
         return not channel.tags or "failing" in channel.tags

@@ -413,7 +413,69 @@ def _new_text(target: Target, ctx: Context, state: CheckState, accepted: Accepte
     earlier = _recent_with_text(state, ctx, confirmed.document.text_hash, confirmed.capture.fetched_at)
     if earlier is not None:
         return _revert(target, ctx, state, confirmed, earlier_id=earlier)
+    if _switched_selectors(target, ctx, state, confirmed):
+        return _selector_switch(target, ctx, state, confirmed)
     return _change(target, ctx, state, confirmed)
+
+
+def _switched_selectors(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> bool:
+    """Whether the new text was read by another of the target's selector sets than the current version's
+    raw page. The snapshot records which set read it; when the target's reading settings changed since,
+    that raw page is read again with today's settings (a selector edit is no "switch")."""
+    snapshot = state.current_snapshot
+    if not target.alternatives or snapshot is None:
+        return False
+    now = _alternative(accepted.document)
+    if snapshot.config_fingerprint == config_fingerprint(target):
+        return snapshot.alternative != now
+    body = ctx.store.blobs.get(snapshot.body_hash)
+    before = Capture(
+        snapshot.target_id, snapshot.url, snapshot.final_url, snapshot.status, snapshot.headers, body,
+        snapshot.fetched_at, snapshot.fetcher,
+    )  # fmt: skip
+    try:
+        alternative = read_capture(target, before).alternative
+    except ExtractError:
+        return False
+    return (None if alternative is None else str(alternative)) != now
+
+
+def _selector_switch(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Outcome:
+    """The page is now read by another selector set: a `capture` change (the capture changed shape), never
+    a wording change. The new text becomes the current version, so the next check compares like with
+    like; the operators (channels routing `failing`) are told, worded as a capture problem."""
+    assert state.current is not None
+    before, now = state.current_snapshot, accepted.document.alternative
+    was = f"alternative {before.alternative}" if before and before.alternative else "`select`"
+    reading = f"alternative {now}" if now else "`select`"
+    summary = f"the page is now read by {reading} (was {was}): a capture change, not a wording change"
+    change_id = state.sequences.next_change_id(target.id)
+    notice = _status_alert(
+        target,
+        event_id=change_id,
+        kind="capture",
+        title=f"[{target.name}] capture changed: the page is now read by {reading}",
+        body=f"policy-watchdog now reads {target.name} ({target.url}) with {reading} instead of {was}; "
+        f"the text it reads changed with it, so {change_id} is recorded as a capture change, not announced "
+        f"as a wording change. Check the selectors with `policy-watchdog doctor {target.id}`.",
+    )
+    record = replace(
+        _record(target, state, at=accepted.capture.fetched_at, status="changed"),
+        snapshot=_accepted_snapshot(target, accepted),
+        version=_new_version(accepted),
+        validators=_validators_of(accepted.capture),
+        change=NewChange(from_version=state.current.id, kind="capture", summary=summary),
+        alerts=_owe(target, ctx, notice),
+    )
+    recovery = _recovery(target, ctx, state)
+    done = _write(ctx, record, recovery)
+    assert done.version is not None and done.change is not None
+    log.warning("%s: %s (%s)", target.id, summary, done.change.id)
+    alerted = done.alerted(done.change.id) or done.alerted(recovery.event_id)
+    return Outcome(
+        target.id, "changed", version=done.version.id, change=done.change.id, alerted=alerted,
+        extra={"kind": "capture"},
+    )  # fmt: skip
 
 
 def _confirm(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Accepted | Outcome:
