@@ -32,8 +32,13 @@ sys.path.insert(0, str(ROOT))
 from watchdog.classify import CompiledTopics, classify, compile_topics  # noqa: E402
 from watchdog.diff import diff_texts  # noqa: E402
 from watchdog.extract import normalise  # noqa: E402
-from watchdog.models import TextDiff, Topic  # noqa: E402
-from watchdog.render import ChangeView, render_html, render_markdown, render_text  # noqa: E402
+from watchdog.models import (  # noqa: E402
+    ChangeMessage,
+    TextDiff,
+    Topic,
+)
+from watchdog.render import html, markdown, text  # noqa: E402
+from watchdog.render.compose import Links, compose  # noqa: E402
 
 TEXTS = ROOT / "tests" / "fixtures" / "texts" / "series" / "facebook-privacy-policy-en"
 PAIRS = {
@@ -87,14 +92,23 @@ def worst_case_block(size: int) -> tuple[str, str]:
 def bench_case(label: str, before: str, after: str, topics: CompiledTopics, runs: int) -> None:
     diff_s, diff = timed(runs, lambda: diff_texts(before, after))
     classify_s, result = timed(runs, lambda: classify(diff, topics))
-    view = _view(diff, result)
-    render_s, _ = timed(runs, lambda: (render_text(view), render_markdown(view), render_html(view)))
+    message = _message(diff, result)
+
+    def render_all() -> tuple[str, str, str]:
+        story, links = compose(message), Links.published("https://archive.example.org", message)
+        return (
+            text.render_text(story, links),
+            markdown.render_markdown(story, links),
+            html.render_email(story, links),
+        )
+
+    render_s, _ = timed(runs, render_all)
     print(f"\n{label}")
     print(f"  sizes        {len(before):>9,} -> {len(after):,} characters")
     print(f"  diff         {diff_s * 1000:9.1f} ms   {_shape(diff)}")
     print(f"  classify     {classify_s * 1000:9.1f} ms   topics {', '.join(result.topics) or '-'}")
     print(f"               {len(result.matches)} evidence matches, severity {result.severity}")
-    print(f"  render x3    {render_s * 1000:9.1f} ms   (text + mrkdwn + HTML, no limit)")
+    print(f"  render x3    {render_s * 1000:9.1f} ms   (compose + text + Markdown + HTML e-mail, no limit)")
 
 
 def _shape(diff: TextDiff) -> str:
@@ -102,20 +116,22 @@ def _shape(diff: TextDiff) -> str:
     return f"{len(diff.hunks)} hunks, +{diff.inserted_chars:,}/-{diff.deleted_chars:,} chars{truncated}"
 
 
-def _view(diff: TextDiff, result: object) -> ChangeView:
+def _message(diff: TextDiff, result: object) -> ChangeMessage:
     from watchdog.models import Classification
 
     assert isinstance(result, Classification)
-    return ChangeView(
+    return ChangeMessage(
+        event_id="meta-privacy-policy@c1",
+        kind="change",
         target_id="meta-privacy-policy",
         target_name="Meta Privacy Policy",
         url="https://mbasic.facebook.com/privacy/policy/printable/",
-        change_id="meta-privacy-policy@c1",
         from_version="meta-privacy-policy@v1",
         to_version="meta-privacy-policy@v2",
         detected_at=datetime.now(UTC),
         diff=diff,
         classification=result,
+        archive_url="https://archive.example.org",
     )
 
 

@@ -34,8 +34,12 @@ def test_an_email_alert_with_html_text_and_the_full_diff(
     (outcome,) = cycle(config)
     assert outcome.alerted
     (message,) = smtp_server.messages
-    assert message["Subject"].startswith("[Meta Privacy Policy] ")
-    assert "ai-training" in message["Subject"] and "wording changed" in message["Subject"]
+    subject = message["Subject"]
+    assert (
+        subject.startswith('[Meta Privacy Policy] Added under "')
+        and "Develop and improve artificial" in subject
+    )
+    assert subject.endswith("· ai-training, legal-basis, public-data"), "the topics as tags after it"
     html = message.get_body(preferencelist=("html",))
     text = message.get_body(preferencelist=("plain",))
     assert html is not None and text is not None
@@ -43,10 +47,11 @@ def test_an_email_alert_with_html_text_and_the_full_diff(
         "Develop and improve artificial intelligence technology (also called AI at Meta)"
         in html.get_content()
     )
-    assert "<ins" in html.get_content() or "<b" in html.get_content()
+    assert "<ins" in html.get_content()
     assert "AI at Meta" in text.get_content()
     (attachment,) = list(message.iter_attachments())
     assert attachment.get_filename() == "meta-privacy-policy-c1.diff.txt"
+    assert attachment.get_content_charset() == "utf-8"
     assert "Develop and improve artificial intelligence technology" in attachment.get_content()
 
 

@@ -207,17 +207,27 @@ def test_entries_are_changes_reverts_and_notices_never_technical_versions(tmp_pa
     with busy_archive(tmp_path) as store:
         after_cycle(make_config(tmp_path, [META, INSTA]), store)
     feeds = feeds_of(tmp_path / "feeds")
+    ai_change = (
+        '[Meta <Privacy> & "AI"] Added: "We use public posts to train artificial intelligence <b>models</b>."'
+        " · ai-training"
+    )
     assert entry_titles(feeds["all.atom"]) == [
-        "Instagram changed: Opt-out and the right to object, Legal basis",
+        '[Instagram] Changed: "Instagram policy." · opt-out, legal-basis',
         'Meta <Privacy> & "AI" is readable again',
         'Meta <Privacy> & "AI" can no longer be read',
-        'Meta <Privacy> & "AI" reverted to v1 (withdraws meta@c2: no topic)',
-        'Meta <Privacy> & "AI" changed: no watched topic',
-        'Meta <Privacy> & "AI" changed: AI training',
-    ], "newest first; the technical re-extraction of insta is no entry"
+        '[Meta <Privacy> & "AI"] reverted to v1 (withdraws meta@c2: no topic)',
+        '[Meta <Privacy> & "AI"] Changed: "You can contact us at any time [31m."',
+        ai_change,
+    ], "newest first, titled by the alerts' headline; the technical re-extraction of insta is no entry"
     assert len(entry_titles(feeds["target/meta.atom"])) == 3, "target feeds: changes and reverts only"
     # the revert withdraws c2 (no topic), not the AI change: it stays out of the ai-training feed
-    assert entry_titles(feeds["topic/ai-training.atom"]) == ['Meta <Privacy> & "AI" changed: AI training']
+    assert entry_titles(feeds["topic/ai-training.atom"]) == [ai_change]
+    kinds = [
+        c.get("term")
+        for c in feeds["all.atom"].getroot().iter(f"{A}category")
+        if "kinds" in c.get("scheme", "")
+    ]
+    assert kinds == ["change", "revert", "change", "change"], "each entry says its kind"
     assert entry_titles(feeds["topic/opt-out.atom"]) == entry_titles(feeds["topic/legal-basis.atom"])
 
 
@@ -234,12 +244,13 @@ def test_a_revert_appears_wherever_the_change_it_withdraws_appeared(tmp_path: Pa
         titles = entry_titles(feeds_of(tmp_path / "feeds")[name])
         assert (
             titles[0]
-            == f'Meta <Privacy> & "AI" reverted to v1 (withdraws {change}: AI training, Legal basis)'
+            == f'[Meta <Privacy> & "AI"] reverted to v1 (withdraws {change}: AI training, Legal basis)'
         )
     ai = feeds_of(tmp_path / "feeds")["topic/ai-training.atom"].getroot()
     assert [c.get("term") for c in child(ai, f"{A}entry").findall(f"{A}category")] == [
         "ai-training",
         "legal-basis",
+        "revert",
     ]
 
 
@@ -341,7 +352,10 @@ def test_hostile_text_is_escaped_text_in_summary_and_content(tmp_path: Path) -> 
     assert "␀␇␛" in (entry.findtext(f"{A}summary") or ""), "control characters shown, not dropped"
     content = lxml.html.fragment_fromstring(entry.findtext(f"{A}content") or "", create_parent="div")
     assert content.xpath("//script|//img|//@*[starts-with(name(), 'on')]") == []
-    assert [a.get("href") for a in content.iter("a")] == [META.url], "the one link is the watched page"
+    assert [a.get("href") for a in content.iter("a")] == [
+        "../versions/meta@v2.html",
+        "../changes/meta@c1.html",
+    ], "links to our own pages only: the passage's place in the version, the change page"
     assert hostile in content.text_content()
 
 
@@ -353,11 +367,14 @@ def test_the_may_2025_ai_at_meta_change_from_the_real_pipeline(
     # the change is in the AI-training topic feed
     entry = child(feeds_of(config.storage_dir / "feeds")["topic/ai-training.atom"].getroot(), f"{A}entry")
     summary = entry.findtext(f"{A}summary") or ""
-    first = summary.splitlines()[0]
-    assert "artificial intelligence" in first, "the passages a topic matched are quoted first"
+    first = summary.splitlines()[:3]
+    assert first[0].startswith("Added under ") and "artificial intelligence" in first[0], (
+        "the passage a topic matched first, under its section"
+    )
     assert "Develop and improve artificial intelligence technology (also called AI at Meta)" in summary
-    assert "→" in summary
-    assert entry.findtext(f"{A}title", "").startswith("fb changed: ")
+    assert "line" not in summary.lower().replace("online", ""), "no line numbers"
+    title = entry.findtext(f"{A}title", "")
+    assert title.startswith('[fb] Added under "') and "Develop and improve artificial intelligence" in title
     diff = lxml.html.fragment_fromstring(entry.findtext(f"{A}content") or "", create_parent="div")
     inserted = " ".join(node.text_content() for node in diff.iter("ins"))
     assert "Interactions with Meta" in inserted

@@ -19,8 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from support.messages import ARCHIVE, PAGE, alert_of, status_alert_of
+from support.messages import change_message as make_message
 from watchdog.errors import DeliveryError
-from watchdog.models import Alert, Channel
+from watchdog.models import Alert, ChangeMessage, Channel, StatusMessage
 from watchdog.notify import (
     POINTER,
     Notifier,
@@ -59,54 +61,46 @@ def make_channel(url: str, *, tags: tuple[str, ...] = (), notify: str = "topics"
     return Channel(key=channel_key(url), url=url, label=redact(url), tags=tags, notify=notify)  # type: ignore[arg-type]
 
 
+DOC = "# Privacy Policy\n\n## What is our legal basis?\n\n### Legitimate interests\n\n{body}\n\nEnd.\n"
+
+
+def change_message(n: int, *, passages: int = 1, archive_url: str | None = ARCHIVE) -> ChangeMessage:
+    """Change n of the policy: BEFORE became AFTER, and (with `passages` > 1) as many more clauses changed,
+    each in its own section."""
+
+    def clauses(basis: str) -> str:
+        return "".join(f"\n\n## Clause {i}\n\nClause {i}: we rely on {basis}." for i in range(1, passages))
+
+    before = DOC.format(body=f"{BEFORE} Clause {n}.{clauses('consent')}")
+    after = DOC.format(body=f"{AFTER} Clause {n}.{clauses('legitimate interests for AI training')}")
+    return make_message(before, after, event_id=f"meta-privacy-policy@c{n}", archive_url=archive_url)
+
+
 def change_alert(
     n: int,
     *,
     tags: tuple[str, ...] = ("legal-basis", "high", "meta-privacy-policy"),
     topic_change: bool = True,
-    text: str | None = None,
-    markdown: str | None = None,
-    html: str | None = None,
+    passages: int = 1,
+    archive_url: str | None = ARCHIVE,
 ) -> Alert:
-    event = f"meta-privacy-policy@c{n}"
-    return Alert(
-        event_id=event,
-        kind="change",
-        target_id="meta-privacy-policy",
-        title=f"[Meta Privacy Policy] legal-basis wording changed (#{n})",
-        text=text or f"Legal basis (high)\n- {BEFORE}\n+ {AFTER}\n\nArchive: {event}",
-        markdown=markdown
-        or (
-            f"**Legal basis** (high)\n\n~~{BEFORE}~~\n\n**{LEGAL_BASIS}** to develop and improve "
-            "generative AI models for AI at Meta & you can object \\<b\\>here\\</b\\>.\n\n"
-            f"Archive: `{event}`"
-        ),
-        html=html
-        or (
-            "<h2>Legal basis (high)</h2>\n<table>\n"
-            f"<tr><td><del>{BEFORE}</del></td></tr>\n"
-            f"<tr><td><ins>{LEGAL_BASIS}</ins> to develop and improve generative AI models for AI at Meta "
-            "&amp; you can object &lt;b&gt;here&lt;/b&gt;.</td></tr>\n</table>\n"
-            f"<p>Archive: {event}</p>"
-        ),
-        tags=tags,
-        topic_change=topic_change,
-        attachment_name=f"meta-privacy-policy-c{n}.diff.txt",
-        attachment=f"--- v{n}\n+++ v{n + 1}\n-{BEFORE}\n+{AFTER}\n« intérêt légitime »\n".encode(),
+    return alert_of(
+        change_message(n, passages=passages, archive_url=archive_url), tags=tags, topic_change=topic_change
     )
 
 
 def status_alert(kind: str) -> Alert:
-    return Alert(
-        event_id=f"meta-privacy-policy@{kind}1",
-        kind=kind,
-        target_id="meta-privacy-policy",
-        title=f"[Meta Privacy Policy] {kind}",
-        text="can no longer read Meta Privacy Policy: HTTP 403",
-        markdown="can no longer read Meta Privacy Policy: HTTP 403",
-        html="<p>can no longer read Meta Privacy Policy: HTTP 403</p>",
-        tags=("failing", "meta-privacy-policy"),
+    message = StatusMessage(
+        f"meta-privacy-policy@{kind}1",
+        kind,
+        "meta-privacy-policy",
+        "Meta Privacy Policy",
+        PAGE,
+        T0,
+        "HTTP 403",
+        3,
     )
+    return status_alert_of(message)
 
 
 def no_sleep(seconds: float) -> None:
@@ -129,29 +123,34 @@ def test_email_has_subject_text_and_html_parts_and_the_diff_attached(
 
     [message] = smtp_server.messages
     assert message["Subject"] == alert.title
+    assert alert.title.startswith('[Meta Privacy Policy] Changed under "Legitimate interests": "We')
     assert smtp_server.logins == [("watchdog", "s3cret-pw")]  # the URL's credentials, over AUTH
     assert smtp_server.envelopes == [("watchdog@example.org", ("alerts@example.org",))]
     html_part = message.get_body(preferencelist=("html",))
     plain_part = message.get_body(preferencelist=("plain",))
     assert html_part is not None and plain_part is not None and html_part is not plain_part
-    assert html_part.get_content().strip() == alert.html
+    html = html_part.get_content()
+    assert html.rstrip().endswith("</html>") and unclosed_tags(html) == [], "well-formed, nothing after it"
+    assert "&amp; you can object &lt;b&gt;here&lt;/b&gt;" in html and "<b>here" not in html
+    assert f'<a href="{ARCHIVE}/changes/meta-privacy-policy@c1.html">' in html
+    assert "#s-privacy-policy--what-is-our-legal-basis--legitimate-interests" in html, "links to its section"
     plain = plain_part.get_content()
-    assert LEGAL_BASIS in plain and "you can object <b>here</b>" in plain  # text: entities decoded
-    assert "<ins>" not in plain and "<td>" not in plain
+    assert f"Page: {PAGE}" in plain and f"Archive: {ARCHIVE}/changes/meta-privacy-policy@c1.html" in plain
+    assert LEGAL_BASIS.replace("’", "'") in plain.replace("’", "'") and "you can object <b>here</b>" in plain
+    assert "line" not in plain.lower(), "places are sections, never line numbers"
     [attached] = list(message.iter_attachments())
-    assert attached.get_filename() == alert.attachment_name
-    assert attached.get_payload(decode=True) == alert.attachment
+    assert attached.get_filename() == "meta-privacy-policy-c1.diff.txt"
+    assert attached.get_content_type() == "text/plain" and attached.get_content_charset() == "utf-8"
+    assert (
+        "=== Privacy Policy › What is our legal basis? › Legitimate interests ===" in attached.get_content()
+    )
     assert list(tmp_path.iterdir()) == []  # the temporary attachment file is gone
 
 
-def test_email_html_over_the_limit_is_cut_between_rows_and_closed_but_the_attachment_is_whole(
+def test_email_over_the_limit_keeps_whole_passages_a_closed_document_and_the_archive_link(
     smtp_server: SmtpSink,
 ) -> None:
-    rows = "".join(
-        f"<tr><td>Sentence {i}: we use &lt;public&gt; information.</td></tr>\n" for i in range(2000)
-    )
-    alert = change_alert(2, html=f"<h2>Legal basis</h2>\n<table>\n{rows}</table>\n<p>end</p>")
-    alert_diff = alert.attachment
+    alert = change_alert(2, passages=300)
     channel = make_channel(smtp_server.url())
     Notifier([channel], sleep=no_sleep).send(channel, alert)
 
@@ -159,23 +158,28 @@ def test_email_html_over_the_limit_is_cut_between_rows_and_closed_but_the_attach
     html_part = message.get_body(preferencelist=("html",))
     assert html_part is not None
     body = html_part.get_content().strip()
-    assert len(body) <= 32768 < len(alert.html)  # apprise's e-mail body_maxlen
-    kept, _, tail = body.rpartition("\n<p>")
-    assert tail == pointer(alert.event_id) + "</p>"
-    assert kept.endswith("</td></tr></table>")  # whole rows, then the table we cut into is closed
-    assert alert.html.startswith(kept.removesuffix("</table>"))
-    assert unclosed_tags(body) == []
+    assert len(body) <= 32768  # apprise's e-mail body_maxlen
+    assert body.endswith("</html>") and unclosed_tags(body) == []
+    pointer = re.search(r"… (\d+) more passages in the archive: <a href=\"([^\"]+)\">full diff</a>", body)
+    assert pointer is not None and pointer.group(2) == f"{ARCHIVE}/changes/meta-privacy-policy@c2.html"
+    shown = body.count('<section class="passage"')
+    assert shown > 10 and shown + int(pointer.group(1)) == 300, "whole passages, the rest counted"
+    plain = message.get_body(preferencelist=("plain",))
+    assert plain is not None and f"{ARCHIVE}/changes/meta-privacy-policy@c2.html" in plain.get_content()
     [attached] = list(message.iter_attachments())
-    assert attached.get_payload(decode=True) == alert_diff
+    assert attached.get_content().count("=== ") == 300, "the attachment is the whole diff"
 
 
 class _Balance(HTMLParser):
+    VOID = frozenset({"meta", "br", "img", "hr", "input", "link"})
+
     def __init__(self) -> None:
         super().__init__()
         self.stack: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.stack.append(tag)
+        if tag not in self.VOID:
+            self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
         assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack[-1:]}"
@@ -191,15 +195,33 @@ def unclosed_tags(markup: str) -> list[str]:
 # --------------------------------------------------------------------------- webhooks
 
 
-def test_json_webhook_gets_title_and_plain_text_body(webhook_sink: WebhookSink) -> None:
+def test_json_webhook_gets_the_headline_and_a_plain_text_body(webhook_sink: WebhookSink) -> None:
     channel = make_channel(webhook_sink.url)
     alert = change_alert(1)
     Notifier([channel], sleep=no_sleep).send(channel, alert)
 
     [payload] = webhook_sink.received
-    assert (payload["title"], payload["message"], payload["type"]) == (alert.title, alert.text, "warning")
+    assert (payload["title"], payload["type"]) == (alert.title, "warning")
+    text = payload["message"]
+    assert text.startswith(f"Page: {PAGE}\nArchive: {ARCHIVE}/changes/meta-privacy-policy@c1.html\n")
+    assert (
+        "Changed under Privacy Policy › What is our legal basis? › Legitimate interests  "
+        "[ai-training, opt-out, legal-basis]" in text
+    )
+    assert f"  + {AFTER}\n" in text, "the sentence, with its changed words, as text"
     assert payload["attachments"] == []  # the attachment is for e-mail only
     assert webhook_sink.paths == ["/hook"]
+
+
+def test_an_alert_queued_by_an_earlier_release_is_still_sent(webhook_sink: WebhookSink) -> None:
+    """Outbox rows written before messages were format-neutral carry pre-rendered text: sent as it is."""
+    channel = make_channel(webhook_sink.url)
+    legacy = Alert(
+        "x@c9", "change", "x", "[X] opt-out wording changed", "- old\n+ new\n", "", "", ("opt-out",)
+    )
+    Notifier([channel], sleep=no_sleep).send(channel, legacy)
+    [payload] = webhook_sink.received
+    assert (payload["title"], payload["message"].strip()) == ("[X] opt-out wording changed", "- old\n+ new")
 
 
 def test_apprise_config_file_channel_reaches_every_service_in_it(
@@ -431,31 +453,33 @@ def test_slack_gets_mrkdwn_with_page_text_escaped(slack_posts: list[dict[str, An
     payload = post["json"]
     assert payload["mrkdwn"] is True and payload["channel"] == "#policy-alerts"
     [attachment] = payload["attachments"]
-    assert attachment["title"] == alert.title
+    assert attachment["title"] == alert.title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = attachment["text"]
-    assert "*Legal basis* (high)" in text and "**" not in text  # CommonMark bold became Slack bold
-    assert f"*{LEGAL_BASIS}*" in text
+    assert "*Changed* under <" in text and "**" not in text  # CommonMark bold became Slack bold
+    assert "#s-privacy-policy--what-is-our-legal-basis--legitimate-interests|" in text, (
+        "a link to its section"
+    )
     assert "&amp; you can object &lt;b&gt;here&lt;/b&gt;" in text  # page text cannot become Slack markup
     assert "<b>" not in text
+    assert f"<{ARCHIVE}/changes/meta-privacy-policy@c3.html|full diff>" in text
 
 
-def test_slack_long_markdown_is_cut_at_a_line_with_a_pointer_within_its_limit(
+def test_slack_long_markdown_is_cut_at_a_passage_with_the_archive_link_within_its_limit(
     slack_posts: list[dict[str, Any]],
 ) -> None:
-    lines = [f"- sentence {i}: we rely on *legitimate interests* & consent" for i in range(1500)]
-    alert = change_alert(4, markdown="\n".join(lines))
+    alert = change_alert(4, passages=300)
     channel = make_channel(SLACK_URL)
     Notifier([channel], sleep=no_sleep).send(channel, alert)
 
     [post] = slack_posts  # one message: apprise did not split it
     text = post["json"]["attachments"][0]["text"]
-    assert len(text) <= 35000 < len(alert.markdown) * 1.05  # Slack plugin's body_maxlen, after escaping
-    kept, _, last = text.rpartition("\n\n")
-    assert last == pointer(alert.event_id)
-    # the last line kept is whole: CommonMark *em* became Slack _em_, & was entity-escaped
-    assert re.fullmatch(
-        r"- sentence \d+: we rely on _legitimate interests_ &amp; consent", kept.splitlines()[-1]
+    assert len(text) <= 35000  # Slack plugin's body_maxlen, after escaping
+    assert re.search(
+        rf"… \d+ more passages: <{re.escape(ARCHIVE)}/changes/meta-privacy-policy@c4.html"
+        r"\|full diff in the archive>",
+        text,
     )
+    assert text.rstrip().endswith(f"<{ARCHIVE}/changes/meta-privacy-policy@c4.html|full diff>")
 
 
 @pytest.mark.parametrize(
@@ -467,16 +491,14 @@ def test_slack_long_markdown_is_cut_at_a_line_with_a_pointer_within_its_limit(
         pytest.param("rocket", lambda p: p["text"], 1000, 0, id="rocketchat-markdown-1000-no-title-field"),
     ],
 )
-def test_long_body_is_truncated_to_the_service_limit_with_a_pointer(
+def test_long_body_is_truncated_to_the_service_limit_keeping_the_archive_link(
     webhook_sink: WebhookSink,
     scheme: str,
     body_of: Callable[[dict[str, Any]], str],
     max_chars: int,
     max_lines: int,
 ) -> None:
-    lines = [f"Sentence {i}: Meta relies on legitimate interests for AI training." for i in range(2000)]
-    body = "\n".join(lines)
-    alert = change_alert(7, text=body, markdown=body)
+    alert = change_alert(7, passages=300)
     url = {
         "mmost": f"mmost://{webhook_sink.host}:{webhook_sink.port}/token1",
         "rocket": f"rocket://hooktoken1%2Fabcdefgh@{webhook_sink.host}:{webhook_sink.port}",  # webhook mode
@@ -488,14 +510,11 @@ def test_long_body_is_truncated_to_the_service_limit_with_a_pointer(
     sent = body_of(payload)
     assert max_chars == 0 or len(sent) <= max_chars
     assert max_lines == 0 or len(sent.splitlines()) <= max_lines
-    assert sent.endswith(pointer(alert.event_id))
-    kept = [line for line in sent.splitlines()[:-1] if line]
-    # no title field: the title leads the body (bold, escaped, in Markdown) and counts against the limit
-    if scheme == "mmost":
-        assert kept.pop(0) == "[Meta Privacy Policy] legal-basis wording changed (#7)"
-    if scheme == "rocket":
-        assert kept.pop(0) == r"**\[Meta Privacy Policy\] legal-basis wording changed \(\#7\)**"
-    assert kept and kept == lines[: len(kept)]  # whole lines, from the start
+    assert f"{ARCHIVE}/changes/meta-privacy-policy@c7.html" in sent, "the archive link survives the cut"
+    if scheme in ("mmost", "rocket"):  # no title field: the headline leads the body, bold, escaped
+        assert sent.startswith("**\\[Meta Privacy Policy\\] Changed under ")
+    if max_lines == 0:
+        assert re.search(r"… \d+ more passages", sent), "says how much is left out"
 
 
 # --------------------------------------------------------------------------- secrets, identity, notify test

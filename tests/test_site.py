@@ -14,9 +14,9 @@ import pytest
 from support.archives import Builder, corpus_archive, make_config, open_store
 from support.pageserver import PageServer
 from watchdog.models import Target
-from watchdog.publish import after_cycle, publish
+from watchdog.publish import after_cycle, export_site, publish
 from watchdog.publish.output import MANIFEST, Page, write_pages
-from watchdog.publish.site import CSP, export_site
+from watchdog.publish.site import CSP
 from watchdog.storage.sqlite import SqliteStorage
 
 META = Target(id="meta", url="https://example.org/policy", name="Meta Privacy Policy")
@@ -58,16 +58,24 @@ def test_every_record_has_its_permalink_and_every_link_resolves(tmp_path: Path) 
         "versions/meta@v1.html",
         "versions/meta@v2.html",
         "versions/meta@v3.html",
+        "compare/meta@v1--meta@v2.html",
+        "compare/meta@v2--meta@v3.html",
+        "compare/meta@v1--meta@v3.html",
     }
     for name, page in pages.items():
         for href in page.xpath("//a/@href | //link/@href"):
             if urlsplit(href).scheme:
                 assert href == META.url, f"{name}: only the watched page is linked outside"
                 continue
-            assert (tmp_path / "out" / Path(name).parent / unquote(href)).resolve().is_file(), (name, href)
+            path, _, fragment = href.partition("#")
+            target = (tmp_path / "out" / Path(name).parent / unquote(path)).resolve() if path else None
+            assert target is None or target.is_file(), (name, href)
+            if fragment and target is not None and target.suffix == ".html":
+                assert lxml.html.parse(str(target)).getroot().get_element_by_id(fragment) is not None, href
     timeline = pages["targets/meta.html"].text_content()
     assert "could no longer be read: HTTP 503" in timeline and "reverted to v1" in timeline
     assert "meta@v3: technical re-extraction (not a change at the source)" in timeline
+    assert "came back after a revert" in pages["versions/meta@v1.html"].text_content()
 
 
 def test_a_change_page_has_an_inline_and_a_side_by_side_diff(tmp_path: Path) -> None:
@@ -83,8 +91,15 @@ def test_a_change_page_has_an_inline_and_a_side_by_side_diff(tmp_path: Path) -> 
     assert [th.text_content() for th in side.iter("th")] == ["Before (meta@v1)", "After (meta@v2)"]
     left, right = side.xpath(".//tbody/tr[1]/td")
     assert left.xpath(".//ins") == [] and right.xpath(".//ins"), "insertions on the right only"
-    assert "AI training" in page.findtext(".//h1")
+    assert page.findtext(".//h1") == (
+        '[Meta Privacy Policy] Added: "We may use public posts to train artificial intelligence."'
+        " · ai-training"
+    ), "the headline the alerts carry"
     assert record_hash in page.text_content()
+    body = page.find("body").text_content()
+    assert body.index("What changed") < body.index("About this change") < body.index("Full diff"), (
+        "phone first: what changed, then the facts, then the whole diff"
+    )
 
 
 def test_a_version_page_shows_the_text_and_its_provenance(tmp_path: Path) -> None:
@@ -107,7 +122,11 @@ def test_a_version_page_shows_the_text_and_its_provenance(tmp_path: Path) -> Non
     assert facts["Snapshot body SHA-256"] == snapshot.body_hash
     assert facts["HTTP status"] == "200" and facts["URL"] == META.url and facts["Fetcher"] == "http"
     assert facts["Fetched at"] == snapshot.fetched_at.strftime("%Y-%m-%d %H:%M UTC")
-    assert page.find_class("text")[0].text_content() == meta.texts["meta@v2"]
+    shown = page.find_class("text")[0].text_content()
+    assert all(line in shown for line in meta.texts["meta@v2"].splitlines())
+    text_file = tmp_path / "site" / "texts" / "meta@v2.txt"
+    assert text_file.read_text("utf-8") == meta.texts["meta@v2"], "the archived text, byte for byte"
+    assert hashlib.sha256(text_file.read_bytes()).hexdigest() == version.text_hash
 
 
 def test_the_may_2025_change_page_from_the_real_pipeline(
@@ -117,8 +136,9 @@ def test_the_may_2025_change_page_from_the_real_pipeline(
     page = pages_of(config.storage_dir / "site")["changes/fb@c1.html"]
     inserted = " ".join(n.text_content() for n in page.find_class("diff")[0].iter("ins"))
     assert "Develop and improve artificial intelligence technology (also called AI at Meta)" in inserted
-    said = [li.text_content() for li in page.xpath("//h2[.='What changed']/following-sibling::ul[1]/li")]
+    said = [p.text_content() for p in page.xpath("//section[@class='what-changed']/section")]
     assert "artificial intelligence" in said[0], "the passages a topic matched are quoted first"
+    assert all(" under " in p.strip().split("\n")[0] for p in said), "every passage names its section"
     index = pages_of(config.storage_dir / "site")["index.html"]
     assert index.xpath("//a[@href='changes/fb@c1.html']"), "the index links the last change"
 
@@ -162,8 +182,10 @@ def test_hostile_page_text_stays_text_on_every_page(tmp_path: Path, snippet: str
         meta.change(f"{BASE}Opt out: {snippet} \x00\x1b[31m\u202e\n", topics=["opt-out"])
         after_cycle(make_config(tmp_path, [META]), store)
     for name, page in pages_of(tmp_path / "site").items():
+        forms = page.xpath("//form")
+        assert all(f.get("action", "").endswith("compare") and f.get("method") == "get" for f in forms)
         dangerous = page.xpath(
-            "//script | //iframe | //object | //embed | //svg | //img | //base | //form"
+            "//script | //iframe | //object | //embed | //svg | //img | //base"
             " | //meta[@http-equiv][not(@http-equiv='Content-Security-Policy')]"
             " | //@*[starts-with(name(), 'on')]"
             " | //@href[contains(translate(., 'JAVSCRIPT', 'javscript'), 'javascript:')]"
@@ -226,16 +248,25 @@ def test_only_what_changed_is_rewritten_and_one_diff_is_computed(tmp_path: Path)
     second = mtimes(site)
     rewritten = {p for p in first if second[p] != first[p]}
     created = set(second) - set(first)
-    assert created == {"changes/meta@c2.html", "versions/meta@v3.html"}
+    assert created == {
+        "changes/meta@c2.html",
+        "versions/meta@v3.html",
+        "texts/meta@v3.txt",
+        "compare/meta@v2--meta@v3.html",
+        "compare/meta@v1--meta@v3.html",
+        next(p for p in second if p.startswith("raw/") and p not in first),
+    }
     # neighbours gain a "newer" link; the index and timeline list the change
     assert rewritten == {
         "index.html",
         "targets/meta.html",
         "changes/meta@c1.html",
         "versions/meta@v2.html",
+        "versions/meta@v1.html",  # the first version lists its comparison with each later one
         MANIFEST,
     }
-    assert report.diffs_computed == 1, "the other diffs came from the on-disk cache"
+    # the new change, and the new version against the first one: the others came from the on-disk cache
+    assert report.diffs_computed == 2
 
 
 def test_a_damaged_page_is_repaired_and_a_stale_one_removed(tmp_path: Path) -> None:

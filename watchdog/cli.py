@@ -339,13 +339,14 @@ def cmd_changes(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from watchdog.diff import diff_texts
-    from watchdog.render import render_diff_only
+    from watchdog.render import html, markdown, text
 
     config = _config(args)
     with _open_store(config, writer=False) as store:
         before = store.archive.version_text(args.version_a)
         after = store.archive.version_text(args.version_b)
-    _out().write(render_diff_only(diff_texts(before, after), fmt=args.format))
+    renderers = {"text": text.full_diff, "md": markdown.full_diff, "html": html.full_diff}
+    _out().write(renderers[args.format](diff_texts(before, after)))
     return EXIT_OK
 
 

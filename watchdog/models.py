@@ -538,6 +538,63 @@ class Classification:
     severity: str  # highest severity among topics, "none" when no topic matched
 
 
+# JSON of a TextDiff: the diff cache on disk and the outbox's change messages (lossless round trip)
+
+
+def diff_to_json(value: TextDiff) -> dict[str, Any]:
+    return {
+        "hunks": [
+            {
+                "before": h.before,
+                "after": h.after,
+                "segments": [[s.op, s.text] for s in h.segments],
+                "sentences_before": list(h.sentences_before),
+                "sentences_after": list(h.sentences_after),
+                "line_before": h.line_before,
+                "line_after": h.line_after,
+                "section": list(h.section),
+                "anchor": h.anchor,
+            }
+            for h in value.hunks
+        ],
+        "inserted_chars": value.inserted_chars,
+        "deleted_chars": value.deleted_chars,
+        "truncated": value.truncated,
+    }
+
+
+def diff_from_json(data: dict[str, Any]) -> TextDiff:
+    """Inverse of diff_to_json; raises TypeError/KeyError/ValueError on anything malformed."""
+    hunks = tuple(_hunk(item) for item in data["hunks"])
+    return TextDiff(hunks, _int(data["inserted_chars"]), _int(data["deleted_chars"]), bool(data["truncated"]))
+
+
+def _hunk(item: dict[str, Any]) -> Hunk:
+    return Hunk(
+        before=_str(item["before"]),
+        after=_str(item["after"]),
+        segments=tuple(Segment(_int(op), _str(text)) for op, text in item["segments"]),
+        sentences_before=tuple(_str(s) for s in item["sentences_before"]),
+        sentences_after=tuple(_str(s) for s in item["sentences_after"]),
+        line_before=_int(item["line_before"]),
+        line_after=_int(item["line_after"]),
+        section=tuple(_str(s) for s in item["section"]),
+        anchor=_str(item["anchor"]),
+    )
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
 # --------------------------------------------------------------------------- outcome
 
 
@@ -590,6 +647,9 @@ class Alert:
     topic_change: bool = True  # False for a change that touches no topic (sent only to notify="all")
     attachment_name: str | None = None
     attachment: bytes | None = None
+    # the format-neutral message (message_to_json): rendered per channel at delivery. Rows queued by an
+    # earlier release have none and are sent with their pre-rendered title/text/markdown/html.
+    message: str | None = None
 
     def to_json(self) -> str:
         """The outbox payload (opaque to the storage, which keeps it as it is)."""
@@ -604,6 +664,7 @@ class Alert:
     def from_json(cls, text: str) -> Alert:
         fields = json.loads(text)
         fields["tags"] = tuple(fields["tags"])
+        fields.setdefault("message", None)  # a row queued before messages existed
         if fields["attachment"] is not None:
             fields["attachment"] = base64.b64decode(fields["attachment"])
         return cls(**fields)
@@ -632,3 +693,158 @@ class Attempt:
     at: datetime
     outcome: AttemptOutcome
     error: str | None = None
+
+
+# --------------------------------------------------------------------------- messages (format-neutral)
+# What the pipeline records for people to read: the outbox carries one per event, serialised as JSON, and
+# watchdog.render turns it into text, Markdown, HTML or JSON per channel at delivery time; the feeds and
+# the site render the same data. Nothing in a message is formatted or escaped: page text stays as it is.
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeMessage:
+    """A recorded change: what changed (the diff, with each hunk's section), which topics it touches and
+    why (the classifier's evidence), and where it is archived."""
+
+    event_id: str  # the change id
+    kind: str  # the change's kind: "change" (wording), "editorial", "capture"...
+    target_id: str
+    target_name: str
+    url: str
+    from_version: str
+    to_version: str
+    detected_at: datetime
+    diff: TextDiff
+    classification: Classification
+    topics: tuple[Topic, ...] = ()  # definitions of the topics (titles, severities) named in it
+    archive_url: str | None = None  # public base URL of the published archive, for links
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "change",
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "target_id": self.target_id,
+            "target_name": self.target_name,
+            "url": self.url,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "detected_at": iso(self.detected_at),
+            "diff": diff_to_json(self.diff),
+            "classification": {
+                "topics": list(self.classification.topics),
+                "severity": self.classification.severity,
+                "matches": [
+                    [m.topic_id, m.pattern, m.side, m.sentence, m.hunk_index]
+                    for m in self.classification.matches
+                ],
+            },
+            "topics": [[t.id, t.title, t.severity] for t in self.topics],
+            "archive_url": self.archive_url,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChangeMessage:
+        found = data["classification"]
+        return cls(
+            event_id=_str(data["event_id"]),
+            kind=_str(data["kind"]),
+            target_id=_str(data["target_id"]),
+            target_name=_str(data["target_name"]),
+            url=_str(data["url"]),
+            from_version=_str(data["from_version"]),
+            to_version=_str(data["to_version"]),
+            detected_at=parse_iso(_str(data["detected_at"])),
+            diff=diff_from_json(data["diff"]),
+            classification=Classification(
+                topics=tuple(_str(t) for t in found["topics"]),
+                matches=tuple(
+                    TopicMatch(_str(t), _str(p), _side(side), _str(s), _int(h))
+                    for t, p, side, s, h in found["matches"]
+                ),
+                severity=_str(found["severity"]),
+            ),
+            topics=tuple(Topic(_str(i), _str(t), _severity(s), ()) for i, t, s in data["topics"]),
+            archive_url=data["archive_url"] if isinstance(data["archive_url"], str) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusMessage:
+    """A target that can no longer be read, or can again; a `notify test` message. `reason` may hold
+    server-derived text (an HTTP reason phrase, a block page's words): hostile, like page text."""
+
+    event_id: str
+    kind: str  # "failing" | "recovered" | "test"
+    target_id: str
+    target_name: str
+    url: str
+    at: datetime
+    reason: str
+    attempts: int = 0  # consecutive failed checks (failing)
+    archive_url: str | None = None
+    advice: str = ""  # what `doctor` proposes (selectors that would read the page again), if anything
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "status",
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "target_id": self.target_id,
+            "target_name": self.target_name,
+            "url": self.url,
+            "at": iso(self.at),
+            "reason": self.reason,
+            "attempts": self.attempts,
+            "archive_url": self.archive_url,
+            "advice": self.advice,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StatusMessage:
+        return cls(
+            event_id=_str(data["event_id"]),
+            kind=_str(data["kind"]),
+            target_id=_str(data["target_id"]),
+            target_name=_str(data["target_name"]),
+            url=_str(data["url"]),
+            at=parse_iso(_str(data["at"])),
+            reason=_str(data["reason"]),
+            attempts=_int(data["attempts"]),
+            archive_url=data["archive_url"] if isinstance(data["archive_url"], str) else None,
+            advice=_str(data.get("advice", "")),
+        )
+
+
+Message = ChangeMessage | StatusMessage
+
+
+def message_to_json(message: Message) -> str:
+    return json.dumps(message.to_json(), ensure_ascii=False, sort_keys=True)
+
+
+def message_from_json(text: str) -> Message:
+    """Inverse of message_to_json; raises ValueError (or KeyError/TypeError) on anything malformed."""
+    data = json.loads(text)
+    if data.get("type") == "change":
+        return ChangeMessage.from_json(data)
+    if data.get("type") == "status":
+        return StatusMessage.from_json(data)
+    raise ValueError(f"unknown message type {data.get('type')!r}")
+
+
+def parse_iso(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _side(value: object) -> Side:
+    if value not in ("inserted", "deleted", "context"):
+        raise ValueError(f"not a side: {value!r}")
+    return value
+
+
+def _severity(value: object) -> Severity:
+    if value not in ("high", "medium", "low"):
+        return "low"
+    return value

@@ -21,7 +21,6 @@ one short store transaction per alert.
 from __future__ import annotations
 
 import hashlib
-import html
 import ipaddress
 import logging
 import re
@@ -33,14 +32,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import unquote
 
 from watchdog.errors import DeliveryError
-from watchdog.models import Alert, Channel, Delivery, iso
+from watchdog.models import Alert, Channel, Delivery, StatusMessage, iso, message_from_json, message_to_json
+from watchdog.render.compose import largest
+from watchdog.render.services import ServiceFacts, shape_for, write
 from watchdog.storage.interfaces import Outbox
 
 log = logging.getLogger(__name__)
@@ -215,13 +215,14 @@ def _apprise() -> ModuleType:
 
 @dataclass(frozen=True, slots=True)
 class _Message:
-    """What one apprise service receives: body in `source` format, converted by apprise to `target`."""
+    """What one apprise service receives: the body in the `source` format (apprise converts it)."""
 
     title: str
     body: str
     source: str
-    attach: bool
     notify_type: str
+    attachment: bytes | None
+    attachment_name: str | None
 
 
 class Notifier:
@@ -304,7 +305,7 @@ class Notifier:
         message = _shape(service, alert)
         with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
             try:
-                with self._attachment(alert, enabled=message.attach) as attach:
+                with self._attachment(message) as attach:
                     sender = apprise.Apprise(asset=service.asset)
                     sender.add(service)
                     ok = bool(
@@ -321,16 +322,16 @@ class Notifier:
         return None if ok else (_reason(captured.getvalue()) or "refused (apprise gave no reason)")
 
     @contextmanager
-    def _attachment(self, alert: Alert, *, enabled: bool) -> Iterator[Any]:
-        """The full diff as a temporary file named like the alert says, deleted after the send."""
-        if not enabled or alert.attachment is None:
+    def _attachment(self, message: _Message) -> Iterator[Any]:
+        """The full diff as a temporary UTF-8 text file named like the alert says, deleted after the send."""
+        if message.attachment is None:
             yield None
             return
         apprise = _apprise()
         with tempfile.TemporaryDirectory(prefix="watchdog-alert-", dir=self._scratch_dir) as folder:
-            path = Path(folder) / _safe_filename(alert.attachment_name)
-            path.write_bytes(alert.attachment)
-            yield apprise.AppriseAttachment(str(path))
+            path = Path(folder) / _safe_filename(message.attachment_name)
+            path.write_bytes(message.attachment)
+            yield apprise.AppriseAttachment(_utf8_text_file(str(path)))
 
 
 def load_services(channel: Channel) -> tuple[Any, ...]:
@@ -406,18 +407,31 @@ def _safe_filename(name: str | None) -> str:
 
 def connectivity_alert(now: datetime) -> Alert:
     """The message `notify test` sends."""
-    stamp = iso(now)
-    text = f"This is a test message from policy-watchdog (`notify test`, {stamp}). Delivery works."
+    message = StatusMessage(f"test@{iso(now)}", "test", "", "policy-watchdog", "", now, "")
     return Alert(
-        event_id=f"test@{stamp}",
+        event_id=message.event_id,
         kind="test",
         target_id="",
         title="policy-watchdog: test message",
-        text=text,
-        markdown=text,
-        html=f"<p>{html.escape(text)}</p>",
+        text="",
+        markdown="",
+        html="",
         tags=("test",),
+        message=message_to_json(message),
     )
+
+
+def _utf8_text_file(path: str) -> Any:
+    """An apprise file attachment sent as text/plain; charset=utf-8 (apprise's own guess, from the file
+    name, has no charset: mail clients would then read the UTF-8 diff as ASCII or Latin-1)."""
+    from apprise.attachment.file import AttachFile
+
+    class Utf8TextFile(AttachFile):
+        @property
+        def mimetype(self) -> str | None:
+            return "text/plain; charset=utf-8" if self.exists() else None  # type: ignore[no-untyped-call]
+
+    return Utf8TextFile(path)  # type: ignore[no-untyped-call]
 
 
 # --------------------------------------------------------------------------- format and length per service
@@ -435,46 +449,47 @@ def _format_name(value: Any) -> str:
     return str(getattr(value, "value", value)).lower()
 
 
-def _preferred(service: Any) -> str:
-    """HTML for e-mail-like services (HTML but no Markdown: mailto, SES, SendGrid...), Markdown for chat
-    services that speak it (Slack, Discord, Mattermost...), plain text for everything else (generic
-    webhooks, SMS, and services whose HTML is a restricted subset, like Telegram: apprise converts)."""
-    formats = set(_formats(service))
-    if "html" in formats and "markdown" not in formats:
-        return "html"
-    if "markdown" in formats and "html" not in formats:
-        return "markdown"
-    return "text"
+def _schemes(service: Any) -> tuple[str, ...]:
+    found: list[str] = []
+    for attribute in ("protocol", "secure_protocol"):
+        value = getattr(service, attribute, None)
+        found.extend(value if isinstance(value, tuple | list) else [value] if value else [])
+    return tuple(str(v).lower() for v in found)
 
 
-def _shape(service: Any, alert: Alert) -> _Message:
-    preferred = _preferred(service)
-    target = _format_name(service.resolve_format(preferred))  # honours a ?format= the user put in the URL
-    # our HTML is written for mail clients; a non-mail service resolving to HTML gets converted text
-    source = preferred if target == "html" and preferred != "html" else target
-    body = {"html": alert.html, "markdown": alert.markdown}.get(source, alert.text)
-    title, head = _title_and_head(service, alert.title, source)
-    fits = _fits(service, source=source, target=target)
-    return _Message(
-        title=title,
-        body=fit_body(body, head=head, fmt=source, event_id=alert.event_id, fits=fits),
-        source=source,
-        attach=preferred == "html" and bool(service.attachment_support),
-        notify_type=_NOTIFY_TYPES.get(alert.kind, "info"),
+def _facts(service: Any) -> ServiceFacts:
+    """What render needs to know about a service: what it renders, its title field, attachments."""
+    formats = _formats(service)
+    resolved = {_format_name(service.resolve_format(f)) for f in formats}
+    forced = resolved.pop() if len(formats) > 1 and len(resolved) == 1 else None  # a ?format= in the URL
+    return ServiceFacts(
+        schemes=_schemes(service),
+        formats=formats,
+        forced=forced,
+        title_field=int(service.title_maxlen) > 0,
+        attachments=bool(service.attachment_support),
     )
 
 
-def _title_and_head(service: Any, title: str, fmt: str) -> tuple[str, str]:
-    """(title field, text put before the body). A service without a title field (title_maxlen 0) gets
-    the title at the top of the body, where we can count it against the body limit."""
-    limit = int(service.title_maxlen)
-    if limit > 0:
-        return (title if len(title) <= limit else title[: limit - 1].rstrip() + "…"), ""
-    if fmt == "html":
-        return "", f"<p><b>{html.escape(title)}</b></p>\n"
-    if fmt == "markdown":
-        return "", f"**{_md_escape(title)}**\n\n"
-    return "", f"{title}\n\n"
+def _shape(service: Any, alert: Alert) -> _Message:
+    """The message one service gets: rendered from the alert's format-neutral message for what the
+    service renders (watchdog.render.services), cut to its limits with the archive link kept."""
+    shape = shape_for(_facts(service))
+    target = _format_name(service.resolve_format(shape.declare))
+    fits = _fits(service, source=shape.declare, target=target)
+    notify_type = _NOTIFY_TYPES.get(alert.kind, "info")
+    if alert.message is None:  # queued by an earlier release: its own text, cut at a line
+        body = _legacy_body(alert, fits)
+        return _Message(alert.title, body, "text", notify_type, None, None)
+    written = write(
+        message_from_json(alert.message),
+        shape,
+        fits=fits,
+        title_max=int(service.title_maxlen) or 250,
+    )
+    return _Message(
+        written.title, written.body, shape.declare, notify_type, written.attachment, written.attachment_name
+    )
 
 
 def _fits(service: Any, *, source: str, target: str) -> Callable[[str], bool]:
@@ -497,105 +512,15 @@ def _fits(service: Any, *, source: str, target: str) -> Callable[[str], bool]:
 _LINE_BREAK = re.compile(r"\r*\n")  # how apprise counts lines (body_max_line_count)
 
 
-def fit_body(body: str, *, head: str = "", fmt: str, event_id: str, fits: Callable[[str], bool]) -> str:
-    """`head + body`, or when that does not fit, as many whole lines of `body` as fit followed by a
-    pointer to the archive. Falls back to cutting inside the first line, then to a hard cut: a long
-    message is shortened, never refused."""
-    if fits(head + body):
-        return head + body
-    pointer = _pointer(fmt, event_id)
-
-    def candidate(prefix: str) -> str:
-        return head + _close(prefix, fmt) + pointer
-
+def _legacy_body(alert: Alert, fits: Callable[[str], bool]) -> str:
+    """An alert queued before messages were format-neutral: its plain text, whole lines, then a pointer."""
+    body = alert.text
+    if fits(body):
+        return body
+    pointer = "\n" + POINTER.format(event_id=alert.event_id)
     lines = body.splitlines(keepends=True)
-    count = _largest(len(lines), lambda n: fits(candidate("".join(lines[:n]))))
-    if count:
-        return candidate("".join(lines[:count]))
-    first = lines[0] if lines else ""
-    chars = _largest(len(first), lambda n: fits(candidate(_cut_inside(first[:n], fmt))))
-    if chars:
-        return candidate(_cut_inside(first[:chars], fmt))
-    last_resort = candidate("")
-    return last_resort[: _largest(len(last_resort), lambda n: fits(last_resort[:n]))]
-
-
-def _largest(upper: int, ok: Callable[[int], bool]) -> int:
-    """The largest n in 1..upper with ok(n), or 0; ok is monotone (true up to the answer, then false).
-
-    Galloping (1, 2, 4...) then bisecting: ok() converts a candidate of size ~n, so probing near the
-    answer, not around upper/2, keeps a 200 KB diff cut to a 4 KB limit cheap."""
-    if upper < 1 or not ok(1):
-        return 0
-    low, probe = 1, 2
-    while probe <= upper and ok(probe):
-        low, probe = probe, probe * 2
-    high = min(probe - 1, upper)  # ok(low) holds; ok(high + 1) does not (or high == upper)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if ok(middle):
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def _pointer(fmt: str, event_id: str) -> str:
-    if fmt == "html":
-        return f"\n<p>{html.escape(POINTER.format(event_id=event_id))}</p>"
-    if fmt == "markdown":
-        return "\n\n" + POINTER.format(event_id=_md_escape(event_id))
-    return "\n" + POINTER.format(event_id=event_id)
-
-
-def _md_escape(text: str) -> str:
-    return re.sub(r"([\\`*_{}\[\]<>()#+!|~&])", r"\\\1", text)
-
-
-def _cut_inside(fragment: str, fmt: str) -> str:
-    """Shorten a cut made inside a line to a word boundary, never inside an HTML tag or entity."""
-    if fmt == "html":
-        fragment = re.sub(r"<[^>]*$|&#?\w*$", "", fragment)
-    space = max(fragment.rfind(" "), fragment.rfind("\t"))
-    return fragment[:space] if space > 0 else fragment
-
-
-def _close(prefix: str, fmt: str) -> str:
-    """Close what the cut left open: HTML elements, a Markdown code fence."""
-    prefix = prefix.rstrip()
-    if fmt == "html":
-        return prefix + "".join(f"</{tag}>" for tag in reversed(_open_tags(prefix)))
-    if fmt == "markdown" and len(re.findall(r"^\s*```", prefix, flags=re.MULTILINE)) % 2:
-        return prefix + "\n```"
-    return prefix
-
-
-_VOID_TAGS = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-)
-
-
-class _TagStack(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=False)
-        self.open: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _VOID_TAGS:
-            self.open.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        pass  # <br/>: opens nothing
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.open:
-            del self.open[len(self.open) - 1 - self.open[::-1].index(tag) :]
-
-
-def _open_tags(fragment: str) -> list[str]:
-    parser = _TagStack()
-    parser.feed(fragment)
-    return parser.open
+    count = largest(len(lines), lambda n: fits("".join(lines[:n]).rstrip() + pointer))
+    return ("".join(lines[:count]).rstrip() + pointer) if count else pointer.strip()
 
 
 # --------------------------------------------------------------------------- the delivery loop

@@ -1,6 +1,6 @@
 """The pipeline: one check of one target, the stages in order, with the one per-target error boundary.
 
-    fetch -> extract/normalise -> validate -> [confirm] -> diff -> classify -> render -> store (+ outbox)
+    fetch -> extract/normalise -> validate -> [confirm] -> diff -> classify -> store (+ outbox)
 
 A check talks to the archive twice (storage/interfaces.py says how): ONE read (`_read_state`: a frozen
 CheckState with the target's state, its current version and snapshot, recent versions and snapshots, its
@@ -10,8 +10,9 @@ work, in one transaction, so a crash leaves the archive either before or after t
 current version's text, to diff) are the only other storage calls. Ids are predicted from the state's
 counters (alerts name the change before it is written); the write refuses a record whose counters moved.
 
-Fetch and extract problems are outcomes (`error`, `rejected`) of that one target; storage problems are
-fatal and propagate.
+The pipeline records, it does not render: an owed alert carries a format-neutral message (models.
+ChangeMessage / StatusMessage) that watchdog.render formats per channel at delivery. Fetch and extract
+problems are outcomes (`error`, `rejected`) of that one target; storage problems are fatal and propagate.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from html import escape
 from typing import Any
 
 from watchdog.classify import CompiledTopics, classify, compile_topics
@@ -37,6 +37,7 @@ from watchdog.links import link_changes, link_evidence, with_evidence
 from watchdog.models import (
     Alert,
     Capture,
+    ChangeMessage,
     CheckRecord,
     CheckState,
     Classification,
@@ -52,23 +53,16 @@ from watchdog.models import (
     Recorded,
     Rejection,
     Status,
+    StatusMessage,
     Target,
     TextDiff,
     Validators,
+    message_to_json,
 )
 from watchdog.newsfeed import extract_feed
 from watchdog.notify import Notifier, deliver_pending, route
 from watchdog.publish.archive import DiffCache, diff_cache_dir
-from watchdog.render import (
-    ChangeView,
-    alert_title,
-    render_diff_only,
-    render_html,
-    render_markdown,
-    render_text,
-    summary,
-)
-from watchdog.sections import SEPARATOR
+from watchdog.render.compose import compose, summary
 from watchdog.storage.chain import sha256
 from watchdog.storage.interfaces import Storage
 from watchdog.validate import DEFAULT_SIGNATURES, BlockSignature, validate
@@ -538,23 +532,23 @@ def _change(target: Target, ctx: Context, state: CheckState, accepted: Accepted)
     classification = _classify(target, ctx, text_diff)
     classification = _watched_links(target, ctx, classification, before_hash, accepted, text_diff)
     at = accepted.capture.fetched_at
-    view = _view(
+    message = _message(
         target,
         ctx,
         change_id=state.sequences.next_change_id(target.id),
         from_id=state.current.id,
         to_id=state.sequences.next_version_id(target.id),
         at=at,
-        text_diff=text_diff,
-        classification=classification,
+        diff=text_diff,
+        found=classification,
     )
     record = replace(
         _record(target, state, at=at, status="changed"),
         snapshot=_accepted_snapshot(target, accepted),
         version=_new_version(accepted),
         validators=_validators_of(accepted.capture),
-        change=_change_record(view, state.current.id),
-        alerts=_owe_change_alert(target, ctx, view, accepted.document.text_hash),
+        change=_change_record(message),
+        alerts=_owe_change_alert(target, ctx, message, accepted.document.text_hash),
     )
     recovery = _recovery(target, ctx, state)
     done = _write(ctx, record, recovery)
@@ -617,8 +611,8 @@ def _watched_links(
     return with_evidence(classification, link_evidence(changes, text_diff), severity_of)
 
 
-def _change_record(view: ChangeView, from_id: str) -> NewChange:
-    classification = view.classification
+def _change_record(message: ChangeMessage) -> NewChange:
+    classification = message.classification
     evidence = tuple(
         {
             "topic": m.topic_id,
@@ -629,18 +623,19 @@ def _change_record(view: ChangeView, from_id: str) -> NewChange:
         }
         for m in classification.matches
     )
+    story = compose(message)
     return NewChange(
-        from_version=from_id,
+        from_version=message.from_version,
         kind="change",
         topics=classification.topics,
         severity=classification.severity,
-        summary=summary(view),
+        summary=summary(story),
         evidence=evidence,
-        sections=tuple(SEPARATOR.join(h.section) for h in view.diff.hunks),
+        sections=tuple(story.sections()),
     )
 
 
-def _view(
+def _message(
     target: Target,
     ctx: Context,
     *,
@@ -648,21 +643,23 @@ def _view(
     from_id: str,
     to_id: str,
     at: datetime,
-    text_diff: TextDiff,
-    classification: Classification,
-) -> ChangeView:
-    return ChangeView(
+    diff: TextDiff,
+    found: Classification,
+) -> ChangeMessage:
+    """The format-neutral record of a change that the outbox carries (rendered per channel at delivery)."""
+    return ChangeMessage(
+        event_id=change_id,
+        kind="change",
         target_id=target.id,
         target_name=target.name,
         url=target.url,
-        change_id=change_id,
         from_version=from_id,
         to_version=to_id,
         detected_at=at,
-        diff=text_diff,
-        classification=classification,
-        archive_url=archive_link(ctx.config, change_id),
-        topics=tuple(ctx.config.topics),
+        diff=diff,
+        classification=found,
+        topics=tuple(t for t in ctx.config.topics if t.id in found.topics),
+        archive_url=ctx.config.alerts.archive_url,
     )
 
 
@@ -675,15 +672,15 @@ def archive_link(config: Config, change_id: str) -> str | None:
 
 
 def _owe_change_alert(
-    target: Target, ctx: Context, view: ChangeView, text_hash: str
+    target: Target, ctx: Context, message: ChangeMessage, text_hash: str
 ) -> tuple[OwedAlert, ...]:
     """The change's alert, owed to every channel it routes to; at most once per distinct text (the write
-    checks that no earlier change to this text was alerted)."""
-    change_id = view.change_id
-    classification = view.classification
+    checks that no earlier change to this text was alerted). It carries the format-neutral message:
+    each channel gets it rendered for what it renders, at delivery."""
+    classification = message.classification
     severities = sorted({t.severity for t in ctx.config.topics if t.id in classification.topics})
-    unrendered = Alert(
-        event_id=change_id,
+    alert = Alert(
+        event_id=message.event_id,
         kind="change",
         target_id=target.id,
         title="",
@@ -693,21 +690,13 @@ def _owe_change_alert(
         tags=(*classification.topics, *severities, target.id),
         topic_change=bool(classification.topics),
     )
-    # Routing reads the kind, tags and topic_change only: the four renderings of a big diff are made
-    # only for an alert that some channel takes (a change without topics mostly goes nowhere).
-    keys = _channel_keys(target, ctx, unrendered)
+    # Routing reads the kind, tags and topic_change only: the message is serialised only for an alert
+    # that some channel takes (a change without topics mostly goes nowhere).
+    keys = _channel_keys(target, ctx, alert)
     if not keys:
         return ()
-    alert = replace(
-        unrendered,
-        title=alert_title(view),
-        text=render_text(view),
-        markdown=render_markdown(view),
-        html=render_html(view),
-        attachment_name=f"{change_id.replace('@', '-')}.diff.txt",
-        attachment=render_diff_only(view.diff, fmt="text").encode("utf-8"),
-    )
-    return (OwedAlert(change_id, alert.to_json(), tuple(keys), once_per_text=text_hash),)
+    owed = replace(alert, title=compose(message).headline, message=message_to_json(message))
+    return (OwedAlert(message.event_id, owed.to_json(), tuple(keys), once_per_text=text_hash),)
 
 
 def _owe(target: Target, ctx: Context, alert: Alert) -> tuple[OwedAlert, ...]:
@@ -720,16 +709,17 @@ def _channel_keys(target: Target, ctx: Context, alert: Alert) -> list[str]:
     return [c.key for c in ctx.config.channels if route(alert, c, target_notify=target.notify)]
 
 
-def _status_alert(target: Target, *, event_id: str, kind: str, title: str, body: str) -> Alert:
+def _status_alert(target: Target, ctx: Context, message: StatusMessage) -> Alert:
     return Alert(
-        event_id=event_id,
-        kind=kind,
+        event_id=message.event_id,
+        kind=message.kind,
         target_id=target.id,
-        title=title,
-        text=body,
-        markdown=body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
-        html=f"<p>{escape(body)}</p>",
+        title=f"[{target.name}] {message.kind}",
+        text="",
+        markdown="",
+        html="",
         tags=("failing", target.id),
+        message=message_to_json(replace(message, archive_url=ctx.config.alerts.archive_url)),
     )
 
 
@@ -800,15 +790,14 @@ def _failing(
     if state.failing or failures < ctx.config.alerts.failure_threshold:
         return StatusNotice()
     event_id = state.sequences.next_event_id(target.id, "failing")
-    title = f"[{target.name}] can no longer read {target.name}: {reason}"
-    body = (
-        f"policy-watchdog can no longer read {target.name} ({target.url}) "
-        f"after {failures} attempts in a row: {reason}"
+    at = ctx.clock()
+    proposal = (advise() if advise else None) or ""
+    message = StatusMessage(
+        event_id, "failing", target.id, target.name, target.url, at, reason, failures, advice=proposal
     )
-    proposal = advise() if advise else None
-    body += f"\n\n{proposal}" if proposal else ""
-    alert = _status_alert(target, event_id=event_id, kind="failing", title=title, body=body)
-    return StatusNotice(event_id, NewEvent("failing", reason), _owe(target, ctx, alert))
+    return StatusNotice(
+        event_id, NewEvent("failing", reason), _owe(target, ctx, _status_alert(target, ctx, message))
+    )
 
 
 def _recovery(target: Target, ctx: Context, state: CheckState) -> StatusNotice:
@@ -816,10 +805,10 @@ def _recovery(target: Target, ctx: Context, state: CheckState) -> StatusNotice:
     if not state.failing:
         return StatusNotice()
     event_id = state.sequences.next_event_id(target.id, "recovered")
-    title = f"[{target.name}] recovered: readable again"
-    body = f"policy-watchdog can read {target.name} ({target.url}) again."
-    alert = _status_alert(target, event_id=event_id, kind="recovered", title=title, body=body)
-    return StatusNotice(event_id, NewEvent("recovered", "capture accepted again"), _owe(target, ctx, alert))
+    reason = "capture accepted again"
+    message = StatusMessage(event_id, "recovered", target.id, target.name, target.url, ctx.clock(), reason)
+    alert = _status_alert(target, ctx, message)
+    return StatusNotice(event_id, NewEvent("recovered", reason), _owe(target, ctx, alert))
 
 
 # --------------------------------------------------------------------------- one cycle

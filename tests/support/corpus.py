@@ -81,7 +81,7 @@ def _real_cell(match: re.Match[str]) -> str:
     if heading:
         level = len(heading.group(1))
         return f"<{tag}><h{level}>{heading.group(2)}</h{level}></{tag}>"
-    if "<br>" not in content:
+    if "<br>" not in content and not content.startswith(("* ", "- ")):
         return match.group(0)
     blocks: list[str] = []
     items: list[str] = []

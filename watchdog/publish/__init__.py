@@ -4,9 +4,12 @@
                                  <storage dir>/feeds/ and <storage dir>/site/ up to date, incrementally
     publish(...)                 the same into any folders (`export-site DIR` writes both into DIR)
 
-Modules: archive (the read model, diff cache), output (incremental atomic writes), html (escaping element
-builder), site, feeds, serve, evidence (verify, export), commands (the CLI commands). This file imports
-nothing heavy: the CLI loads it on every cycle.
+    export_site(...)             `export-site DIR`
+
+Modules: archive (the read model, diff cache), output (incremental atomic writes), site, feeds (both
+rendered by watchdog.render), serve, evidence (verify, export), commands (the CLI commands). This file
+imports nothing heavy (the CLI loads it for every command): the generators, which load Jinja2 and lxml,
+are imported by `publish` when it runs.
 """
 
 from __future__ import annotations
@@ -18,24 +21,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from watchdog.config import Config
-    from watchdog.publish.output import WriteReport
-    from watchdog.storage.interfaces import Storage
+from watchdog.config import Config
+from watchdog.errors import StorageError
+from watchdog.publish.archive import DiffCache, code_fingerprint, diff_cache_dir, load_archive
+from watchdog.publish.output import WriteReport, write_pages
+from watchdog.storage.interfaces import Storage
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".publish.lock"
 GENERATOR_MODULES = (
     "watchdog.publish.archive",
-    "watchdog.publish.html",
     "watchdog.publish.site",
     "watchdog.publish.feeds",
     "watchdog.diff",
     "watchdog.sections",
-    "watchdog.render",
+    "watchdog.render",  # the package: its modules and its templates
 )
 
 
@@ -51,8 +53,6 @@ class PublishReport:
 
 def after_cycle(config: Config, store: Storage) -> None:
     """Refresh <storage dir>/feeds/ and <storage dir>/site/ after a cycle (only what changed is written)."""
-    from watchdog.publish.archive import diff_cache_dir
-
     root = config.storage_dir
     report = publish(
         config, store, site_dir=root / "site", feeds_dir=root / "feeds", cache_dir=diff_cache_dir(root)
@@ -64,9 +64,8 @@ def publish(
     config: Config, store: Storage, *, site_dir: Path, feeds_dir: Path, cache_dir: Path | None
 ) -> PublishReport:
     """Generate the site into `site_dir` and the feeds into `feeds_dir` from one snapshot of the archive."""
-    from watchdog.publish.archive import DiffCache, code_fingerprint, load_archive
+    # the generators load Jinja2 and lxml (~0.1 s): only a command that publishes pays for them
     from watchdog.publish.feeds import FeedBuilder
-    from watchdog.publish.output import write_pages
     from watchdog.publish.site import SiteBuilder
 
     generator = code_fingerprint(*GENERATOR_MODULES)
@@ -80,11 +79,15 @@ def publish(
     return PublishReport(site_report, feeds_report, diffs.computed)
 
 
+def export_site(config: Config, store: Storage, directory: Path) -> str:
+    """`export-site DIR`: the whole archive (pages and feeds/) under DIR; returns a one-line report."""
+    report = publish(config, store, site_dir=directory, feeds_dir=directory / "feeds", cache_dir=None)
+    return str(report)
+
+
 @contextmanager
 def _exclusive(site_dir: Path) -> Iterator[None]:
     """One publisher at a time per output folder (the daemon's cycle and `serve` starting up)."""
-    from watchdog.errors import StorageError
-
     try:
         site_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(site_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)

@@ -13,7 +13,6 @@ import hashlib
 import importlib.util
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,54 +20,49 @@ from typing import Any
 
 from watchdog import __version__
 from watchdog.models import (
+    ChangeMessage,
     ChangeRecord,
     Classification,
     Event,
-    Hunk,
-    Segment,
     Snapshot,
     TargetState,
     TextDiff,
+    Topic,
     TopicMatch,
     Version,
+    diff_from_json,
+    diff_to_json,
 )
 from watchdog.storage.files import write_atomically
 from watchdog.storage.interfaces import ArchiveReader
 
 log = logging.getLogger(__name__)
 
-# C0 controls (but tab, LF, CR), DEL, C1 controls, surrogates and U+FFFE/U+FFFF are invalid in XML 1.0
-# or a parse error in HTML: page text is hostile, so each becomes a visible stand-in instead of vanishing.
-_CONTROL_PICTURES = {c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
-_REPLACEMENTS: dict[int, int] = {
-    **_CONTROL_PICTURES,
-    0x7F: 0x2421,
-    **{c: 0xFFFD for c in range(0x80, 0xA0)},
-    **{c: 0xFFFD for c in range(0xD800, 0xE000)},  # lone surrogates (never from UTF-8 blobs, but cheap)
-    0xFFFE: 0xFFFD,
-    0xFFFF: 0xFFFD,
-}
-
-
-_NEEDS_REPLACING = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-
-
-def printable(text: str) -> str:
-    """Text safe for XML and HTML text nodes: control characters shown as symbols (␀, ␛...), never raw."""
-    # translate() with a large table is slow per character; almost no text needs it, and search() is fast
-    return text.translate(_REPLACEMENTS) if _NEEDS_REPLACING.search(text) else text
-
 
 def code_fingerprint(*modules: str) -> str:
-    """SHA-256 of the named modules' source and the version: generated output is a function of both."""
+    """SHA-256 of the named modules' source and the version: generated output is a function of both. A
+    package counts with every file under it (its modules and its templates)."""
     digest = hashlib.sha256(__version__.encode())
     for name in modules:
         spec = importlib.util.find_spec(name)
-        origin = spec.origin if spec else None
         digest.update(name.encode())
-        if origin and Path(origin).is_file():
-            digest.update(Path(origin).read_bytes())
+        for path in _source_files(spec):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _source_files(spec: importlib.machinery.ModuleSpec | None) -> list[Path]:
+    if spec is None:
+        return []
+    if spec.submodule_search_locations:
+        return sorted(
+            p
+            for folder in spec.submodule_search_locations
+            for p in Path(folder).rglob("*")
+            if p.is_file() and p.suffix in (".py", ".html")
+        )
+    return [Path(spec.origin)] if spec.origin and Path(spec.origin).is_file() else []
 
 
 # --------------------------------------------------------------------------- the read model
@@ -240,55 +234,31 @@ def _default_diff(before: str, after: str) -> TextDiff:
     return diff_texts(before, after)
 
 
-def diff_to_json(value: TextDiff) -> dict[str, Any]:
-    return {
-        "hunks": [
-            {
-                "before": h.before,
-                "after": h.after,
-                "segments": [[s.op, s.text] for s in h.segments],
-                "sentences_before": list(h.sentences_before),
-                "sentences_after": list(h.sentences_after),
-                "line_before": h.line_before,
-                "line_after": h.line_after,
-                "section": list(h.section),
-                "anchor": h.anchor,
-            }
-            for h in value.hunks
-        ],
-        "inserted_chars": value.inserted_chars,
-        "deleted_chars": value.deleted_chars,
-        "truncated": value.truncated,
-    }
+# --------------------------------------------------------------------------- a change as a message
 
 
-def diff_from_json(data: dict[str, Any]) -> TextDiff:
-    """Inverse of diff_to_json; raises TypeError/KeyError/ValueError on anything malformed."""
-    hunks = tuple(_hunk(item) for item in data["hunks"])
-    return TextDiff(hunks, _int(data["inserted_chars"]), _int(data["deleted_chars"]), bool(data["truncated"]))
-
-
-def _hunk(item: dict[str, Any]) -> Hunk:
-    return Hunk(
-        before=_str(item["before"]),
-        after=_str(item["after"]),
-        segments=tuple(Segment(_int(op), _str(text)) for op, text in item["segments"]),
-        sentences_before=tuple(_str(s) for s in item["sentences_before"]),
-        sentences_after=tuple(_str(s) for s in item["sentences_after"]),
-        line_before=_int(item["line_before"]),
-        line_after=_int(item["line_after"]),
-        section=tuple(_str(s) for s in item["section"]),
-        anchor=_str(item["anchor"]),
+def change_message(
+    change: ChangeRecord,
+    *,
+    target_name: str,
+    url: str,
+    diff: TextDiff,
+    evidence: Sequence[Mapping[str, Any]],
+    topics: Sequence[Topic],
+) -> ChangeMessage:
+    """A stored change as the format-neutral message the alerts carried: the feeds and the site render
+    it with the same code, so the headline is the same in the e-mail subject, the feed and the page."""
+    classification = classification_of(change, evidence)
+    return ChangeMessage(
+        event_id=change.id,
+        kind=change.kind,
+        target_id=change.target_id,
+        target_name=target_name,
+        url=url,
+        from_version=change.from_version,
+        to_version=change.to_version,
+        detected_at=change.detected_at,
+        diff=diff,
+        classification=classification,
+        topics=tuple(t for t in topics if t.id in change.topics),
     )
-
-
-def _str(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _int(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value

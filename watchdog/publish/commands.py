@@ -14,6 +14,7 @@ from typing import TextIO
 
 from watchdog.config import Config, load_config, resolve_config_path
 from watchdog.errors import StorageError
+from watchdog.publish import export_site
 from watchdog.storage import open_store
 from watchdog.storage.files import atomic_text_file
 from watchdog.storage.interfaces import Storage
@@ -65,8 +66,6 @@ def configure_export_site(sub: argparse.ArgumentParser) -> None:
 
 
 def cmd_export_site(args: argparse.Namespace) -> int:
-    from watchdog.publish.site import export_site
-
     config = _config(args)
     directory = Path(args.directory)
     with open_store(config, writer=False) as store:

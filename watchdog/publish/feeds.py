@@ -13,6 +13,11 @@ so a reader who saw the change also sees it undone. Nothing in a feed comes from
 so an unchanged archive gives byte-identical files. Entry ids are `tag:` URIs made of the change id and
 the start of its record hash (both immutable), so they never change and never collide across
 installations. XML is built with lxml (text is escaped by the serialiser, never concatenated).
+
+An entry is what an alert says (watchdog.render): the headline as its title, the passages under their
+sections as text (summary, at most SUMMARY_MAX characters) and as HTML (content, at most CONTENT_MAX bytes
+once escaped), each cut at whole passages with a link to the change page for the rest; so an entry stays
+near 20 KB, and a feed of FEED_LIMIT entries under FEED_MAX_BYTES (1 MB) whatever the changes.
 """
 
 from __future__ import annotations
@@ -22,22 +27,30 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from urllib.parse import quote
+from xml.sax.saxutils import escape as xml_escape
 
 from lxml import etree
 
 from watchdog import __version__
 from watchdog.config import Config
 from watchdog.errors import StorageError
-from watchdog.models import ChangeRecord, Classification, Event, TargetState, TextDiff, Topic, iso
-from watchdog.publish.archive import Archive, DiffCache, change_evidence, classification_of, printable
-from watchdog.publish.html import Element, el, fragment, quotes
+from watchdog.models import ChangeRecord, Event, TargetState, Topic, iso
+from watchdog.publish.archive import Archive, DiffCache, change_evidence, change_message
 from watchdog.publish.output import Page, page_key
-from watchdog.publish.site import change_title
+from watchdog.publish.site import EDITORIAL, listing_title
+from watchdog.render.compose import Links, Story, compose, fit, page_path
+from watchdog.render.html import archive, render_fragment, visible
+from watchdog.render.text import render_text
 from watchdog.storage.interfaces import ArchiveReader
+
+Element = etree._Element
 
 ATOM = "http://www.w3.org/2005/Atom"
 TAG = "tag:policy-watchdog,2024:"
-FEED_LIMIT = 50
+FEED_LIMIT = 50  # entries per feed: the newest; older ones stay in the archive
+SUMMARY_MAX = 3_000  # characters of an entry's text summary
+CONTENT_MAX = 15_000  # bytes of an entry's HTML content once escaped in the XML: ~20 KB per entry
+FEED_MAX_BYTES = 1_000_000  # no feed file is larger: the oldest entries go first
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # `updated` of a feed with no entry yet: fixed, not "now"
 GENERATOR_URI = "https://pypi.org/project/policy-watchdog/"
 
@@ -104,8 +117,8 @@ class FeedBuilder:
     store: ArchiveReader  # the reader the archive was loaded from: evidence comes from it
     diffs: DiffCache
     generator: str
-    # an entry's summary and content are the same in every feed it is in: rendered once per run
-    bodies: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False)
+    # an entry's title, summary and content are the same in every feed it is in: rendered once per run
+    bodies: dict[str, tuple[str, str, str]] = field(default_factory=dict, compare=False)
 
     @cached_property
     def entries(self) -> tuple[ChangeEntry, ...]:
@@ -195,9 +208,9 @@ class FeedBuilder:
 def _sub(parent: Element, tag: str, text: str | None = None, **attrs: str) -> Element:
     node = etree.SubElement(parent, f"{{{ATOM}}}{tag}")
     for name, value in attrs.items():
-        node.set(name, printable(value))
+        node.set(name, visible(value))
     if text is not None:
-        node.text = printable(text)
+        node.text = visible(text)
     return node
 
 
@@ -209,7 +222,7 @@ def _href(inputs: FeedInputs, site_path: str) -> str:
 
 
 def _change_path(change_id: str) -> str:
-    return f"changes/{quote(change_id, safe='@')}.html"
+    return page_path("changes", change_id)
 
 
 def _self_href(inputs: FeedInputs) -> str:
@@ -235,70 +248,111 @@ def render_feed(builder: FeedBuilder, inputs: FeedInputs) -> bytes:
         else:
             _event_entry(feed, inputs, entry)
     xml: bytes = etree.tostring(feed, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    while len(xml) > FEED_MAX_BYTES and len(feed.findall(f"{{{ATOM}}}entry")) > 1:
+        feed.remove(feed.findall(f"{{{ATOM}}}entry")[-1])  # the oldest: it stays in the archive
+        xml = etree.tostring(feed, xml_declaration=True, encoding="utf-8", pretty_print=True)
     return xml
 
 
 def _change_entry(feed: Element, builder: FeedBuilder, inputs: FeedInputs, entry: ChangeEntry) -> None:
     change = entry.change
+    if change.id not in builder.bodies:
+        builder.bodies[change.id] = _entry_body(builder, inputs, entry)
+    title, summary, html = builder.bodies[change.id]
     node = _sub(feed, "entry")
     suffix = f"/{change.record_hash[:16]}" if change.record_hash else ""
     _sub(node, "id", f"{TAG}change/{quote(change.id, safe='@')}{suffix}")
-    _sub(node, "title", _entry_title(entry), type="text")
+    _sub(node, "title", title, type="text")
     _sub(node, "published", iso(change.detected_at))
     _sub(node, "updated", iso(change.detected_at))
     _sub(node, "link", rel="alternate", type="text/html", href=_href(inputs, _change_path(change.id)))
-    for topic_id, title in entry.topics:
-        _sub(node, "category", term=topic_id, label=title, scheme=f"{TAG}topics")
-    if change.id not in builder.bodies:
-        builder.bodies[change.id] = _entry_body(builder, inputs, entry)
-    summary, html = builder.bodies[change.id]
+    for topic_id, topic_title in entry.topics:
+        _sub(node, "category", term=topic_id, label=topic_title, scheme=f"{TAG}topics")
+    _sub(
+        node,
+        "category",
+        term=change.kind,
+        label=KIND_LABELS.get(change.kind, change.kind),
+        scheme=f"{TAG}kinds",
+    )
     _sub(node, "summary", summary, type="text")
     _sub(node, "content", html, type="html")
 
 
-def _entry_title(entry: ChangeEntry) -> str:
-    title = change_title(entry.target_name, entry.change, entry.topics)
-    if entry.withdraws:
-        return (
-            f"{title} (withdraws {entry.withdraws}: {', '.join(t for _i, t in entry.topics) or 'no topic'})"
-        )
-    return title
+KIND_LABELS = {
+    "change": "wording changed",
+    "revert": "back to an earlier text",
+    "editorial": "meaning-preserving edits only",
+    "capture": "a capture problem, not a wording change",
+    "imported": "imported history",
+}
 
 
-def _entry_body(builder: FeedBuilder, inputs: FeedInputs, entry: ChangeEntry) -> tuple[str, str]:
-    """(summary: the changed sentences before → after, topic passages first; content: the HTML diff,
-    rendered as the alerts render it). Evidence is immutable, like the change that names it."""
+def _entry_title(entry: ChangeEntry, story: Story | None) -> str:
+    change = entry.change
+    if change.kind == "revert":
+        reverted = (change.reverted_to or change.to_version).rsplit("@", 1)[-1]
+        topics = ", ".join(t for _i, t in entry.topics) or "no topic"
+        withdraws = f" (withdraws {entry.withdraws}: {topics})" if entry.withdraws else ""
+        return f"[{entry.target_name}] reverted to {reverted}{withdraws}"
+    return story.headline if story is not None else listing_title(entry.target_name, change)
+
+
+def _entry_body(builder: FeedBuilder, inputs: FeedInputs, entry: ChangeEntry) -> tuple[str, str, str]:
+    """(title, summary, content) of an entry: the headline; the passages as text; the passages as HTML,
+    each bounded (SUMMARY_MAX, CONTENT_MAX) with a link to the change page for the rest. The content is
+    rendered as the alerts render it. Evidence is immutable, like the change that names it."""
     change = entry.change
     if entry.before_hash is None or entry.after_hash is None:
-        return change.summary, fragment(el("p", f"{change.summary} (a version of this change is missing)"))
+        note = f"{change.summary} (a version of this change is missing)"
+        return _entry_title(entry, None), note, _paragraph(note)
     try:
         diff = builder.diffs.diff(entry.before_hash, entry.after_hash)
     except StorageError as exc:
-        return change.summary, fragment(el("p", f"{change.summary} (the texts cannot be read: {exc})"))
+        note = f"{change.summary} (the texts cannot be read: {exc})"
+        return _entry_title(entry, None), note, _paragraph(note)
     evidence = change_evidence(builder.store, change.id)
-    classification = classification_of(change, evidence)
-    said = quotes(diff, first=[m.hunk_index for m in classification.matches])
-    return "\n".join(said) or change.summary, _diff_html(inputs, entry, diff, classification)
-
-
-def _diff_html(inputs: FeedInputs, entry: ChangeEntry, diff: TextDiff, classification: Classification) -> str:
-    from watchdog.render import ChangeView, render_html
-
-    change = entry.change
-    view = ChangeView(
-        target_id=change.target_id,
+    message = change_message(
+        change,
         target_name=entry.target_name,
         url=entry.target_url,
-        change_id=change.id,
-        from_version=change.from_version,
-        to_version=change.to_version,
-        detected_at=change.detected_at,
         diff=diff,
-        classification=classification,
-        archive_url=_href(inputs, _change_path(change.id)) if inputs.base_url else None,
+        evidence=evidence,
         topics=inputs.topics,
     )
-    return render_html(view, document=False)
+    story = compose(message, editorial=EDITORIAL)
+    links = _links(inputs, change)
+    summary = fit(
+        story,
+        lambda cut: render_text(story, links, cut=cut, head=False, meta=False, clean=_shown_line),
+        lambda body: len(body) <= SUMMARY_MAX,
+        last_resort=[visible(story.headline)],
+    )
+    content = fit(
+        story,
+        lambda cut: render_fragment(story, links, env=archive(), cut=cut),
+        lambda body: len(xml_escape(body).encode("utf-8")) <= CONTENT_MAX,
+        last_resort=_paragraph(story.headline),
+    )
+    return _entry_title(entry, story), summary, content
+
+
+def _links(inputs: FeedInputs, change: ChangeRecord) -> Links:
+    """Links from a feed entry: absolute under archive_url, else relative to the feed file."""
+    return Links(
+        change=_href(inputs, _change_path(change.id)),
+        after=_href(inputs, page_path("versions", change.to_version)),
+        before=_href(inputs, page_path("versions", change.from_version)),
+    )
+
+
+def _shown_line(text: str) -> str:
+    """Page text on one line, its invisible characters shown (the feeds publish the archive's text)."""
+    return " ".join(visible(text).split())
+
+
+def _paragraph(text: str) -> str:
+    return archive().from_string("<p>{{ text }}</p>").render(text=text)
 
 
 def _event_entry(feed: Element, inputs: FeedInputs, entry: EventEntry) -> None:

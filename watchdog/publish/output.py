@@ -27,7 +27,7 @@ MANIFEST = ".manifest.json"
 class Page:
     path: str  # relative, "/"-separated, e.g. "changes/meta-privacy-policy@c3.html"
     key: str  # changes whenever anything the content depends on changes
-    render: Callable[[], bytes]
+    render: Callable[[], bytes | None]  # None: nothing to write (e.g. its blob is missing: verify says so)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,8 @@ def _write_pages(root: Path, pages: Iterable[Page], generator: str) -> WriteRepo
             skipped += 1
             continue
         data = page.render()
+        if data is None:
+            continue
         if _same_bytes(target, data):
             unchanged += 1
         else:

@@ -1,72 +1,147 @@
-"""Stage 7, publish: the static HTML archive (index, a timeline per target, a page per change and version).
+"""Stage 7, publish: the static HTML archive, from Jinja2 templates (watchdog/render/templates/site/).
 
 Layout (permalinks, stable across runs):
-    index.html                        every target, its state and last change; the latest changes
-    targets/<target id>.html          the target's timeline: changes, versions, failures, newest first
-    changes/<change id>.html          one change: inline diff (<del>/<ins>) and side by side, evidence, hashes
-    versions/<version id>.html        one version: full text, fetch time, URL, HTTP status, every hash
+    index.html                        the latest changes, every watched page and its state
+    targets/<target id>.html          the target's timeline: changes, versions, returns, failures
+    changes/<change id>.html          one change, phone first: what changed (each passage under its
+                                      section, linked to its place in the version), why it was flagged,
+                                      then the facts, then the full diff inline and side by side
+    versions/<version id>.html        one version: a ready-to-paste citation (effective date read from
+                                      the text), downloads, the history of the text (returns after a
+                                      revert included), compare links, the full text with an anchor per
+                                      section
+    compare/<version>--<version>.html each version against the previous one and the first one
+    texts/<version id>.txt            the archived text, byte for byte (its SHA-256 is the text hash)
+    raw/<sha-256>.gz                  a raw capture as fetched (gzip), for the versions' citations
 
-No JavaScript. One small inline stylesheet, allowed by its hash in a strict Content-Security-Policy; it
-reflows on a phone and prints cleanly. Every page-derived string goes through the element builder of
-`watchdog.publish.html`, which escapes it: page text is hostile.
+No JavaScript. One inline stylesheet, allowed by its hash in a strict Content-Security-Policy; it reads
+on a phone first and prints cleanly. Page text is escaped by autoescape and its invisible characters shown
+(render.html.archive): page text is hostile.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from markupsafe import Markup
+
 from watchdog.config import Config
 from watchdog.errors import StorageError
-from watchdog.models import ChangeRecord, Event, Snapshot, TargetState, Version, iso
-from watchdog.publish.archive import Archive, DiffCache, change_evidence, matches_of
-from watchdog.publish.html import (
-    Child,
-    Element,
-    el,
-    external,
-    inline_diff,
-    link_to,
-    quotes,
-    side_by_side,
-    to_html,
-)
+from watchdog.models import ChangeRecord, Event, Snapshot, TargetState, TextDiff, Version
+from watchdog.publish.archive import Archive, DiffCache, change_evidence, change_message, matches_of
 from watchdog.publish.output import Page, page_key
-from watchdog.storage.interfaces import ArchiveReader, Storage
+from watchdog.render.cite import effective_date
+from watchdog.render.clean import display_line, readable
+from watchdog.render.compose import Links, Story, compose, page_path
+from watchdog.render.html import archive
+from watchdog.sections import cells, headings
+from watchdog.storage.interfaces import ArchiveReader
 
 RECENT_ON_INDEX = 30
 T = TypeVar("T")
 
 CSS = (
-    ":root{color-scheme:light dark;--del:#ffe0e0;--ins:#dcf5dc;--rule:#8884}"
-    "@media (prefers-color-scheme:dark){:root{--del:#5a2626;--ins:#234d23}}"
-    "body{font:1rem/1.5 system-ui,sans-serif;max-width:64rem;margin:0 auto;padding:.75rem;"
-    "overflow-wrap:break-word}a,code{overflow-wrap:anywhere}"
-    "h1{font-size:1.4rem;line-height:1.25}h2{font-size:1.15rem;margin-top:1.5rem}"
-    "nav a{margin-right:1rem}"
-    "table{border-collapse:collapse;width:100%}"
-    "th,td{border:1px solid var(--rule);padding:.3rem .45rem;vertical-align:top;text-align:left}"
-    ".text{white-space:pre-wrap;overflow-wrap:anywhere;font-family:ui-serif,Georgia,serif}"
+    ":root{color-scheme:light dark;--del:#ffe0e0;--ins:#d6f5d6;--rule:#8884;--card:#f5f5f5;--flag:#b3261e}"
+    "@media (prefers-color-scheme:dark){:root{--del:#5a2626;--ins:#234d23;--card:#202020;--flag:#f28b82}}"
+    "*{box-sizing:border-box}"
+    "body{font:1.0625rem/1.55 system-ui,-apple-system,'Segoe UI',sans-serif;max-width:48rem;margin:0 auto;"
+    "padding:.75rem 1rem 2rem;overflow-wrap:break-word}a,code{overflow-wrap:anywhere}"
+    "header nav a{margin-right:1rem}"
+    "h1{font-size:1.3rem;line-height:1.3;margin:.75rem 0 .5rem}"
+    "h2{font-size:1.1rem;margin-top:2rem;padding-bottom:.2rem;border-bottom:1px solid var(--rule)}"
+    ".meta,.where .tags,.folded,footer,.note{color:GrayText;font-size:.9rem}"
+    ".passage{background:var(--card);border-left:4px solid GrayText;border-radius:4px;"
+    "padding:.6rem .85rem;margin:1rem 0}"
+    ".passage:has(.tags){border-left-color:var(--flag)}"
+    ".where{margin:0 0 .4rem}.old,.new{margin:.4rem 0}.summary{font-style:italic}"
     "del{background:var(--del);text-decoration:line-through}"
-    "ins{background:var(--ins);text-decoration:underline;text-underline-offset:.25em}"
-    ".side td{width:50%}.where,.meta,footer{color:GrayText;font-size:.9rem}"
+    "ins{background:var(--ins);text-decoration:underline;text-underline-offset:.2em;font-weight:600}"
+    ".new>ins:only-child{font-weight:normal}"
+    ".tags{display:inline-block;border:1px solid var(--rule);border-radius:3px;padding:0 .3rem}"
+    "mark{background:#fff2a8;color:#000}"
+    ".kind{font-size:.75rem;border:1px solid var(--rule);border-radius:3px;padding:0 .3rem;"
+    "vertical-align:middle;font-weight:normal}"
+    "table{border-collapse:collapse;width:100%;margin:.5rem 0}"
+    "th,td{border:1px solid var(--rule);padding:.3rem .45rem;vertical-align:top;text-align:left}"
+    ".text{white-space:pre-wrap;overflow-wrap:anywhere}"
+    ".hunk{margin:1rem 0;padding-left:.6rem;border-left:3px solid var(--rule)}"
+    ".side td{width:50%}.item{margin:.2rem 0 .2rem 1rem}.depth-2{margin-left:2rem}.depth-3{margin-left:3rem}"
     "dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dd{margin:0}"
-    "code{font-size:.85rem}"
-    ".failing{font-weight:bold}ol.timeline li{margin-bottom:.5rem}"
-    "@media (max-width:40rem){.side td,.side th{display:block;width:auto}"
+    "code{font-size:.85rem}pre.cite{white-space:pre-wrap;background:var(--card);padding:.75rem;"
+    "border-radius:4px;font:inherit;font-size:.95rem;user-select:all}"
+    ".failing,.problem{font-weight:bold}ol.timeline li,ol.changes li{margin-bottom:.6rem}"
+    "form.compare{margin:1rem 0}form.compare label{margin-right:.5rem}select{max-width:100%}"
+    "@media (max-width:40rem){body{padding:.5rem .75rem}h1{font-size:1.15rem}"
+    ".side td,.side th,.pages td,.pages th{display:block;width:auto}.pages thead{display:none}"
     "dl{grid-template-columns:1fr}dt{font-weight:bold}}"
-    "@media print{nav,.feeds{display:none}body{max-width:none;font-size:10pt}"
-    "del,ins{background:none}a{color:inherit;text-decoration:none}"
-    ".hunk,tr{break-inside:avoid}}"
+    "@media print{nav,.feeds,form{display:none}body{max-width:none;font-size:10pt}"
+    "del,ins{background:none}a{color:inherit;text-decoration:none}.passage,.hunk,tr{break-inside:avoid}}"
 )
 CSS_HASH = "sha256-" + base64.b64encode(hashlib.sha256(CSS.encode("utf-8")).digest()).decode("ascii")
-CSP = f"default-src 'none'; style-src '{CSS_HASH}'; img-src 'self'; base-uri 'none'; form-action 'none'"
+CSP = f"default-src 'none'; style-src '{CSS_HASH}'; img-src 'self'; base-uri 'none'; form-action 'self'"
+
+
+# --------------------------------------------------------------------------- what the templates show
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What every page's frame shows (site/base.html)."""
+
+    title: str
+    up: str  # "../" per folder level: links from this page to the site root
+    feed_href: str = "feeds/all.atom"
+    feed_title: str = "All changes"
+    csp: str = CSP
+    css: Markup = Markup(CSS)  # noqa: RUF009, S704 (our own constant stylesheet, never page text)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One piece of a fact's value: text, a link, a hash in code, or a time."""
+
+    text: str = ""
+    href: str | None = None
+    code: bool = False
+    time: datetime | None = None
+    external: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    label: str
+    parts: tuple[Part, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A dated line of a timeline or of a text's history."""
+
+    at: datetime
+    title: str
+    href: str | None = None
+    link: str | None = None  # the link's words, when the title is not the link
+    kind: str | None = None
+    detail: str | None = None
+    css: str | None = None
+
+
+def fact(label: str, *parts: Part | str) -> Fact:
+    return Fact(label, tuple(Part(p) if isinstance(p, str) else p for p in parts))
+
+
+def render_page(template: str, frame: Frame, **values: Any) -> bytes:
+    html = archive().get_template(f"site/{template}").render(page=frame, **values)
+    return html.encode("utf-8")
 
 
 # --------------------------------------------------------------------------- page inputs
@@ -118,7 +193,6 @@ class TargetInputs:
     versions: tuple[VersionRef, ...]
     changes: tuple[ChangeRecord, ...]
     events: tuple[Event, ...]
-    topics: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +204,6 @@ class ChangeInputs:
     undone: ChangeRecord | None  # for a revert: the change whose text was withdrawn
     older: str | None
     newer: str | None
-    topics: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +214,17 @@ class VersionInputs:
     older: str | None
     newer: str | None
     introduced_by: str | None
+    returns: tuple[ChangeRecord, ...]  # reverts that brought this text back
+    replaced: tuple[ChangeRecord, ...]  # changes (and reverts) away from it
+    compare: tuple[tuple[str, str], ...]  # (href, label) of its static compare pages
+    base_url: str | None  # [alerts] archive_url: the citation's permalink
+
+
+@dataclass(frozen=True, slots=True)
+class CompareInputs:
+    head: TargetRef
+    before: VersionRef
+    after: VersionRef
 
 
 def head_of(state: TargetState, *, failure_threshold: int) -> TargetHead:
@@ -183,6 +267,7 @@ class SiteBuilder:
     store: ArchiveReader  # the reader the archive was loaded from: texts and evidence come from it
     diffs: DiffCache
     generator: str
+    stories: dict[str, Story] = field(default_factory=dict, compare=False)
 
     @cached_property
     def introduced(self) -> dict[str, ChangeRecord]:
@@ -192,22 +277,22 @@ class SiteBuilder:
         heads = self._heads()
         pages = [self._index_page(heads)]
         for head in heads.values():
+            ref_ = TargetRef(head.id, head.name, head.url)
             pages.append(self._target_page(head))
-            pages.extend(self._change_pages(TargetRef(head.id, head.name, head.url)))
-            pages.extend(self._version_pages(TargetRef(head.id, head.name, head.url)))
+            pages.extend(self._change_pages(ref_))
+            pages.extend(self._version_pages(ref_))
+            pages.extend(self._compare_pages(ref_))
         return pages
 
     def _heads(self) -> dict[str, TargetHead]:
         threshold = self.config.alerts.failure_threshold
         return {t.id: head_of(t, failure_threshold=threshold) for t in self.archive.targets}
 
-    def _topics(self, ids: Sequence[str] | None = None) -> tuple[tuple[str, str], ...]:
-        titles = {t.id: t.title for t in self.config.topics}
-        wanted = list(titles) if ids is None else list(ids)
-        return tuple((i, titles.get(i, i)) for i in wanted)
+    def _topics(self) -> tuple[tuple[str, str], ...]:
+        return tuple((t.id, t.title) for t in self.config.topics)
 
-    def _page(self, path: str, inputs: T, render: Callable[[SiteBuilder, T], Element]) -> Page:
-        return Page(path, page_key(self.generator, path, inputs), lambda: to_html(render(self, inputs)))
+    def _page(self, path: str, inputs: T, render: Callable[[SiteBuilder, T], bytes]) -> Page:
+        return Page(path, page_key(self.generator, path, inputs), lambda: render(self, inputs))
 
     def _index_page(self, heads: Mapping[str, TargetHead]) -> Page:
         changes_of = self.archive.changes_of
@@ -223,12 +308,14 @@ class SiteBuilder:
     def _target_page(self, head: TargetHead) -> Page:
         inputs = TargetInputs(
             head=head,
-            versions=tuple(r for v in self.archive.versions_of.get(head.id, ()) if (r := ref(v))),
+            versions=self._refs(head.id),
             changes=self.archive.changes_of.get(head.id, ()),
             events=tuple(e for e in self.archive.events if e.target_id == head.id),
-            topics=self._topics(),
         )
         return self._page(f"targets/{head.id}.html", inputs, render_target)
+
+    def _refs(self, target_id: str) -> tuple[VersionRef, ...]:
+        return tuple(r for v in self.archive.versions_of.get(target_id, ()) if (r := ref(v)))
 
     def _change_pages(self, head: TargetRef) -> list[Page]:
         changes = self.archive.changes_of.get(head.id, ())  # newest first
@@ -246,17 +333,22 @@ class SiteBuilder:
             undone=undone,
             older=older,
             newer=newer,
-            topics=self._topics(change.topics or (undone.topics if undone else ())),
         )
-        return self._page(f"changes/{change.id}.html", inputs, render_change)
+        return self._page(page_path("changes", change.id), inputs, render_change)
 
     def _version_pages(self, head: TargetRef) -> list[Page]:
         versions = self.archive.versions_of.get(head.id, ())  # newest first
-        return [self._version_page(head, v, *neighbours(versions, i)) for i, v in enumerate(versions)]
+        pages = []
+        for i, version in enumerate(versions):
+            pages.append(self._version_page(head, version, *neighbours(versions, i)))
+            pages.append(self._text_file(version))
+        pages.extend(self._raw_files(head.id))
+        return pages
 
     def _version_page(self, head: TargetRef, version: Version, newer: str | None, older: str | None) -> Page:
         introduced = self.introduced.get(version.id)
         snapshot_id = version.snapshot_id
+        changes = self.archive.changes_of.get(head.id, ())
         inputs = VersionInputs(
             head=head,
             version=version,
@@ -264,8 +356,56 @@ class SiteBuilder:
             newer=newer,
             older=older,
             introduced_by=introduced.id if introduced else None,
+            returns=tuple(c for c in changes if c.kind == "revert" and c.to_version == version.id),
+            replaced=tuple(c for c in changes if c.from_version == version.id),
+            compare=compare_links(version, self._refs(head.id)),
+            base_url=self.config.alerts.archive_url,
         )
-        return self._page(f"versions/{version.id}.html", inputs, render_version)
+        return self._page(page_path("versions", version.id), inputs, render_version)
+
+    def _text_file(self, version: Version) -> Page:
+        path = f"texts/{version.id}.txt"
+        return Page(path, page_key(path, version.text_hash), partial(self._text, version.text_hash))
+
+    def _text(self, digest: str) -> bytes | None:
+        try:
+            return self.store.text(digest).encode("utf-8")
+        except StorageError:  # a missing or damaged blob: the version page says so; no file
+            return None
+
+    def _raw_files(self, target_id: str) -> list[Page]:
+        snapshots = {
+            snap.body_hash: snap
+            for v in self.archive.versions_of.get(target_id, ())
+            if v.snapshot_id is not None and (snap := self.archive.snapshots.get(v.snapshot_id))
+        }
+        return [
+            Page(f"raw/{digest}.gz", page_key("raw", digest), partial(self._raw, snapshots[digest]))
+            for digest in sorted(snapshots)
+        ]
+
+    def _raw(self, snapshot: Snapshot) -> bytes | None:
+        try:
+            return _gzip(self.store.snapshot_body(snapshot))
+        except StorageError:
+            return None
+
+    def _compare_pages(self, head: TargetRef) -> list[Page]:
+        versions = self._refs(head.id)
+        pages = []
+        for before, after in compare_pairs(versions):
+            inputs = CompareInputs(head, before, after)
+            pages.append(self._page(compare_path(before.id, after.id), inputs, render_compare))
+        return pages
+
+    def story(self, message_key: str, make: Callable[[], Story]) -> Story:
+        if message_key not in self.stories:
+            self.stories[message_key] = make()
+        return self.stories[message_key]
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=9, mtime=0)  # mtime 0: the same bytes on every export
 
 
 def neighbours(
@@ -277,319 +417,538 @@ def neighbours(
     return newer, older
 
 
-# --------------------------------------------------------------------------- the page frame
+def compare_path(before: str, after: str) -> str:
+    return page_path("compare", f"{before}--{after}")
 
 
-def frame(title: str, body: Sequence[Child], *, depth: int, feed: tuple[str, str] | None = None) -> Element:
-    """The common page: strict CSP first, viewport, the inline stylesheet, navigation, a footer."""
-    up = "../" * depth
-    feed_href, feed_title = feed or ("feeds/all.atom", "All changes")
-    head = el(
-        "head",
-        el("meta", charset="utf-8"),
-        el("meta", http_equiv="Content-Security-Policy", content=CSP),
-        el("meta", name="viewport", content="width=device-width, initial-scale=1"),
-        el("meta", name="referrer", content="no-referrer"),
-        el("title", title),
-        el("style", CSS),
-        el("link", rel="alternate", type="application/atom+xml", title=feed_title, href=up + feed_href),
-    )
-    nav = el("nav", el("a", "Archive index", href=f"{up}index.html"), el("a", "Feed", href=up + feed_href))
-    footer = el("footer", "policy-watchdog archive · times are UTC · hashes are SHA-256")
-    return el("html", head, el("body", el("header", nav), el("main", *body), footer), lang="en")
+def compare_pairs(versions: Sequence[VersionRef]) -> list[tuple[VersionRef, VersionRef]]:
+    """The static compare pages of a target: each version against the one before it and the first one."""
+    ordered = sorted(versions, key=lambda v: v.seq)
+    pairs: dict[tuple[str, str], tuple[VersionRef, VersionRef]] = {}
+    for index, version in enumerate(ordered[1:], start=1):
+        for before in (ordered[index - 1], ordered[0]):
+            pairs.setdefault((before.id, version.id), (before, version))
+    return list(pairs.values())
 
 
-def when(moment: datetime | None) -> Child:
-    if moment is None:
-        return "—"
-    return el("time", moment.strftime("%Y-%m-%d %H:%M UTC"), datetime=iso(moment))
+# --------------------------------------------------------------------------- shared pieces
 
 
-def topic_words(topics: Sequence[tuple[str, str]]) -> str:
-    return ", ".join(title for _id, title in topics) or "no watched topic"
+def _href(depth: int, folder: str, record_id: str) -> str:
+    return "../" * depth + page_path(folder, record_id)
 
 
-def change_title(name: str, change: ChangeRecord, topics: Sequence[tuple[str, str]]) -> str:
+def listing_title(name: str, change: ChangeRecord) -> str:
+    """A change in a list (index, timeline): its headline as recorded (`summary`), or the revert."""
     if change.kind == "revert":
-        reverted = (change.reverted_to or change.to_version).rsplit("@", 1)[-1]
-        return f"{name} reverted to {reverted}"
-    return f"{name} changed: {topic_words(topics)}"
+        return f"[{name}] reverted to {_seq(change.reverted_to or change.to_version)}"
+    return f"[{name}] {change.summary}"
 
 
-def definitions(pairs: Sequence[tuple[str, Child]]) -> Element:
-    return el("dl", [[el("dt", label), el("dd", value)] for label, value in pairs])
+def _seq(version_id: str) -> str:
+    return version_id.rsplit("@", 1)[-1]
 
 
-def digest(value: str | None) -> Child:
-    return el("code", value) if value else "—"
+def hunk_views(diff: TextDiff) -> list[dict[str, Any]]:
+    """Every hunk for the full diff (inline and side by side): its section and its (tag, text) pieces."""
+    tags = {0: "", -1: "del", 1: "ins"}
+    views = []
+    for index, hunk in enumerate(diff.hunks):
+        pieces = readable([(s.op, s.text) for s in hunk.segments])
+        views.append(
+            {
+                "index": index,
+                "where": " › ".join(hunk.section) or "top of the page",
+                "pieces": [(tags[op], text) for op, text in pieces],
+            }
+        )
+    return views
+
+
+def story_of(builder: SiteBuilder, head: TargetRef, change: ChangeRecord, diff: TextDiff) -> Story:
+    """The change's story, as its alerts and feed entries tell it."""
+
+    def make() -> Story:
+        evidence = change_evidence(builder.store, change.id)
+        message = change_message(
+            change,
+            target_name=head.name,
+            url=head.url,
+            diff=diff,
+            evidence=evidence,
+            topics=builder.config.topics,
+        )
+        return compose(message, editorial=EDITORIAL)
+
+    return builder.story(change.id, make)
+
+
+EDITORIAL = None  # the shared normaliser's judgement of an edit (watchdog.normalise), once it exists
 
 
 # --------------------------------------------------------------------------- index
 
 
-def render_index(builder: SiteBuilder, inputs: IndexInputs) -> Element:
+def render_index(builder: SiteBuilder, inputs: IndexInputs) -> bytes:
     del builder
     names = dict(inputs.names)
-    topics = dict(inputs.topics)
-    feeds = el(
-        "p",
-        "Subscribe: ",
-        el("a", "all changes", href="feeds/all.atom"),
-        [[" · ", el("a", title, href=f"feeds/topic/{tid}.atom")] for tid, title in inputs.topics],
-        class_="feeds",
-    )
-    table = el(
-        "table",
-        el(
-            "thead",
-            el("tr", [el("th", h, scope="col") for h in ("Page", "State", "Last check", "Last change")]),
-        ),
-        el("tbody", [_index_row(head, last, topics) for head, last in inputs.rows]),
-    )
-    recent = [_change_item(c, names.get(c.target_id, c.target_id), topics, depth=0) for c in inputs.recent]
-    body: list[Child] = [el("h1", "Policy archive"), feeds, el("h2", "Watched pages"), table]
-    body += [el("h2", "Latest changes"), el("ol", recent) if recent else el("p", "No change recorded yet.")]
-    return frame("Policy archive", body, depth=0)
+    recent = [
+        {
+            "href": _href(0, "changes", c.id),
+            "title": listing_title(names.get(c.target_id, c.target_id), c),
+            "kind": c.kind,
+            "at": c.detected_at,
+        }
+        for c in inputs.recent
+    ]
+    rows = []
+    for head, last in inputs.rows:
+        rows.append(
+            {
+                "href": _href(0, "targets", head.id),
+                "name": head.name,
+                "url": head.url,
+                "state": _state_text(head),
+                "failing": head.state in ("failing", "last check failed"),
+                "checked": head.last_check_at,
+                "last": None
+                if last is None
+                else {
+                    "href": _href(0, "changes", last.id),
+                    "title": listing_title(head.name, last),
+                    "at": last.detected_at,
+                },
+            }
+        )
+    i = {"recent": recent, "rows": rows, "topics": inputs.topics}
+    return render_page("index.html", Frame("Policy archive", up=""), i=i)
 
 
-def _index_row(head: TargetHead, last: ChangeRecord | None, topics: Mapping[str, str]) -> Element:
-    last_cell: Child = "none yet"
-    if last is not None:
-        label = change_title(head.name, last, [(t, topics.get(t, t)) for t in last.topics])
-        last_cell = [el("a", label, href=link_to(0, "changes", last.id)), " ", when(last.detected_at)]
-    return el(
-        "tr",
-        el("td", el("a", head.name, href=link_to(0, "targets", head.id)), el("br"), external(head.url)),
-        el("td", _state(head)),
-        el("td", when(head.last_check_at)),
-        el("td", last_cell),
-    )
-
-
-def _state(head: TargetHead) -> Child:
+def _state_text(head: TargetHead) -> str:
     if head.state in ("failing", "last check failed"):
-        return el("span", f"{head.state}: {head.reason or 'unknown reason'}", class_="failing")
+        return f"{head.state}: {head.reason or 'unknown reason'}"
     return head.state
-
-
-def _change_item(change: ChangeRecord, name: str, topics: Mapping[str, str], *, depth: int) -> Element:
-    title = change_title(name, change, [(t, topics.get(t, t)) for t in change.topics])
-    return el(
-        "li",
-        when(change.detected_at),
-        " ",
-        el("a", title, href=link_to(depth, "changes", change.id)),
-        el("br"),
-        el("span", change.summary, class_="meta"),
-    )
 
 
 # --------------------------------------------------------------------------- target timeline
 
 
-def render_target(builder: SiteBuilder, inputs: TargetInputs) -> Element:
+def render_target(builder: SiteBuilder, inputs: TargetInputs) -> bytes:
     del builder
     head = inputs.head
-    feed = (f"feeds/target/{head.id}.atom", f"Changes of {head.name}")
-    facts = definitions(
-        [
-            ("Watched URL", external(head.url)),
-            ("State", _state(head)),
-            ("Last check", when(head.last_check_at)),
-            ("Current version", _version_link(head.current_version, depth=1)),
-            ("Feed", el("a", f"{head.id}.atom", href=f"../{feed[0]}")),
-        ]
+    feed = f"feeds/target/{head.id}.atom"
+    facts = [
+        fact("Watched URL", Part(head.url, href=head.url, external=True)),
+        fact("State", _state_text(head)),
+        fact("Last check", Part(time=head.last_check_at) if head.last_check_at else "—"),
+        fact("Current version", _version_part(head.current_version, depth=1)),
+        fact("Feed", Part(f"{head.id}.atom", href=f"../{feed}")),
+    ]
+    t = {"name": head.name, "facts": facts, "timeline": _timeline(inputs), "versions": inputs.versions}
+    return render_page(
+        "target.html", Frame(head.name, up="../", feed_href=feed, feed_title=f"Changes of {head.name}"), t=t
     )
-    items = _timeline(inputs)
-    body = [el("h1", head.name), facts, el("h2", "Timeline (newest first)")]
-    body.append(el("ol", items, class_="timeline", reversed="reversed") if items else el("p", "Nothing yet."))
-    return frame(head.name, body, depth=1, feed=feed)
 
 
-def _version_link(version_id: str | None, *, depth: int) -> Child:
-    if not version_id:
-        return "—"
-    return el("a", version_id, href=link_to(depth, "versions", version_id))
+def _version_part(version_id: str | None, *, depth: int) -> Part | str:
+    return Part(version_id, href=_href(depth, "versions", version_id)) if version_id else "—"
 
 
-def _timeline(inputs: TargetInputs) -> list[Element]:
-    """Changes, versions not brought by a change (baseline, technical), failures; newest first."""
-    topics = dict(inputs.topics)
-    shown = {c.to_version for c in inputs.changes if c.kind == "change"}
-    dated: list[tuple[datetime, int, Element]] = []
+def _timeline(inputs: TargetInputs) -> list[Item]:
+    """Changes, returns after a revert, versions not brought by a change (baseline, technical), failures;
+    newest first."""
+    name = inputs.head.name
+    shown = {c.to_version for c in inputs.changes if c.kind != "revert"}
+    dated: list[tuple[datetime, int, Item]] = []
     for change in inputs.changes:
-        item = _change_item(change, inputs.head.name, topics, depth=1)
-        item.append(el("span", [" (", *_pair(change), ")"], class_="meta"))
+        detail = f"{change.from_version} → {change.to_version}"
+        if change.kind == "revert":
+            detail += f": the text of {change.to_version} came back"
+        href = _href(1, "changes", change.id)
+        item = Item(change.detected_at, listing_title(name, change), href, kind=change.kind, detail=detail)
         dated.append((change.detected_at, 2, item))
     for version in inputs.versions:
         if version.id not in shown:
             dated.append((version.first_seen, 1, _version_item(version)))
-    dated += [(e.at, 0, _event_item(e)) for e in inputs.events]
+    for event in inputs.events:
+        word = "could no longer be read" if event.kind == "failing" else "readable again"
+        dated.append((event.at, 0, Item(event.at, f"{word}: {event.reason}", css=event.kind)))
     dated.sort(key=lambda item: (item[0], item[1]), reverse=True)
     return [item for _at, _rank, item in dated]
 
 
-def _pair(change: ChangeRecord) -> list[Child]:
-    """from → to, each a link to its version page."""
-    return [_version_link(change.from_version, depth=1), " → ", _version_link(change.to_version, depth=1)]
-
-
-def _version_item(version: VersionRef) -> Element:
+def _version_item(version: VersionRef) -> Item:
     kind = "technical re-extraction (not a change at the source)" if version.technical else "first version"
     if not version.technical and version.seq > 1:
         kind = "version"
-    return el("li", when(version.first_seen), " ", _version_link(version.id, depth=1), f": {kind}")
-
-
-def _event_item(event: Event) -> Element:
-    word = "could no longer be read" if event.kind == "failing" else "readable again"
-    return el("li", when(event.at), " ", el("span", f"{word}: {event.reason}", class_=event.kind))
+    return Item(version.first_seen, f"{version.id}: {kind}", _href(1, "versions", version.id))
 
 
 # --------------------------------------------------------------------------- change page
 
 
-def render_change(builder: SiteBuilder, inputs: ChangeInputs) -> Element:
-    change = inputs.change
-    title = change_title(inputs.head.name, change, inputs.topics)
-    # evidence is written with the change, in its transaction, and never updated: the change (and so its
-    # record hash) in the page key covers it, and it is read only when the page is rendered
+def render_change(builder: SiteBuilder, inputs: ChangeInputs) -> bytes:
+    change, head = inputs.change, inputs.head
+    diff, problem = _diff_of(builder, inputs.before, inputs.after)
+    story = story_of(builder, head, change, diff) if diff is not None else None
+    if change.kind == "revert":
+        title = f"[{head.name}] reverted to {_seq(change.reverted_to or change.to_version)}"
+    else:
+        title = story.headline if story else listing_title(head.name, change)
     evidence = change_evidence(builder.store, change.id)
-    body: list[Child] = [el("h1", title), _change_facts(inputs), _change_nav(inputs)]
-    body += _diff_sections(builder, inputs, [m.hunk_index for m in matches_of(evidence)])
-    body += _evidence_section(inputs, evidence)
-    return frame(title, body, depth=1, feed=(f"feeds/target/{inputs.head.id}.atom", inputs.head.name))
+    c = {
+        "title": title,
+        "kind": change.kind,
+        "target_name": head.name,
+        "detected_at": change.detected_at,
+        "story": story,
+        "problem": problem,
+        "note": _revert_note(inputs),
+        "links": Links(
+            after=_href(1, "versions", change.to_version), before=_href(1, "versions", change.from_version)
+        ),
+        "flagged": _flagged(builder, evidence, story),
+        "facts": _change_facts(builder, inputs),
+        "older": _href(1, "changes", inputs.older) if inputs.older else None,
+        "newer": _href(1, "changes", inputs.newer) if inputs.newer else None,
+        "hunks": hunk_views(diff) if diff is not None else None,
+        "before_label": f"Before ({change.from_version})",
+        "after_label": f"After ({change.to_version})",
+    }
+    frame = Frame(title, up="../", feed_href=f"feeds/target/{head.id}.atom", feed_title=head.name)
+    return render_page("change.html", frame, c=c)
 
 
-def _change_facts(inputs: ChangeInputs) -> Element:
+def _diff_of(
+    builder: SiteBuilder, before: VersionRef | None, after: VersionRef | None
+) -> tuple[TextDiff | None, str | None]:
+    if before is None or after is None:
+        return None, "A version of this change is missing from the archive: run `policy-watchdog verify`."
+    try:
+        return builder.diffs.diff(before.text_hash, after.text_hash), None
+    except StorageError as exc:  # a missing or damaged blob: say so on the page, keep publishing the rest
+        return None, f"The texts of this change cannot be read ({exc}): run `policy-watchdog verify`."
+
+
+def _revert_note(inputs: ChangeInputs) -> str | None:
     change = inputs.change
-    pairs: list[tuple[str, Child]] = [
-        ("Page", el("a", inputs.head.name, href=link_to(1, "targets", inputs.head.id))),
-        ("Watched URL", external(inputs.head.url)),
-        ("Detected", when(change.detected_at)),
-        ("Versions", _pair(change)),
-        ("Topics", f"{topic_words(inputs.topics)} (severity: {change.severity})"),
-        ("Summary", change.summary),
-        ("Alert sent", "yes" if change.alerted else "no"),
+    if change.kind != "revert":
+        return None
+    withdrawn = f" It withdraws {inputs.undone.id}." if inputs.undone else ""
+    return (
+        f"The page went back to the text of {change.to_version}, seen before: a revert, not a new wording."
+        f"{withdrawn}"
+    )
+
+
+def _flagged(
+    builder: SiteBuilder, evidence: Sequence[Mapping[str, Any]], story: Story | None
+) -> list[dict[str, str]]:
+    """Why a change was flagged: each topic with the sentence that matched, the matching words marked (the
+    topic's pattern is applied again; a reader sees words, not regular expressions)."""
+    titles = {t.id: t.title for t in builder.config.topics}
+    found = []
+    for match in matches_of(evidence):
+        side = {"inserted": "an added sentence", "deleted": "a removed sentence"}.get(
+            match.side, "a sentence"
+        )
+        before, marked, after = _mark(match.pattern, match.sentence)
+        found.append(
+            {
+                "topic": titles.get(match.topic_id, match.topic_id),
+                "side": side,
+                "before": before,
+                "match": marked,
+                "after": after,
+            }
+        )
+    del story
+    return found
+
+
+def _mark(pattern: str, sentence: str) -> tuple[str, str, str]:
+    try:
+        found = re.search(pattern, sentence, re.IGNORECASE)
+    except re.error:
+        found = None
+    if found is None or not found.group():
+        return sentence, "", ""
+    return sentence[: found.start()], found.group(), sentence[found.end() :]
+
+
+def _change_facts(builder: SiteBuilder, inputs: ChangeInputs) -> list[Fact]:
+    change, head = inputs.change, inputs.head
+    titles = {t.id: t.title for t in builder.config.topics}
+    topic_words = ", ".join(titles.get(t, t) for t in change.topics) or "no watched topic"
+    facts = [
+        fact("Page", Part(head.name, href=_href(1, "targets", head.id))),
+        fact("Watched URL", Part(head.url, href=head.url, external=True)),
+        fact("Detected", Part(time=change.detected_at)),
+        fact(
+            "Versions",
+            Part(change.from_version, href=_href(1, "versions", change.from_version)),
+            " → ",
+            Part(change.to_version, href=_href(1, "versions", change.to_version)),
+        ),
+        fact("Kind", change.kind),
+        fact("Topics", f"{topic_words} (severity: {change.severity})"),
+        fact("Alert sent", "yes" if change.alerted else "no"),
     ]
     if inputs.undone is not None:
-        undone = inputs.undone
-        pairs.insert(4, ("Withdraws", el("a", undone.id, href=link_to(1, "changes", undone.id))))
-    pairs += [("Change id", el("code", change.id)), ("Record hash", digest(change.record_hash))]
-    pairs.append(("Previous record hash", digest(change.prev_hash)))
-    return definitions(pairs)
-
-
-def _change_nav(inputs: ChangeInputs) -> Element:
-    older = el("a", "← older change", href=link_to(1, "changes", inputs.older)) if inputs.older else None
-    newer = el("a", "newer change →", href=link_to(1, "changes", inputs.newer)) if inputs.newer else None
-    return el("nav", older, newer)
-
-
-def _diff_sections(builder: SiteBuilder, inputs: ChangeInputs, first: Sequence[int]) -> list[Child]:
-    before, after = inputs.before, inputs.after
-    if before is None or after is None:
-        return [
-            el("p", "A version of this change is missing from the archive: run `policy-watchdog verify`.")
-        ]
-    try:
-        diff = builder.diffs.diff(before.text_hash, after.text_hash)
-    except StorageError as exc:  # a missing or damaged blob: say so on the page, keep publishing the rest
-        return [el("p", f"The texts of this change cannot be read ({exc}): run `policy-watchdog verify`.")]
-    said = quotes(diff, first=first, limit=10)
-    return [
-        el("h2", "What changed"),
-        el("ul", [el("li", line) for line in said]) if said else el("p", "No wording difference."),
-        el("h2", "Inline"),
-        inline_diff(diff),
-        el("h2", "Side by side"),
-        side_by_side(diff, before_label=f"Before ({before.id})", after_label=f"After ({after.id})"),
+        facts.insert(5, fact("Withdraws", Part(inputs.undone.id, href=_href(1, "changes", inputs.undone.id))))
+    facts += [
+        fact("Change id", Part(change.id, code=True)),
+        fact("Record hash", Part(change.record_hash, code=True)),
+        fact("Previous record hash", Part(change.prev_hash, code=True)),
     ]
-
-
-def _evidence_section(inputs: ChangeInputs, evidence: Sequence[Mapping[str, Any]]) -> list[Child]:
-    if not evidence:
-        return []
-    titles = dict(inputs.topics)
-    items = []
-    for item in evidence:
-        topic = str(item.get("topic", ""))
-        side = {"inserted": "an added", "deleted": "a removed"}.get(str(item.get("side")), "a")
-        items.append(
-            el(
-                "li",
-                el("strong", titles.get(topic, topic)),
-                f" — pattern {item.get('pattern', '')!s} matched {side} sentence: ",
-                el("q", str(item.get("sentence", ""))),
-            )
-        )
-    return [el("h2", "Why it was flagged"), el("ul", items)]
+    return facts
 
 
 # --------------------------------------------------------------------------- version page
 
 
-def render_version(builder: SiteBuilder, inputs: VersionInputs) -> Element:
-    version = inputs.version
-    title = f"{inputs.head.name}, version {version.seq}"
-    nav = el(
-        "nav",
-        el("a", "← older version", href=link_to(1, "versions", inputs.older)) if inputs.older else None,
-        el("a", "newer version →", href=link_to(1, "versions", inputs.newer)) if inputs.newer else None,
-    )
-    body: list[Child] = [el("h1", title), _version_facts(inputs), nav, el("h2", "Full text")]
+def render_version(builder: SiteBuilder, inputs: VersionInputs) -> bytes:
+    version, head = inputs.version, inputs.head
+    title = f"{head.name}, version {version.seq}"
     try:
-        body.append(el("div", builder.store.text(version.text_hash), class_="text"))
+        text, problem = builder.store.text(version.text_hash), None
     except StorageError as exc:
-        body.append(el("p", f"The text cannot be read ({exc}): run `policy-watchdog verify`."))
-    return frame(title, body, depth=1, feed=(f"feeds/target/{inputs.head.id}.atom", inputs.head.name))
+        text, problem = "", f"The text cannot be read ({exc}): run `policy-watchdog verify`."
+    effective = effective_date(text) if text else None
+    snap = inputs.snapshot
+    v = {
+        "id": version.id,
+        "title": title,
+        "citation": citation(inputs, effective),
+        "raw_href": f"../raw/{snap.body_hash}.gz" if snap else None,
+        "raw_hash": snap.body_hash if snap else None,
+        "text_href": f"../texts/{version.id}.txt",
+        "history": _history(inputs),
+        "facts": _version_facts(inputs, effective),
+        "older": _href(1, "versions", inputs.older) if inputs.older else None,
+        "newer": _href(1, "versions", inputs.newer) if inputs.newer else None,
+        "compare": inputs.compare,
+        "target_href": _href(1, "targets", head.id),
+        "problem": problem,
+        "blocks": text_blocks(text),
+    }
+    frame = Frame(title, up="../", feed_href=f"feeds/target/{head.id}.atom", feed_title=head.name)
+    return render_page("version.html", frame, v=v)
 
 
-def _version_facts(inputs: VersionInputs) -> Element:
+def citation(inputs: VersionInputs, effective: Any) -> str:
+    """One line to paste into an article or a filing."""
+    version, head, snap = inputs.version, inputs.head, inputs.snapshot
+    stated = f"effective {effective.text}" if effective else "no effective date stated in the text"
+    url = snap.final_url if snap else head.url
+    permalink = (
+        f"{inputs.base_url.rstrip('/')}/{page_path('versions', version.id)}"
+        if inputs.base_url
+        else f"{page_path('versions', version.id)} in this archive"
+    )
+    seen = version.first_seen.strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{head.name} ({stated}), version {version.seq} as first seen {seen} at {url}. "
+        f"Text SHA-256 {version.text_hash}. Archived by policy-watchdog: {permalink}"
+    )
+
+
+def _history(inputs: VersionInputs) -> list[Item]:
+    version = inputs.version
+    first = "first seen" + (" (a technical re-extraction)" if version.technical else "")
+    if inputs.introduced_by:
+        brought = _href(1, "changes", inputs.introduced_by)
+        items = [Item(version.first_seen, "first seen, brought by", brought, inputs.introduced_by)]
+    else:
+        items = [Item(version.first_seen, first)]
+    events = [(c.detected_at, "came back after a revert:", c) for c in inputs.returns]
+    events += [(c.detected_at, f"replaced by {c.to_version}:", c) for c in inputs.replaced]
+    for at, text, change in sorted(events, key=lambda item: item[0]):
+        items.append(Item(at, text, _href(1, "changes", change.id), change.id))
+    items.append(Item(version.last_seen, "last seen"))
+    return items
+
+
+def _version_facts(inputs: VersionInputs, effective: Any) -> list[Fact]:
     version, snap = inputs.version, inputs.snapshot
-    pairs: list[tuple[str, Child]] = [
-        ("Page", el("a", inputs.head.name, href=link_to(1, "targets", inputs.head.id))),
-        ("Version id", el("code", version.id)),
-        ("First seen", when(version.first_seen)),
-        ("Last seen", when(version.last_seen)),
-        ("Characters", str(version.length)),
+    stated = (
+        f"{effective.text}" + (f" ({effective.iso})" if effective and effective.iso else "")
+        if effective
+        else "not stated in the text"
+    )
+    facts = [
+        fact("Page", Part(inputs.head.name, href=_href(1, "targets", inputs.head.id))),
+        fact("Version id", Part(version.id, code=True)),
+        fact("Effective (as the text states)", stated),
+        fact("First seen", Part(time=version.first_seen)),
+        fact("Last seen", Part(time=version.last_seen)),
+        fact("Characters", str(version.length)),
     ]
     if version.technical:
-        pairs.append(("Kind", "technical re-extraction: same page, read with new settings; not a change"))
+        facts.append(fact("Kind", "technical re-extraction: same page, read with new settings; not a change"))
     if inputs.introduced_by:
-        pairs.append(
-            ("Brought by", el("a", inputs.introduced_by, href=link_to(1, "changes", inputs.introduced_by)))
+        facts.append(
+            fact("Brought by", Part(inputs.introduced_by, href=_href(1, "changes", inputs.introduced_by)))
         )
-    pairs += _snapshot_facts(snap)
-    pairs += [
-        ("Text SHA-256", digest(version.text_hash)),
-        ("Record hash", digest(version.record_hash)),
-        ("Previous record hash", digest(version.prev_hash)),
+    facts += _snapshot_facts(snap)
+    facts += [
+        fact("Text SHA-256", Part(version.text_hash, code=True)),
+        fact("Record hash", Part(version.record_hash, code=True)),
+        fact("Previous record hash", Part(version.prev_hash, code=True)),
     ]
-    return definitions(pairs)
+    return facts
 
 
-def _snapshot_facts(snap: Snapshot | None) -> list[tuple[str, Child]]:
+def _snapshot_facts(snap: Snapshot | None) -> list[Fact]:
     if snap is None:
-        return [("Fetched", "no raw capture recorded for this version")]
-    pairs: list[tuple[str, Child]] = [
-        ("Fetched at", when(snap.fetched_at)),
-        ("URL", external(snap.final_url)),
-        ("HTTP status", str(snap.status)),
-        ("Fetcher", snap.fetcher),
-        ("Snapshot body SHA-256", digest(snap.body_hash)),
+        return [fact("Fetched", "no raw capture recorded for this version")]
+    facts = [
+        fact("Fetched at", Part(time=snap.fetched_at)),
+        fact("URL", Part(snap.final_url, href=snap.final_url, external=True)),
+        fact("HTTP status", str(snap.status)),
+        fact("Fetcher", snap.fetcher),
+        fact("Snapshot body SHA-256", Part(snap.body_hash, code=True)),
     ]
     if snap.url != snap.final_url:
-        pairs.insert(2, ("Requested URL", external(snap.url)))
-    return pairs
+        facts.insert(2, fact("Requested URL", Part(snap.url, href=snap.url, external=True)))
+    return facts
 
 
-# --------------------------------------------------------------------------- export-site
+def compare_links(version: Version, versions: Sequence[VersionRef]) -> tuple[tuple[str, str], ...]:
+    """(href, label) of the static compare pages of a version: the first, the previous, the next."""
+    ordered = sorted(versions, key=lambda v: v.seq)
+    pairs = {(b.id, a.id) for b, a in compare_pairs(versions)}
+    links = []
+    for other in ordered:
+        if other.id == version.id:
+            continue
+        pair = (other.id, version.id) if other.seq < version.seq else (version.id, other.id)
+        if pair in pairs:
+            first = other.seq == ordered[0].seq
+            word = "first version" if first else "previous" if other.seq < version.seq else "next"
+            links.append(("../" + compare_path(*pair), f"{other.id} ({word})"))
+    return tuple(links)
 
 
-def export_site(config: Config, store: Storage, directory: Path) -> str:
-    """`export-site DIR`: the whole archive (pages and feeds/) under DIR; returns a one-line report."""
-    from watchdog.publish import publish
+def text_blocks(text: str) -> list[dict[str, Any]]:
+    """The canonical text as the version page shows it: headings (with their section anchors), list
+    items, tables (header row, row-group titles, rows) and paragraphs."""
+    anchors = {h.line: h.anchor for h in headings(text)}
+    blocks: list[dict[str, Any]] = []
+    table: dict[str, Any] | None = None
+    for number, line in enumerate(text.split("\n")):
+        if not line.strip():
+            table = None
+            continue
+        shown = display_line(line)
+        row = shown.kind == "row" or (shown.kind == "heading" and " | " in shown.text)
+        if table is not None and (row or shown.kind == "heading"):
+            _add_row(
+                table,
+                shown.text,
+                head=shown.kind == "heading" and row,
+                group=shown.kind == "heading" and not row,
+                anchor=anchors.get(number, ""),
+            )
+            continue
+        if row:
+            table = {"kind": "table", "rows": [], "width": 1}
+            blocks.append(table)
+            _add_row(table, shown.text, head=shown.kind == "heading", group=False, anchor="")
+            continue
+        table = None
+        if shown.kind == "heading":
+            blocks.append(
+                {
+                    "kind": "heading",
+                    "level": min(shown.depth + 1, 6),
+                    "text": shown.text,
+                    "anchor": anchors.get(number, ""),
+                }
+            )
+        else:
+            blocks.append(
+                {
+                    "kind": shown.kind if shown.kind == "item" else "text",
+                    "level": shown.depth,
+                    "text": shown.text,
+                }
+            )
+    return blocks
 
-    report = publish(config, store, site_dir=directory, feeds_dir=directory / "feeds", cache_dir=None)
-    return str(report)
+
+def _add_row(table: dict[str, Any], line: str, *, head: bool, group: bool, anchor: str) -> None:
+    row_cells = [line] if group else cells(line)
+    table["width"] = max(table["width"], len(row_cells))
+    table["rows"].append({"cells": row_cells, "head": head, "group": group, "anchor": anchor})
+
+
+# --------------------------------------------------------------------------- compare page
+
+
+def render_compare(builder: SiteBuilder, inputs: CompareInputs) -> bytes:
+    head, before, after = inputs.head, inputs.before, inputs.after
+    title = f"{head.name}: {before.id} → {after.id}"
+    try:
+        diff: TextDiff | None = builder.diffs.diff(before.text_hash, after.text_hash)
+        problem = None
+    except StorageError as exc:
+        diff, problem = None, f"The texts cannot be read ({exc}): run `policy-watchdog verify`."
+    story = None
+    if diff is not None:
+        pseudo = ChangeRecord(
+            id=f"{before.id}--{after.id}",
+            target_id=head.id,
+            seq=0,
+            from_version=before.id,
+            to_version=after.id,
+            detected_at=after.first_seen,
+            kind="compare",
+            topics=(),
+            severity="none",
+            summary="",
+            alerted=False,
+        )
+        message = change_message(
+            pseudo, target_name=head.name, url=head.url, diff=diff, evidence=(), topics=()
+        )
+        story = compose(message, editorial=EDITORIAL)
+    cmp = {
+        "title": title,
+        "before_id": before.id,
+        "after_id": after.id,
+        "before_seen": before.first_seen,
+        "after_seen": after.first_seen,
+        "before_href": _href(1, "versions", before.id),
+        "after_href": _href(1, "versions", after.id),
+        "story": story,
+        "problem": problem,
+        "links": Links(after=_href(1, "versions", after.id), before=_href(1, "versions", before.id)),
+        "hunks": hunk_views(diff) if diff is not None else [],
+        "target_href": _href(1, "targets", head.id),
+    }
+    frame = Frame(title, up="../", feed_href=f"feeds/target/{head.id}.atom", feed_title=head.name)
+    return render_page("compare.html", frame, cmp=cmp)
+
+
+def compare_page(
+    config: Config, store: ArchiveReader, before_id: str, after_id: str, *, cache_dir: Path | None
+) -> bytes:
+    """The compare page of any two versions of one target (`serve`'s /compare); raises NotFoundError for
+    an unknown version, ValueError for versions of two targets."""
+    before, after = store.version(before_id), store.version(after_id)
+    if before.target_id != after.target_id:
+        raise ValueError(f"{before_id} and {after_id} are versions of two different targets")
+    state = next((t for t in store.target_states() if t.id == before.target_id), None)
+    name, url = (state.name, state.url) if state else (before.target_id, "")
+    diffs = DiffCache(texts=store.text, directory=cache_dir)
+    builder = SiteBuilder(
+        config,
+        Archive.build(targets=(), versions=(), snapshots={}, changes=(), events=(), chain_seq={}),
+        store,
+        diffs,
+        "",
+    )
+    refs = (ref(before), ref(after))
+    assert refs[0] is not None and refs[1] is not None
+    return render_compare(builder, CompareInputs(TargetRef(before.target_id, name, url), refs[0], refs[1]))

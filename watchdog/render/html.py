@@ -1,0 +1,204 @@
+"""Render, format 3: HTML, from Jinja2 templates (watchdog/render/templates/) with autoescaping: the e-mail
+body, the feed entries' content, the archive's pages (publish/site.py) and `diff --format html`.
+
+    Story / archive records -> **html** (templates: email.html, _change.html, site/*.html)
+
+Two environments share the templates and differ in what they do with invisible characters in page text
+(their `finalize`, applied to every value a template prints, before it is escaped):
+- `mail()`: made inert (clean.inert: controls, bidi overrides and zero-width characters removed), for
+  e-mail and feeds, where a reader needs the words;
+- `archive()`: made visible (control pictures ␀ ␛, "[U+202E]"), for the archive's pages, which are
+  evidence: nothing in the recorded text may vanish or reorder what is shown.
+Links are made only from http(s) URLs and our own relative paths (`url` filter): "javascript:", "data:"
+or a page-supplied string never becomes an href.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from watchdog.diff import DELETE, EQUAL, INSERT
+from watchdog.models import TextDiff, iso
+from watchdog.render.clean import inert, readable
+from watchdog.render.compose import Cut, Links, Story, hidden, shown
+from watchdog.render.text import archive_reference, safe_url, where
+
+# Inline styles for e-mail clients (most ignore <style> blocks); the site styles by class instead.
+EMAIL_CSS = {
+    "passage": "margin:14px 0;padding:8px 12px;border-left:3px solid #8a8a8a;background:#fafafa",
+    "where": "margin:0 0 6px;font-size:14px",
+    "tags": "color:#555;font-size:12px",
+    "summary": "margin:0 0 6px;color:#555;font-style:italic",
+    "old": "margin:4px 0;color:#5c1d1d",
+    "new": "margin:4px 0;color:#123f18",
+    "del": "background:#ffe0e0;color:#8a1c1c;text-decoration:line-through",
+    "ins": "background:#dcf5dc;color:#14601d;text-decoration:none;font-weight:600",
+    "pointer": "margin:14px 0;font-weight:600",
+    "folded": "margin:14px 0;color:#555",
+}
+_RELATIVE = re.compile(r"(?:\.\./)*[A-Za-z0-9_][A-Za-z0-9._~/%@-]*(?:#[A-Za-z0-9_-]*)?|#[A-Za-z0-9_-]+")
+_INVISIBLE_SHOWN = re.compile("[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_CONTROL_PICTURES = {c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)} | {0x7F: 0x2421}
+_C1 = {c: 0xFFFD for c in range(0x80, 0xA0)}
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def visible(text: str) -> str:
+    """Text for the archive's pages: control characters as symbols (␀, ␛), bidi and zero-width
+    characters as "[U+202E]": shown, never acted on, never dropped. Valid in XML and HTML."""
+    if _CONTROLS.search(text):
+        text = text.translate(_CONTROL_PICTURES | _C1)
+        text = re.sub("[\ud800-\udfff\ufffe\uffff]", "\ufffd", text)
+    return _INVISIBLE_SHOWN.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
+
+
+def link_target(url: object) -> str | None:
+    """An href we may write: an http(s) URL, or a relative path / fragment of our own archive."""
+    if not isinstance(url, str) or not url:
+        return None
+    return safe_url(url) or (url if _RELATIVE.fullmatch(url) else None)
+
+
+def _finalizer(transform: Callable[[str], str]) -> Callable[[Any], Any]:
+    def finalize(value: Any) -> Any:
+        if isinstance(value, str) and not isinstance(value, Markup):
+            return transform(value)
+        return value
+
+    return finalize
+
+
+def _environment(transform: Callable[[str], str]) -> Environment:
+    env = Environment(
+        loader=PackageLoader("watchdog.render", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        finalize=_finalizer(transform),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["url"] = link_target
+    env.filters["where"] = where
+    env.filters["iso"] = iso
+    env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+    return env
+
+
+@cache
+def mail() -> Environment:
+    return _environment(inert)
+
+
+@cache
+def archive() -> Environment:
+    return _environment(visible)
+
+
+@dataclass(frozen=True, slots=True)
+class Pointer:
+    """The line ending a shortened body."""
+
+    text: str
+    href: str | None
+    label: str
+
+
+def pointer(story: Story, links: Links, cut: Cut | None) -> Pointer | None:
+    if cut is None:
+        return None
+    left = hidden(story, cut)
+    what = f"… {left} more passage{'s' if left != 1 else ''} in the archive:" if left else "… the rest:"
+    href = safe_url(links.change)
+    if href:
+        return Pointer(what, href, "full diff")
+    return Pointer(f"{what} {archive_reference(story, links)}", None, "")
+
+
+def render_email(story: Story, links: Links, *, cut: Cut | None = None) -> str:
+    """A whole HTML document for e-mail: the headline, the page and archive links in plain sight (the
+    plain-text part apprise derives from it keeps them), the passages, the change's ids."""
+    return (
+        mail()
+        .get_template("email.html")
+        .render(
+            story=story,
+            shown=shown(story, cut),
+            links=links,
+            css=EMAIL_CSS,
+            pointer=pointer(story, links, cut),
+            page_url=safe_url(story.message.url),
+            change_url=safe_url(links.change),
+            detected=story.message.detected_at.strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    )
+
+
+def render_fragment(
+    story: Story, links: Links, *, cut: Cut | None = None, env: Environment | None = None
+) -> str:
+    """The passages alone (a feed entry's content), without CSS (feed readers drop it), then a link to
+    the change page: the full diff is there."""
+    template = (env or mail()).from_string(_FRAGMENT)
+    return template.render(
+        story=story,
+        shown=shown(story, cut),
+        links=links,
+        pointer=pointer(story, links, cut),
+        href=links.change,
+    )
+
+
+_FRAGMENT = (
+    '{% from "_change.html" import passages %}<div class="pw-change">'
+    "{{ passages(story, shown, links, {}, pointer) }}"
+    '{% if href %}<p><a href="{{ href | url }}">The change in the archive</a></p>{% endif %}</div>'
+)
+
+
+def last_resort(story: Story, links: Links) -> list[str]:
+    """The smallest well-formed documents that still say what happened and where to read it."""
+    href = safe_url(links.change)
+    return [
+        mail().from_string(_LAST_RESORT).render(story=story, href=href, headline=True),
+        mail().from_string(_LAST_RESORT).render(story=story, href=href, headline=False),
+    ]
+
+
+_LAST_RESORT = (
+    '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>policy-watchdog</title></head><body>'
+    "{% if headline %}<p>{{ story.headline }}</p>{% endif %}"
+    '{% if href %}<p><a href="{{ href }}">full diff</a></p>{% endif %}</body></html>\n'
+)
+
+
+# --------------------------------------------------------------------------- the whole diff
+
+
+def full_diff(diff: TextDiff) -> str:
+    """`diff --format html`: every hunk under its section, <del>/<ins> inline (a fragment)."""
+    return mail().from_string(_FULL_DIFF).render(hunks=[_hunk_view(h.section, h) for h in diff.hunks])
+
+
+def _hunk_view(section: tuple[str, ...], hunk: Any) -> dict[str, Any]:
+    pieces = readable([(s.op, inert(s.text)) for s in hunk.segments])
+    tags = {EQUAL: "", DELETE: "del", INSERT: "ins"}
+    return {"where": " › ".join(section) or "top of the page", "pieces": [(tags[op], t) for op, t in pieces]}
+
+
+_FULL_DIFF = """<div class="pw-diff">
+{% for hunk in hunks %}<section class="hunk"><h3>{{ hunk.where }}</h3>
+<p class="block" style="white-space:pre-wrap">
+{%- for tag, text in hunk.pieces -%}
+{% if tag %}<{{ tag }}>{{ text }}</{{ tag }}>{% else %}{{ text }}{% endif %}
+{%- endfor %}</p></section>
+{% else %}<p>No differences.</p>
+{% endfor %}</div>
+"""
