@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import email.utils
+import gzip
 import http.client
 import logging
 import os
+import re
 import shutil
 import socket
 import threading
@@ -244,3 +246,36 @@ def test_serve_regenerates_binds_loopback_and_stops(archive: Config) -> None:
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+# --------------------------------------------------------------------------- compare, downloads
+
+
+def test_compare_any_two_versions_on_demand(server: ArchiveServer) -> None:
+    status, headers, body = request(server, "GET", "/compare?from=meta%40v1&to=meta@v2")
+    assert (status, headers["content-type"]) == (200, "text/html; charset=utf-8")
+    page = body.decode()
+    assert "<h1>Meta Privacy Policy: meta@v1 → meta@v2</h1>" in page
+    assert "<ins>We use public posts to train AI.</ins>" in page
+    assert "form-action 'self'" in headers["content-security-policy"], "the compare form may submit here"
+    for path, expected in [
+        ("/compare", 400),
+        ("/compare?from=meta@v1", 400),
+        ("/compare?from=meta@v1&to=../../etc/passwd", 400),
+        ("/compare?from=meta@v1&to=meta@v9", 404),
+        ("/compare?from=other@v1&to=meta@v1", 404),
+    ]:
+        status, headers, body = request(server, "GET", path)
+        assert (status, headers["content-type"]) == (expected, "text/plain; charset=utf-8"), path
+
+
+def test_the_raw_capture_and_the_text_download(server: ArchiveServer) -> None:
+    _status, _headers, page = request(server, "GET", "/versions/meta@v2.html")
+    raw_href = re.search(r'href="\.\./(raw/[0-9a-f]{64}\.gz)" download', page.decode())
+    assert raw_href is not None
+    status, headers, body = request(server, "GET", "/" + raw_href.group(1))
+    assert (status, headers["content-type"]) == (200, "application/gzip"), "downloaded, never rendered"
+    assert gzip.decompress(body).startswith(b"<html>")
+    status, headers, body = request(server, "GET", "/texts/meta@v2.txt")
+    assert (status, headers["content-type"]) == (200, "text/plain; charset=utf-8")
+    assert body.decode() == BASE + "We use public posts to train AI.\n"

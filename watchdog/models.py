@@ -784,6 +784,8 @@ class StatusMessage:
     attempts: int = 0  # consecutive failed checks (failing)
     archive_url: str | None = None
     advice: str = ""  # what `doctor` proposes (selectors that would read the page again), if anything
+    title: str = ""  # for other kinds ("capture"): the caller's own title and body
+    body: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -798,6 +800,8 @@ class StatusMessage:
             "attempts": self.attempts,
             "archive_url": self.archive_url,
             "advice": self.advice,
+            "title": self.title,
+            "body": self.body,
         }
 
     @classmethod
@@ -813,6 +817,8 @@ class StatusMessage:
             attempts=_int(data["attempts"]),
             archive_url=data["archive_url"] if isinstance(data["archive_url"], str) else None,
             advice=_str(data.get("advice", "")),
+            title=_str(data.get("title", "")),
+            body=_str(data.get("body", "")),
         )
 
 

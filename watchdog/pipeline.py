@@ -444,15 +444,20 @@ def _selector_switch(target: Target, ctx: Context, state: CheckState, accepted: 
     reading = f"alternative {now}" if now else "`select`"
     summary = f"the page is now read by {reading} (was {was}): a capture change, not a wording change"
     change_id = state.sequences.next_change_id(target.id)
-    notice = _status_alert(
-        target,
-        event_id=change_id,
-        kind="capture",
+    message = StatusMessage(
+        change_id,
+        "capture",
+        target.id,
+        target.name,
+        target.url,
+        accepted.capture.fetched_at,
+        summary,
         title=f"[{target.name}] capture changed: the page is now read by {reading}",
         body=f"policy-watchdog now reads {target.name} ({target.url}) with {reading} instead of {was}; "
         f"the text it reads changed with it, so {change_id} is recorded as a capture change, not announced "
         f"as a wording change. Check the selectors with `policy-watchdog doctor {target.id}`.",
     )
+    notice = _status_alert(target, ctx, message)
     record = replace(
         _record(target, state, at=accepted.capture.fetched_at, status="changed"),
         snapshot=_accepted_snapshot(target, accepted),

@@ -2,6 +2,8 @@
 
     /                 -> <storage dir>/site/index.html        /feeds/<name>  -> <storage dir>/feeds/<name>
     /<path>.html      -> <storage dir>/site/<path>.html
+    /compare?from=<version id>&to=<version id>   any two versions of a target, diffed on demand (the
+                      static site has the pages of each version against the previous and the first one)
 
 GET and HEAD only (anything else: 405); no write endpoint. Every file carries a strong ETag (SHA-256 of its
 bytes) and Last-Modified, and conditional requests get 304, so feed readers poll cheaply. The request path
@@ -27,6 +29,7 @@ import email.utils
 import hashlib
 import io
 import logging
+import re
 import socket
 import threading
 import time
@@ -37,11 +40,13 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from watchdog.config import Config
-from watchdog.errors import StorageError, WatchdogError
-from watchdog.publish.site import CSS_HASH
+from watchdog.errors import NotFoundError, StorageError, WatchdogError
+from watchdog.publish import after_cycle
+from watchdog.publish.archive import diff_cache_dir
+from watchdog.publish.site import CSS_HASH, compare_page
 from watchdog.storage import open_store
 
 log = logging.getLogger(__name__)
@@ -51,12 +56,13 @@ CONTENT_TYPES = {
     ".atom": "application/atom+xml; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
+    ".gz": "application/gzip",
 }
 SECURITY_HEADERS = (
     (
         "Content-Security-Policy",
         f"default-src 'none'; style-src '{CSS_HASH}'; img-src 'self'; base-uri 'none'; "
-        "form-action 'none'; frame-ancestors 'none'",
+        "form-action 'self'; frame-ancestors 'none'",
     ),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
@@ -64,6 +70,7 @@ SECURITY_HEADERS = (
     ("Cross-Origin-Resource-Policy", "same-origin"),
 )
 MAX_PATH = 2048
+_VERSION_ID = re.compile(r"[a-z0-9-]{1,100}@v[0-9]{1,9}")
 HTTP_VERSIONS = frozenset({"HTTP/1.0", "HTTP/1.1"})
 
 
@@ -249,6 +256,9 @@ class ArchiveHandler(BaseHTTPRequestHandler):
         self._plain(HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD are allowed", allow="GET, HEAD")
 
     def _serve(self, *, head: bool) -> None:
+        if urlsplit(self.path).path == "/compare":
+            self._compare(head=head)
+            return
         try:
             path = resolve(self.roots, self.path)
         except BadPath as exc:
@@ -263,6 +273,34 @@ class ArchiveHandler(BaseHTTPRequestHandler):
             self.end_headers()
         else:
             self._send(resource, head=head)
+
+    def _compare(self, *, head: bool) -> None:
+        """/compare?from=<version>&to=<version>: rendered from the archive, read-only, on each request."""
+        query = parse_qs(urlsplit(self.path).query, max_num_fields=4)
+        wanted = [query.get(key, [""])[0] for key in ("from", "to")]
+        if not all(_VERSION_ID.fullmatch(v) for v in wanted):
+            self._plain(
+                HTTPStatus.BAD_REQUEST, "bad request: give two version ids, ?from=<id>&to=<id>", head=head
+            )
+            return
+        config = cast(ArchiveServer, self.server).config
+        if config is None:
+            self._plain(HTTPStatus.NOT_FOUND, "not found: this server has no archive to compare", head=head)
+            return
+        try:
+            with open_store(config, writer=False) as store:
+                page = compare_page(
+                    config, store.archive, *wanted, cache_dir=diff_cache_dir(config.storage_dir)
+                )
+        except NotFoundError as exc:
+            self._plain(HTTPStatus.NOT_FOUND, f"not found: {exc}", head=head)
+            return
+        except ValueError as exc:
+            self._plain(HTTPStatus.BAD_REQUEST, f"bad request: {exc}", head=head)
+            return
+        stamp = datetime.now(UTC).replace(microsecond=0)
+        etag = '"' + hashlib.sha256(page).hexdigest()[:32] + '"'
+        self._send(Resource(page, CONTENT_TYPES[".html"], etag, stamp), head=head)
 
     def _send(self, resource: Resource, *, head: bool) -> None:
         self.send_response(HTTPStatus.OK)
@@ -356,8 +394,16 @@ class ArchiveServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the listen backlog: a burst of clients waits in the kernel, not here
 
-    def __init__(self, address: tuple[str, int], roots: Roots, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        roots: Roots,
+        limits: Limits | None = None,
+        *,
+        config: Config | None = None,
+    ) -> None:
         self.roots = roots
+        self.config = config  # the archive's config: /compare reads it (None: static files only)
         self.limits = limits or Limits()
         self._slots = threading.BoundedSemaphore(self.limits.max_connections)
         if ":" in address[0]:  # an IPv6 literal such as ::1
@@ -398,8 +444,6 @@ class ArchiveServer(ThreadingHTTPServer):
 
 def regenerate(config: Config) -> None:
     """Bring the site and feeds up to date once, from a read-only view of the archive."""
-    from watchdog.publish import after_cycle
-
     try:
         with open_store(config, writer=False) as store:
             after_cycle(config, store)
@@ -412,7 +456,7 @@ def make_server(config: Config, *, host: str = "127.0.0.1", port: int = 8080) ->
     regenerate(config)
     roots = Roots(config.storage_dir / "site", config.storage_dir / "feeds")
     try:
-        return ArchiveServer((host, port), roots)
+        return ArchiveServer((host, port), roots, config=config)
     except OSError as exc:
         raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 

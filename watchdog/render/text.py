@@ -136,6 +136,8 @@ def render_status(message: StatusMessage, *, guard: Guard = no_guard) -> tuple[s
         )
         if message.advice.strip():
             body += "\n\n" + "\n".join(guard(one_line(line)) for line in message.advice.splitlines())
+    elif message.body:
+        title, body = guard(one_line(message.title)), guard(one_line(message.body))
     elif message.kind == "recovered":
         title = f"[{name}] recovered: readable again"
         body = f"policy-watchdog can read {name} ({url}) again: {reason}."
