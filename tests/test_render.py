@@ -92,7 +92,8 @@ def test_the_may_2025_headline_tells_the_story() -> None:
         '[Meta Privacy Policy] Added under "For all people, including those under the age of majority": '
         '"Develop and improve artificial intelligence'
     )
-    assert story.headline.endswith("(+5 more) · ai-training, legal-basis, public-data")
+    assert story.headline.endswith("(+3 more) · ai-training, legal-basis, public-data")
+    assert story.folded_line == "and 5 edits that keep the meaning, not shown: 5 punctuation"
     assert len(story.headline) <= HEADLINE_MAX
 
 

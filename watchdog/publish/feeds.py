@@ -37,7 +37,7 @@ from watchdog.errors import StorageError
 from watchdog.models import ChangeRecord, Event, TargetState, Topic, iso
 from watchdog.publish.archive import Archive, DiffCache, change_evidence, change_message
 from watchdog.publish.output import Page, page_key
-from watchdog.publish.site import EDITORIAL, listing_title
+from watchdog.publish.site import listing_title
 from watchdog.render.compose import Links, Story, compose, fit, page_path
 from watchdog.render.html import archive, render_fragment, visible
 from watchdog.render.text import render_text
@@ -320,7 +320,7 @@ def _entry_body(builder: FeedBuilder, inputs: FeedInputs, entry: ChangeEntry) ->
         evidence=evidence,
         topics=inputs.topics,
     )
-    story = compose(message, editorial=EDITORIAL)
+    story = compose(message)
     links = _links(inputs, change)
     summary = fit(
         story,

@@ -478,12 +478,9 @@ def story_of(builder: SiteBuilder, head: TargetRef, change: ChangeRecord, diff: 
             evidence=evidence,
             topics=builder.config.topics,
         )
-        return compose(message, editorial=EDITORIAL)
+        return compose(message)
 
     return builder.story(change.id, make)
-
-
-EDITORIAL = None  # the shared normaliser's judgement of an edit (watchdog.normalise), once it exists
 
 
 # --------------------------------------------------------------------------- index
@@ -912,7 +909,7 @@ def render_compare(builder: SiteBuilder, inputs: CompareInputs) -> bytes:
         message = change_message(
             pseudo, target_name=head.name, url=head.url, diff=diff, evidence=(), topics=()
         )
-        story = compose(message, editorial=EDITORIAL)
+        story = compose(message)
     cmp = {
         "title": title,
         "before_id": before.id,

@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from watchdog.diff import DELETE, EQUAL, INSERT, changed_region, pair_sentences
 from watchdog.models import SEVERITY_RANK, ChangeMessage, Hunk, Topic, TopicMatch
+from watchdog.normalise import editorial_reason
 from watchdog.render.clean import clip, one_line
 
 Editorial = Callable[[str, str], str | None]  # (before, after) -> why the edit keeps the meaning, or None
@@ -124,19 +125,22 @@ class Story:
 
     @property
     def folded_line(self) -> str | None:
-        """ "and 3 punctuation-only edits, 1 spelling variant (not shown)" """
+        """ "and 4 edits that keep the meaning, not shown: 3 punctuation, 1 spelling" """
         if not self.folded:
             return None
-        parts = [f"{count} {reason}" for reason, count in self.folded]
-        return f"and {', '.join(parts)} edit{'s' if sum(c for _r, c in self.folded) > 1 else ''} (not shown)"
+        count = sum(n for _reason, n in self.folded)
+        kinds = "; ".join(f"{n} {reason}" for reason, n in self.folded)
+        edits = "an edit that keeps" if count == 1 else f"{count} edits that keep"
+        return f"and {edits} the meaning, not shown: {kinds}"
 
     def sections(self) -> list[str]:
         """The heading path of every hunk of the diff, in hunk order (`changes --json` "sections")."""
         return [" › ".join(h.section) for h in self.message.diff.hunks]
 
 
-def compose(message: ChangeMessage, *, editorial: Editorial | None = None) -> Story:
-    """The story of a change. `editorial` is the shared normaliser's judgement of one edit."""
+def compose(message: ChangeMessage, *, editorial: Editorial | None = editorial_reason) -> Story:
+    """The story of a change. `editorial` judges one edit (the shared normaliser, watchdog.normalise):
+    the hunks it says keep the meaning are folded, not shown."""
     diff = message.diff
     topics = _topics(message)
     ranks = {t.id: i for i, t in enumerate(topics)}
@@ -151,11 +155,16 @@ def compose(message: ChangeMessage, *, editorial: Editorial | None = None) -> St
     for index, hunk in enumerate(diff.hunks):
         found = by_hunk.get(index, [])
         hunk_topics = tuple(dict.fromkeys(m.topic_id for m in found if m.topic_id in ranks))
-        reason = editorial(hunk.before, hunk.after) if editorial is not None and not hunk_topics else None
+        reason = editorial(hunk.before, hunk.after) if editorial is not None else None
         if reason is not None:
             folded[reason] += 1
             continue
         passage = _passage(index, hunk, hunk_topics, tuple(m.sentence for m in found))
+        if editorial is not None:
+            passage, kept_meaning = _without_editorial_pairs(passage, editorial)
+            folded.update(kept_meaning)
+            if not passage.lines:
+                continue
         best = min((ranks[t] for t in hunk_topics), default=len(ranks))
         changed = changed_size(hunk)
         # most severe topic first; then the passage touching more topics, then the bigger change
@@ -189,8 +198,8 @@ def headline(story: Story) -> str:
     tags = ", ".join(t.id for t in story.topics)
     tail = f" · {tags}" if tags else ""
     if not story.passages:
-        edits = ", ".join(f"{count} {reason}" for reason, count in story.folded)
-        what = f"Only meaning-preserving edits ({edits})" if edits else "Wording changed"
+        edits = "; ".join(f"{count} {reason}" for reason, count in story.folded)
+        what = f"Only edits that keep the meaning ({edits})" if edits else "Wording changed"
         return f"[{name}] {what}{tail}"
     lead = story.passages[0]
     quoted = _quote(lead)
@@ -250,6 +259,32 @@ def changed_size(hunk: Hunk) -> int:
         return sum(len(s.text) for s in hunk.segments if s.op != EQUAL)
     # a coarse hunk's sentences are those found on one side only: what a reader has to read
     return sum(len(s) for s in (*hunk.sentences_before, *hunk.sentences_after))
+
+
+def _without_editorial_pairs(passage: Passage, editorial: Editorial) -> tuple[Passage, list[str]]:
+    """The passage without its sentence pairs that say the same thing (old and new differing only by a
+    full stop, a spelling variant...): a changed passage shows only the sentences whose meaning changed."""
+    if passage.summary:
+        return passage, []
+    old = [line for line in passage.lines if line.sign == "-"]
+    new = [line for line in passage.lines if line.sign == "+"]
+    dropped: set[int] = set()
+    reasons = []
+    for line in old:
+        for candidate in new:
+            if id(candidate) in dropped:
+                continue
+            reason = editorial(line.text, candidate.text)
+            if reason is not None:
+                dropped.update((id(line), id(candidate)))
+                reasons.append(reason)
+                break
+    if not dropped:
+        return passage, []
+    kept = tuple(line for line in passage.lines if id(line) not in dropped)
+    signs = {line.sign for line in kept}
+    verb = passage.verb if signs != {"+"} and signs != {"-"} else ("Added" if signs == {"+"} else "Removed")
+    return replace(passage, lines=kept, verb=verb), reasons
 
 
 def _huge(hunk: Hunk, verb: str) -> str:

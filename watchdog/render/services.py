@@ -146,13 +146,20 @@ def write(
     return Written(title, body, text.full_diff(message.diff).encode("utf-8"), name)
 
 
+_STATUS_HTML = (
+    '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title></head><body>'
+    '{% for p in paragraphs %}<p style="white-space:pre-wrap">{{ p }}</p>{% endfor %}</body></html>\n'
+)
+
+
 def _status(message: StatusMessage, shape: Shape, *, fits: Fits, title_max: int) -> Written:
     title, body = text.render_status(message, guard=shape.guard)
     if shape.render == "markdown":
-        body = markdown.escape(body, shape.dialect)
+        body = "\n".join(markdown.escape(line, shape.dialect) for line in body.split("\n"))
         title = shape.guard(title)
     elif shape.render == "html":
-        body = html.mail().from_string("<p>{{ body }}</p>").render(body=body)
+        paragraphs = [p for p in body.split("\n\n") if p.strip()]
+        body = html.mail().from_string(_STATUS_HTML).render(title=title, paragraphs=paragraphs)
     head = (
         ""
         if shape.title_field
