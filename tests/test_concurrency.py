@@ -161,14 +161,16 @@ def test_files_keep_the_permissions_open_gave_them(tmp_path: Path) -> None:
 
 def test_sweep_removes_leftover_temporaries_only(tmp_path: Path) -> None:
     (tmp_path / "ab").mkdir()
-    old = tmp_path / "ab" / f".abcdef.x1y2{TEMP_SUFFIX}"
-    legacy = tmp_path / "ab" / f"abcdef.4242{TEMP_SUFFIX}"  # the name releases before this one used
-    fresh = tmp_path / f".page.html.z9{TEMP_SUFFIX}"
-    keep = tmp_path / "ab" / "abcdef"
-    for path in (old, legacy, fresh, keep):
+    digest = "ab" * 32
+    old = tmp_path / "ab" / f".{digest}.x1y2_k9z{TEMP_SUFFIX}"
+    legacy = tmp_path / "ab" / f"{digest}.4242{TEMP_SUFFIX}"  # the name releases before this one used
+    fresh = tmp_path / f".page.html.z9abcdef{TEMP_SUFFIX}"
+    keep = tmp_path / "ab" / digest
+    users = tmp_path / "notes.tmp"  # not a name we give: an export folder's own files are left alone
+    for path in (old, legacy, fresh, keep, users):
         path.write_bytes(b"x")
     os.utime(old, (1, 1))
     os.utime(legacy, (1, 1))
     assert sweep_temporaries(tmp_path, older_than=3600) == 2
-    assert fresh.exists() and keep.exists() and not old.exists() and not legacy.exists()
-    assert sweep_temporaries(tmp_path) == 1 and not fresh.exists() and keep.exists()
+    assert fresh.exists() and keep.exists() and users.exists() and not old.exists() and not legacy.exists()
+    assert sweep_temporaries(tmp_path) == 1 and not fresh.exists() and keep.exists() and users.exists()

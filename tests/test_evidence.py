@@ -22,9 +22,9 @@ from watchdog import cli as watchdog_cli
 from watchdog.models import Alert, OwedAlert, Target
 from watchdog.publish import commands
 from watchdog.publish.evidence import check_archive, export_jsonl, verify
-from watchdog.storage import sqlite as sqlite_rows
 from watchdog.storage.chain import chain_hash, change_payload
 from watchdog.storage.sqlite import DB_NAME, SqliteStorage
+from watchdog.storage.sqlite import rows as sqlite_rows
 
 META = Target(id="meta", url="https://example.org/policy", name="Meta Privacy Policy")
 BASE = "Our policy explains how we use information.\nYou can contact us at any time.\n"
@@ -48,6 +48,8 @@ def run(handler: Callable[[argparse.Namespace], int], config: Path, *argv: str) 
     parser = argparse.ArgumentParser()
     if handler is commands.cmd_export:
         commands.configure_export(parser)
+    if handler is commands.cmd_verify:
+        commands.configure_verify(parser)
     args = parser.parse_args(list(argv))
     args.config = str(config)
     out = io.StringIO()

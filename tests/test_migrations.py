@@ -16,10 +16,10 @@ import pytest
 from watchdog.errors import StorageError
 from watchdog.models import CheckRecord, NewChange, NewVersion
 from watchdog.publish.evidence import check_archive
-from watchdog.storage import sqlite as sqlite_backend
 from watchdog.storage.lock import LOCK_NAME, WriterLock
 from watchdog.storage.migrations import migrations, statements
 from watchdog.storage.sqlite import DB_NAME, MIGRATIONS, SqliteStorage
+from watchdog.storage.sqlite import storage as sqlite_backend
 
 ROUND1 = Path(__file__).parent / "fixtures" / "archives" / "round1"
 FIRST_ROUND = ["0001_initial", "0002_snapshot_text_hash"]

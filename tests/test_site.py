@@ -256,13 +256,14 @@ def test_only_what_changed_is_rewritten_and_one_diff_is_computed(tmp_path: Path)
         "compare/meta@v1--meta@v3.html",
         next(p for p in second if p.startswith("raw/") and p not in first),
     }
-    # neighbours gain a "newer" link; the index and timeline list the change
+    # neighbours gain a "newer" link; the index and timeline list the change; the chain heads move on
     assert rewritten == {
         "index.html",
         "targets/meta.html",
         "changes/meta@c1.html",
         "versions/meta@v2.html",
         "versions/meta@v1.html",  # the first version lists its comparison with each later one
+        "chain-heads.json",
         MANIFEST,
     }
     # the new change, and the new version against the first one: the others came from the on-disk cache

@@ -23,6 +23,7 @@ from watchdog.errors import ConfigError, FetchError, NotFoundError, WatchdogErro
 from watchdog.follow import with_followed
 from watchdog.models import Capture, Outcome, Target, TargetState, iso
 from watchdog.publish import commands as publish_commands
+from watchdog.publish.evidence import AnchorError
 from watchdog.reextract import capture_of
 from watchdog.storage import open_store
 from watchdog.storage.interfaces import ArchiveReader, Storage
@@ -529,7 +530,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     ),
     "verify": (
         "recompute every hash and the hash chain; exit 1 on any mismatch",
-        _no_arguments,
+        publish_commands.configure_verify,
         publish_commands.cmd_verify,
     ),
     "deliver": (
@@ -571,7 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    except (UsageError, NotFoundError) as exc:
+    except (UsageError, NotFoundError, AnchorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except WatchdogError as exc:

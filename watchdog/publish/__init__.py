@@ -25,12 +25,16 @@ from pathlib import Path
 from watchdog.config import Config
 from watchdog.errors import StorageError
 from watchdog.publish.archive import DiffCache, code_fingerprint, diff_cache_dir, load_archive
-from watchdog.publish.output import WriteReport, write_pages
-from watchdog.storage.interfaces import Storage
+from watchdog.publish.evidence import chain_heads_json
+from watchdog.publish.output import Page, WriteReport, page_key, write_pages
+from watchdog.storage.files import sweep_temporaries
+from watchdog.storage.interfaces import ArchiveReader, Storage
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".publish.lock"
+CHAIN_HEADS = "chain-heads.json"
+STALE_TEMPORARY = 600.0  # seconds: a page is written in milliseconds; an older temporary file is a leftover
 GENERATOR_MODULES = (
     "watchdog.publish.archive",
     "watchdog.publish.site",
@@ -70,12 +74,14 @@ def publish(
 
     generator = code_fingerprint(*GENERATOR_MODULES)
     with _exclusive(site_dir), store.reading() as reader:
+        _sweep(site_dir, feeds_dir)
         archive = load_archive(reader)
         diffs = DiffCache(texts=reader.text, directory=cache_dir)
         site = SiteBuilder(config, archive, reader, diffs, generator)
         feeds = FeedBuilder(config, archive, reader, diffs, generator)
-        site_report = write_pages(site_dir, site.pages(), generator=generator)
-        feeds_report = write_pages(feeds_dir, feeds.pages(), generator=generator)
+        heads = _chain_heads_page(reader)  # beside the feeds and the site: whoever keeps a copy can
+        site_report = write_pages(site_dir, [*site.pages(), heads], generator=generator)  # detect a rewrite
+        feeds_report = write_pages(feeds_dir, [*feeds.pages(), heads], generator=generator)
     return PublishReport(site_report, feeds_report, diffs.computed)
 
 
@@ -83,6 +89,22 @@ def export_site(config: Config, store: Storage, directory: Path) -> str:
     """`export-site DIR`: the whole archive (pages and feeds/) under DIR; returns a one-line report."""
     report = publish(config, store, site_dir=directory, feeds_dir=directory / "feeds", cache_dir=None)
     return str(report)
+
+
+def _chain_heads_page(reader: ArchiveReader) -> Page:
+    """chain-heads.json: each target's last record hash and record count (publish/evidence.py, anchoring)."""
+    data = chain_heads_json(reader.chain_heads())
+    return Page(CHAIN_HEADS, page_key(data), lambda: data)
+
+
+def _sweep(*folders: Path) -> None:
+    """Temporary files of publishers that died mid-write (we hold the folder's publishing lock; the age
+    leaves alone a publisher of the same feeds folder under another site folder's lock)."""
+    for folder in folders:
+        try:
+            sweep_temporaries(folder, older_than=STALE_TEMPORARY)
+        except OSError as exc:  # best effort: they take room, never a reader's view
+            log.warning("could not remove leftover temporary files under %s: %s", folder, exc)
 
 
 @contextmanager

@@ -33,7 +33,7 @@ from watchdog.models import (
     diff_from_json,
     diff_to_json,
 )
-from watchdog.storage.files import write_atomically
+from watchdog.storage.files import CACHE_FOLDER, write_atomically
 from watchdog.storage.interfaces import ArchiveReader
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def classification_of(change: ChangeRecord, evidence: Sequence[Mapping[str, Any]
 def diff_cache_dir(storage_dir: Path) -> Path:
     """Where the diff cache of an archive lives: shared by the pipeline (which fills it when it records a
     change) and publishing (which reads it back)."""
-    return storage_dir / "cache" / "diffs"
+    return storage_dir / CACHE_FOLDER / "diffs"
 
 
 class DiffCache:

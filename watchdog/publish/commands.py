@@ -14,9 +14,17 @@ from typing import TextIO
 
 from watchdog.config import Config, load_config, resolve_config_path
 from watchdog.errors import StorageError
+from watchdog.models import ChainHead
 from watchdog.publish import export_site
+from watchdog.publish.evidence import (
+    AnchorError,
+    chain_heads_json,
+    check_archive,
+    export_jsonl,
+    read_anchor,
+)
 from watchdog.storage import open_store
-from watchdog.storage.files import atomic_text_file
+from watchdog.storage.files import atomic_text_file, write_atomically
 from watchdog.storage.interfaces import Storage
 
 # the exit codes of watchdog.cli (which imports this module to build its command table: this module does
@@ -81,13 +89,22 @@ def configure_export(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--format", choices=("jsonl",), default="jsonl", help="jsonl: one JSON object per line")
     sub.add_argument("--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
     sub.add_argument("--with-text", action="store_true", help="include each version's full text")
+    sub.add_argument(
+        "--chain-heads",
+        metavar="FILE",
+        help="write each target's last record hash and record count to FILE (keep it: `verify --against "
+        "FILE` later detects a rewritten, trimmed or deleted chain); alone, nothing else is exported",
+    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from watchdog.publish.evidence import export_jsonl
-
     config = _config(args)
     with open_store(config, writer=False) as store:
+        if args.chain_heads is not None:
+            targets = _write_heads(store, Path(args.chain_heads))
+            print(f"{args.chain_heads}: chain heads of {targets} target(s)", file=sys.stderr)
+            if args.output is None:
+                return EXIT_OK
         if args.output is None:
             export_jsonl(store, sys.stdout, include_text=args.with_text)
             return EXIT_OK
@@ -97,8 +114,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _export_to_file(store: Storage, path: Path, *, include_text: bool) -> tuple[int, int]:
-    from watchdog.publish.evidence import export_jsonl
-
     try:
         with atomic_text_file(path) as handle:
             return export_jsonl(store, handle, include_text=include_text)
@@ -106,15 +121,33 @@ def _export_to_file(store: Storage, path: Path, *, include_text: bool) -> tuple[
         raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
+def _write_heads(store: Storage, path: Path) -> int:
+    with store.reading() as reader:
+        heads = reader.chain_heads()
+    try:
+        write_atomically(path, chain_heads_json(heads))
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return len(heads)
+
+
 # --------------------------------------------------------------------------- verify
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    from watchdog.publish.evidence import check_archive
+def configure_verify(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--against",
+        metavar="FILE",
+        help="also check the archive against chain heads kept earlier (`export --chain-heads`, or a copy of "
+        "feeds/chain-heads.json): every chain must still be there, whole, with the same records",
+    )
 
+
+def cmd_verify(args: argparse.Namespace) -> int:
     config = _config(args)
+    anchor = _anchor(Path(args.against)) if args.against else []
     with open_store(config, writer=False) as store:
-        report = check_archive(store)
+        report = check_archive(store, against=anchor)
     out: TextIO = sys.stdout
     for problem in report.problems:
         print(problem, file=out)
@@ -122,4 +155,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"verify: {len(report.problems)} problem(s) in {config.storage_dir}", file=out)
         return EXIT_FAILED
     print(report.summary(), file=out)
+    if args.against:
+        print(f"ok: every chain of {args.against} ({len(anchor)} target(s)) is still whole", file=out)
     return EXIT_OK
+
+
+def _anchor(path: Path) -> list[ChainHead]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AnchorError(f"{path}: {exc.strerror or exc}") from exc
+    return read_anchor(data, str(path))

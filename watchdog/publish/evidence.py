@@ -13,6 +13,14 @@ of {"prev": prev_hash, **payload}, keys sorted, separators "," and ":", non-ASCI
 line carries that `payload`, so a verifier needs nothing else (and the texts, with `--with-text`, to check
 text hashes). Not covered by the chain (mutable or derived by design): a version's last_seen, a change's
 `alerted` flag, its classifier evidence and its sections.
+
+Anchoring: a chain verifies on its own, so whoever can write the archive could rewrite history and recompute
+every hash, trim the newest records, or delete a target, and `verify` would still pass. The chain heads
+(each target's last record hash and record count, `chain_heads_json`) are published after every cycle
+(feeds/chain-heads.json, site/chain-heads.json) and exported on demand (`export --chain-heads FILE`); anyone
+who kept a copy checks the archive against it (`verify --against FILE`, `check_anchor`): every target of the
+copy must still exist, hold at least as many records, and its record at the copy's position must hash to
+the copy's head. An archive that only grew since passes.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from watchdog.errors import WatchdogError
 from watchdog.models import ChainEntry, ChainHead, ChangeRecord, Snapshot, Version
 from watchdog.storage.chain import chain_hash, change_payload, ts, version_payload
 from watchdog.storage.interfaces import ArchiveReader, Blobs, Storage
@@ -47,11 +56,13 @@ def verify(store: Storage) -> list[str]:
     return list(check_archive(store).problems)
 
 
-def check_archive(store: Storage) -> VerifyReport:
+def check_archive(store: Storage, *, against: Sequence[ChainHead] = ()) -> VerifyReport:
+    """Every hash and link of the archive, and (`against`) the chain heads of an earlier copy."""
     with store.reading() as reader:
         entries, heads = reader.chain(), reader.chain_heads()
         blobs = _BlobChecker(store.blobs)
         problems = [*_check_blobs(reader, entries, blobs), *_check_chains(entries, heads)]
+        problems += check_anchor(entries, against)
     versions = sum(1 for e in entries if e.kind == "version")
     return VerifyReport(tuple(problems), versions, len(entries) - versions, len(blobs.seen))
 
@@ -166,6 +177,71 @@ def _check_links(records: list[ChainEntry]) -> Iterator[str]:
                 f"recomputed {recomputed[:16]}…): a hashed field was altered"
             )
         previous = record
+
+
+# --------------------------------------------------------------------------- anchoring
+
+HEADS_FORMAT = "policy-watchdog chain heads 1"
+
+
+class AnchorError(WatchdogError):
+    """A chain-heads file that cannot be read (not JSON, not this format)."""
+
+
+def chain_heads_json(heads: Sequence[ChainHead]) -> bytes:
+    """The chain heads as published: deterministic (an unchanged archive gives the same bytes)."""
+    body = {
+        "format": HEADS_FORMAT,
+        "targets": {h.target_id: {"head": h.head, "records": h.count} for h in heads},
+    }
+    return (json.dumps(body, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def read_anchor(data: bytes, source: str) -> list[ChainHead]:
+    """The chain heads of a file written by `chain_heads_json`; AnchorError naming `source` otherwise."""
+    try:
+        body = json.loads(data.decode("utf-8"))
+        if body.get("format") != HEADS_FORMAT:
+            raise ValueError(f"its format is {body.get('format')!r}, not {HEADS_FORMAT!r}")
+        return [_anchor_head(target_id, item) for target_id, item in sorted(body["targets"].items())]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise AnchorError(f"{source}: not a chain-heads file ({exc})") from exc
+
+
+def _anchor_head(target_id: str, item: dict[str, Any]) -> ChainHead:
+    head, records = item["head"], item["records"]
+    if not isinstance(head, str) or not isinstance(records, int) or isinstance(records, bool) or records < 0:
+        raise ValueError(f"target {target_id!r}: head must be a string and records a count")
+    return ChainHead(str(target_id), head, records)
+
+
+def check_anchor(entries: Sequence[ChainEntry], anchor: Sequence[ChainHead]) -> list[str]:
+    """What an earlier copy of the chain heads says the archive has lost or rewritten (see the module
+    docstring); empty when every anchored chain is still there, whole, with the same records."""
+    by_target: dict[str, dict[int, ChainEntry]] = {}
+    for entry in entries:
+        by_target.setdefault(entry.target_id, {})[entry.chain_seq] = entry
+    return [p for head in anchor if (p := _anchor_problem(head, by_target.get(head.target_id)))]
+
+
+def _anchor_problem(head: ChainHead, records: dict[int, ChainEntry] | None) -> str | None:
+    if not records:
+        if head.count == 0:
+            return None
+        return f"target {head.target_id}: the anchor has {head.count} records, the archive none: deleted"
+    if max(records) < head.count:
+        return (
+            f"target {head.target_id}: the anchor has {head.count} records, the archive {max(records)}: "
+            "its newest records were removed"
+        )
+    at = records.get(head.count)
+    if head.count and (at is None or at.record_hash != head.head):
+        found = at.record_hash[:16] if at else "nothing"
+        return (
+            f"target {head.target_id}: record {head.count} is {found}…, the anchor says {head.head[:16]}…: "
+            "the chain was rewritten"
+        )
+    return None
 
 
 # --------------------------------------------------------------------------- export

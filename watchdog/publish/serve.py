@@ -57,6 +57,7 @@ CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
     ".gz": "application/gzip",
+    ".json": "application/json",  # chain-heads.json
 }
 SECURITY_HEADERS = (
     (

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 TEMP_SUFFIX = ".tmp"
+CACHE_FOLDER = "cache"  # under a storage dir: this machine's caches (the diff cache), swept at writer start
 
 # mkstemp creates files readable by their owner only; the files it makes here are the same files `open()`
 # made before (published pages are read by web servers, blobs by auditors): the process umask decides.
@@ -111,9 +113,15 @@ def fsync_folder(folder: str) -> None:
         os.close(descriptor)
 
 
+# ".<target name>.<8 random characters of mkstemp>.tmp", and the releases before this one's blob
+# temporaries, "<sha-256>.<pid>.tmp": nothing else is ever taken for a leftover (a user's own files in an
+# export folder stay).
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp|[0-9a-f]{64}\.[0-9]+\.tmp")
+
+
 def is_temporary(name: str) -> bool:
-    """A name this module (or the releases before it: `<name>.<pid>.tmp`) gives its temporary files."""
-    return name.endswith(TEMP_SUFFIX)
+    """A name this module (or the releases before it) gives its temporary files."""
+    return _TEMPORARY.fullmatch(name) is not None
 
 
 def sweep_temporaries(root: Path, *, older_than: float = 0.0, now: float | None = None) -> int:

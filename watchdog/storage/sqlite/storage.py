@@ -1,0 +1,190 @@
+"""Storage, SQLite backend: SqliteStorage, the whole (its parts, its lifetime, schema upgrades on open)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from watchdog.errors import LockedError, StorageError
+from watchdog.storage.blobs import FOLDER as BLOB_FOLDER
+from watchdog.storage.blobs import BlobStore
+from watchdog.storage.files import CACHE_FOLDER, sweep_temporaries
+from watchdog.storage.lock import LOCK_NAME, WriterLock
+from watchdog.storage.sqlite.archive import SqliteArchive
+from watchdog.storage.sqlite.checks import SqliteChecks
+from watchdog.storage.sqlite.connection import (
+    DB_NAME,
+    Database,
+    migrate,
+    open_reader,
+    open_writer,
+    pending_migrations,
+    upgraded_in_memory,
+)
+from watchdog.storage.sqlite.outbox import SqliteOutbox
+
+log = logging.getLogger(__name__)
+
+UPGRADE_WAIT = 10.0  # seconds a reader waits for another process to finish upgrading an archive
+# a cache entry is written in milliseconds: a temporary file an hour old is a leftover, not a live write
+CACHE_TEMPORARY_AGE = 3600.0
+
+# --------------------------------------------------------------------------- the whole
+
+
+class SqliteStorage:
+    """Storage on a storage dir. Open with `SqliteStorage.open(dir)` (or watchdog.storage.open_store)."""
+
+    def __init__(self, directory: Path, db: Database, lock: WriterLock | None) -> None:
+        self._directory = directory
+        self.db = db
+        self._blobs = BlobStore(directory / BLOB_FOLDER)
+        self._lock = lock
+        self._archive = SqliteArchive(db, self._blobs)
+        self._checks = SqliteChecks(db, self._blobs)
+        self._outbox = SqliteOutbox(db, self._blobs)
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
+    @property
+    def archive(self) -> SqliteArchive:
+        return self._archive
+
+    @property
+    def checks(self) -> SqliteChecks:
+        return self._checks
+
+    @property
+    def outbox(self) -> SqliteOutbox:
+        return self._outbox
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self._blobs
+
+    @classmethod
+    def open(cls, directory: Path, *, writer: bool = True, lock_held_by: int | None = None) -> SqliteStorage:
+        """Open (and create or migrate) the archive. A writer takes the dir's lock or raises LockedError,
+        then removes what writers that died mid-write left behind.
+
+        `lock_held_by`: a child of the lock holder (the daemon's delivery chore) writes under its parent's
+        lock; it is checked to be held by that process, and no lock is taken.
+        """
+        if not writer:
+            return cls._open_reader(directory)
+        lock = _writer_lock(directory, lock_held_by)
+        try:
+            storage = cls(directory, open_writer(directory / DB_NAME), lock)
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
+        try:
+            migrate(storage.db)
+            if lock is not None:
+                _sweep(directory)
+        except BaseException:
+            storage.close()
+            raise
+        return storage
+
+    @classmethod
+    def _open_reader(cls, directory: Path) -> SqliteStorage:
+        db = open_reader(directory / DB_NAME)
+        try:
+            pending = pending_migrations(db)
+        except BaseException:
+            db.close()
+            raise
+        if not pending:
+            return cls(directory, db, None)
+        if db.static:  # a read-only copy: it cannot be upgraded on disk
+            return cls(directory, upgraded_in_memory(db), None)
+        db.close()
+        return cls._open_upgraded(directory)
+
+    @classmethod
+    def _open_upgraded(cls, directory: Path) -> SqliteStorage:
+        """A reader met an archive from an older release: migrate it now when no writer holds it; while one
+        does (another reader upgrading it, a writer starting), wait a little for it to be done; when it
+        cannot be written at all, read it upgraded in memory."""
+        deadline = time.monotonic() + UPGRADE_WAIT
+        while True:
+            try:
+                cls.open(directory, writer=True).close()
+                break
+            except LockedError as exc:
+                if not _still_pending(directory):
+                    break
+                if time.monotonic() >= deadline:
+                    raise StorageError(
+                        f"the archive in {directory} needs a schema upgrade that the process writing to it "
+                        "has not made (an older release still running?); stop it, or try again"
+                    ) from exc
+                time.sleep(0.1)
+            except StorageError:  # read-only (a file, a folder, a medium): read an upgraded copy instead
+                return cls(directory, upgraded_in_memory(open_reader(directory / DB_NAME)), None)
+        return cls.open(directory, writer=False)
+
+    @contextmanager
+    def reading(self) -> Iterator[SqliteArchive]:
+        """A separate read-only connection inside one read transaction: committed data of one instant (a
+        static copy, which nobody writes to, is read as it is)."""
+        db = self.db if self.db.static else open_reader(self._directory / DB_NAME)
+        try:
+            with db.transaction(write=False):
+                yield SqliteArchive(db, self._blobs)
+        finally:
+            if db is not self.db:
+                db.close()
+
+    def close(self) -> None:
+        self.db.close()
+        if self._lock:
+            self._lock.release()
+
+    def __enter__(self) -> SqliteStorage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _writer_lock(directory: Path, lock_held_by: int | None) -> WriterLock | None:
+    """The storage dir's writer lock, taken (None: a child writing under its parent's, checked)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if lock_held_by is not None:
+            WriterLock(directory / LOCK_NAME).check_held_by(lock_held_by)
+            return None
+        lock = WriterLock(directory / LOCK_NAME)
+        lock.acquire()
+        return lock
+    except OSError as exc:
+        raise StorageError(f"cannot open the archive in {directory}: {exc.strerror or exc}") from exc
+
+
+def _sweep(directory: Path) -> None:
+    """Temporary files left by writers that died mid-write (a kill -9, a full disk): the blobs' under the
+    lock we hold (no other writer can be mid-write), the caches' once old enough not to be anyone's."""
+    try:
+        removed = sweep_temporaries(directory / BLOB_FOLDER)
+        removed += sweep_temporaries(directory / CACHE_FOLDER, older_than=CACHE_TEMPORARY_AGE)
+    except OSError as exc:  # best effort: they take room, not correctness
+        log.warning("could not remove leftover temporary files under %s: %s", directory, exc)
+        return
+    if removed:
+        log.info("removed %d leftover temporary file(s) under %s", removed, directory)
+
+
+def _still_pending(directory: Path) -> bool:
+    probe = open_reader(directory / DB_NAME)
+    try:
+        return bool(pending_migrations(probe))
+    finally:
+        probe.close()
