@@ -1,5 +1,6 @@
-"""The archive (watchdog/storage, SQLite backend): real SQLite files and blobs; the writer lock, one check
-read once and written once, the hash chain, the outbox and its attempt log, crashes."""
+"""The archive (watchdog/storage): one check read once and written once, the hash chain, the outbox and its
+attempt log, on both backends (real SQLite files and blobs; a real PostgreSQL server); the SQLite writer
+lock and crashes of a SQLite writer."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from support.postgres import Backend
 from watchdog.errors import LockedError, NotFoundError, StorageError
 from watchdog.models import (
     Alert,
@@ -35,6 +37,7 @@ from watchdog.models import (
     Validators,
 )
 from watchdog.storage.chain import chain_hash, sha256
+from watchdog.storage.interfaces import Storage
 from watchdog.storage.sqlite import DB_NAME, MIGRATIONS, SqliteStorage
 
 T0 = datetime(2025, 5, 28, 0, 30, tzinfo=UTC)
@@ -65,9 +68,7 @@ def record(at: datetime = T0, status: str | None = "changed", **fields: object) 
     return CheckRecord(TARGET.id, TARGET.name, TARGET.url, at, status, **fields)  # type: ignore[arg-type]
 
 
-def write(
-    store: SqliteStorage, at: datetime = T0, status: str | None = "changed", **fields: object
-) -> Recorded:
+def write(store: Storage, at: datetime = T0, status: str | None = "changed", **fields: object) -> Recorded:
     return store.checks.record_check(record(at, status, **fields))
 
 
@@ -76,8 +77,9 @@ def owed(event_id: str, keys: tuple[str, ...], *, once_per_text: str | None = No
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStorage]:
-    opened = SqliteStorage.open(tmp_path / "archive")
+def store(tmp_path: Path, backend: Backend) -> Iterator[Storage]:
+    """The archive, on each backend (tests/support/postgres.py: a real PostgreSQL server)."""
+    opened = backend.open(tmp_path / "archive")
     opened.checks.sync_targets([TARGET])
     yield opened
     opened.close()
@@ -117,7 +119,7 @@ def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     SqliteStorage.open(tmp_path).close()
 
 
-def test_a_check_is_read_once_and_written_once_with_the_hash_chain(store: SqliteStorage) -> None:
+def test_a_check_is_read_once_and_written_once_with_the_hash_chain(store: Storage) -> None:
     first = store.checks.read_check(TARGET.id, recent_since=EVER, snapshots=2)
     assert (first.target and first.target.id, first.current, first.sequences) == (
         TARGET.id,
@@ -180,7 +182,7 @@ def test_a_check_is_read_once_and_written_once_with_the_hash_chain(store: Sqlite
     assert change.record_hash == expected, "sections are not hashed: a change hashes as it always did"
 
 
-def test_a_write_whose_counters_moved_is_refused_and_leaves_nothing(store: SqliteStorage) -> None:
+def test_a_write_whose_counters_moved_is_refused_and_leaves_nothing(store: Storage) -> None:
     stale = store.checks.read_check(TARGET.id, recent_since=EVER, snapshots=2).sequences
     write(store, status="new", version=NewVersion("first\n", T0), expected=stale)
     with pytest.raises(StorageError, match="changed under the check"):
@@ -188,14 +190,14 @@ def test_a_write_whose_counters_moved_is_refused_and_leaves_nothing(store: Sqlit
     assert [v.seq for v in store.archive.versions(TARGET.id)] == [1]
 
 
-def test_unknown_ids_are_not_found(store: SqliteStorage) -> None:
+def test_unknown_ids_are_not_found(store: Storage) -> None:
     with pytest.raises(NotFoundError):
         store.archive.version("nope@v1")
     with pytest.raises(NotFoundError):
         store.archive.change("nope@c1")
 
 
-def test_a_failed_write_leaves_nothing(store: SqliteStorage) -> None:
+def test_a_failed_write_leaves_nothing(store: Storage) -> None:
     dangling = NewChange("meta-privacy-policy@v9", "change")  # a version that does not exist: refused
     with pytest.raises(StorageError):
         write(
@@ -209,7 +211,7 @@ def test_a_failed_write_leaves_nothing(store: SqliteStorage) -> None:
     assert state is not None and state.current_version is None and state.last_check_at is None
 
 
-def test_a_revert_makes_an_earlier_version_current_again(store: SqliteStorage) -> None:
+def test_a_revert_makes_an_earlier_version_current_again(store: Storage) -> None:
     v1 = write(store, status="new", version=NewVersion("a\n", T0)).version
     v2 = write(store, T0 + timedelta(hours=1), version=NewVersion("b\n", T0 + timedelta(hours=1))).version
     assert v1 is not None and v2 is not None
@@ -223,7 +225,7 @@ def test_a_revert_makes_an_earlier_version_current_again(store: SqliteStorage) -
     assert [v.id for v in recent] == [v1.id], "only versions seen since recent_since"
 
 
-def test_the_check_status_failures_events_and_validators(store: SqliteStorage) -> None:
+def test_the_check_status_failures_events_and_validators(store: Storage) -> None:
     write(store, status="error", reason="down", failed=True)
     write(store, status="error", reason="down", failed=True, event=NewEvent("failing", "down"))
     state = store.checks.read_check(TARGET.id, recent_since=EVER, snapshots=2)
@@ -244,7 +246,7 @@ def test_the_check_status_failures_events_and_validators(store: SqliteStorage) -
     assert store.archive.target_state(TARGET.id).last_status == "unchanged", "no check: status kept"  # type: ignore[union-attr]
 
 
-def test_outbox_owes_each_alert_once_per_channel_in_order_and_logs_attempts(store: SqliteStorage) -> None:
+def test_outbox_owes_each_alert_once_per_channel_in_order_and_logs_attempts(store: Storage) -> None:
     done = write(store, alerts=(owed("c1", ("mail", "slack")),))
     assert done.queued == {"c1": 2}
     assert write(store, alerts=(owed("c1", ("mail",)), owed("c2", ("mail",)))).queued == {"c1": 0, "c2": 1}
@@ -273,7 +275,7 @@ def test_outbox_owes_each_alert_once_per_channel_in_order_and_logs_attempts(stor
     assert sorted(outbox.deliveries_for("c1")) == [("mail", None, 2), ("slack", T0, 1)]
 
 
-def test_each_distinct_text_alerts_at_most_once(store: SqliteStorage) -> None:
+def test_each_distinct_text_alerts_at_most_once(store: Storage) -> None:
     v1 = write(store, status="new", version=NewVersion("a\n", T0)).version
     assert v1 is not None
     b = sha256(b"b\n")
@@ -303,7 +305,7 @@ def test_each_distinct_text_alerts_at_most_once(store: SqliteStorage) -> None:
     assert not store.archive.change(third.change.id).alerted
 
 
-def test_the_new_kinds_and_import_provenance(store: SqliteStorage) -> None:
+def test_the_new_kinds_and_import_provenance(store: Storage) -> None:
     recorded = datetime(2024, 6, 14, tzinfo=UTC)
     imported = NewVersion("a\n", T0, source="ota", recorded_at=recorded, provenance={"commit": "abc123"})
     v1 = write(store, status=None, version=imported).version
@@ -317,11 +319,11 @@ def test_the_new_kinds_and_import_provenance(store: SqliteStorage) -> None:
         done = write(store, status=None, version=NewVersion(f"{kind}\n", T0), change=NewChange(v1.id, kind))
         assert done.change is not None and store.archive.change(done.change.id).kind == kind
     assert {c.kind for c in store.archive.changes()} == {"editorial", "capture", "imported"}
-    with pytest.raises(StorageError, match="CHECK constraint"):
+    with pytest.raises(StorageError, match=r"(?i)check constraint"):
         write(store, status=None, version=NewVersion("x\n", T0), change=NewChange(v1.id, "rumour"))  # type: ignore[arg-type]
 
 
-def test_a_snapshot_keeps_its_alternative_and_text_hash(store: SqliteStorage) -> None:
+def test_a_snapshot_keeps_its_alternative_and_text_hash(store: Storage) -> None:
     snap = NewSnapshot(capture(), "f", "rejected", "too-short", "short", text_hash="t" * 64, alternative="2")
     done = write(store, status="rejected", failed=True, snapshot=snap)
     (kept,) = store.archive.snapshots(TARGET.id)
@@ -347,7 +349,7 @@ def test_a_blob_that_cannot_be_written_is_a_storage_error(tmp_path: Path) -> Non
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(text=st.text())
-def test_the_store_round_trips_any_text(store: SqliteStorage, text: str) -> None:
+def test_the_store_round_trips_any_text(store: Storage, text: str) -> None:
     digest = store.blobs.put_text(text)
     assert store.blobs.get_text(digest) == text and store.blobs.problem(digest) is None
 

@@ -27,6 +27,7 @@ from watchdog import __version__
 from watchdog.errors import ConfigError, ConfigProblem
 from watchdog.models import Channel, FetchSettings, SelectorSet, Target, Topic
 from watchdog.notify import channel_key, redact, unusable_channels
+from watchdog.storage.address import redacted_url
 
 ENV_CONFIG = "POLICY_WATCHDOG_CONFIG"
 SYSTEM_CONFIG = Path("/etc/policy-watchdog/watchdog.toml")
@@ -79,6 +80,8 @@ MIN_LENGTH = Bounds(0, 100_000_000, integer=True)
 FRACTION = Bounds(0, 1)
 JITTER = Bounds(0, 1)
 MAX_WORKERS = Bounds(1, 64, integer=True)
+LEASE = Bounds(2, 3600)
+NODE_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._:-]{0,62}[A-Za-z0-9])?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,15 @@ class DaemonSettings:
     jitter: float = 0.1  # fraction of the interval added at random to each next-due time
 
 
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    """[storage] besides `dir`: the shared archive and this machine's name in it."""
+
+    url: str | None = None  # "postgresql://...": the archive in PostgreSQL; None: SQLite in the storage dir
+    node: str | None = None  # this node's name in a shared archive; None: "<host name>:<pid>"
+    lease: timedelta = timedelta(seconds=60)  # how long a due check stays claimed by a silent node
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path | None  # None for the bundled default
@@ -111,6 +123,7 @@ class Config:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     validate: ValidateSettings = field(default_factory=ValidateSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
     @property
     def source(self) -> str:
@@ -363,6 +376,7 @@ class _Reader:
             "", raw, ("storage", "fetch", "alerts", "validate", "daemon", "targets", "channels", "topics")
         )
         storage_dir = self.storage(raw.get("storage", {}), base, is_bundled)
+        storage = self.shared_storage(raw.get("storage", {}))
         fetch = self.fetch(raw.get("fetch", {}))
         topics = merge_topics(bundled_topics, self.topics(raw.get("topics", [])))
         targets = self.targets(raw.get("targets", []), topics)
@@ -373,13 +387,24 @@ class _Reader:
             return None
         path = None if is_bundled else Path(self.file)
         alerts, validate = cast(tuple[AlertSettings, ValidateSettings], sections)
-        return Config(path, storage_dir, targets, channels, topics, fetch, alerts, validate, daemon)
+        return Config(
+            path,
+            storage_dir,
+            targets,
+            channels,
+            topics,
+            fetch,
+            alerts,
+            validate,
+            daemon,
+            storage or StorageSettings(),
+        )
 
     def storage(self, value: object, base: Path, is_bundled: bool) -> Path | None:
         table = self.table("storage", value)
         if table is None:
             return None
-        self.unknown_keys("storage.", table, ("dir",))
+        self.unknown_keys("storage.", table, ("dir", "url", "node", "lease"))
         if "dir" not in table or is_bundled:
             return default_storage_dir(self.environ)
         text = self.string("storage.dir", table["dir"])
@@ -393,6 +418,40 @@ class _Reader:
         except RuntimeError as exc:  # "~someone" for a user that does not exist
             self.problem("storage.dir", f"cannot expand {_shown(text)}: {exc}")
             return None
+
+    def shared_storage(self, value: object) -> StorageSettings | None:
+        """`url`, `node` and `lease` of [storage] (its unknown keys are named by `storage`)."""
+        table = value if isinstance(value, dict) else {}
+        spec: dict[str, Callable[[str, object], object]] = {
+            "url": self.database_url,
+            "node": self.node_name,
+            "lease": partial(self.duration, bounds=LEASE),
+        }
+        values: dict[str, Any] = {
+            name: spec[name](f"storage.{name}", table[name]) for name in spec if name in table
+        }
+        return StorageSettings(**{name: v for name, v in values.items() if v is not None})
+
+    def database_url(self, key: str, value: object) -> str | None:
+        text = self.string(key, value)
+        if text is None:
+            return None
+        problem = database_url_problem(text)
+        if problem is not None:
+            self.problem(key, problem)
+            return None
+        return text
+
+    def node_name(self, key: str, value: object) -> str | None:
+        text = self.string(key, value)
+        if text is not None and not NODE_RE.match(text):
+            self.problem(
+                key,
+                f"not a node name: {_shown(text)} (1-64 letters, digits, '.', '_', ':' or '-', "
+                "starting and ending with a letter or digit)",
+            )
+            return None
+        return text
 
     def fetch(self, value: object) -> FetchSettings | None:
         table = self.table("fetch", value)
@@ -722,6 +781,30 @@ def url_problem(text: str) -> str | None:
         return f"malformed URL {_shown(text)}: port 0"
     problem = _host_problem(parts.hostname, bracketed="[" in parts.netloc)
     return None if problem is None else f"malformed URL {_shown(text)}: {problem}"
+
+
+def database_url_problem(text: str) -> str | None:
+    """Why `text` is not a usable PostgreSQL URL, or None; the password never appears in the message."""
+    shown = _shown(redacted_url(text))
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError as exc:
+        return f"malformed database URL {shown}: {exc}"
+    if parts.scheme not in ("postgresql", "postgres"):
+        return f"not a PostgreSQL URL: {shown} (it must start with postgresql://)"
+    if parts.fragment:
+        return f"malformed database URL {shown}: a '#' must be %-encoded"
+    try:  # lazy: psycopg is the optional `postgres` extra, and costs start-up time
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return "a PostgreSQL archive needs the `postgres` extra: pip install 'policy-watchdog[postgres]'"
+    try:
+        conninfo_to_dict(text)  # libpq's own parser: unknown parameters, bad escapes
+    except ProgrammingError as exc:
+        return f"malformed database URL {shown}: {str(exc).strip()}"
+    return None
 
 
 def _host_problem(host: str, *, bracketed: bool) -> str | None:

@@ -7,7 +7,9 @@
     │   └── MissingDependencyError  a fetcher needs something not installed (e.g. playwright)
     ├── ExtractError              a body could not be turned into text (undecodable, unparseable)
     ├── StorageError              the archive could not be read or written: fatal, never swallowed
-    │   └── LockedError           another process is writing to the same storage dir
+    │   ├── LockedError           another process is writing to the same storage dir
+    │   └── ConflictError         another writer recorded the same target first (a shared archive): this
+    │                             write is refused whole, the archive stays as that writer left it
     ├── NotFoundError             a version, change or target id that does not exist
     └── DeliveryError             a channel refused an alert (wrapped apprise failure)
 
@@ -68,6 +70,11 @@ class StorageError(WatchdogError):
 
 class LockedError(StorageError):
     pass
+
+
+class ConflictError(StorageError):
+    """A write refused because another writer changed the same target since it was read: nothing was
+    written. Not a broken archive: the daemon drops that one check's result and carries on."""
 
 
 class NotFoundError(WatchdogError):

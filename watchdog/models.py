@@ -484,6 +484,15 @@ class Recorded:
         return bool(event_id) and self.queued.get(event_id or "", 0) > 0
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Which due targets a node may check now (`claimed`, leased to it), and, for the others it asked
+    about, when to ask again (`later`: their next due time, or when another node's lease runs out)."""
+
+    claimed: tuple[str, ...] = ()
+    later: Mapping[str, datetime] = field(default_factory=dict)
+
+
 # --------------------------------------------------------------------------- diff / classify
 
 

@@ -1,11 +1,13 @@
-"""Storage, interfaces: what each caller may do with the archive, whatever the backend (SQLite today,
-PostgreSQL next). Callers depend on these protocols only; SQL lives in the backends (storage/sqlite.py).
+"""Storage, interfaces: what each caller may do with the archive, whatever the backend (SQLite, or
+PostgreSQL shared by several nodes). Callers depend on these protocols only; SQL lives in the backends
+(storage/sqlite.py, storage/postgres/).
 
     storage = open_store(config, writer=True)      # watchdog.storage: a Storage (close it, or use `with`)
     storage.archive   ArchiveReader   everything read-only: cli listings, status, reextract's reading
     storage.checks    CheckStore      the pipeline: a check's state read ONCE, its results written ONCE
     storage.outbox    Outbox          notify: rows owed to channels, their delivery and attempt log
     storage.blobs     Blobs           content-addressed bytes (raw pages, texts, alert payloads)
+    storage.leases    Leases          which node checks which due target; whose turn it is at a host
     storage.reading() -> ArchiveReader  one consistent read (publish, verify, export): every query inside
                                         sees the archive at one instant, while the daemon keeps writing
 
@@ -47,6 +49,7 @@ from watchdog.models import (
     ChangeRecord,
     CheckRecord,
     CheckState,
+    Claim,
     Delivery,
     Event,
     Recorded,
@@ -163,11 +166,15 @@ class Outbox(Protocol):
     """Alerts owed to channels: one row per (alert, channel), delivered at most once. Rows are queued by
     `CheckStore.record_check` in the transaction of the check that owes them."""
 
-    def pending_deliveries(self, now: datetime) -> list[Delivery]:
-        """Due (next attempt <= now), undelivered rows, ordered by id."""
+    def pending_deliveries(self, now: datetime, *, channel: str | None = None) -> list[Delivery]:
+        """Due (next attempt <= now), undelivered rows (of one channel), ordered by id."""
 
-    def all_pending(self) -> list[Delivery]:
-        """Every undelivered row, due or not, ordered by id."""
+    def all_pending(self, *, channel: str | None = None) -> list[Delivery]:
+        """Every undelivered row (of one channel), due or not, ordered by id."""
+
+    def channel_turn(self, channel_key: str) -> AbstractContextManager[bool]:
+        """The right to deliver the channel's rows, for the block: True, or False (at once) while another
+        node delivers them. Read the rows again inside the turn: they are then the ones still owed."""
 
     def mark_delivered(self, delivery_id: int, at: datetime) -> None:
         """Delivered at `at` (its own short transaction: the window in which a crash duplicates an alert is
@@ -191,6 +198,34 @@ class Outbox(Protocol):
         """(channel key, delivered at, attempts) for each channel owed this event."""
 
 
+class Leases(Protocol):
+    """Several daemons (nodes) on one shared archive: each due check is claimed by one node for a while (its
+    lease, renewed while the check runs, freed by its next due time); a node that dies stops renewing and
+    its targets pass to the others when the lease runs out. One archive writer (SQLite) holds everything."""
+
+    @property
+    def node(self) -> str:
+        """This node's name, recorded as each target's `last_node`."""
+
+    @property
+    def shared(self) -> bool:
+        """True when other nodes may write to the archive too."""
+
+    def claim(self, target_ids: Sequence[str], now: datetime, *, limit: int, due_only: bool = True) -> Claim:
+        """Lease at most `limit` of the targets that are due by `now` (any of them: due_only False) and held
+        by no other node; for the others, when to ask again."""
+
+    def renew(self, target_ids: Sequence[str]) -> None:
+        """Extend this node's leases on targets whose checks still run."""
+
+    def release(self, target_ids: Sequence[str]) -> None:
+        """Give the targets up without a new due time (a one-off `check`)."""
+
+    def host_turn(self, host: str, timeout: float | None) -> AbstractContextManager[bool]:
+        """Hold the host's turn across all nodes for the block: True, or False when it did not come
+        within `timeout` seconds (None: wait)."""
+
+
 class Storage(Protocol):
     """An open archive: its parts, a consistent reader, and its lifetime (`close`, or use `with`)."""
 
@@ -209,6 +244,9 @@ class Storage(Protocol):
 
     @property
     def blobs(self) -> Blobs: ...
+
+    @property
+    def leases(self) -> Leases: ...
 
     def reading(self) -> AbstractContextManager[ArchiveReader]:
         """A reader on a connection of its own, inside one read transaction."""

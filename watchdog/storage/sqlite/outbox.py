@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
 from watchdog.models import (
@@ -30,15 +31,24 @@ class SqliteOutbox:
         self._db = db
         self._blobs = blobs
 
-    def pending_deliveries(self, now: datetime) -> list[Delivery]:
+    def pending_deliveries(self, now: datetime, *, channel: str | None = None) -> list[Delivery]:
         rows = self._db.query(
-            "SELECT * FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id", (ts(now),)
+            "SELECT * FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? "
+            "AND (? IS NULL OR channel_key = ?) ORDER BY id",
+            (ts(now), channel, channel),
         )
         return [self._delivery(row) for row in rows]
 
-    def all_pending(self) -> list[Delivery]:
-        rows = self._db.query("SELECT * FROM outbox WHERE delivered_at IS NULL ORDER BY id")
+    def all_pending(self, *, channel: str | None = None) -> list[Delivery]:
+        rows = self._db.query(
+            "SELECT * FROM outbox WHERE delivered_at IS NULL AND (? IS NULL OR channel_key = ?) ORDER BY id",
+            (channel, channel),
+        )
         return [self._delivery(row) for row in rows]
+
+    def channel_turn(self, channel_key: str) -> AbstractContextManager[bool]:
+        del channel_key  # one writer (the storage dir's lock): always this process's turn
+        return nullcontext(True)
 
     def mark_delivered(self, delivery_id: int, at: datetime) -> None:
         # its own short transaction: the window in which a crash can cause a duplicate is the time between

@@ -12,6 +12,7 @@ from watchdog.errors import LockedError, StorageError
 from watchdog.storage.blobs import FOLDER as BLOB_FOLDER
 from watchdog.storage.blobs import BlobStore
 from watchdog.storage.files import CACHE_FOLDER, sweep_temporaries
+from watchdog.storage.leases import SoloLeases
 from watchdog.storage.lock import LOCK_NAME, WriterLock
 from watchdog.storage.sqlite.archive import SqliteArchive
 from watchdog.storage.sqlite.checks import SqliteChecks
@@ -38,8 +39,11 @@ CACHE_TEMPORARY_AGE = 3600.0
 class SqliteStorage:
     """Storage on a storage dir. Open with `SqliteStorage.open(dir)` (or watchdog.storage.open_store)."""
 
-    def __init__(self, directory: Path, db: Database, lock: WriterLock | None) -> None:
+    def __init__(
+        self, directory: Path, db: Database, lock: WriterLock | None, *, node: str | None = None
+    ) -> None:
         self._directory = directory
+        self._leases = SoloLeases(node)
         self.db = db
         self._blobs = BlobStore(directory / BLOB_FOLDER)
         self._lock = lock
@@ -67,8 +71,14 @@ class SqliteStorage:
     def blobs(self) -> BlobStore:
         return self._blobs
 
+    @property
+    def leases(self) -> SoloLeases:
+        return self._leases
+
     @classmethod
-    def open(cls, directory: Path, *, writer: bool = True, lock_held_by: int | None = None) -> SqliteStorage:
+    def open(
+        cls, directory: Path, *, writer: bool = True, lock_held_by: int | None = None, node: str | None = None
+    ) -> SqliteStorage:
         """Open (and create or migrate) the archive. A writer takes the dir's lock or raises LockedError,
         then removes what writers that died mid-write left behind.
 
@@ -79,7 +89,7 @@ class SqliteStorage:
             return cls._open_reader(directory)
         lock = _writer_lock(directory, lock_held_by)
         try:
-            storage = cls(directory, open_writer(directory / DB_NAME), lock)
+            storage = cls(directory, open_writer(directory / DB_NAME), lock, node=node)
         except BaseException:
             if lock:
                 lock.release()

@@ -1,0 +1,19 @@
+"""Storage, PostgreSQL backend: the archive in one database that several daemons (nodes) share. Blobs (raw
+captures, texts, alert payloads) live in the database too, so every node reads every version; the storage
+dir keeps only this machine's published files and caches. Needs the `postgres` extra (psycopg 3 and
+psycopg_pool).
+
+    connection.py   the pool, transactions, sessions, errors -> StorageError, migrations/postgres/
+    rows.py         rows -> models
+    archive.py      ArchiveReader            checks.py   CheckStore (one check: one transaction, row-locked)
+    outbox.py       Outbox (a channel's rows delivered by one node at a time: advisory lock per channel)
+    blobs.py        Blobs (the `blobs` table)  cluster.py  Leases (due checks claimed with SKIP LOCKED,
+                                                           one request per host across nodes)
+    storage.py      PostgresStorage: the parts, their lifetime
+    transfer.py     rows in and out as they are stored (copy-archive)
+"""
+
+from watchdog.storage.postgres.connection import MIGRATIONS
+from watchdog.storage.postgres.storage import PostgresStorage
+
+__all__ = ["MIGRATIONS", "PostgresStorage"]

@@ -1,0 +1,132 @@
+"""Storage, PostgreSQL backend: several nodes on one archive (Leases).
+
+Due checks: `claim` leases due targets in one statement, `SELECT ... FOR UPDATE SKIP LOCKED` on the targets'
+rows ordered by how overdue they are, so two nodes claiming at the same instant never wait for each other
+and never get the same target. A lease (lease_node, lease_until) lasts `lease` seconds of the database's
+clock, is renewed while the check runs, and is freed by the check's next due time (set_next_due). A node
+that dies (kill -9, power cut, partition) stops renewing: when lease_until passes, another node claims the
+target. The write of a check whose lease passed to another node is refused (ConflictError, checks.py).
+
+One request at a time per host across all nodes: `host_turn` takes a session-level advisory lock on the
+host's name for the request, with lock_timeout as the deadline; PostgreSQL frees it if the node dies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+import psycopg
+from psycopg import errors
+from psycopg.rows import DictRow
+
+from watchdog.models import Claim
+from watchdog.storage.postgres.connection import Database, database_error
+from watchdog.storage.postgres.rows import utc
+
+RETRY = timedelta(seconds=0.5)  # a due target another node was claiming at that very instant: ask again
+
+_CLAIM = (
+    "WITH due AS (SELECT id FROM targets WHERE id = ANY(%(ids)s) "
+    "AND (NOT %(due_only)s OR next_due_at IS NULL OR next_due_at <= %(now)s) "
+    "AND (lease_node IS NULL OR lease_node = %(node)s OR lease_until < now()) "
+    "ORDER BY next_due_at NULLS FIRST, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
+    "UPDATE targets t SET lease_node = %(node)s, lease_until = now() + %(lease)s "
+    "FROM due WHERE t.id = due.id RETURNING t.id, t.next_due_at"
+)
+_STATE = (
+    "SELECT id, next_due_at, CASE WHEN lease_until > now() AND lease_node <> %(node)s "
+    "THEN lease_until - now() END AS held_for FROM targets WHERE id = ANY(%(ids)s)"
+)
+_HOST_KEY = "SELECT hashtextextended('policy-watchdog host ' || %s, 0) AS key"
+
+
+class PostgresLeases:
+    """Leases of a PostgreSQL archive, for node `node`."""
+
+    shared = True
+
+    def __init__(self, db: Database, node: str, lease: timedelta) -> None:
+        self._db = db
+        self.node = node
+        self.lease = lease
+
+    def claim(self, target_ids: Sequence[str], now: datetime, *, limit: int, due_only: bool = True) -> Claim:
+        if not target_ids or limit <= 0:
+            return Claim()
+        params = {
+            "ids": list(target_ids),
+            "due_only": due_only,
+            "now": now,
+            "node": self.node,
+            "limit": limit,
+            "lease": self.lease,
+        }
+        with self._db.transaction() as session:
+            claimed = [row["id"] for row in session.query(_CLAIM, params)]
+        by_due = sorted(claimed, key=list(target_ids).index)
+        rest = [i for i in target_ids if i not in set(claimed)]
+        return Claim(claimed=tuple(by_due), later=self._later(rest, now, limit - len(claimed)))
+
+    def _later(self, target_ids: Sequence[str], now: datetime, free: int) -> dict[str, datetime]:
+        """When to ask again about targets not claimed: their next due time (another node checked them),
+        when another node's lease runs out (in this node's time), or soon (their row was being claimed)."""
+        if not target_ids:
+            return {}
+        rows = self._db.query(_STATE, {"ids": list(target_ids), "node": self.node})
+        later: dict[str, datetime] = {}
+        for row in rows:
+            due = utc(row["next_due_at"])
+            if row["held_for"] is not None:
+                later[row["id"]] = now + row["held_for"]
+            elif due is not None and due > now:
+                later[row["id"]] = due
+            elif free > 0:  # due, free, yet skipped: another node's claim had its row locked
+                later[row["id"]] = now + RETRY
+        return later
+
+    def renew(self, target_ids: Sequence[str]) -> None:
+        if target_ids:
+            with self._db.transaction() as session:
+                session.execute(
+                    "UPDATE targets SET lease_until = now() + %s WHERE id = ANY(%s) AND lease_node = %s",
+                    (self.lease, list(target_ids), self.node),
+                )
+
+    def release(self, target_ids: Sequence[str]) -> None:
+        if target_ids:
+            with self._db.transaction() as session:
+                session.execute(
+                    "UPDATE targets SET lease_node = NULL, lease_until = NULL "
+                    "WHERE id = ANY(%s) AND lease_node = %s",
+                    (list(target_ids), self.node),
+                )
+
+    @contextmanager
+    def host_turn(self, host: str, timeout: float | None) -> Iterator[bool]:
+        with self._db.connection() as connection:
+            key = self._lock(connection, host, timeout)
+            try:
+                yield key is not None
+            finally:
+                if key is not None:
+                    connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    def _lock(self, connection: psycopg.Connection[DictRow], host: str, timeout: float | None) -> int | None:
+        """The host's advisory lock, held by `connection` (its key), or None when `timeout` passed first."""
+        try:
+            row = connection.execute(_HOST_KEY, (host,)).fetchone()
+            assert row is not None
+            key = int(row["key"])
+            wait = "0" if timeout is None else str(max(int(timeout * 1000), 1))
+            connection.execute("SELECT set_config('lock_timeout', %s, false)", (wait,))
+            try:
+                connection.execute("SELECT pg_advisory_lock(%s)", (key,))
+            except errors.LockNotAvailable:
+                return None
+            finally:
+                connection.execute("SELECT set_config('lock_timeout', '0', false)")
+        except psycopg.Error as exc:
+            raise database_error(self._db.address, exc) from exc
+        return key
