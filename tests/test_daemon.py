@@ -1,7 +1,7 @@
 """The daemon stage: the schedule (pure), the loop in-process around the real pipeline, and
 `policy-watchdog run` as a real subprocess against the local page server, a real webhook sink (apprise
 json://) and a fake systemd notify socket: alerts, sd_notify, SIGHUP, SIGTERM, single instance, restarts
-and kill -9 across many cycles.
+and kill -9 across many cycles. The loop and process tests run on both backends (SQLite; a real PostgreSQL).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from support.daemon import (
     write_daemon_config,
 )
 from support.pageserver import PageServer, Reply, start_page_server
+from support.postgres import Backend
 from watchdog.config import load_config
 from watchdog.daemon import Daemon, Edges, Schedule, SignalFlags, Wakeup, handling_signals, status_line
 from watchdog.errors import StorageError
@@ -40,7 +41,8 @@ from watchdog.models import Outcome, Target
 from watchdog.pipeline import Context, check_target
 from watchdog.publish.evidence import check_archive
 from watchdog.sdnotify import SystemdNotifier
-from watchdog.storage.sqlite import SqliteStorage
+from watchdog.storage import open_store
+from watchdog.storage.interfaces import Storage
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -199,7 +201,7 @@ class Census:
 @dataclass
 class InProcess:
     daemon: Daemon
-    store: SqliteStorage
+    store: Storage
     thread: threading.Thread
     result: list[int]
 
@@ -211,14 +213,14 @@ class InProcess:
 
 
 @pytest.fixture
-def in_process(tmp_path: Path) -> Iterator[Callable[..., InProcess]]:
+def in_process(tmp_path: Path, each_backend: Backend) -> Iterator[Callable[..., InProcess]]:
     started: list[InProcess] = []
 
     def start(
         config_path: Path, *, check: Callable[[Target, Context], Outcome], stop_timeout: float = 5.0
     ) -> InProcess:
         config = load_config(config_path)
-        store = SqliteStorage.open(config.storage_dir)
+        store = open_store(config)
         wakeup = Wakeup()
         edges = Edges(check=check, stop_timeout=stop_timeout, publish=lambda _c, _s: None)
         daemon = Daemon(
@@ -398,7 +400,7 @@ def notify_socket() -> Iterator[NotifySocket]:
 
 
 @pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[Callable[[Path], Daemons]]:
+def daemons(tmp_path: Path, each_backend: Backend) -> Iterator[Callable[[Path], Daemons]]:
     made: list[Daemons] = []
 
     def make(config_path: Path) -> Daemons:
@@ -410,8 +412,8 @@ def daemons(tmp_path: Path) -> Iterator[Callable[[Path], Daemons]]:
         group.close()
 
 
-def archive(config_path: Path) -> SqliteStorage:
-    return SqliteStorage.open(load_config(config_path).storage_dir, writer=False)
+def archive(config_path: Path) -> Storage:
+    return open_store(load_config(config_path), writer=False)
 
 
 def test_run_checks_alerts_and_talks_to_systemd(
@@ -485,13 +487,25 @@ def test_sighup_applies_a_new_config_and_survives_a_broken_one(
 
 
 def test_a_second_writer_is_refused_while_run_is_active(
-    page_server: PageServer, tmp_path: Path, notify_socket: NotifySocket, daemons: Callable[[Path], Daemons]
+    page_server: PageServer,
+    tmp_path: Path,
+    notify_socket: NotifySocket,
+    daemons: Callable[[Path], Daemons],
+    each_backend: Backend,
 ) -> None:
+    """SQLite: one writer per storage dir. PostgreSQL: a shared archive, where a second daemon (a second
+    node) and a `check` beside the running daemon are welcome (test_cluster.py tests them at length)."""
     page_server.set("/a", policy_page(1))
     config = write_daemon_config(tmp_path, page_server.base_url, [Watched("a", "/a")])
     group = daemons(config)
     first = group.start(notify=notify_socket)
     assert wait_until(lambda: notify_socket.count("READY=1") == 1, 15)
+    if each_backend.name == "postgres":
+        second = group.start()
+        assert subprocess_run(config, "check", "a").returncode == 0
+        assert second.running() and first.running()
+        assert second.stop() == 0 and first.stop() == 0
+        return
     second = group.start()
     assert second.process.wait(timeout=20) == 1
     check = subprocess_run(config, "check")
@@ -544,9 +558,8 @@ def test_restart_neither_stampedes_nor_skips(
     assert second.stop() == 0
     assert next_due(config) == due
 
-    with closing(sqlite3.connect(load_config(config).storage_dir / "archive.sqlite3")) as db, db:
-        past = (datetime.now(UTC) - timedelta(hours=3)).isoformat(timespec="microseconds")
-        db.execute("UPDATE targets SET next_due_at = ?", (past,))  # as if we had been down for hours
+    with open_store(load_config(config)) as store:  # as if we had been down for hours
+        store.checks.set_next_due(dict.fromkeys(ids, datetime.now(UTC) - timedelta(hours=3)))
     third = group.start(notify=notify_socket)
     assert wait_until(lambda: hits() == [2, 2, 2], 15), "a due time that passed while down runs soon"
     assert third.stop() == 0
@@ -606,10 +619,13 @@ def test_kill_9_at_random_moments_loses_nothing_and_sends_nothing_twice(
     assert final.stop() == 0
 
     config_obj = load_config(config)
-    with closing(
-        sqlite3.connect(f"file:{config_obj.storage_dir / 'archive.sqlite3'}?mode=ro", uri=True)
-    ) as db:
-        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    if (
+        config_obj.storage.url is None
+    ):  # SQLite's own check of the file (PostgreSQL's crash safety is its own)
+        with closing(
+            sqlite3.connect(f"file:{config_obj.storage_dir / 'archive.sqlite3'}?mode=ro", uri=True)
+        ) as db:
+            assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     with archive(config) as store:
         for tid in ids:
             versions = store.archive.versions(tid)

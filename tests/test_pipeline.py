@@ -1,4 +1,5 @@
-"""The archive pipeline end to end: real pages over loopback, real SQLite archive, the real CLI.
+"""The archive pipeline end to end: real pages over loopback, the real archive (each test on both backends:
+SQLite, and a real PostgreSQL server), the real CLI.
 
 Fetch -> extract -> validate -> store against the local page server serving the real corpus versions wrapped
 in page chrome with randomised noise, plus failed captures and faults.
@@ -26,6 +27,8 @@ from support.replay import corpus_text
 APRIL = "series/facebook-privacy-policy-en/2025-04-23T12-31-08Z.md"
 MAY = "series/facebook-privacy-policy-en/2025-05-28T00-30-56Z.md"
 IG = "milestones/instagram-privacy-policy-en-eu/"
+
+pytestmark = pytest.mark.usefixtures("each_backend")
 
 
 def page(relative: str, seed: int = 0) -> bytes:

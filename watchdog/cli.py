@@ -158,12 +158,12 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from watchdog.pipeline import Context, Fetchers, run_cycle
+    from watchdog.pipeline import Context, Fetchers, run_cycle, shared_host_turns
 
     config = _config(args)
     targets = _select_targets(config, args.target_ids)
     with _open_store(config, writer=True) as store:
-        fetchers = Fetchers(config)
+        fetchers = Fetchers(config, host_turns=shared_host_turns(store))
         try:
             ctx = Context(config=config, store=store, fetchers=fetchers, sleep=_real_sleep)
             outcomes = run_cycle(targets, ctx)
@@ -218,6 +218,7 @@ STATUS_COLUMNS = {
     **TARGET_COLUMNS,
     "FAILURES": "consecutive_failures",
     "NEXT DUE": "next_due",
+    "NODE": "last_node",
     "REASON": "last_reason",
 }
 
@@ -260,6 +261,7 @@ def _target_row(config: Config, target_id: str, state: TargetState | None) -> di
         "current_version": state.current_version if state else None,
         "consecutive_failures": state.consecutive_failures if state else 0,
         "next_due": iso(state.next_due_at) if state and state.next_due_at else None,
+        "last_node": state.last_node if state else None,
     }
 
 

@@ -47,11 +47,12 @@ from types import FrameType
 from typing import TYPE_CHECKING, Literal
 
 from watchdog.config import Config, load_config
-from watchdog.errors import ConfigError, StorageError, WatchdogError
+from watchdog.errors import ConfigError, ConflictError, StorageError, WatchdogError
 from watchdog.follow import with_followed
 from watchdog.models import Outcome, Target
 from watchdog.sdnotify import SystemdNotifier
 from watchdog.storage import open_store
+from watchdog.storage.address import redacted_url
 from watchdog.storage.interfaces import Storage
 
 if TYPE_CHECKING:
@@ -89,6 +90,9 @@ PUBLISH_REFRESH = 600.0  # refresh at least this often while checks run ("last c
 STUCK_AFTER = 1800.0
 STATUS_MIN_GAP = 1.0  # seconds between two STATUS= lines: a person reads them, not a graph
 MAX_IDLE = 300.0  # wake at least this often: the wall clock may have jumped
+# On a shared archive, due targets are claimed from up to this many times as many candidates as there are
+# free workers: candidates another node took meanwhile leave room for the next ones in the same round.
+CLAIM_BREADTH = 4
 # A change in (wall clock - boot-time clock) larger than this is a step of the wall clock, not drift: NTP
 # slews by at most 0.5 ms per second, i.e. 0.15 s over the longest sleep (MAX_IDLE).
 CLOCK_STEP = 2.0
@@ -169,6 +173,12 @@ class Schedule:
         """The wall clock stepped by `step`: move every due time with it (returned, to be persisted)."""
         self._due = {target_id: due + step for target_id, due in self._due.items()}
         return dict(self._due)
+
+    def postpone(self, target_id: str, at: datetime) -> None:
+        """Another node checked the target, or is checking it: look at it again at `at` (not persisted: the
+        shared archive holds its due time)."""
+        if target_id in self._due:
+            self._due[target_id] = at
 
     def due(self, now: datetime, *, busy: Callable[[str], bool]) -> list[Target]:
         """Targets due by `now` and not in flight, longest overdue first (fair when workers are scarce)."""
@@ -330,6 +340,9 @@ class Workers:
     def busy(self, key: str) -> bool:
         return key in self._running
 
+    def keys(self, kind: Kind) -> list[str]:
+        return sorted(key for key, running in self._running.items() if running.kind == kind)
+
     def count(self, kind: Kind) -> int:
         return sum(1 for r in self._running.values() if r.kind == kind)
 
@@ -449,6 +462,7 @@ class Daemon:
         self._next_ping = float("-inf")
         self._last_status: dict[str, str] = {}  # per target, to tell news from routine
         self._stuck_logged = False
+        self._next_renewal = float("-inf")
         self._status = ""
         self._status_stale = True
         self._last_report = float("-inf")
@@ -486,7 +500,7 @@ class Daemon:
             "running: %d targets, at most %d checks at once, archive in %s",
             len(config.targets),
             config.daemon.max_workers,
-            config.storage_dir,
+            _archive_place(config, self.store),
         )
         self.notifier.ready()
 
@@ -498,6 +512,7 @@ class Daemon:
         if self._fatal:
             return
         self._dispatch()
+        self._renew()
         self._run_chores()
         self._ping()
         self._report()
@@ -511,7 +526,10 @@ class Daemon:
             "the wall clock was set %+.0f s; every next check moves with it (none skipped, none bunched)",
             step.total_seconds(),
         )
-        self._persist(self.schedule.shift(step))
+        moved = self.schedule.shift(step)
+        # a shared archive's due times are every node's: only this node's clock moved, so only its view does
+        if not self.store.leases.shared:
+            self._persist(moved)
         self._status_stale = True
 
     def _adopt(self, targets: Sequence[Target]) -> None:
@@ -529,11 +547,34 @@ class Daemon:
         if free <= 0:
             return
         runtime = self.runtime
-        for target in self.schedule.due(self.clock_watch.now(), busy=self.workers.busy)[:free]:
+        for target in self._claimed(self.schedule.due(self.clock_watch.now(), busy=self.workers.busy), free):
             # made here, on the loop thread: Fetchers' lazy cache is not meant for concurrent first use
             runtime.ctx.fetchers.for_target(target)
             job = partial(self._check, target, runtime.ctx)
             self.workers.start(target.id, "check", job, owner=runtime)
+
+    def _claimed(self, due: Sequence[Target], free: int) -> list[Target]:
+        """The due targets this node checks now: all it has room for, or, on an archive shared with other
+        nodes, those the archive leases to it; the others are looked at again when the archive says (their
+        new due time, or when another node's lease runs out)."""
+        leases = self.store.leases
+        if not leases.shared or not due:
+            return list(due[:free])
+        candidates = {t.id: t for t in due[: free * CLAIM_BREADTH]}
+        claim = leases.claim(list(candidates), self.clock_watch.now(), limit=free)
+        for target_id, at in claim.later.items():
+            self.schedule.postpone(target_id, at)
+        return [candidates[target_id] for target_id in claim.claimed]
+
+    def _renew(self) -> None:
+        """Keep this node's leases on the targets it is checking (a shared archive)."""
+        now = self.edges.monotonic()
+        if not self.store.leases.shared or now < self._next_renewal:
+            return
+        self._next_renewal = now + self.config.storage.lease.total_seconds() / 3
+        running = self.workers.keys("check")
+        if running:
+            self.store.leases.renew(running)
 
     def _collect(self) -> None:
         finished = self.workers.collect()
@@ -542,7 +583,7 @@ class Daemon:
         due: dict[str, datetime] = {}
         outcomes: list[Outcome] = []
         for job in finished:
-            if job.error is not None:
+            if job.error is not None and not isinstance(job.error, ConflictError):
                 self._fail(job.error)
             elif job.kind == "check":
                 outcomes.extend(self._checked(job, due))
@@ -560,6 +601,9 @@ class Daemon:
         next_due = self.schedule.done(job.key, self.clock_watch.now())
         if next_due is not None:
             due[job.key] = next_due
+        if job.error is not None:  # another node recorded the target first (ConflictError): no harm done
+            log.warning("%s: this check is dropped: %s", job.key, job.error)
+            return []
         if job.crashed or not isinstance(job.value, Outcome):
             log.error("%s: the check ended without an outcome (see the traceback above)", job.key)
             return []
@@ -629,6 +673,8 @@ class Daemon:
                 f"storage.dir changed ({old.storage_dir} -> {config.storage_dir}); a reload cannot move "
                 "the archive: restart the service"
             )
+        if config.storage != old.storage:
+            raise ReloadRefused("[storage] url, node or lease changed: restart the service to apply it")
         now = self.clock_watch.now()
         try:  # validation bounds every setting; this guards the arithmetic the schedule will do
             for target in config.targets:
@@ -650,9 +696,9 @@ class Daemon:
         _log_reload(old, config)
 
     def _context(self, config: Config, *, previous: Context | None = None) -> Context:
-        from watchdog.pipeline import Context, Fetchers
+        from watchdog.pipeline import Context, Fetchers, shared_host_turns
 
-        fetchers = Fetchers(config, clock=self.edges.clock)
+        fetchers = Fetchers(config, clock=self.edges.clock, host_turns=shared_host_turns(self.store))
         if previous is not None:
             # one request at a time per host holds across a reload too: checks started under the old
             # config may still be running
@@ -714,6 +760,8 @@ class Daemon:
                 moments.append(now + (next_due - self.clock_watch.now()).total_seconds())
         if self.notifier.watchdog_interval is not None:
             moments.append(self._next_ping)
+        if self.store.leases.shared and self.workers.count("check"):
+            moments.append(self._next_renewal)
         if self._status_stale:
             moments.append(self._last_report + STATUS_MIN_GAP)
         moments += self._chore_moments()
@@ -758,6 +806,13 @@ class Daemon:
                 self._collect()
             except StorageError as exc:
                 self._fail(exc)
+
+
+def _archive_place(config: Config, store: Storage) -> str:
+    """Where the archive is, for the log: the storage dir, or the shared database and this node's name."""
+    if config.storage.url is None:
+        return str(config.storage_dir)
+    return f"{redacted_url(config.storage.url)} as node {store.leases.node} (shared with other nodes)"
 
 
 class ReloadRefused(WatchdogError):

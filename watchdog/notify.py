@@ -62,6 +62,7 @@ class DeliveryReport:
     skipped: int = 0  # held back behind an earlier undelivered row of the same channel
     waiting: int = 0  # a channel's first undelivered row, not due yet (backing off)
     unconfigured: int = 0  # owed to a channel no longer in the config: kept, not sent
+    elsewhere: int = 0  # owed to a channel another node was delivering at that moment (a shared archive)
     errors: tuple[tuple[str, str], ...] = ()  # (channel label, reason) per failure
 
 
@@ -545,29 +546,31 @@ def deliver_pending(
     until a later cycle, while the other channels carry on. A failed row is due again at
     `now + backoff(failed attempts so far)`. Rows owed to a channel that is no longer configured stay in
     the outbox untouched (counted as `unconfigured`).
+
+    A channel is delivered in its turn (Outbox.channel_turn): on an archive shared by several nodes, one
+    node at a time; a channel another node is delivering is left to it (`elsewhere`), and its rows are read
+    again once the turn is ours, so none goes out twice.
     """
     configured = {channel.key: channel for channel in channels}
-    # ignore_backoff: the caller's passes are spaced already (a `check` run, the daemon's delivery pass),
-    # and the contract says each of them retries what is owed: a channel back up gets its alerts at once
-    pending = outbox.all_pending() if ignore_backoff else outbox.pending_deliveries(now)
-    due = {delivery.id for delivery in pending}
     counts: Counter[str] = Counter()
     errors: list[tuple[str, str]] = []
-    held: set[str] = set()  # channels whose queue stops here this cycle
-    for delivery in outbox.all_pending():
-        channel = configured.get(delivery.channel_key)
+    for key, owed in Counter(d.channel_key for d in outbox.all_pending()).items():
+        channel = configured.get(key)
         if channel is None:
-            counts["unconfigured"] += 1
-        elif delivery.channel_key in held:
-            counts["skipped"] += 1
-        elif delivery.id not in due:
-            held.add(delivery.channel_key)
-            counts["waiting"] += 1
-        else:
-            error = _deliver_one(outbox, notifier, channel, delivery, now=now, backoff=backoff)
-            counts["delivered" if error is None else "failed"] += 1
+            counts["unconfigured"] += owed
+            continue
+        with outbox.channel_turn(key) as ours:
+            if not ours:
+                counts["elsewhere"] += owed
+                continue
+            # ignore_backoff: the caller's passes are spaced already (a `check` run, the daemon's delivery
+            # pass), and the contract says each of them retries what is owed: a channel back up gets its
+            # alerts at once
+            pending = outbox.all_pending(channel=key)
+            due = pending if ignore_backoff else outbox.pending_deliveries(now, channel=key)
+            due_ids = {d.id for d in due}
+            error = _deliver_channel(outbox, notifier, channel, pending, due_ids, counts, now, backoff)
             if error is not None:
-                held.add(delivery.channel_key)
                 errors.append((channel.label, error))
     return DeliveryReport(
         delivered=counts["delivered"],
@@ -575,8 +578,33 @@ def deliver_pending(
         skipped=counts["skipped"],
         waiting=counts["waiting"],
         unconfigured=counts["unconfigured"],
+        elsewhere=counts["elsewhere"],
         errors=tuple(errors),
     )
+
+
+def _deliver_channel(
+    outbox: Outbox,
+    notifier: Notifier,
+    channel: Channel,
+    pending: Sequence[Delivery],
+    due: set[int],
+    counts: Counter[str],
+    now: datetime,
+    backoff: Callable[[int], timedelta],
+) -> str | None:
+    """One channel's rows in order, until one is not due or fails (the rest wait behind it); its error."""
+    for index, delivery in enumerate(pending):
+        if delivery.id not in due:
+            counts["waiting"] += 1
+            counts["skipped"] += len(pending) - index - 1
+            return None
+        error = _deliver_one(outbox, notifier, channel, delivery, now=now, backoff=backoff)
+        counts["delivered" if error is None else "failed"] += 1
+        if error is not None:
+            counts["skipped"] += len(pending) - index - 1
+            return error
+    return None
 
 
 def _deliver_one(

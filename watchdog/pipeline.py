@@ -18,6 +18,7 @@ problems are outcomes (`error`, `rejected`) of that one target; storage problems
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ from watchdog.extract import LinkWatch, extract, text_hash
 from watchdog.fetchers.auto import AutoFetcher
 from watchdog.fetchers.base import Fetcher
 from watchdog.fetchers.browser import BrowserFetcher
-from watchdog.fetchers.http import HostLimiter, HttpFetcher
+from watchdog.fetchers.http import HostLimiter, HostTurns, HttpFetcher
 from watchdog.follow import follow_new_items
 from watchdog.links import link_changes, link_evidence, with_evidence
 from watchdog.models import (
@@ -77,15 +78,28 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def shared_host_turns(store: Storage) -> HostTurns | None:
+    """The host turns across the nodes of a shared archive (None: this process's own HostLimiter is all)."""
+    return store.leases.host_turn if store.leases.shared else None
+
+
 class Fetchers:
     """The fetchers of one cycle, built lazily: a config without browser targets never starts a browser."""
 
-    def __init__(self, config: Config, *, clock: Clock = utc_now, sleep: Sleep | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = utc_now,
+        sleep: Sleep | None = None,
+        host_turns: HostTurns | None = None,
+    ) -> None:
         self._config = config
         self._clock = clock
         self._sleep = sleep
         self._made: dict[str, Fetcher] = {}
-        self.host_limiter = HostLimiter()
+        # host_turns: one request at a time per host across the nodes of a shared archive (Leases.host_turn)
+        self.host_limiter = HostLimiter(host_turns)
 
     def for_target(self, target: Target) -> Fetcher:
         if target.fetcher not in self._made:
@@ -347,10 +361,11 @@ def _record(target: Target, state: CheckState, *, at: datetime, status: Status) 
 
 
 def _write(ctx: Context, record: CheckRecord, notice: StatusNotice) -> Recorded:
-    """The check's ONE write: everything it learned, with its failing / recovered notice, in one
-    transaction."""
+    """The check's ONE write: everything it learned, with its failing / recovered notice and the node that
+    checked (`status` shows it; several daemons may share an archive), in one transaction."""
+    node = ctx.store.leases.node
     return ctx.store.checks.record_check(
-        replace(record, event=notice.event, alerts=record.alerts + notice.alerts)
+        replace(record, event=notice.event, alerts=record.alerts + notice.alerts, node=node)
     )
 
 
@@ -822,9 +837,43 @@ def _recovery(target: Target, ctx: Context, state: CheckState) -> StatusNotice:
 def run_cycle(targets: Sequence[Target], ctx: Context) -> list[Outcome]:
     """`check`: each target in turn, then deliver what is owed (including earlier cycles' leftovers)."""
     ctx.store.checks.sync_targets(targets)
-    outcomes = [check_target(target, ctx) for target in targets]
+    outcomes = [_check_claimed(target, ctx) for target in targets]
     deliver(ctx)
     return outcomes
+
+
+def _check_claimed(target: Target, ctx: Context) -> Outcome:
+    """On an archive shared with running daemons, `check` claims each target before checking it, like a
+    daemon does, so no two nodes check one target at once; a daemon's check in flight is waited for."""
+    leases = ctx.store.leases
+    if not leases.shared:
+        return check_target(target, ctx)
+    holder = _claim(target, ctx)
+    if holder is not None:
+        waited = ctx.config.storage.lease.total_seconds()
+        reason = f"another node kept checking it for {waited:g} s ({holder})"
+        return Outcome(target.id, "error", reason=reason)
+    try:
+        return check_target(target, ctx)
+    finally:
+        leases.release([target.id])
+
+
+def _claim(target: Target, ctx: Context) -> str | None:
+    """Lease the target for this check, waiting up to one lease length while another node holds it; None
+    when it is ours, else who still holds it."""
+    waited_until = time.monotonic() + ctx.config.storage.lease.total_seconds()
+    while True:
+        claim = ctx.store.leases.claim([target.id], ctx.clock(), limit=1, due_only=False)
+        if claim.claimed:
+            return None
+        if time.monotonic() >= waited_until:
+            state = ctx.store.archive.target_state(target.id)
+            return f"last checked by {state.last_node}" if state and state.last_node else "a running daemon"
+        time.sleep(CLAIM_POLL)  # real time: we wait for another process, not for the checked site
+
+
+CLAIM_POLL = 0.2  # seconds between two attempts to claim a target another node is checking
 
 
 def deliver(ctx: Context) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from support.postgres import storage_lines
 from support.sinks import WebhookSink
 
 # Variables a developer's shell (or systemd, when the suite itself runs as a service) may have set: the
@@ -331,7 +332,8 @@ def write_daemon_config(
     head: str = "",
 ) -> Path:
     """watchdog.toml for the daemon: archive in `directory/archive`, quick fetch retries, no confirm delay."""
-    lines = [head, "[storage]", 'dir = "archive"', "[fetch]", "retries = 1", "backoff = 0", "timeout = 5", ""]
+    lines = [head, "[storage]", 'dir = "archive"', *storage_lines(), "[fetch]", "retries = 1", "backoff = 0"]
+    lines += ["timeout = 5", ""]
     for t in targets:
         url = (t.base or base_url) + t.path
         lines += ["[[targets]]", f'id = "{t.id}"', f"url = {json.dumps(url)}", 'select = ["#root"]']

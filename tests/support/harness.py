@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from support.postgres import storage_lines
 from watchdog.config import Config, load_config
 from watchdog.models import Outcome
-from watchdog.pipeline import Context, Fetchers, run_cycle
-from watchdog.storage.sqlite import SqliteStorage
+from watchdog.pipeline import Context, Fetchers, run_cycle, shared_host_turns
+from watchdog.storage import open_store
+from watchdog.storage.interfaces import Storage
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class Site:
 def write_config(
     directory: Path, base_url: str, sites: Sequence[Site], *, channels: Sequence[str] = (), head: str = ""
 ) -> Path:
-    lines = [head, "[storage]", 'dir = "archive"', "[fetch]", "retries = 1", "backoff = 0", "timeout = 5", ""]
+    lines = [head, "[storage]", 'dir = "archive"', *storage_lines(), "[fetch]", "retries = 1", "backoff = 0"]
+    lines += ["timeout = 5", ""]
     for site in sites:
         lines += [
             "[[targets]]",
@@ -51,17 +54,17 @@ def cycle(config_path: Path, *, only: Sequence[str] = ()) -> list[Outcome]:
     """One real check cycle through the library (fetch over loopback, SQLite archive on disk)."""
     config = load_config(config_path, environ={})
     targets = [t for t in config.targets if not only or t.id in only]
-    with SqliteStorage.open(config.storage_dir) as store:
-        fetchers = Fetchers(config, sleep=lambda _s: None)
+    with open_store(config) as store:
+        fetchers = Fetchers(config, sleep=lambda _s: None, host_turns=shared_host_turns(store))
         try:
             return run_cycle(targets, Context(config=config, store=store, fetchers=fetchers))
         finally:
             fetchers.close()
 
 
-def open_archive(config_path: Path) -> tuple[Config, SqliteStorage]:
+def open_archive(config_path: Path) -> tuple[Config, Storage]:
     config = load_config(config_path, environ={})
-    return config, SqliteStorage.open(config.storage_dir, writer=False)
+    return config, open_store(config, writer=False)
 
 
 def cli(

@@ -175,6 +175,31 @@ class Backend:
         return [] if self.url is None else [f'url = "{self.url}"']
 
 
+class _Current:
+    """The backend of the running test, for the config writers of support.harness and support.daemon."""
+
+    backend: Backend | None = None
+
+
+CURRENT = _Current()
+
+
+def storage_lines() -> list[str]:
+    """The [storage] keys of the running test's backend (none: SQLite in the storage dir)."""
+    return CURRENT.backend.storage_lines() if CURRENT.backend else []
+
+
+@pytest.fixture
+def each_backend(backend: Backend) -> Iterator[Backend]:
+    """Every test of a module on both backends (`pytestmark = pytest.mark.usefixtures("each_backend")`):
+    the configs the tests write (support.harness, support.daemon) point at this test's archive."""
+    CURRENT.backend = backend
+    try:
+        yield backend
+    finally:
+        CURRENT.backend = None
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "sqlite":

@@ -22,6 +22,7 @@ import email.policy
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
@@ -226,11 +227,16 @@ class ListOutbox:
                 delivery = Delivery(len(self.rows) + 1, key, alert.to_json(), 0, now)
                 self.rows.append(_Row(delivery, next_attempt_at=now))
 
-    def pending_deliveries(self, now: datetime) -> list[Delivery]:
-        return [r.delivery for r in self.rows if r.delivered_at is None and r.next_attempt_at <= now]
+    def pending_deliveries(self, now: datetime, *, channel: str | None = None) -> list[Delivery]:
+        return [d for d in self.all_pending(channel=channel) if self._row(d.id).next_attempt_at <= now]
 
-    def all_pending(self) -> list[Delivery]:
-        return [r.delivery for r in self.rows if r.delivered_at is None]
+    def all_pending(self, *, channel: str | None = None) -> list[Delivery]:
+        rows = [r for r in self.rows if r.delivered_at is None]
+        return [r.delivery for r in rows if channel is None or r.delivery.channel_key == channel]
+
+    def channel_turn(self, channel_key: str) -> AbstractContextManager[bool]:
+        del channel_key
+        return nullcontext(True)
 
     def mark_delivered(self, delivery_id: int, at: datetime) -> None:
         row = self._row(delivery_id)

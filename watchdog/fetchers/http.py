@@ -30,7 +30,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -85,12 +85,19 @@ def host_of(url: str) -> str:
     return f"{host}:{port}" if port else host
 
 
-class HostLimiter:
-    """One lock per host: at most one request at a time to any host, across threads and fetchers."""
+# Across processes: the host's turn among every node sharing an archive (storage Leases.host_turn), held
+# after this process's own lock, so each node queues its threads itself and sends one waiter at most.
+HostTurns = Callable[[str, float | None], AbstractContextManager[bool]]
 
-    def __init__(self) -> None:
+
+class HostLimiter:
+    """One lock per host: at most one request at a time to any host, across threads and fetchers, and with
+    `turns`, across every node of a shared archive."""
+
+    def __init__(self, turns: HostTurns | None = None) -> None:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
+        self._turns = turns
 
     def _lock_for(self, host: str) -> threading.Lock:
         with self._guard:  # two threads meeting a new host must get the same lock
@@ -99,13 +106,23 @@ class HostLimiter:
     @contextmanager
     def hold(self, url: str, timeout: float | None = None) -> Iterator[None]:
         """Hold the host's turn; FetchError when it does not come within `timeout` seconds."""
-        lock = self._lock_for(host_of(url))
+        host = host_of(url)
+        ends = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        lock = self._lock_for(host)
         if not lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
             raise FetchError(
-                f"{host_of(url)} stayed busy with another of our requests past the deadline", transient=True
+                f"{host} stayed busy with another of our requests past the deadline", transient=True
             )
         try:
-            yield
+            if self._turns is None:
+                yield
+                return
+            with self._turns(host, None if ends is None else ends - time.monotonic()) as ours:
+                if not ours:
+                    raise FetchError(
+                        f"{host} stayed busy with another node's request past the deadline", transient=True
+                    )
+                yield
         finally:
             lock.release()
 

@@ -26,6 +26,7 @@ from watchdog.models import (
     Version,
 )
 from watchdog.storage.postgres.blobs import insert_blob
+from watchdog.storage.postgres.cluster import HELD_ELSEWHERE
 from watchdog.storage.postgres.connection import Database, Row, Session
 from watchdog.storage.postgres.rows import sequences, snapshot, target_row, target_state, version
 from watchdog.storage.write import TargetRow, write_check
@@ -33,6 +34,16 @@ from watchdog.storage.write import TargetRow, write_check
 _UPSERT = (
     "INSERT INTO targets (id, name, url) VALUES (%s, %s, %s) "
     "ON CONFLICT (id) DO UPDATE SET name = excluded.name, url = excluded.url"
+)
+
+
+# SQL built from module constants only (no input): the lease rule is written once, in cluster.py
+_SET_DUE = (
+    "UPDATE targets SET next_due_at = %(at)s, lease_node = NULL, lease_until = NULL "  # noqa: S608
+    f"WHERE id = %(id)s AND (lease_node IS NULL OR NOT {HELD_ELSEWHERE})"
+)
+_LOCK_TARGET = (
+    f"SELECT *, coalesce({HELD_ELSEWHERE}, false) AS held FROM targets WHERE id = %(id)s FOR UPDATE"  # noqa: S608
 )
 
 
@@ -56,12 +67,9 @@ class PostgresChecks:
         claimed by another node meanwhile keeps the due time and lease that node gives it."""
         if not due:
             return
+        rows = [{"at": at, "id": target_id, "node": self._node} for target_id, at in sorted(due.items())]
         with self._db.transaction() as session:
-            session.many(
-                "UPDATE targets SET next_due_at = %s, lease_node = NULL, lease_until = NULL "
-                "WHERE id = %s AND (lease_node IS NULL OR lease_node = %s OR lease_until < now())",
-                [(at, target_id, self._node) for target_id, at in sorted(due.items())],
-            )
+            session.many(_SET_DUE, rows)
 
     # ----------------------------------------------------------------- the read
 
@@ -101,11 +109,7 @@ class PostgresChecks:
         with self._db.transaction() as session:
             _put_blobs(session, record)
             session.execute(_UPSERT, (record.target_id, record.name, record.url))
-            row = session.one(
-                "SELECT *, coalesce(lease_until > now(), false) AS leased FROM targets "
-                "WHERE id = %s FOR UPDATE",
-                (record.target_id,),
-            )
+            row = session.one(_LOCK_TARGET, {"id": record.target_id, "node": record.node or self._node})
             assert row is not None  # upserted just above, in this transaction
             if record.status is not None:
                 _check_lease(row, record)
@@ -118,7 +122,7 @@ def _with_node(record: CheckRecord, node: str) -> CheckRecord:
 
 def _check_lease(row: Row, record: CheckRecord) -> None:
     """A check's results count only from the node holding the target (or when nobody does)."""
-    if row["leased"] and row["lease_node"] != record.node:
+    if row["held"]:
         raise ConflictError(
             f"{record.target_id} is being checked by node {row['lease_node']} (claimed until "
             f"{row['lease_until']:%H:%M:%S}): this node's check of it is dropped; nothing was written"

@@ -4,7 +4,8 @@ Due checks: `claim` leases due targets in one statement, `SELECT ... FOR UPDATE 
 rows ordered by how overdue they are, so two nodes claiming at the same instant never wait for each other
 and never get the same target. A lease (lease_node, lease_until) lasts `lease` seconds of the database's
 clock, is renewed while the check runs, and is freed by the check's next due time (set_next_due). A node
-that dies (kill -9, power cut, partition) stops renewing: when lease_until passes, another node claims the
+that dies loses its lease: at once when its connections end (kill -9, a crash: HOLDER_ALIVE), else when
+lease_until passes (a power cut or a partition, which PostgreSQL notices late); another node then claims the
 target. The write of a check whose lease passed to another node is refused (ConflictError, checks.py).
 
 One request at a time per host across all nodes: `host_turn` takes a session-level advisory lock on the
@@ -26,18 +27,33 @@ from watchdog.storage.postgres.connection import Database, database_error
 from watchdog.storage.postgres.rows import utc
 
 RETRY = timedelta(seconds=0.5)  # a due target another node was claiming at that very instant: ask again
+# A target another node holds is looked at again this often (or when the lease ends, if sooner): the holder
+# may die, and a dead holder's lease is over at once (see HOLDER_ALIVE).
+LOOK_AGAIN = timedelta(seconds=5)
 
+# A node's connections carry its name (application_name "policy-watchdog <node>", connection.py). A lease
+# holds while its node is connected and lease_until has not passed: a node killed with SIGKILL loses its
+# connections, so its targets pass to the others at once; one cut off from the database keeps them until
+# lease_until (PostgreSQL may take a while to notice a silent peer).
+HOLDER_ALIVE = (
+    "EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = current_database() "
+    "AND a.application_name = left('policy-watchdog ' || targets.lease_node, 63))"
+)
+# held by another node than %(node)s, which is alive, within its lease
+HELD_ELSEWHERE = f"(lease_node <> %(node)s AND lease_until > now() AND {HOLDER_ALIVE})"
+_HELD = HELD_ELSEWHERE
+# built from module constants only (no input)
 _CLAIM = (
-    "WITH due AS (SELECT id FROM targets WHERE id = ANY(%(ids)s) "
+    "WITH due AS (SELECT id FROM targets WHERE id = ANY(%(ids)s) "  # noqa: S608
     "AND (NOT %(due_only)s OR next_due_at IS NULL OR next_due_at <= %(now)s) "
-    "AND (lease_node IS NULL OR lease_node = %(node)s OR lease_until < now()) "
+    f"AND (lease_node IS NULL OR NOT {_HELD}) "
     "ORDER BY next_due_at NULLS FIRST, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
     "UPDATE targets t SET lease_node = %(node)s, lease_until = now() + %(lease)s "
-    "FROM due WHERE t.id = due.id RETURNING t.id, t.next_due_at"
+    "FROM due WHERE t.id = due.id RETURNING t.id"
 )
 _STATE = (
-    "SELECT id, next_due_at, CASE WHEN lease_until > now() AND lease_node <> %(node)s "
-    "THEN lease_until - now() END AS held_for FROM targets WHERE id = ANY(%(ids)s)"
+    f"SELECT id, next_due_at, CASE WHEN lease_node IS NOT NULL AND {_HELD} THEN lease_until - now() END "  # noqa: S608
+    "AS held_for FROM targets WHERE id = ANY(%(ids)s)"
 )
 _HOST_KEY = "SELECT hashtextextended('policy-watchdog host ' || %s, 0) AS key"
 
@@ -79,7 +95,7 @@ class PostgresLeases:
         for row in rows:
             due = utc(row["next_due_at"])
             if row["held_for"] is not None:
-                later[row["id"]] = now + row["held_for"]
+                later[row["id"]] = now + min(row["held_for"], LOOK_AGAIN)
             elif due is not None and due > now:
                 later[row["id"]] = due
             elif free > 0:  # due, free, yet skipped: another node's claim had its row locked

@@ -62,7 +62,7 @@ class Session:
         """Several reads that must agree: already inside this session's transaction."""
         return nullcontext(self)
 
-    def many(self, sql: Query, rows: Sequence[Sequence[Any]]) -> None:
+    def many(self, sql: Query, rows: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
         """One statement for many parameter rows (pipelined by psycopg)."""
         try:
             with self.connection.cursor() as cursor:

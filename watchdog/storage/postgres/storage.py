@@ -45,6 +45,7 @@ class PostgresStorage:
     ) -> PostgresStorage:
         """Connect (a pool of at most `connections`), create or upgrade the schema. StorageError, in one
         line naming the database (without its password), when it cannot."""
+        # the connections carry the node's name: other nodes see it alive (cluster.HOLDER_ALIVE)
         db = Database.connect(url, max_size=connections, name=f"policy-watchdog {node}")
         try:
             migrate(db)
