@@ -159,6 +159,14 @@ MALFORMED = [
     ),
     # storage, TOML itself
     row('[storage]\ndir = "a\\u0000b"\n', "storage.dir", "not a usable folder name", "storage-dir-nul"),
+    row('[storage]\nurl = "mysql://h/db"\n', "storage.url", "not a PostgreSQL URL", "storage-url-scheme"),
+    row(
+        '[storage]\nurl = "postgresql://h:99999/db"\n', "storage.url", "Port out of range", "storage-url-port"
+    ),
+    row('[storage]\nurl = "postgresql://h/db?nope=1"\n', "storage.url", '"nope"', "storage-url-parameter"),
+    row('[storage]\nurl = "postgresql://h/${NO_SUCH_VAR}"\n', "storage.url", "is not set", "storage-url-var"),
+    row('[storage]\nnode = "two words"\n', "storage.node", "not a node name", "storage-node-space"),
+    row('[storage]\nlease = "1s"\n', "storage.lease", "between 2s and 1h", "storage-lease-short"),
     row(f"[fetch]\nretries = 1{'0' * 5000}\n", "-", "not valid TOML", "integer-past-python-limit"),
     # channels apprise cannot load (point 5)
     row(
@@ -238,6 +246,9 @@ KEYS = (
         ("alerts", "archive_url"),
         ("validate", "max_growth"),
         ("storage", "dir"),
+        ("storage", "url"),
+        ("storage", "node"),
+        ("storage", "lease"),
     ]
     + [
         ("target", key)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from watchdog.cli import COMMANDS, build_parser
-from watchdog.config import AlertSettings, DaemonSettings, ValidateSettings
+from watchdog.config import AlertSettings, DaemonSettings, StorageSettings, ValidateSettings
 from watchdog.models import FetchSettings, Target
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -27,6 +27,7 @@ SECTIONS = {
     "alerts": AlertSettings,
     "validate": ValidateSettings,
     "daemon": DaemonSettings,
+    "storage": StorageSettings,
 }
 
 

@@ -785,7 +785,11 @@ def url_problem(text: str) -> str | None:
 
 def database_url_problem(text: str) -> str | None:
     """Why `text` is not a usable PostgreSQL URL, or None; the password never appears in the message."""
-    shown = _shown(redacted_url(text))
+    hidden = redacted_url(text)
+    shown = repr(hidden) if len(hidden) <= 200 else _shown(hidden)  # the host and database matter here
+    bad = next((c for c in text if ord(c) <= 0x20 or ord(c) == 0x7F), None)
+    if bad is not None:
+        return f"malformed database URL {shown}: it contains {bad!r} (%-encode it)"
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 (parsing the port is the check)
@@ -802,7 +806,7 @@ def database_url_problem(text: str) -> str | None:
         return "a PostgreSQL archive needs the `postgres` extra: pip install 'policy-watchdog[postgres]'"
     try:
         conninfo_to_dict(text)  # libpq's own parser: unknown parameters, bad escapes
-    except ProgrammingError as exc:
+    except (ProgrammingError, UnicodeError) as exc:
         return f"malformed database URL {shown}: {str(exc).strip()}"
     return None
 

@@ -1,0 +1,323 @@
+"""Several nodes on one PostgreSQL archive (watchdog/storage/postgres), against a real PostgreSQL server:
+its migrations from an empty database, leases on due checks (SKIP LOCKED, expiry, a dead holder), one request
+per host and one delivery pass per channel across nodes, the hash chain's read-modify-write under concurrent
+writers, and the database URL in the config (secrets from the environment, never shown)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from support.postgres import Backend
+from watchdog.cli import main
+from watchdog.config import load_config
+from watchdog.errors import ConflictError, StorageError
+from watchdog.models import CheckRecord, NewChange, NewVersion, OwedAlert, Target
+from watchdog.publish.evidence import check_archive
+from watchdog.storage import open_store
+from watchdog.storage.migrations import migrations
+from watchdog.storage.postgres import MIGRATIONS, PostgresStorage
+
+pytestmark = pytest.mark.postgres
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+TARGETS = [Target(f"t{i}", f"https://example.org/{i}", f"T{i}") for i in range(6)]
+IDS = [t.id for t in TARGETS]
+
+
+@pytest.fixture
+def nodes(postgres_url: str, tmp_path: Path) -> Iterator[Callable[..., PostgresStorage]]:
+    """Open the test's database as node `name` (each its own pool, as on its own machine)."""
+    opened: list[PostgresStorage] = []
+
+    def node(name: str, *, lease: timedelta = timedelta(seconds=30)) -> PostgresStorage:
+        store = PostgresStorage.open(postgres_url, directory=tmp_path / name, node=name, lease=lease)
+        opened.append(store)
+        return store
+
+    yield node
+    for store in opened:
+        store.close()
+
+
+def sql(url: str, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    with psycopg.connect(url, autocommit=True) as connection:
+        cursor = connection.execute(statement.encode(), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+def test_migrations_from_an_empty_database_follow_the_sqlite_names(postgres_url: str, tmp_path: Path) -> None:
+    sqlite_names = [m.name for m in migrations("sqlite")]
+    names = [m.name for m in MIGRATIONS]
+    assert names == sorted(names) and set(sqlite_names) <= set(names), "every SQLite migration has its twin"
+    assert set(names) - set(sqlite_names) == {"0004_nodes"}, "PostgreSQL-only: the nodes' leases"
+    with PostgresStorage.open(postgres_url, directory=tmp_path, node="a") as store:
+        assert store.archive.migrations() == names
+    with PostgresStorage.open(postgres_url, directory=tmp_path, node="b") as again:
+        assert again.archive.migrations() == names, "applied once"
+    types = dict(
+        sql(
+            postgres_url,
+            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'public'",
+        )
+    )
+    assert types["versions.first_seen"] == "timestamp with time zone"
+    assert types["changes.topics"] == types["snapshots.headers"] == types["versions.provenance"] == "jsonb"
+    assert types["blobs.data"] == "bytea" and types["changes.alerted"] == "boolean"
+    assert {
+        "targets.last_node",
+        "targets.lease_node",
+        "targets.lease_until",
+        "outbox_attempts.outcome",
+    } <= set(types)
+
+
+def test_a_database_upgraded_by_a_newer_release_is_refused(postgres_url: str, tmp_path: Path) -> None:
+    PostgresStorage.open(postgres_url, directory=tmp_path, node="a").close()
+    sql(postgres_url, "INSERT INTO schema_migrations VALUES ('0099_future', now())")
+    with pytest.raises(StorageError, match=r"upgraded by a newer release .*0099_future.*upgrade this node"):
+        PostgresStorage.open(postgres_url, directory=tmp_path, node="a")
+
+
+def test_nodes_starting_together_migrate_once(postgres_url: str, tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+
+    def start(name: str) -> None:
+        try:
+            PostgresStorage.open(postgres_url, directory=tmp_path, node=name).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(f"n{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sql(postgres_url, "SELECT count(*) FROM schema_migrations") == [(len(MIGRATIONS),)]
+
+
+# --------------------------------------------------------------------------- leases
+
+
+def test_two_nodes_never_claim_the_same_due_target(nodes: Callable[..., PostgresStorage]) -> None:
+    a, b, c = nodes("a"), nodes("b"), nodes("c")
+    a.checks.sync_targets(TARGETS)
+    a.checks.set_next_due(dict.fromkeys(IDS, T0))
+    first = a.leases.claim(IDS, T0, limit=4)
+    second = b.leases.claim(IDS, T0, limit=4)
+    assert len(first.claimed) == 4 and len(second.claimed) == 2
+    assert not set(first.claimed) & set(second.claimed)
+    assert set(second.later) == set(first.claimed), "b looks again at a's targets later"
+    assert all(T0 < at <= T0 + timedelta(seconds=5) for at in second.later.values()), "within LOOK_AGAIN"
+    assert c.leases.claim(IDS, T0, limit=4).claimed == (), "everything is held"
+    assert b.leases.claim(IDS, T0, limit=4).claimed == second.claimed, "a node may claim its own again"
+    due_later = T0 + timedelta(hours=1)
+    a.checks.set_next_due(dict.fromkeys(first.claimed, due_later))  # a's checks end: leases freed
+    again = c.leases.claim(list(first.claimed), T0, limit=6)
+    assert again.claimed == () and set(again.later) == set(first.claimed)
+    assert all(again.later[i] == due_later for i in first.claimed), "not due before the time a gave"
+    assert c.leases.claim(list(first.claimed), due_later, limit=6).claimed == first.claimed
+
+
+def test_a_dead_nodes_leases_pass_at_once_a_silent_ones_when_they_expire(
+    nodes: Callable[..., PostgresStorage],
+) -> None:
+    a, b = nodes("a"), nodes("b")  # a's lease: 30 s
+    a.checks.sync_targets(TARGETS)
+    assert a.leases.claim(IDS[:2], T0, limit=2).claimed == tuple(IDS[:2])
+    assert b.leases.claim(IDS[:2], T0, limit=2).claimed == ()
+    a.leases.renew(IDS[:2])
+    silent = nodes("silent", lease=timedelta(seconds=2))
+    assert silent.leases.claim(IDS[2:4], T0, limit=2).claimed == tuple(IDS[2:4])
+    a.close()  # its connections end, as on kill -9: its leases are over at once, not in 30 s
+    assert wait_for(lambda: b.leases.claim(IDS[:2], T0, limit=2).claimed == tuple(IDS[:2]), 2.0)
+    assert b.leases.claim(IDS[2:4], T0, limit=2).claimed == (), "a connected holder keeps its lease"
+    assert wait_for(lambda: bool(b.leases.claim(IDS[2:4], T0, limit=2).claimed), 10.0), (
+        "... until it runs out (no renewal): then it passes to another node"
+    )
+
+
+def test_a_check_whose_target_another_node_holds_is_refused(nodes: Callable[..., PostgresStorage]) -> None:
+    a, b = nodes("a"), nodes("b")
+    a.checks.sync_targets(TARGETS)
+    assert a.leases.claim(["t0"], T0, limit=1, due_only=False).claimed == ("t0",)
+    record = CheckRecord("t0", "T0", "https://example.org/0", T0, "new", version=NewVersion("text\n", T0))
+    with pytest.raises(ConflictError, match="being checked by node a"):
+        b.checks.record_check(record)
+    done = a.checks.record_check(record)
+    assert done.version is not None and a.archive.target_state("t0").last_node == "a"  # type: ignore[union-attr]
+    a.leases.release(["t0"])
+    b.checks.record_check(CheckRecord("t0", "T0", "https://example.org/0", T0, "unchanged", seen="t0@v1"))
+    assert b.archive.target_state("t0").last_node == "b"  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- the chain under concurrency
+
+
+def test_concurrent_writers_of_one_target_keep_one_valid_chain(nodes: Callable[..., PostgresStorage]) -> None:
+    """Four nodes append to one target's chain at once (imports and reextracts carry no `expected`): the
+    row lock serialises them, every record links to the one before, `verify` passes."""
+    stores = [nodes(f"n{i}") for i in range(4)]
+    stores[0].checks.sync_targets(TARGETS[:1])
+    errors: list[BaseException] = []
+
+    def append(store: PostgresStorage, n: int) -> None:
+        try:
+            for k in range(15):
+                at = T0 + timedelta(seconds=n * 100 + k)
+                text = NewVersion(f"node {n} text {k}\n", at, technical=True)
+                store.checks.record_check(
+                    CheckRecord("t0", "T0", "https://example.org/0", at, None, version=text)
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(s, n)) for n, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    versions = sorted(stores[0].archive.versions("t0"), key=lambda v: v.seq)
+    assert [v.seq for v in versions] == list(range(1, 61))
+    assert [v.prev_hash for v in versions[1:]] == [v.record_hash for v in versions[:-1]]
+    assert check_archive(stores[1]).problems == ()
+
+
+def test_a_stale_check_loses_to_the_one_that_wrote_first(nodes: Callable[..., PostgresStorage]) -> None:
+    a, b = nodes("a"), nodes("b")
+    a.checks.sync_targets(TARGETS[:1])
+    base = a.checks.record_check(CheckRecord("t0", "T0", "u", T0, None, version=NewVersion("v1\n", T0)))
+    assert base.version is not None
+    state = a.checks.read_check("t0", recent_since=T0, snapshots=2)
+    change = NewChange(base.version.id, "change")
+    a.checks.record_check(
+        CheckRecord(
+            "t0", "T0", "u", T0, None, version=NewVersion("v2\n", T0), change=change, expected=state.sequences
+        )
+    )
+    with pytest.raises(ConflictError, match="another writer recorded it first"):
+        b.checks.record_check(
+            CheckRecord(
+                "t0",
+                "T0",
+                "u",
+                T0,
+                None,
+                version=NewVersion("v2'\n", T0),
+                change=change,
+                expected=state.sequences,
+            )
+        )
+    assert [v.seq for v in a.archive.versions("t0")] == [2, 1]
+
+
+# --------------------------------------------------------------------------- hosts and channels
+
+
+def test_one_request_at_a_time_per_host_across_nodes(nodes: Callable[..., PostgresStorage]) -> None:
+    a, b = nodes("a"), nodes("b")
+    with a.leases.host_turn("example.org", None) as mine:
+        assert mine
+        with b.leases.host_turn("example.org", 0.3) as theirs:
+            assert not theirs, "b waited 0.3 s and gave up"
+        with b.leases.host_turn("other.example", 0.3) as other:
+            assert other, "another host is free"
+    with b.leases.host_turn("example.org", 0.3) as theirs:
+        assert theirs, "free once a is done"
+
+
+def test_a_channel_is_delivered_by_one_node_at_a_time(nodes: Callable[..., PostgresStorage]) -> None:
+    a, b = nodes("a"), nodes("b")
+    a.checks.sync_targets(TARGETS[:1])
+    a.checks.record_check(
+        CheckRecord("t0", "T0", "u", T0, None, alerts=(OwedAlert("t0@c1", '{"x": 1}', ("mail", "chat")),))
+    )
+    with a.outbox.channel_turn("mail") as mine:
+        assert mine
+        with b.outbox.channel_turn("mail") as theirs, b.outbox.channel_turn("chat") as chat:
+            assert not theirs and chat
+        (row,) = a.outbox.all_pending(channel="mail")
+        a.outbox.mark_delivered(row.id, T0)
+    with b.outbox.channel_turn("mail") as theirs:
+        assert theirs and b.outbox.all_pending(channel="mail") == [], "read in the turn: nothing left to send"
+
+
+# --------------------------------------------------------------------------- the config
+
+
+def test_the_database_url_takes_secrets_from_the_environment_and_never_shows_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "watchdog.toml"
+    path.write_text(
+        '[storage]\nurl = "postgresql://watchdog:${PGPASS}@db.example.org/watchdog"\n'
+        'node = "w1"\nlease = "90s"\n',
+        encoding="utf-8",
+    )
+    config = load_config(path, environ={"PGPASS": "hunter2"})
+    assert config.storage.url == "postgresql://watchdog:hunter2@db.example.org/watchdog"
+    assert (config.storage.node, config.storage.lease) == ("w1", timedelta(seconds=90))
+    path.write_text(
+        '[storage]\nurl = "postgresql://watchdog:${PGPASS}@db.example.org:99999/x"\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("PGPASS", "hunter2")
+    assert main(["--config", str(path), "config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "storage.url: malformed database URL 'postgresql://watchdog:***@db.example.org:99999/x'" in err
+    assert "hunter2" not in err
+
+
+def test_an_unreachable_database_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "watchdog.toml"
+    missing = tmp_path / "no-server"
+    missing.mkdir()
+    path.write_text(f'[storage]\nurl = "postgresql://w:secret@/x?host={missing}&connect_timeout=1"\n')
+    from watchdog.storage.postgres import connection
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(connection, "CONNECT_TIMEOUT", 1.0)
+        assert main(["--config", str(path), "status"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach the archive database postgresql://w:***@/x" in err and "Traceback" not in err
+    assert "secret" not in err
+
+
+def test_status_names_the_node_that_checked_each_target_last(
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "watchdog.toml"
+    storage = "\n".join(['dir = "archive"', *backend.storage_lines(), 'node = "watcher-7"'])
+    path.write_text(f'[storage]\n{storage}\n[[targets]]\nid = "t0"\nurl = "https://example.org/0"\n')
+    config = load_config(path, environ={})
+    with open_store(config) as store:
+        store.checks.record_check(
+            CheckRecord("t0", "t0", "u", T0, "new", version=NewVersion("x\n", T0), node="watcher-7")
+        )
+    assert main(["--config", str(path), "status", "--json"]) == 0
+    assert '"last_node": "watcher-7"' in capsys.readouterr().out
+    main(["--config", str(path), "status"])
+    header, row = capsys.readouterr().out.splitlines()
+    assert "NODE" in header and "watcher-7" in row
