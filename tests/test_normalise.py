@@ -89,7 +89,17 @@ EDITORIAL = [
     ("link-label-help-center", "Facebook Help Center", "", "link label"),
     ("footer-link-list", "Help Center", "Help Center · Ranking Transparency", "link label"),
     ("heading-level", "### How we process your information", "## How we process your information", "heading"),
-    ("mixed-heading-and-chrome", "## Partner\nLearn more", "3", "heading, link label"),
+    ("mixed-heading-and-chrome", "## Partner\nLearn more", "3", "heading, page chrome"),
+    ("link-card-source-labels", "Manage your Feed Facebook Help CenterHow to add Instagram Help Center",
+     "Manage your FeedHow to add", "link label"),
+    ("link-target-residue", "Withdraw consent](https://a.example/p?s=7)", "Withdraw consent", "link target"),
+    ("update-notice", "We updated our Privacy Policy on December 16, 2025. View our previous policy.\nText.",
+     "Text.", "page chrome"),
+    ("update-notice-french", "Nous avons mis à jour notre politique de confidentialité le 16 décembre 2025. "
+     "Consulter notre politique précédente.", "", "page chrome"),
+    ("prefix-hyphen", "non-public information", "nonpublic information", "spelling"),
+    ("contraction", "we've used it", "we have used it", "style"),
+    ("all-of-the", "all of the Meta Products", "all the Meta Products", "style"),
 ]  # fmt: skip
 
 MEANINGFUL = [
@@ -119,6 +129,12 @@ MEANINGFUL = [
     ("list-item-is-not-chrome", "- Posts", "- Posts\n- Interactions with AI"),
     ("product-list-gains-meta-ai", "- Facebook\n- Instagram", "- Facebook\n- Instagram\n- Meta AI"),
     ("learn-more-sentence-is-prose", "Learn more about how we use AI.", "Learn more about how we train AI."),
+    ("help-center-inside-a-sentence", "Visit the Help Center to object.", "Visit the Help Center."),
+    (
+        "update-notice-with-real-news",
+        "We updated our Privacy Policy on 16 June 2025. We now train AI on posts.",
+        "We updated our Privacy Policy on 16 June 2025.",
+    ),
     ("that-demonstrative-kept", "we use that data", "we use data"),
 ]
 
@@ -139,7 +155,9 @@ def test_meaningful_edits_are_not_editorial(before: str, after: str) -> None:
     assert meaning_key(before) != meaning_key(after)
 
 
-TEXT_LEVEL = [r for r in EDITORIAL if r[3] not in {"heading", "link label", "heading, link label"}]
+TEXT_LEVEL = [
+    r for r in EDITORIAL if r[3] not in {"heading", "link label", "page chrome", "heading, page chrome"}
+]
 
 
 @pytest.mark.parametrize(("before", "after"), [r[1:3] for r in TEXT_LEVEL], ids=[r[0] for r in TEXT_LEVEL])

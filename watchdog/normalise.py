@@ -98,8 +98,20 @@ def _typography(text: str) -> str:
         # NFKC folds ligatures (ﬁ), full-width forms and compatibility characters (superscript footnote
         # digits are gone by then: the footnote layer runs first, or they would become plain digits).
         text = unicodedata.normalize("NFKC", text).translate(_TYPO_TABLE)
-    text = _FRENCH_SPACING.sub(lambda m: '"' if '"' in m.group() else "", text)
-    return _SPACES.sub(" ", text)
+    if '"' in text or " ;" in text or " :" in text or " !" in text or " ?" in text:
+        text = _FRENCH_SPACING.sub(lambda m: '"' if '"' in m.group() else "", text)
+    return _SPACES.sub(" ", text) if "  " in text else text
+
+
+# --------------------------------------------------------------------------- link targets
+
+# Link targets are not wording (extract keeps them out of the text; a Markdown residue "](https://...)" or
+# a kept "<https://...>" may still carry one).
+_LINK_TARGET: Final = re.compile(r"\]\(\s*(?:https?://|/)[^)\s]*\)|<https?://[^>\s]*>|\bhttps?://[^\s)>\]]+")
+
+
+def _link_targets(text: str) -> str:
+    return _LINK_TARGET.sub(" ", text) if "http" in text or "](/" in text else text
 
 
 # --------------------------------------------------------------------------- footnote markers
@@ -113,7 +125,12 @@ _FOOTNOTE: Final = re.compile(
 
 
 def _footnotes(text: str) -> str:
-    return _FOOTNOTE.sub("", _SUPERSCRIPT.sub("", text))
+    # cheap tests first: most lines hold no bracket, star, dagger nor non-ASCII character
+    if not text.isascii():
+        text = _SUPERSCRIPT.sub("", text)
+    elif "[" not in text and "*" not in text:
+        return text
+    return _FOOTNOTE.sub("", text)
 
 
 # --------------------------------------------------------------------------- dates
@@ -263,13 +280,23 @@ _WORD_PAIRS: Final = {
     "manoeuvre": "maneuver", "manoeuvres": "maneuvers", "gaol": "jail", "mum": "mom", "maths": "math",
     "gotten": "got", "artefact": "artifact", "artefacts": "artifacts", "axe": "ax", "doughnut": "donut",
     "behove": "behoove", "speciality": "specialty", "specialities": "specialties", "per cent": "percent",
-    "e-mail": "email", "e-mails": "emails", "on-line": "online", "web site": "website",
+    "on-line": "online", "web site": "website",
     "web sites": "websites", "cancelation": "cancellation",
     # locale vocabulary
     "holiday": "vacation", "holidays": "vacations", "mobile phone": "cell phone",
     "mobile phones": "cell phones", "postcode": "zip code", "postcodes": "zip codes",
     "post code": "zip code", "autumn": "fall", "lorry": "truck", "lorries": "trucks", "nappy": "diaper",
     "nappies": "diapers", "such as": "like", "at the weekend": "on the weekend", "in future": "in the future",
+    "postal address": "mailing address", "postal addresses": "mailing addresses", "charitable": "nonprofit",
+    "shop": "store", "shops": "stores", "expiry": "expiration", "delivery": "shipping",
+    "recycle bin": "trash",
+    "straight away": "right away", "work out": "figure out", "worked out": "figured out",
+    "by post": "by mail", "fao": "attn", "friend list": "friends list", "friend lists": "friends lists",
+    "home town": "hometown", "live-stream": "livestream", "live stream": "livestream",
+    "log in to": "log into", "logged in to": "logged into", "logging in to": "logging into",
+    "sign in to": "sign into", "signed in to": "signed into",
+    # Latin abbreviations and their plain-English equivalents
+    "e.g.": "like", "e.g": "like", "for example": "like", "i.e.": "that is", "i.e": "that is",
 }  # fmt: skip
 
 # Numbers written out or as digits ("5 pillars" / "five pillars"): a house-style choice.
@@ -328,19 +355,22 @@ def _build_word_map() -> dict[str, str]:
     for stem in _L_STEMS:
         for suffix in _L_SUFFIXES:
             table[f"{stem}l{suffix}"] = f"{stem}{suffix}"
-    table.update({k: v for k, v in _WORD_PAIRS.items() if " " not in k and "-" not in k})
+    table.update({k: v for k, v in _WORD_PAIRS.items() if k.isalpha()})
     return table
 
 
 _WORD_MAP: Final = _build_word_map()
-_PHRASES: Final = {k: v for k, v in _WORD_PAIRS.items() if " " in k or "-" in k}
+_PHRASES: Final = {k: v for k, v in _WORD_PAIRS.items() if not k.isalpha()}
 _PHRASE: Final = re.compile(
     r"(?<![\w-])(?:"
     + "|".join(re.escape(p) for p in sorted(_PHRASES, key=len, reverse=True))
-    + r")(?![\w-])",
+    + r")(?![\w-])(?!(?<=\.)\w)",
     re.IGNORECASE,
 )
 _WORD: Final = re.compile(r"[^\W\d_]+")
+_WORD_KEYS: Final = frozenset(_WORD_MAP)
+# endings of the suffix families (-ise/-yse/-ogue and their inflections)
+_FAMILY_HINT: Final = re.compile(r"[iy]s(?:e|es|ed|ing|er|ers|ation|ations|ational|able)\b|ogue[sd]?\b")
 
 
 @lru_cache(maxsize=65536)
@@ -366,8 +396,21 @@ def _suffix_family(word: str) -> str:
     return word
 
 
+# "non-public" / "nonpublic", "co-operate" / "cooperate": the hyphen after a prefix is a house style.
+_PREFIX_HYPHEN: Final = re.compile(
+    r"\b(non|co|pre|re|multi|cross|anti|semi|sub|inter|over|under|post|e)-(?=[^\W\d_])", re.IGNORECASE
+)
+
+
 def _spelling(text: str) -> str:
-    text = _PHRASE.sub(lambda m: _PHRASES[m.group().lower()], text)
+    lower = text.lower()
+    if any(phrase in lower for phrase in _PHRASES):  # substring scans: far cheaper than the alternation
+        text = _PHRASE.sub(lambda m: _PHRASES[m.group().lower()], text)
+    if "-" in text:
+        text = _PREFIX_HYPHEN.sub(r"\1", text)
+    # words are looked up one by one only when one of them may have another form (set lookups in C)
+    if _WORD_KEYS.isdisjoint(_WORD.findall(lower)) and not _FAMILY_HINT.search(lower):
+        return text
     return _WORD.sub(lambda m: _spell_word(m.group()), text)
 
 
@@ -377,8 +420,33 @@ def _spelling(text: str) -> str:
 # optional before a clause subject (a pronoun, a determiner, a generic subject). A demonstrative "that"
 # is never followed by a subject pronoun or an article, so only the complementiser goes.
 _OPTIONAL_THAT: Final = re.compile(
-    r"\bthat\s+(?=(?:i|you|we|they|he|she|it|there|one|people|users|someone|anyone|everyone|nobody"
-    r"|a|an|the|this|these|those|our|your|their|its|his|her|my|some|any|each|every|no|meta)\b)",
+    r"\b(?:that|which|who|whom)\s+(?=(?:i|you|we|they|he|she|it|there|one|people|users|someone|anyone"
+    r"|everyone|nobody|a|an|the|this|these|those|our|your|their|its|his|her|my|some|any|each|every|no"
+    r"|meta|if|when|where|because|although|unless|once)\b)",
+    re.IGNORECASE,
+)
+# Contractions are a register, not a meaning: "we've" = "we have", "don't" = "do not".
+_CONTRACTIONS: Final = {
+    "n't": " not", "'ve": " have", "'re": " are", "'ll": " will", "'m": " am", "'d": " would",
+}  # fmt: skip
+_CONTRACTION: Final = re.compile(
+    r"\b(can't|won't|shan't|ain't)|(?<=[a-z])(n't|'ve|'re|'ll|'m|'d)\b", re.IGNORECASE
+)
+_IRREGULAR: Final = {"can't": "cannot", "won't": "will not", "shan't": "shall not", "ain't": "is not"}
+# Restrictive "which" and "that" are the en-GB / en-US habit for the same relative clause.
+_WHICH: Final = re.compile(
+    r"\bwhich\b(?=\s+(?:is|are|was|were|has|have|had|can|may|might|will|would|we|you|they|help|helps|allows?|includes?)\b)",
+    re.IGNORECASE,
+)
+# Optional words in fixed collocations: "all (of) the", "outside (of)", "helps us (to) understand",
+# "provide you (with)", "the reason (why)", "(for) as long as".
+_OPTIONAL_WORDS: Final = re.compile(
+    r"\ball of (?=the|these|those|our|your|their|this|its)\b"
+    r"|\boutside of\b"
+    r"|\b(?<=help |elps |lped )(?:us|you|them|people|others|him|her) to (?=\w)"
+    r"|\bprovide (?:you|people|users|them) with\b"
+    r"|\breason why\b"
+    r"|\bfor (?=as long as\b)",
     re.IGNORECASE,
 )
 # Causal "as" / "since" opening a sentence ("Since it takes..." / "As it takes..."): the same "because".
@@ -389,8 +457,42 @@ _CAUSAL: Final = re.compile(
 
 
 def _style(text: str) -> str:
-    text = _OPTIONAL_THAT.sub("", text)
-    return _CAUSAL.sub(" because ", text)
+    lower = text.lower()  # cheap tests first: each rule needs a word most lines do not have
+    if "'" in text:
+        text = _CONTRACTION.sub(_expand, text)
+    if "which" in lower:
+        text = _WHICH.sub("that", text)
+    if any(word in lower for word in _OPTIONAL_HINTS):
+        text = _OPTIONAL_WORDS.sub(_drop_optional, text)
+    if "that" in lower or "which" in lower or "who" in lower:
+        text = _OPTIONAL_THAT.sub("", text)
+    if "since" in lower or "as " in lower:
+        text = _CAUSAL.sub(" because ", text)
+    return text
+
+
+_OPTIONAL_HINTS: Final = ("all of", "outside of", "help", "provide", "reason why", "for as long")
+
+
+def _expand(match: re.Match[str]) -> str:
+    if match.group(1):
+        return _IRREGULAR[match.group(1).lower().replace("\u2019", "'")]
+    return _CONTRACTIONS[match.group(2).lower()]
+
+
+def _drop_optional(match: re.Match[str]) -> str:
+    found = match.group().lower()
+    if found.startswith("all of"):
+        return "all "
+    if found.startswith("outside"):
+        return "outside"
+    if found.startswith("provide"):
+        return found.removesuffix(" with")
+    if found.startswith("reason"):
+        return "reason"
+    if found.startswith("for"):
+        return ""
+    return found.removesuffix("to ")  # help us to understand -> help us understand
 
 
 # --------------------------------------------------------------------------- punctuation
@@ -417,6 +519,7 @@ Layer = tuple[str, Callable[[str], str]]
 
 # In the order they are applied; the name is the category editorial_reason reports.
 LAYERS: Final[tuple[Layer, ...]] = (
+    ("link target", _link_targets),
     ("footnote marker", _footnotes),
     ("typography", _typography),
     ("date format", _dates),
@@ -437,8 +540,19 @@ def _key(text: str, layers: Iterable[Layer]) -> str:
 
 def meaning_key(text: str) -> str:
     """A form of `text` equal for any two texts that differ only by locale spelling, date format,
-    typography, case, punctuation or footnote markers (see the module docstring). Idempotent."""
-    return _key(text, LAYERS)
+    typography, case, punctuation or footnote markers (see the module docstring). Idempotent.
+
+    Line by line (a line is a block of the canonical text: no rule spans two), each line's key cached: a
+    policy's lines recur from version to version and across the hunks, sentences and rules of one change.
+    """
+    if "\n" not in text:
+        return _line_key(text)
+    return " ".join(key for key in map(_line_key, text.split("\n")) if key)
+
+
+@lru_cache(maxsize=16384)
+def _line_key(line: str) -> str:
+    return _key(line, LAYERS)
 
 
 # --------------------------------------------------------------------------- structure
@@ -466,6 +580,29 @@ _CHROME_LABELS: Final = frozenset(
     )
 )
 _CHROME_LINE_SEPARATORS: Final = re.compile(r"\s*(?:·|\||•|/)\s*")
+# The source label of a link card, glued after its title ("How to manage your Feed Facebook Help Center",
+# "...on FacebookHow to..."): a label that ends a line or is followed by the next card's capital.
+_CARD_SOURCES: Final = (
+    "facebook help center|instagram help center|messenger help center|whatsapp help center|help center"
+    "|help centre|privacy center|privacy centre|facebook developers|meta for developers|facebook newsroom"
+    "|meta newsroom|about meta|centre d'aide|pages d'aide facebook|espace confidentialité"
+)
+_CARD_LABEL: Final = re.compile(
+    rf"[ \t]*(?:{_CARD_SOURCES})(?=[A-ZÀ-Ý]|[ \t]*$|[ \t]*[.;:,])", re.IGNORECASE | re.MULTILINE
+)
+# Update notices: "We updated our Privacy Policy on 16 December 2025. View our previous policy.", "Nous
+# avons mis à jour notre politique de confidentialité le 16 décembre 2025. Consulter notre politique
+# précédente." Announcing that an edit happened is not an edit (the edit itself is elsewhere in the text).
+_UPDATE_NOTICE: Final = re.compile(
+    r"(?:(?:policy|privacy policy|recent|latest) update:?\s*)?"
+    r"(?:we(?:'ve| have)? (?:last )?updated our (?:privacy )?policy(?: on [^.\n]{4,30})?"
+    r"|nous avons mis à jour notre politique(?: de confidentialité)?(?: le [^.\n]{4,30})?)\.?"
+    r"(?:\s*(?:view|see|read|consult(?:er|ez)?|afficher|voir) (?:our |notre |la |les |the )?"
+    r"(?:(?:previous|prior|earlier|old) (?:policy|policies|versions?)"
+    r"|(?:politique|version|versions) (?:précédente|antérieure|ancienne)s?"
+    r"|(?:ancienne|précédente) politique)\.?)?",
+    re.IGNORECASE,
+)
 _COPYRIGHT: Final = re.compile(r"^(?:meta|facebook|instagram)?\s*(?:©|\(c\))\s*(?:\d{4})?\s*(?:meta)?$")
 
 
@@ -474,6 +611,7 @@ def is_heading_line(line: str) -> bool:
     return bool(_HEADING.match(line) or _BARE_NUMBER.match(line))
 
 
+@lru_cache(maxsize=16384)
 def is_chrome_line(line: str) -> bool:
     """A line made only of control / furniture labels ("Play Video", "Learn more · Help Center")."""
     plain = _LINE_MARKER.sub("", line).strip().strip(".").strip()
@@ -490,29 +628,54 @@ def _without(text: str, drop: Callable[[str], bool]) -> str:
     return "\n".join(line for line in text.split("\n") if not drop(line))
 
 
+def _without_labels(text: str) -> str:
+    """Without lines of control labels, and without link-card source labels glued to a line."""
+    return _CARD_LABEL.sub("", _without(text, is_chrome_line))
+
+
+def _without_chrome(text: str) -> str:
+    """Without labels (above) and without update notices."""
+    return _UPDATE_NOTICE.sub(" ", _without_labels(text))
+
+
 def editorial_reason(before: str, after: str) -> str | None:
     """None when `before` -> `after` changes meaning; else the category of the meaning-preserving edit.
 
     Categories, from `meaning_key`'s layers: "typography", "footnote marker", "date format", "case",
     "spelling", "style", "punctuation" (the layers that the equality needs, joined by ", " when several
-    are); and from the structural rules for blocks of lines: "heading" (only headings or annotation
-    numbers differ), "link label" (only lines of control/furniture labels differ).
+    are); and from the structural rules for blocks of lines: "link label" (only control labels or
+    link-card source labels differ), "page chrome" (also update notices: "We updated our Privacy Policy on
+    ..."), "heading" (only headings or annotation numbers differ), "heading, page chrome" (both).
     """
     if before == after:
         return "typography"
     if meaning_key(before) == meaning_key(after):
         return _layers_needed(before, after)
-    if meaning_key(_without(before, is_chrome_line)) == meaning_key(_without(after, is_chrome_line)):
+    if not (_has_furniture(before) or _has_furniture(after)):
+        return None  # no heading, label or notice that a structural rule could set aside
+    if meaning_key(_without_labels(before)) == meaning_key(_without_labels(after)):
         return "link label"
+    if meaning_key(_without_chrome(before)) == meaning_key(_without_chrome(after)):
+        return "page chrome"
     if not _headings_nested(before, after):
         return None  # a heading renamed ("Legitimate interests" -> "Consent") is a change of wording
     no_headings = (_without(before, is_heading_line), _without(after, is_heading_line))
     if meaning_key(no_headings[0]) == meaning_key(no_headings[1]):
         return "heading"
-    bare = [_without(side, is_chrome_line) for side in no_headings]
+    bare = [_without_chrome(side) for side in no_headings]
     if meaning_key(bare[0]) == meaning_key(bare[1]):
-        return "heading, link label"
+        return "heading, page chrome"
     return None
+
+
+def _has_furniture(text: str) -> bool:
+    """Anything the structural rules could set aside: a heading or annotation number, a label line, a
+    link-card label, an update notice."""
+    return (
+        any(is_heading_line(line) or is_chrome_line(line) for line in text.split("\n"))
+        or _CARD_LABEL.search(text) is not None
+        or _UPDATE_NOTICE.search(text) is not None
+    )
 
 
 def _headings_nested(before: str, after: str) -> bool:
@@ -531,7 +694,22 @@ def _heading_keys(text: str) -> set[str]:
 
 
 def _layers_needed(before: str, after: str) -> str:
-    """The layers without which the two keys would differ (the first equalising layer if none alone is)."""
+    """The layers without which the two keys would differ (the first equalising layer if none alone is).
+
+    Worked out line by line when both sides have the same lines (the usual case: a category costs the
+    differing lines, not the whole block), else on the whole block."""
+    old, new = before.split("\n"), after.split("\n")
+    pairs = [(a, b) for a, b in zip(old, new, strict=True) if a != b] if len(old) == len(new) else []
+    if not pairs:
+        pairs = [(before, after)]
+    found: set[str] = set()
+    for a, b in pairs:
+        found.update(_line_layers(a, b).split(", "))
+    return ", ".join(name for name, _ in LAYERS if name in found)
+
+
+@lru_cache(maxsize=4096)
+def _line_layers(before: str, after: str) -> str:
     needed = [
         name
         for name, _ in LAYERS
