@@ -17,10 +17,32 @@ block-page:<kind>   an interstitial: login-wall, unavailable, cookie-consent, en
                     unsupported-browser, captcha, rate-limited (see the rule below)
 too-short           fewer than `target.min_length` characters
 headings-only       the text is (nearly) all headings, little prose
-over-capture        more than `max_growth` times the previous version's length
 duplicated          one long run of lines appears twice (the page captured twice in a row)
-shrunk              lost more than `target.max_shrink` of the previous version's length
+over-capture        much longer than the last version, and that version is (nearly) all inside it: the
+                    last text plus page chrome, menus or other documents (the rule below)
+shrunk              much shorter than the last version, and what it holds is (nearly) all in that
+                    version: the same text with whole sections missing and nothing new (the rule below)
+truncated           a prefix of the last version that lost at least `TRUNCATED_LOSS` of it
 ==================  ========================================================================
+
+**Truncation is judged by content, not size.** A size alone cannot tell a failed capture from a rewrite:
+Meta's August 2024 Instagram policy and September 2025 French policy are half as long as the texts they
+replaced, and are real. So size only decides *when to look*:
+
+- a text that lost more than `target.max_shrink` of the last version's length is a failed capture when
+  its prose lines are (nearly) all found in that version (after `normalise.meaning_key`): less than
+  `REWRITE_NOVELTY` (10%) of its prose is new. A rewrite brings new prose (the two real rewrites above:
+  21% and 69% of their prose is new; the partial captures of the corpus: under 6%, a banner at most);
+- a text that is a prefix of the last version (the capture stopped early) is a failed capture as soon as
+  it lost `TRUNCATED_LOSS` (20%) of it: a policy does not lose its last fifth without a word added;
+- mirror rule for over-capture: a text more than `1 / (1 - max_shrink)` times the last version's length
+  (2x by default) that holds (nearly) all of that version (`CONTAINED`, 90% of its prose) is an
+  over-capture when what it adds is mostly furniture (menu-like short lines, headings, chrome, lines
+  repeated within the page: the whole Privacy Center with its accordions), or when it is more than
+  `max_growth` times as long (other documents captured with it). A longer text that does *not* hold the
+  last one is a rewrite (the French policy's long variant of 2026).
+
+Without the last version's text (a caller that only knows its length), the size rules apply as before.
 
 **The block-page rule.** A real privacy policy legitimately says "log in", "cookies", "JavaScript" or
 "isn't available"; an interstitial is *short* and *dominated* by such wording. So a signature (a regex
@@ -41,18 +63,22 @@ can replace them.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Final
 
 from watchdog.models import Capture, Extracted, Rejection, Target
+from watchdog.normalise import is_chrome_line, is_heading_line, meaning_key
 
 __all__ = [
     "BLOCK_PAGE_SHARE",
     "BLOCK_PAGE_SHORT_TEXT",
+    "CONTAINED",
     "DEFAULT_SIGNATURES",
     "DUPLICATE_SHARE",
+    "REWRITE_NOVELTY",
+    "TRUNCATED_LOSS",
     "BlockSignature",
     "validate",
 ]
@@ -62,6 +88,13 @@ BLOCK_PAGE_SHARE: Final = 0.3
 HEADINGS_ONLY_PROSE: Final = 0.2  # prose (non-heading characters) below this share: headings-only
 DUPLICATE_SHARE: Final = 0.3  # one run of lines repeated verbatim that is this share of the text
 DUPLICATE_WINDOW: Final = 4  # lines that must repeat in a row before a run counts
+REWRITE_NOVELTY: Final = 0.10  # share of a much shorter text's prose that must be new for a rewrite
+TRUNCATED_LOSS: Final = 0.20  # a prefix of the last version that lost this share is a truncated capture
+CONTAINED: Final = 0.90  # share of the last version's prose a much longer text must hold to be "old + extra"
+FURNITURE: Final = 0.50  # share of what a longer text adds that must be furniture for an over-capture
+MENU_LINE: Final = 50  # a line shorter than this, without a sentence end, reads as a menu item
+
+PreviousText = Callable[[], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,23 +165,30 @@ def validate(
     *,
     target: Target,
     previous_length: int | None,
+    previous_text: PreviousText | None = None,
     signatures: Sequence[BlockSignature] = DEFAULT_SIGNATURES,
     max_growth: float = 3.0,
 ) -> Rejection | None:
-    """None when the capture may become a version, else why not (see the module docstring)."""
+    """None when the capture may become a version, else why not (see the module docstring).
+
+    `previous_text` returns the last version's text; it is called only when the size calls for a look
+    at the content (so an unchanged-size check never loads it).
+    """
     text = extracted.text
     length = len(text)
     shrunk = previous_length is not None and length < (1 - target.max_shrink) * previous_length
+    size = _SizeCheck(text, previous_length, previous_text, target.max_shrink, max_growth)
     return (
         _status(capture)
         or _not_rendered(capture)
         or _no_match(extracted, target)
-        or _block_page(text, signatures, shrunk=shrunk)
+        or _block_page(text, signatures, shrunk=shrunk, size=size)
         or _too_short(length, target)
         or _headings_only(text)
-        or _over_capture(length, previous_length, max_growth)
         or _duplicated(text)
-        or (_shrunk(length, previous_length) if shrunk else None)
+        or size.over_capture()
+        or size.shrunk()
+        or size.truncated()
     )
 
 
@@ -183,23 +223,150 @@ def _too_short(length: int, target: Target) -> Rejection | None:
     )
 
 
-def _shrunk(length: int, previous_length: int | None) -> Rejection:
-    previous = previous_length or 0
-    lost = 1 - length / previous if previous else 0.0
-    return Rejection(
-        "shrunk",
-        f"text is {length:,} characters, {lost:.0%} shorter than the last version ({previous:,})",
-    )
+@dataclass(frozen=True, slots=True)
+class _Lines:
+    """A text's prose lines (headings and chrome left out) and their meaning keys."""
+
+    lines: tuple[str, ...]
+    keys: tuple[str, ...]
+
+    @classmethod
+    def of(cls, text: str) -> _Lines:
+        return _lines_of(text)
+
+    @classmethod
+    def build(cls, text: str) -> _Lines:
+        lines = tuple(
+            line.strip()
+            for line in text.split("\n")
+            if line.strip() and not is_heading_line(line) and not is_chrome_line(line)
+        )
+        return cls(lines, tuple(meaning_key(line) for line in lines))
+
+    @property
+    def chars(self) -> int:
+        return sum(map(len, self.lines))
+
+    def share_in(self, other: _Lines) -> float:
+        """Share of this text's prose characters whose line (by meaning) is also in `other`."""
+        known = set(other.keys)
+        found = sum(len(line) for line, key in zip(self.lines, self.keys, strict=True) if key in known)
+        return found / max(1, self.chars)
 
 
-def _over_capture(length: int, previous_length: int | None, max_growth: float) -> Rejection | None:
-    if not previous_length or length <= max_growth * previous_length:
+@lru_cache(maxsize=4)
+def _lines_of(text: str) -> _Lines:
+    """Cached: the last version's text is read and keyed once, whatever the number of captures judged
+    against it (a page that keeps failing, the three checks before a persistent text is accepted)."""
+    return _Lines.build(text)
+
+
+class _SizeCheck:
+    """The size-triggered rules of one capture against the last version (module docstring)."""
+
+    def __init__(
+        self,
+        text: str,
+        previous_length: int | None,
+        previous_text: PreviousText | None,
+        max_shrink: float,
+        max_growth: float,
+    ) -> None:
+        self.text = text
+        self.length = len(text)
+        self.previous_length = previous_length or 0
+        self._previous_text = previous_text
+        self.max_shrink = max_shrink
+        self.max_growth = max_growth
+        self._old: str | None = None
+
+    def _previous(self) -> str | None:
+        if self._old is None and self._previous_text is not None:
+            self._old = self._previous_text()
+        return self._old
+
+    def all_known(self, lines: Iterable[str]) -> bool:
+        """Every one of these lines is (by meaning) in the last version."""
+        old = self._previous()
+        if old is None:
+            return False
+        known = set(_Lines.of(old).keys)
+        return all(meaning_key(line) in known for line in lines)
+
+    def shrunk(self) -> Rejection | None:
+        if not self.previous_length or self.length >= (1 - self.max_shrink) * self.previous_length:
+            return None
+        old = self._previous()
+        lost = 1 - self.length / self.previous_length
+        sizes = (
+            f"text is {self.length:,} characters, {lost:.0%} shorter than the last version "
+            f"({self.previous_length:,})"
+        )
+        if old is None:
+            return Rejection("shrunk", sizes)
+        novelty = 1 - _Lines.of(self.text).share_in(_Lines.of(old))
+        if novelty >= REWRITE_NOVELTY:
+            return None  # a rewrite: it brings new prose
+        return Rejection(
+            "shrunk",
+            f"{sizes}, and {1 - novelty:.0%} of its prose is in that version: whole sections are missing "
+            "and nothing new came (a failed capture)",
+        )
+
+    def truncated(self) -> Rejection | None:
+        if not self.previous_length or self.length > (1 - TRUNCATED_LOSS) * self.previous_length:
+            return None
+        old = self._previous()
+        new = self.text.rstrip()
+        if old is None or not new or not old.startswith(new):
+            return None
+        return Rejection(
+            "truncated",
+            f"text is the first {self.length:,} of the last version's {self.previous_length:,} characters, "
+            "word for word: the capture stopped early",
+        )
+
+    def over_capture(self) -> Rejection | None:
+        growth = 1 / (1 - self.max_shrink) if self.max_shrink < 1 else self.max_growth
+        if not self.previous_length or self.length <= min(growth, self.max_growth) * self.previous_length:
+            return None
+        ratio = self.length / self.previous_length
+        sizes = (
+            f"text is {self.length:,} characters, {ratio:.1f} times the last version "
+            f"({self.previous_length:,})"
+        )
+        old = self._previous()
+        if old is None:
+            return self._over(sizes) if ratio > self.max_growth else None
+        new_lines, old_lines = _Lines.of(self.text), _Lines.of(old)
+        if old_lines.share_in(new_lines) < CONTAINED:
+            return None  # not the old text plus something: a rewrite
+        if ratio > self.max_growth or _furniture_share(new_lines, old_lines) >= FURNITURE:
+            return self._over(f"{sizes}, and it holds the last version")
         return None
-    return Rejection(
-        "over-capture",
-        f"text is {length:,} characters, {length / previous_length:.1f} times the last version "
-        f"({previous_length:,}): the capture probably holds more than the policy",
-    )
+
+    @staticmethod
+    def _over(sizes: str) -> Rejection:
+        return Rejection(
+            "over-capture", f"{sizes}: the capture probably holds more than the policy (menus, other pages)"
+        )
+
+
+def _furniture_share(new: _Lines, old: _Lines) -> float:
+    """Of the characters a longer text adds, the share that reads as page furniture: menu-like short lines
+    and lines repeated within the page (accordions rendered again and again)."""
+    known = set(old.keys)
+    counts: dict[str, int] = {}
+    for key in new.keys:
+        counts[key] = counts.get(key, 0) + 1
+    added = furniture = 0
+    for line, key in zip(new.lines, new.keys, strict=True):
+        if key in known and counts[key] == 1:
+            continue
+        added += len(line)
+        if counts[key] > 1 or (len(line) < MENU_LINE and not line.rstrip().endswith((".", "!", "?", ":"))):
+            furniture += len(line)
+    return furniture / max(1, added)
 
 
 # --------------------------------------------------------------------------- text shape
@@ -210,7 +377,9 @@ def _plain_lines(text: str) -> list[str]:
     return [_MARKER.sub("", line) for line in text.split("\n") if line.strip()]
 
 
-def _block_page(text: str, signatures: Sequence[BlockSignature], *, shrunk: bool) -> Rejection | None:
+def _block_page(
+    text: str, signatures: Sequence[BlockSignature], *, shrunk: bool, size: _SizeCheck | None = None
+) -> Rejection | None:
     lines = _plain_lines(text)
     folded = [line.lower() for line in lines]
     haystack = _Haystack("\n".join(folded))
@@ -219,6 +388,10 @@ def _block_page(text: str, signatures: Sequence[BlockSignature], *, shrunk: bool
         return None
     hits = [i for i, line in enumerate(folded) if any(regex.search(line) for _, regex in found)]
     share = sum(len(lines[i]) for i in hits) / max(1, sum(map(len, lines)))
+    # Rule 2 (much shorter) counts only wording the last version did not have: a policy that itself
+    # quotes "Allow all cookies" stays a policy when Meta rewrites it shorter.
+    if shrunk and size is not None and size.all_known(lines[i] for i in hits):
+        shrunk = False
     if not (len(text) < BLOCK_PAGE_SHORT_TEXT or shrunk or share >= BLOCK_PAGE_SHARE):
         return None
     signature, regex = found[0]
