@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -369,6 +370,10 @@ def test_default_backoff(attempts: int, expected: timedelta) -> None:
 
 TOPIC_HIGH = change_alert(1, tags=("opt-out", "high", "meta-privacy-policy"))
 NO_TOPIC = change_alert(2, tags=("meta-privacy-policy",), topic_change=False)
+# the capture changed shape, not the wording (watchdog/kinds.py): operators only
+CAPTURE = replace(
+    change_alert(3, tags=("failing", "meta-privacy-policy"), topic_change=False), kind="capture"
+)
 
 
 @pytest.mark.parametrize(
@@ -408,6 +413,9 @@ NO_TOPIC = change_alert(2, tags=("meta-privacy-policy",), topic_change=False)
         pytest.param(
             status_alert("recovered"), ("failing", "high"), "all", "topics", True, id="recovered-too"
         ),
+        pytest.param(CAPTURE, ("failing",), "topics", "topics", True, id="capture-to-operators"),
+        pytest.param(CAPTURE, (), "all", "all", False, id="capture-never-to-untagged-subscribers"),
+        pytest.param(CAPTURE, ("meta-privacy-policy",), "all", "topics", False, id="capture-not-to-target"),
     ],
 )
 def test_route(

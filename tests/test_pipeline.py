@@ -218,27 +218,46 @@ def test_kill_9_during_check_never_corrupts_the_archive(page_server: PageServer,
     assert verify.returncode == 0
 
 
+def _without_second_half(markdown: str) -> str:
+    """The policy with its sections from the middle on missing, nothing new: what a failed capture holds."""
+    cuts = [i for i, line in enumerate(markdown.split("\n")) if line.startswith("#")]
+    lines = markdown.split("\n")
+    return "\n".join(lines[: cuts[len(cuts) // 3]])
+
+
 def test_a_shorter_text_that_persists_becomes_the_new_normal(page_server: PageServer, tmp_path: Path) -> None:
-    """One accepted over-long capture must not lock every later, shorter text out for good."""
+    """A capture with whole sections missing is rejected; if the very same text comes back three times in a
+    row it is the page's new normal, accepted as a `capture` change (never announced as a wording change)."""
     config = write_config(tmp_path, page_server.base_url, [Site("fr", "/fr")])
     full = corpus_text("milestones/meta-privacy-policy-fr-fr/2025-06-16.md")
     page_server.set("/fr", render_page(full), etag=False)
     assert cycle(config)[0].status == "new"
-    shorter = corpus_text("milestones/meta-privacy-policy-fr-fr/2025-09-04.md")  # 74 KB vs 151 KB
+    shorter = _without_second_half(full)
     statuses = []
     for seed in range(4):
         page_server.set("/fr", render_page(shorter, seed=seed), etag=False)
         (outcome,) = cycle(config)
-        statuses.append((outcome.status, outcome.extra.get("code")))
-    rejected = ("rejected", "shrunk")
-    assert statuses == [rejected, rejected, ("changed", None), ("unchanged", None)]
+        statuses.append((outcome.status, outcome.extra.get("code"), outcome.extra.get("kind")))
+    rejected = ("rejected", "shrunk", None)
+    assert statuses == [rejected, rejected, ("changed", None, "capture"), ("unchanged", None, None)]
+
+
+def test_a_shorter_rewrite_is_accepted_at_once(page_server: PageServer, tmp_path: Path) -> None:
+    """The French September 2025 policy: half as long as June's, with new prose: a wording change."""
+    config = write_config(tmp_path, page_server.base_url, [Site("fr", "/fr")])
+    page_server.set("/fr", render_page(corpus_text("milestones/meta-privacy-policy-fr-fr/2025-06-16.md")))
+    cycle(config)
+    page_server.set("/fr", render_page(corpus_text("milestones/meta-privacy-policy-fr-fr/2025-09-04.md")))
+    (outcome,) = cycle(config)
+    assert (outcome.status, outcome.extra.get("kind")) == ("changed", "change")
 
 
 def test_a_shrink_that_keeps_changing_is_never_accepted(page_server: PageServer, tmp_path: Path) -> None:
     config = write_config(tmp_path, page_server.base_url, [Site("fr", "/fr")])
-    page_server.set("/fr", render_page(corpus_text("milestones/meta-privacy-policy-fr-fr/2025-06-16.md")))
+    full = corpus_text("milestones/meta-privacy-policy-fr-fr/2025-06-16.md")
+    page_server.set("/fr", render_page(full))
     cycle(config)
-    partial = corpus_text("milestones/meta-privacy-policy-fr-fr/2025-09-04.md").splitlines()
+    partial = _without_second_half(full).splitlines()
     for cut in range(4):  # a partial render that stops at a different place each time
         page_server.set("/fr", render_page("\n".join(partial[: len(partial) - 10 * (cut + 1)])), etag=False)
         assert cycle(config)[0].status == "rejected"

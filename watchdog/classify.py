@@ -7,10 +7,14 @@ The rule. A change touches a topic when one of the topic's patterns (case-insens
 - the sentence holding that segment (side "context"): "we rely on *consent* to train AI" -> "... on
   *legitimate interests* ..." touches ai-training too, though "train AI" did not change.
 
-Guards that keep the context rule honest:
+A topic counts only when the edit itself touches it. Guards, all through `watchdog.normalise` (the one
+meaning-preserving normaliser):
+- A hunk whose every edit is editorial (`editorial_reason`: locale spelling, date format, typography, case,
+  punctuation, footnotes, headings re-rendered, link labels, update notices) touches nothing.
+- An edit inside a sentence whose meaning did not change (the sentence's `meaning_key` is on the other side
+  of the hunk too) touches nothing: "organize" -> "organise" in a sentence about AI is no AI change.
 - Only substantive changes count: a segment without a letter or digit (whitespace, punctuation) does not,
-  nor a deleted/inserted pair that differs only in case, punctuation or spacing ("entités" -> "Entités").
-  Otherwise a full stop added to a long sentence about consent would "touch" legal-basis.
+  nor a deleted/inserted pair with the same meaning key ("entités" -> "Entités", "licence" -> "license").
 - A context match must lie within `context_window` characters of the change: a whole sentence of normal
   prose is inside it, but a run-on table cell of thousands of characters cannot lend its far-away words.
 - A hunk with no unchanged text in it (a new paragraph, a block too large to word-diff) is compared
@@ -22,7 +26,7 @@ Guards that keep the context rule honest:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from watchdog.diff import DELETE, EQUAL, INSERT, changed_region, pair_sentences, split_sentences
@@ -36,6 +40,7 @@ from watchdog.models import (
     Topic,
     TopicMatch,
 )
+from watchdog.normalise import editorial_reason, meaning_key
 
 CONTEXT_WINDOW = 250  # characters around a change where its sentence's words still count
 
@@ -84,22 +89,25 @@ def classify(
     """
     active = topics.topics if only is None else tuple(c for c in topics.topics if c.topic.id in only)
     found: dict[tuple[str, str, str, str, int], TopicMatch] = {}
+    editorial = tuple(editorial_reason(hunk.before, hunk.after) for hunk in diff.hunks)
+    moved = _Moved.of(diff, editorial)
     for index, hunk in enumerate(diff.hunks):
+        if editorial[index] is not None:
+            continue  # only meaning-preserving edits: no topic can fire
         hits = _SentenceHits(active)
-        for change in _changes(hunk, context_window):
+        for change in _changes(hunk, context_window, moved):
             for match in _matches(change, hits, index, context_window):
                 found.setdefault(_key(match), match)
     ordered = _ordered(_without_redundant_context(list(found.values())), active)
     topic_ids = tuple(dict.fromkeys(m.topic_id for m in ordered))
     severities = {c.topic.id: c.topic.severity for c in active}
     severity = max((severities[t] for t in topic_ids), key=_rank, default="none")
-    return Classification(topics=topic_ids, matches=ordered, severity=severity)
+    return Classification(topics=topic_ids, matches=ordered, severity=severity, editorial=editorial)
 
 
 # --------------------------------------------------------------------------- internals
 
 _SIDES: dict[str, int] = {"inserted": 0, "deleted": 1, "context": 2}
-_WORDLESS = re.compile(r"[\W_]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,16 +199,35 @@ def _without_redundant_context(matches: list[TopicMatch]) -> list[TopicMatch]:
     ]
 
 
-def _changes(hunk: Hunk, window: int) -> Iterator[_Change]:
+@dataclass(frozen=True, slots=True)
+class _Moved:
+    """Meaning keys of the sentences on each side of all the diff's meaningful hunks: a sentence deleted in
+    one hunk and inserted (same meaning) in another moved, or was re-aligned by the line diff; it did not
+    change."""
+
+    before: frozenset[str]
+    after: frozenset[str]
+
+    @classmethod
+    def of(cls, diff: TextDiff, editorial: Sequence[str | None]) -> _Moved:
+        hunks = [h for h, reason in zip(diff.hunks, editorial, strict=True) if reason is None]
+        return cls(_keys(h.before for h in hunks), _keys(h.after for h in hunks))
+
+
+def _keys(texts: Iterable[str]) -> frozenset[str]:
+    return frozenset(meaning_key(text[a:b]) for text in texts for a, b in split_sentences(text))
+
+
+def _changes(hunk: Hunk, window: int, moved: _Moved) -> Iterator[_Change]:
     if any(segment.op == EQUAL for segment in hunk.segments):
-        yield from _segment_changes(hunk)
+        yield from _segment_changes(hunk, moved)
     else:
-        yield from _sentence_changes(hunk, window)
+        yield from _sentence_changes(hunk, window, moved)
 
 
-def _segment_changes(hunk: Hunk) -> Iterator[_Change]:
-    old = tuple(split_sentences(hunk.before))
-    new = tuple(split_sentences(hunk.after))
+def _segment_changes(hunk: Hunk, moved: _Moved) -> Iterator[_Change]:
+    old = _meaningful_spans(hunk.before, moved.after)
+    new = _meaningful_spans(hunk.after, moved.before)
     cosmetic = _cosmetic_indexes(hunk)
     pos_a = pos_b = 0
     for index, segment in enumerate(hunk.segments):
@@ -210,23 +237,29 @@ def _segment_changes(hunk: Hunk) -> Iterator[_Change]:
         pos_b += 0 if segment.op == DELETE else size
         if segment.op == EQUAL or index in cosmetic or not _substantive(segment.text):
             continue
+        spans = old if segment.op == DELETE else new
+        if not any(a < start + size and start < b for a, b in spans):
+            continue  # inside sentences whose meaning is unchanged (a spelling or punctuation edit)
         if segment.op == DELETE:
-            yield _Change("deleted", hunk.before, start, start + size, old)
+            yield _Change("deleted", hunk.before, start, start + size, spans)
         else:
-            yield _Change("inserted", hunk.after, start, start + size, new)
+            yield _Change("inserted", hunk.after, start, start + size, spans)
 
 
-def _sentence_changes(hunk: Hunk, window: int) -> Iterator[_Change]:
+def _meaningful_spans(text: str, other_keys: frozenset[str]) -> tuple[tuple[int, int], ...]:
+    """Sentence spans of `text` whose meaning is not among the other side's sentences."""
+    return tuple((a, b) for a, b in split_sentences(text) if meaning_key(text[a:b]) not in other_keys)
+
+
+def _sentence_changes(hunk: Hunk, window: int, moved: _Moved) -> Iterator[_Change]:
     """No common text: the sentences present on one side only are the changes.
 
     A long sentence (a run-on table cell) edited in one place is paired with its new version, and only
     the region between their common start and end counts as changed, so the cell's other words stay
     context (bounded by the window) instead of all becoming "changed".
     """
-    old_keys = {_fold(s) for s in hunk.sentences_before}
-    new_keys = {_fold(s) for s in hunk.sentences_after}
-    old = [s for s in hunk.sentences_before if _fold(s) not in new_keys]
-    new = [s for s in hunk.sentences_after if _fold(s) not in old_keys]
+    old = [s for s in hunk.sentences_before if meaning_key(s) not in moved.after]
+    new = [s for s in hunk.sentences_after if meaning_key(s) not in moved.before]
     old_regions, new_regions = _edited_regions(old, new, longer_than=2 * window)
     for i, sentence in enumerate(old):
         yield from _region_change("deleted", sentence, old_regions.get(i, (0, len(sentence))))
@@ -264,7 +297,7 @@ def _cosmetic_indexes(hunk: Hunk) -> set[int]:
 
 
 def _fold(text: str) -> str:
-    return _WORDLESS.sub("", text).casefold()
+    return meaning_key(text)
 
 
 def _substantive(text: str) -> bool:

@@ -545,6 +545,14 @@ class Classification:
     topics: tuple[str, ...]  # sorted by severity (high first), then id
     matches: tuple[TopicMatch, ...]
     severity: str  # highest severity among topics, "none" when no topic matched
+    # Per hunk of the diff, in order: None for an edit that changes meaning, else its editorial category
+    # ("spelling", "heading"...; watchdog.normalise.editorial_reason). Alerts show only the None ones.
+    editorial: tuple[str | None, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """ "editorial" when every hunk only preserves meaning, else "change"."""
+        return "editorial" if self.editorial and all(self.editorial) else "change"
 
 
 # JSON of a TextDiff: the diff cache on disk and the outbox's change messages (lossless round trip)

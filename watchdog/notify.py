@@ -49,8 +49,8 @@ POINTER = "… (truncated; full diff in the archive: {event_id})"
 APP_ID = "policy-watchdog"
 # apprise's NotifyType per alert kind: it picks the colour / icon of the message
 _NOTIFY_TYPES = {"change": "warning", "failing": "failure", "recovered": "success", "test": "info"}
-# Notices for operators: a target failing, recovering, or read another way (a `capture` change).
-_STATUS_KINDS = frozenset({"failing", "recovered", "capture"})
+# Notices about a target rather than its wording: failing, recovering (and `capture`, see route()).
+_STATUS_KINDS = frozenset({"failing", "recovered"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +77,17 @@ def default_backoff(attempts: int) -> timedelta:
 def route(alert: Alert, channel: Channel, *, target_notify: str = "topics") -> bool:
     """Is `alert` owed to `channel`?
 
-    Failure / recovery / capture notices go to channels tagged "failing" and to untagged ones. A change
-    that touches no topic goes only where the channel or the target asks for all changes. Otherwise an
-    untagged channel takes everything and a tagged one only alerts sharing a tag (topic ids, severities,
-    target ids).
+    Failure / recovery alerts go to channels tagged "failing" and to untagged ones. A capture notice (the
+    page's shape changed, not its wording: kinds.py, a selector alternative switch) goes only to channels
+    tagged "failing": operators asked for it; an untagged channel is a reader's, and a reader is told of
+    wording changes. A change that touches no topic goes only where the channel or the target asks for all
+    changes. Otherwise an untagged channel takes everything and a tagged one only alerts sharing a tag
+    (topic ids, severities, target ids).
     """
     if alert.kind in _STATUS_KINDS:
         return not channel.tags or "failing" in channel.tags
+    if alert.kind == "capture":  # the capture changed shape: operators only (TEAM.md agreement 5)
+        return "failing" in channel.tags
     if not alert.topic_change and "all" not in (channel.notify, target_notify):
         return False
     return not channel.tags or not set(channel.tags).isdisjoint(alert.tags)

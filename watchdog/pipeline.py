@@ -34,10 +34,12 @@ from watchdog.fetchers.base import Fetcher
 from watchdog.fetchers.browser import BrowserFetcher
 from watchdog.fetchers.http import HostLimiter, HostTurns, HttpFetcher
 from watchdog.follow import follow_new_items
+from watchdog.kinds import change_kind, correction_text
 from watchdog.links import link_changes, link_evidence, with_evidence
 from watchdog.models import (
     Alert,
     Capture,
+    ChangeKind,
     ChangeMessage,
     CheckRecord,
     CheckState,
@@ -153,10 +155,12 @@ class Context:
 
 @dataclass(frozen=True)
 class Accepted:
-    """A capture that passed validation, with its text."""
+    """A capture that passed validation, with its text. `shape_problem`: why it is accepted although it
+    failed validation before (a text rejected for its size that persisted): its change is a `capture`."""
 
     capture: Capture
     document: Document
+    shape_problem: str | None = None
 
 
 # --------------------------------------------------------------------------- the boundary
@@ -233,7 +237,12 @@ def _read(
     previous_length = len(after.text) if after else (state.current.length if state.current else None)
     accepted_hash = after.text_hash if after else (state.current.text_hash if state.current else None)
     rejection, document = extract_and_validate(
-        target, ctx.config, capture, previous_length=previous_length, accepted_hash=accepted_hash
+        target,
+        ctx.config,
+        capture,
+        previous_length=previous_length,
+        accepted_hash=accepted_hash,
+        previous_text=_previous_text(ctx, state, after),
     )
     if rejection is None and document is not None:
         return Accepted(capture, document)
@@ -250,7 +259,8 @@ def _read(
             rejection.code,
             PERSISTENCE,
         )
-        return Accepted(capture, document)
+        problem = f"accepted after {PERSISTENCE} identical {rejection.code} rejections: {rejection.reason}"
+        return Accepted(capture, document, shape_problem=problem)
     rejected = NewSnapshot(
         capture,
         config_fingerprint(target),
@@ -269,9 +279,19 @@ def _read(
 # identical PERSISTENCE times in a row is the page's new normal, not a broken capture: without this, one
 # accepted over-long variant would lock every later, shorter text out for good. Partial renders and
 # block pages vary or do not persist; a real rewrite does.
-PERSISTENT_REJECTIONS = frozenset({"shrunk", "over-capture"})
+PERSISTENT_REJECTIONS = frozenset({"shrunk", "truncated", "over-capture"})
 PERSISTENCE = 3
 RECENT_MARGIN = timedelta(days=1)
+
+
+def _previous_text(ctx: Context, state: CheckState, after: Document | None) -> Callable[[], str] | None:
+    """The text validation compares a capture with (read only if the sizes call for a look at it)."""
+    if after is not None:
+        return lambda: after.text
+    current = state.current
+    if current is None:
+        return None
+    return lambda: ctx.store.blobs.get_text(current.text_hash)
 
 
 def _known_good(
@@ -304,6 +324,7 @@ def extract_and_validate(
     *,
     previous_length: int | None,
     accepted_hash: str | None = None,
+    previous_text: Callable[[], str] | None = None,
 ) -> tuple[Rejection | None, Document | None]:
     """Pure: raw capture -> (rejection or None, document or None). Also used by `reextract`.
 
@@ -329,6 +350,7 @@ def extract_and_validate(
         extracted,
         target=target,
         previous_length=previous_length,
+        previous_text=previous_text,
         signatures=signatures,
         max_growth=config.validate.max_growth,
     )
@@ -506,6 +528,8 @@ def _confirm(target: Target, ctx: Context, state: CheckState, accepted: Accepted
     second = _read(target, ctx, state, again, after=accepted.document)
     if isinstance(second, Outcome):
         return second
+    if accepted.shape_problem and not second.shape_problem:
+        second = replace(second, shape_problem=accepted.shape_problem)
     if second.document.text_hash != accepted.document.text_hash:
         log.info("%s: new text not confirmed on re-fetch; keeping the current version", target.id)
         return _unchanged(target, ctx, state, at=again.fetched_at)
@@ -533,16 +557,60 @@ def _revert(
         summary=f"reverted to {earlier_id}",
         reverted_to=earlier_id,
     )
+    at = accepted.capture.fetched_at
+    correction = _correction(target, ctx, state, earlier_id=earlier_id, at=at)
     record = replace(
-        _record(target, state, at=accepted.capture.fetched_at, status="changed"),
+        _record(target, state, at=at, status="changed"),
         seen=earlier_id,
         current=earlier_id,
         change=change,
+        alerts=correction,
     )
     done = _write(ctx, record, _recovery(target, ctx, state))
     assert done.change is not None
     log.info("%s: text reverted to %s (%s)", target.id, earlier_id, done.change.id)
-    return Outcome(target.id, "changed", version=earlier_id, change=done.change.id, extra={"kind": "revert"})
+    extra: dict[str, Any] = {"kind": "revert"}
+    if correction and done.alerted(correction[0].event_id):
+        extra["correction"] = True
+    return Outcome(target.id, "changed", version=earlier_id, change=done.change.id, extra=extra)
+
+
+def _correction(
+    target: Target, ctx: Context, state: CheckState, *, earlier_id: str, at: datetime
+) -> tuple[OwedAlert, ...]:
+    """The page went back: if the change that brought the text now left was pushed, each channel that got
+    it is owed one correction (queued with the revert's write; the outbox takes an event once per channel,
+    so a page that keeps flipping corrects a change once)."""
+    assert state.current is not None
+    current_id = state.current.id
+    pushed = [
+        c
+        for c in ctx.store.archive.changes(target=target.id, kinds=("change",))
+        if c.to_version == current_id and c.alerted
+    ]
+    if not pushed:
+        return ()
+    withdrawn = pushed[0]  # newest first
+    keys = tuple(key for key, _at, _attempts in ctx.store.outbox.deliveries_for(withdrawn.id))
+    event_id = f"{withdrawn.id}-withdrawn"
+    if not keys or ctx.store.outbox.deliveries_for(event_id):
+        return ()
+    body = correction_text(
+        target_name=target.name, back_to=earlier_id, announced_at=withdrawn.detected_at, now=at
+    )
+    message = StatusMessage(
+        event_id,
+        "correction",
+        target.id,
+        target.name,
+        target.url,
+        at,
+        f"back to {earlier_id}",
+        title=f"[{target.name}] correction: the change announced as {withdrawn.id} was withdrawn",
+        body=body,
+    )
+    alert = replace(_status_alert(target, ctx, message), tags=(target.id,))
+    return (OwedAlert(event_id, alert.to_json(), keys),)
 
 
 def _change(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Outcome:
@@ -551,6 +619,9 @@ def _change(target: Target, ctx: Context, state: CheckState, accepted: Accepted)
     text_diff = _diff(ctx, before_hash, accepted.document)
     classification = _classify(target, ctx, text_diff)
     classification = _watched_links(target, ctx, classification, before_hash, accepted, text_diff)
+    kind = _kind(target, ctx, state, accepted, text_diff, classification)
+    if kind != "change":  # not a wording change: no topic is announced
+        classification = replace(classification, topics=(), matches=(), severity="none")
     at = accepted.capture.fetched_at
     message = _message(
         target,
@@ -561,20 +632,26 @@ def _change(target: Target, ctx: Context, state: CheckState, accepted: Accepted)
         at=at,
         diff=text_diff,
         found=classification,
+        kind=kind,
     )
     record = replace(
         _record(target, state, at=at, status="changed"),
         snapshot=_accepted_snapshot(target, accepted),
         version=_new_version(accepted),
         validators=_validators_of(accepted.capture),
-        change=_change_record(message),
-        alerts=_owe_change_alert(target, ctx, message, accepted.document.text_hash),
+        change=_change_record(message, kind=kind),
+        alerts=_owe_change_alert(
+            target, ctx, message, accepted.document.text_hash, kind=kind, why=_capture_reason(accepted)
+        ),
     )
     recovery = _recovery(target, ctx, state)
     done = _write(ctx, record, recovery)
     assert done.version is not None and done.change is not None
     alerted = done.alerted(done.change.id) or done.alerted(recovery.event_id)
     followed = follow_new_items(ctx.config, target, accepted.document.text, classification.matches, at)
+    extra: dict[str, Any] = {"kind": kind}
+    if followed:
+        extra["followed"] = list(followed)
     return Outcome(
         target.id,
         "changed",
@@ -582,7 +659,33 @@ def _change(target: Target, ctx: Context, state: CheckState, accepted: Accepted)
         change=done.change.id,
         topics=classification.topics,
         alerted=alerted,
-        extra={"followed": list(followed)} if followed else {},
+        extra=extra,
+    )
+
+
+# How many of the target's earlier versions the "restored content" rule (watchdog/kinds.py) looks in.
+RESTORED_LOOKBACK = 10
+
+
+def _kind(
+    target: Target,
+    ctx: Context,
+    state: CheckState,
+    accepted: Accepted,
+    text_diff: TextDiff,
+    classification: Classification,
+) -> ChangeKind:
+    """change / editorial / capture (watchdog/kinds.py)."""
+    current_id = state.current.id if state.current else None
+
+    def earlier_texts() -> list[str]:
+        # Read only for a change that only adds text (rare): content a capture had missed may come back
+        # months later, beyond the revert window the check's state covers.
+        versions = [v for v in ctx.store.archive.versions(target.id) if v.id != current_id]
+        return [ctx.store.blobs.get_text(v.text_hash) for v in versions[:RESTORED_LOOKBACK]]
+
+    return change_kind(
+        text_diff, classification, shape_problem=accepted.shape_problem, earlier_texts=earlier_texts
     )
 
 
@@ -631,7 +734,7 @@ def _watched_links(
     return with_evidence(classification, link_evidence(changes, text_diff), severity_of)
 
 
-def _change_record(message: ChangeMessage) -> NewChange:
+def _change_record(message: ChangeMessage, *, kind: ChangeKind = "change") -> NewChange:
     classification = message.classification
     evidence = tuple(
         {
@@ -646,10 +749,10 @@ def _change_record(message: ChangeMessage) -> NewChange:
     story = compose(message)
     return NewChange(
         from_version=message.from_version,
-        kind="change",
+        kind=kind,
         topics=classification.topics,
         severity=classification.severity,
-        summary=summary(story),
+        summary=summary(story) if kind == "change" else f"{kind}: {summary(story)}",
         evidence=evidence,
         sections=tuple(story.sections()),
     )
@@ -665,11 +768,12 @@ def _message(
     at: datetime,
     diff: TextDiff,
     found: Classification,
+    kind: ChangeKind = "change",
 ) -> ChangeMessage:
     """The format-neutral record of a change that the outbox carries (rendered per channel at delivery)."""
     return ChangeMessage(
         event_id=change_id,
-        kind="change",
+        kind=kind,
         target_id=target.id,
         target_name=target.name,
         url=target.url,
@@ -692,11 +796,22 @@ def archive_link(config: Config, change_id: str) -> str | None:
 
 
 def _owe_change_alert(
-    target: Target, ctx: Context, message: ChangeMessage, text_hash: str
+    target: Target,
+    ctx: Context,
+    message: ChangeMessage,
+    text_hash: str,
+    *,
+    kind: ChangeKind = "change",
+    why: str = "",
 ) -> tuple[OwedAlert, ...]:
     """The change's alert, owed to every channel it routes to; at most once per distinct text (the write
     checks that no earlier change to this text was alerted). It carries the format-neutral message:
-    each channel gets it rendered for what it renders, at delivery."""
+    each channel gets it rendered for what it renders, at delivery. By kind (watchdog/kinds.py): a wording
+    change routes by its topics; an editorial one only where all changes are asked for (no topic); a
+    capture is an operators' notice, worded as a capture problem (notify.route: to channels tagged
+    "failing" only)."""
+    if kind == "capture":
+        return _owe(target, ctx, _status_alert(target, ctx, _capture_notice(target, message, why)))
     classification = message.classification
     severities = sorted({t.severity for t in ctx.config.topics if t.id in classification.topics})
     alert = Alert(
@@ -708,7 +823,7 @@ def _owe_change_alert(
         markdown="",
         html="",
         tags=(*classification.topics, *severities, target.id),
-        topic_change=bool(classification.topics),
+        topic_change=kind == "change" and bool(classification.topics),
     )
     # Routing reads the kind, tags and topic_change only: the message is serialised only for an alert
     # that some channel takes (a change without topics mostly goes nowhere).
@@ -717,6 +832,28 @@ def _owe_change_alert(
         return ()
     owed = replace(alert, title=compose(message).headline, message=message_to_json(message))
     return (OwedAlert(message.event_id, owed.to_json(), tuple(keys), once_per_text=text_hash),)
+
+
+def _capture_reason(accepted: Accepted) -> str:
+    return accepted.shape_problem or (
+        "most of the text it adds is in earlier versions of the page and it removes nothing: content an "
+        "earlier capture had missed (collapsed sections, annotations) came back"
+    )
+
+
+def _capture_notice(target: Target, message: ChangeMessage, why: str) -> StatusMessage:
+    return StatusMessage(
+        message.event_id,
+        "capture",
+        target.id,
+        target.name,
+        target.url,
+        message.detected_at,
+        why,
+        title=f"[{target.name}] capture problem: the page's shape changed, not its wording",
+        body=f"{message.event_id} ({message.from_version} -> {message.to_version}) is recorded as a capture "
+        f"change, not announced as a wording change: {why}.",
+    )
 
 
 def _owe(target: Target, ctx: Context, alert: Alert) -> tuple[OwedAlert, ...]:

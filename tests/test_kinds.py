@@ -1,0 +1,117 @@
+"""Change kinds on real corpus pairs (watchdog/kinds.py): a wording change, an editorial copy, content a
+capture had missed coming back (restored: `capture`), and the correction line. Expected kinds were decided
+by reading the texts (see tests/fixtures/replay/expectations.toml for the justification of each)."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from support.corpus import corpus_markdown, render_page
+from watchdog.classify import CompiledTopics, classify, compile_topics
+from watchdog.diff import diff_texts
+from watchdog.extract import extract
+from watchdog.kinds import change_kind, correction_text, restored_share
+from watchdog.models import Topic
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@cache
+def topics() -> CompiledTopics:
+    data = tomllib.loads((ROOT / "config" / "topics.toml").read_text(encoding="utf-8"))
+    return compile_topics(
+        [Topic(t["id"], t["title"], t["severity"], tuple(t["patterns"])) for t in data["topics"]]
+    )
+
+
+@cache
+def text(relative: str) -> str:
+    body = render_page(corpus_markdown(relative), seed=11)
+    return extract(body, content_type="text/html", url="https://www.facebook.com/", select=("#root",)).text
+
+
+EN = "series/facebook-privacy-policy-en"
+US = "milestones/meta-privacy-policy-en-us"
+GENAI = "milestones/meta-genai-privacy-center-en-us"
+CASES = [
+    # (id, earlier versions, old, new, kind)
+    (
+        "ai-at-meta-rows-are-a-change",
+        [],
+        f"{EN}/2025-04-23T12-31-08Z.md",
+        f"{EN}/2025-05-28T00-30-56Z.md",
+        "change",
+    ),
+    ("locale-copy-is-editorial", [], f"{GENAI}/2025-10-03.md", f"{GENAI}/2025-12-28.md", "editorial"),
+    (
+        "annotations-captured-again-are-a-capture",
+        [f"{EN}/2025-05-28T00-30-56Z.md"],
+        f"{EN}/2025-06-16T12-31-49Z.md",
+        f"{EN}/2025-07-16T00-31-01Z.md",
+        "capture",
+    ),
+    (
+        "same-insertion-never-seen-before-is-a-change",
+        [],
+        f"{EN}/2025-06-16T12-31-49Z.md",
+        f"{EN}/2025-07-16T00-31-01Z.md",
+        "change",
+    ),
+    (
+        "collapsed-list-back-is-a-capture",
+        [f"{US}/2025-09-28.md"],
+        f"{US}/2025-12-28.md",
+        f"{US}/2026-05-01T0053Z.md",
+        "capture",
+    ),
+    (
+        "rewritten-opt-out-wording-is-a-change-though-seen-parts",
+        [f"{US}/2025-12-28.md", f"{US}/2025-09-28.md"],
+        f"{US}/2026-05-01T0053Z.md",
+        f"{US}/2026-05-01T1253Z.md",
+        "change",
+    ),
+]
+
+
+@pytest.mark.parametrize(("earlier", "old", "new", "kind"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_kind_of_real_changes(earlier: list[str], old: str, new: str, kind: str) -> None:
+    diff = diff_texts(text(old), text(new))
+    classification = classify(diff, topics())
+    found = change_kind(
+        diff, classification, shape_problem=None, earlier_texts=lambda: [text(e) for e in earlier]
+    )
+    assert found == kind
+
+
+def test_a_text_accepted_after_persistent_rejections_is_a_capture() -> None:
+    diff = diff_texts(text(f"{EN}/2025-04-23T12-31-08Z.md"), text(f"{EN}/2025-05-28T00-30-56Z.md"))
+    found = change_kind(
+        diff, classify(diff, topics()), shape_problem="3 shrunk rejections", earlier_texts=list
+    )
+    assert found == "capture"
+
+
+def test_restored_share_counts_only_added_prose() -> None:
+    old, new = text(f"{EN}/2025-06-16T12-31-49Z.md"), text(f"{EN}/2025-07-16T00-31-01Z.md")
+    diff = diff_texts(old, new)
+    assert restored_share(diff, [text(f"{EN}/2025-05-28T00-30-56Z.md")]) > 0.8
+    assert restored_share(diff, []) == 0.0
+
+
+def test_correction_text() -> None:
+    line = correction_text(
+        target_name="Meta Privacy Policy",
+        back_to="meta-privacy-policy@v3",
+        announced_at=datetime(2026, 5, 1, 14, 5, tzinfo=UTC),
+        now=datetime(2026, 5, 1, 20, 5, tzinfo=UTC),
+    )
+    assert line == (
+        "Meta Privacy Policy: withdrawn: the page is back to meta-privacy-policy@v3; the change announced at "
+        "2026-05-01 14:05 UTC lasted 6 hours"
+    )
