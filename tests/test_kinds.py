@@ -4,6 +4,7 @@ by reading the texts (see tests/fixtures/replay/expectations.toml for the justif
 
 from __future__ import annotations
 
+import json
 import tomllib
 from datetime import UTC, datetime
 from functools import cache
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from support.corpus import corpus_markdown, render_page
+from support.harness import cycle
+from support.pageserver import PageServer
+from support.sinks import WebhookSink
 from watchdog.classify import CompiledTopics, classify, compile_topics
 from watchdog.diff import diff_texts
 from watchdog.extract import extract
@@ -115,3 +119,70 @@ def test_correction_text() -> None:
         "Meta Privacy Policy: withdrawn: the page is back to meta-privacy-policy@v3; the change announced at "
         "2026-05-01 14:05 UTC lasted 6 hours"
     )
+
+
+# --------------------------------------------------------------------------- through the pipeline
+
+APRIL, MAY = f"{EN}/2025-04-23T12-31-08Z.md", f"{EN}/2025-05-28T00-30-56Z.md"  # May: AI at Meta rows
+
+
+def kinds_config(tmp_path: Path, url: str, channels: list[tuple[str, list[str], str]]) -> Path:
+    lines = ["[storage]", 'dir = "archive"', "[fetch]", "retries = 0", "backoff = 0", ""]
+    lines += ["[[targets]]", 'id = "fb"', 'name = "Meta"', f'url = "{url}"', 'select = ["#root"]']
+    lines += ['confirm_delay = "0s"', ""]
+    for channel_url, tags, notify in channels:
+        lines += ["[[channels]]", f"url = {json.dumps(channel_url)}", f"tags = {json.dumps(tags)}"]
+        lines += [f'notify = "{notify}"', ""]
+    path = tmp_path / "watchdog.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_a_withdrawn_change_is_corrected_once_to_the_channels_that_got_it(
+    page_server: PageServer, webhook_sink: WebhookSink, second_webhook_sink: WebhookSink, tmp_path: Path
+) -> None:
+    """May's AI wording goes to the ai-training channel (not to the opt-out one); the page goes back to
+    April within hours: one correction, to that channel only; it comes back and goes again: nothing more.
+    The channel is down when the correction is due: it gets it on the next check (nothing lost)."""
+    config = kinds_config(
+        tmp_path,
+        page_server.url("/p"),
+        [(webhook_sink.url, ["ai-training"], "topics"), (second_webhook_sink.url, ["opt-out"], "topics")],
+    )
+    steps = [APRIL, MAY, APRIL, MAY, APRIL]
+    outcomes = []
+    for number, relative in enumerate(steps):
+        page_server.set("/p", render_page(corpus_markdown(relative), seed=number), etag=False)
+        if number == 2:
+            webhook_sink.down()
+        outcomes.append(cycle(config)[0])
+        if number == 2:
+            assert webhook_sink.received[1:] == []  # owed, not lost
+            webhook_sink.up()
+    kinds = [o.extra.get("kind") for o in outcomes]
+    assert kinds == [None, "change", "revert", "revert", "revert"]
+    assert outcomes[2].extra.get("correction") is True
+    assert [o.extra.get("correction") for o in outcomes[3:]] == [None, None]
+    titles = [m["title"] for m in webhook_sink.received]
+    assert len(titles) == 2 and "wording changed" in titles[0], titles
+    assert "correction" in titles[1] and "fb@c1" in titles[1]
+    assert "withdrawn: the page is back to fb@v1" in webhook_sink.received[1]["message"]
+    assert second_webhook_sink.received == []  # never got the change: no correction either
+
+
+def test_editorial_and_capture_changes_reach_only_their_channels(
+    page_server: PageServer, webhook_sink: WebhookSink, second_webhook_sink: WebhookSink, tmp_path: Path
+) -> None:
+    """A locale copy (editorial) goes to a notify = "all" channel only; content captured again (capture) to
+    the operators' channel only; the readers' untagged channel gets neither."""
+    readers, everything = webhook_sink, second_webhook_sink
+    config = kinds_config(
+        tmp_path, page_server.url("/p"), [(readers.url, [], "topics"), (everything.url, [], "all")]
+    )
+    for number, relative in enumerate([f"{GENAI}/2025-10-03.md", f"{GENAI}/2025-12-28.md"]):
+        page_server.set("/p", render_page(corpus_markdown(relative), seed=number), etag=False)
+        (outcome,) = cycle(config)
+    assert outcome.extra.get("kind") == "editorial" and outcome.topics == ()
+    assert readers.received == []
+    (notice,) = everything.received
+    assert "editorial edit only" in notice["title"] and "spelling" in notice["title"]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import cache
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from support.corpus import corpus_markdown, corpus_versions, render_page
@@ -560,6 +560,7 @@ def test_property_sections_missing_is_rejected(relative: str, rng: random.Random
     while len(new) >= (1 - TARGET.max_shrink) * len(old) and len(keep) > 1:
         keep.pop()
         new = "\n".join(pieces[i] for i in sorted(keep))
+    assume(len(new) < (1 - TARGET.max_shrink) * len(old))  # one section may hold half the text
     rejection = content_check(new, old)
     assert rejection is not None and rejection.code in {"shrunk", "truncated", "headings-only"}, rejection
 

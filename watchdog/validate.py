@@ -34,7 +34,8 @@ replaced, and are real. So size only decides *when to look*:
   `REWRITE_NOVELTY` (10%) of its prose is new. A rewrite brings new prose (the two real rewrites above:
   21% and 69% of their prose is new; the partial captures of the corpus: under 6%, a banner at most);
 - a text that is a prefix of the last version (the capture stopped early) is a failed capture as soon as
-  it lost `TRUNCATED_LOSS` (20%) of it: a policy does not lose its last fifth without a word added;
+  it lost `TRUNCATED_LOSS` (20%) of it: a policy does not lose its last fifth without a word added (a
+  feed does: its oldest items fall off its end, so feed targets are exempt);
 - mirror rule for over-capture: a text more than `1 / (1 - max_shrink)` times the last version's length
   (2x by default) that holds (nearly) all of that version (`CONTAINED`, 90% of its prose) is an
   over-capture when what it adds is mostly furniture (menu-like short lines, headings, chrome, lines
@@ -63,6 +64,7 @@ can replace them.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -177,7 +179,9 @@ def validate(
     text = extracted.text
     length = len(text)
     shrunk = previous_length is not None and length < (1 - target.max_shrink) * previous_length
-    size = _SizeCheck(text, previous_length, previous_text, target.max_shrink, max_growth)
+    size = _SizeCheck(
+        text, previous_length, previous_text, target.max_shrink, max_growth, feed=target.kind == "feed"
+    )
     return (
         _status(capture)
         or _not_rendered(capture)
@@ -236,12 +240,13 @@ class _Lines:
 
     @classmethod
     def build(cls, text: str) -> _Lines:
-        lines = tuple(
+        lines = [
             line.strip()
             for line in text.split("\n")
             if line.strip() and not is_heading_line(line) and not is_chrome_line(line)
-        )
-        return cls(lines, tuple(meaning_key(line) for line in lines))
+        ]
+        keyed = [(line, key) for line in lines if (key := meaning_key(line))]  # a bare link has no words
+        return cls(tuple(line for line, _ in keyed), tuple(key for _, key in keyed))
 
     @property
     def chars(self) -> int:
@@ -271,7 +276,10 @@ class _SizeCheck:
         previous_text: PreviousText | None,
         max_shrink: float,
         max_growth: float,
+        *,
+        feed: bool = False,
     ) -> None:
+        self.feed = feed  # a feed's oldest items fall off its end: a prefix is its normal life
         self.text = text
         self.length = len(text)
         self.previous_length = previous_length or 0
@@ -314,7 +322,7 @@ class _SizeCheck:
         )
 
     def truncated(self) -> Rejection | None:
-        if not self.previous_length or self.length > (1 - TRUNCATED_LOSS) * self.previous_length:
+        if self.feed or not self.previous_length or self.length > (1 - TRUNCATED_LOSS) * self.previous_length:
             return None
         old = self._previous()
         new = self.text.rstrip()
@@ -353,15 +361,16 @@ class _SizeCheck:
 
 
 def _furniture_share(new: _Lines, old: _Lines) -> float:
-    """Of the characters a longer text adds, the share that reads as page furniture: menu-like short lines
-    and lines repeated within the page (accordions rendered again and again)."""
-    known = set(old.keys)
-    counts: dict[str, int] = {}
-    for key in new.keys:
-        counts[key] = counts.get(key, 0) + 1
+    """Of the characters a longer text adds (its lines beyond those the last version had, counted with
+    their repeats), the share that reads as page furniture: menu-like short lines and lines repeated within
+    the page (accordions rendered again and again)."""
+    had = Counter(old.keys)
+    counts = Counter(new.keys)
+    matched: Counter[str] = Counter()
     added = furniture = 0
     for line, key in zip(new.lines, new.keys, strict=True):
-        if key in known and counts[key] == 1:
+        if matched[key] < had[key]:
+            matched[key] += 1  # this occurrence is one the last version had
             continue
         added += len(line)
         if counts[key] > 1 or (len(line) < MENU_LINE and not line.rstrip().endswith((".", "!", "?", ":"))):
