@@ -175,7 +175,12 @@ def _play(number: int, step: Step, server: _DemoServer, config: Config, store: S
 
 def _describe(outcome: Outcome) -> str:
     if outcome.status == "changed" and outcome.extra.get("kind") == "revert":
-        return f"changed back: recorded as a revert to {outcome.version} ({outcome.change}), no alert"
+        said = (
+            "no second alert; the channel that got the alert gets one correction"
+            if outcome.extra.get("correction")
+            else "no alert"
+        )
+        return f"changed back: recorded as a revert to {outcome.version} ({outcome.change}), {said}"
     if outcome.status == "changed":
         topics = ", ".join(outcome.topics) or "none"
         return f"changed: new version {outcome.version}, change {outcome.change}, topics {topics}"
