@@ -111,24 +111,25 @@ def check(config: Path) -> dict[str, Any]:
     return outcome
 
 
-_TOPICS = re.compile(r"^\[Doc\] (?P<topics>[a-z, -]+) wording changed$")
-
-
 def classify_messages(messages: list[dict[str, Any]]) -> tuple[list[frozenset[str]], int, list[str]]:
-    """(topic sets of wording alerts, corrections, other messages' titles) among the webhook deliveries."""
+    """(topic sets of wording alerts, corrections, other messages' titles) among the webhook deliveries.
+
+    A wording alert's headline ends with its topic ids ("[Doc] Added ...: "..." · ai-training, opt-out");
+    corrections and operators' notices say what they are."""
     wording: list[frozenset[str]] = []
     corrections = 0
     other: list[str] = []
     for message in messages:
         title = str(message.get("title", ""))
-        if match := _TOPICS.match(title):
-            wording.append(frozenset(t.strip() for t in match["topics"].split(",")))
-        elif title == "[Doc] wording changed":
-            wording.append(frozenset())
+        if not title.startswith("[Doc] "):
+            other.append(title)
         elif "correction" in title:
             corrections += 1
-        else:
+        elif "capture problem" in title or "Only edits that keep the meaning" in title:
             other.append(title)
+        else:
+            tail = title.rsplit(" · ", 1)[1] if " · " in title else ""
+            wording.append(frozenset(t.strip() for t in tail.split(",") if t.strip()))
     return wording, corrections, other
 
 
@@ -170,15 +171,16 @@ def surfaces(folder: Folder, config: Path, directory: Path) -> list[str]:
             f"{folder.label}: changes --json kinds {kinds}, expected {[sorted(e) for e in expected]}"
         )
     atom = (directory / "archive" / "feeds" / "all.atom").read_text(encoding="utf-8")
-    scheme = re.compile(r'<category term="([a-z]+)" scheme="[^"]*kinds"')
-    if sorted(scheme.findall(atom)) != sorted(kinds):
-        problems.append(f"{folder.label}: the feed's kinds {scheme.findall(atom)} differ from {kinds}")
+    categories = re.findall(r"<category [^>]*>", atom)
+    in_feed = [re.search(r'term="([a-z]+)"', c)[1] for c in categories if "kinds" in c]  # type: ignore[index]
+    if sorted(in_feed) != sorted(kinds):
+        problems.append(f"{folder.label}: the feed's kinds {in_feed} differ from {kinds}")
     pages = " ".join(
         p.read_text(encoding="utf-8") for p in (directory / "archive" / "site" / "changes").glob("*.html")
     )
-    for kind, label in (("editorial", "editorial edit only"), ("capture", "capture changed shape")):
-        if (kind in kinds) != (label in pages):
-            problems.append(f"{folder.label}: the archive's change pages and the {kind} label disagree")
+    for kind in ("editorial", "capture", "revert"):
+        if (kind in kinds) != (f"kind-{kind}" in pages):
+            problems.append(f"{folder.label}: the archive's change pages and the {kind} badge disagree")
     return problems
 
 
