@@ -325,7 +325,7 @@ def test_outage_over_several_cycles_delivers_every_alert_once_and_in_order(
     assert titles(second_webhook_sink) == [a.title for a in alerts]
     assert [event for key, event in outbox.delivered_log if key == flaky.key] == [a.event_id for a in alerts]
     assert sleeps == [1.0, 2.0, 1.0, 2.0]  # in-cycle retries of the two failed cycles
-    assert outbox.rows[0].delivery.attempts == 3  # two failed cycles, then delivered
+    assert outbox.rows[0].current().attempts == 3  # two failed cycles, then delivered
 
 
 def test_rows_for_a_channel_no_longer_configured_stay_pending(

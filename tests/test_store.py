@@ -402,3 +402,25 @@ def test_kill_9_while_writing_never_corrupts_the_archive(tmp_path: Path, delay: 
 def integrity(path: Path) -> str:
     with closing(sqlite3.connect(path)) as db:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def test_an_attempt_is_logged_before_the_send_and_completed_after(store: SqliteStorage) -> None:
+    """Write-ahead: a send that never reports back (the process died mid-send) stays an unknown attempt,
+    and the row is due again at the time given when it began."""
+    write(store, alerts=(owed("c1", ("mail", "slack")), owed("c2", ("mail",))))
+    outbox = store.outbox
+    first, second, _third = outbox.pending_deliveries(T0)
+    begun = outbox.begin_attempt(first.id, T0, retry_at=T0 + timedelta(minutes=5))
+    assert [a.outcome for a in outbox.attempts(first.id)] == ["unknown"], "logged before the send"
+    outbox.mark_delivered(first.id, T0, attempt=begun)
+    assert [a.outcome for a in outbox.attempts(first.id)] == ["delivered"]
+    crashed = outbox.begin_attempt(second.id, T0, retry_at=T0 + timedelta(minutes=5))
+    assert crashed != begun
+    (row,) = [d for d in outbox.all_pending() if d.id == second.id]
+    assert (row.attempts, row.uncertain_sends, row.next_attempt_at) == (1, 1, T0 + timedelta(minutes=5))
+    assert "sender stopped" in (outbox.attempts(second.id)[0].error or "")
+    outbox.mark_failed(
+        second.id, "timed out", T0 + timedelta(minutes=9), at=T0, outcome="unknown", attempt=crashed
+    )
+    (row,) = [d for d in outbox.all_pending() if d.id == second.id]
+    assert (row.attempts, row.uncertain_sends, row.last_error) == (1, 1, "timed out")

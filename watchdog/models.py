@@ -696,6 +696,9 @@ class Delivery:
     payload: str  # the alert as `Alert.to_json` wrote it: the storage keeps it opaque
     attempts: int
     created_at: datetime
+    next_attempt_at: datetime | None = None
+    uncertain_sends: int = 0  # logged attempts whose outcome is unknown (the channel may have the alert)
+    last_error: str | None = None
 
     @property
     def alert(self) -> Alert:

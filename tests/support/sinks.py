@@ -208,6 +208,16 @@ class _Row:
     next_attempt_at: datetime
     delivered_at: datetime | None = None
     last_error: str | None = None
+    outcomes: list[str] = field(default_factory=list)  # the attempt log: one outcome per attempt
+
+    def current(self) -> Delivery:
+        return replace(
+            self.delivery,
+            attempts=len(self.outcomes),
+            next_attempt_at=self.next_attempt_at,
+            uncertain_sends=self.outcomes.count("unknown"),
+            last_error=self.last_error,
+        )
 
 
 @dataclass
@@ -232,25 +242,45 @@ class ListOutbox:
 
     def all_pending(self, *, channel: str | None = None) -> list[Delivery]:
         rows = [r for r in self.rows if r.delivered_at is None]
-        return [r.delivery for r in rows if channel is None or r.delivery.channel_key == channel]
+        return [r.current() for r in rows if channel is None or r.delivery.channel_key == channel]
 
     def channel_turn(self, channel_key: str) -> AbstractContextManager[bool]:
         del channel_key
         return nullcontext(True)
 
-    def mark_delivered(self, delivery_id: int, at: datetime) -> None:
+    def begin_attempt(self, delivery_id: int, at: datetime, *, retry_at: datetime) -> int:
+        row = self._row(delivery_id)
+        row.outcomes.append("unknown")
+        row.next_attempt_at = retry_at
+        return len(row.outcomes) - 1
+
+    def mark_delivered(self, delivery_id: int, at: datetime, *, attempt: int | None = None) -> None:
         row = self._row(delivery_id)
         assert row.delivered_at is None, f"delivery {delivery_id} marked delivered twice"
         row.delivered_at = at
-        row.delivery = replace(row.delivery, attempts=row.delivery.attempts + 1)
+        self._complete(row, "delivered", attempt)
         self.delivered_log.append((row.delivery.channel_key, row.delivery.alert.event_id))
 
     def mark_failed(
-        self, delivery_id: int, error: str, retry_at: datetime, *, at: datetime, outcome: str = "failed"
+        self,
+        delivery_id: int,
+        error: str,
+        retry_at: datetime,
+        *,
+        at: datetime,
+        outcome: str = "failed",
+        attempt: int | None = None,
     ) -> None:
         row = self._row(delivery_id)
-        row.delivery = replace(row.delivery, attempts=row.delivery.attempts + 1)
+        self._complete(row, outcome, attempt)
         row.last_error, row.next_attempt_at = error, retry_at
+
+    @staticmethod
+    def _complete(row: _Row, outcome: str, attempt: int | None) -> None:
+        if attempt is None:
+            row.outcomes.append(outcome)
+        else:
+            row.outcomes[attempt] = outcome
 
     def _row(self, delivery_id: int) -> _Row:
         return next(r for r in self.rows if r.delivery.id == delivery_id)

@@ -176,9 +176,15 @@ class Outbox(Protocol):
         """The right to deliver the channel's rows, for the block: True, or False (at once) while another
         node delivers them. Read the rows again inside the turn: they are then the ones still owed."""
 
-    def mark_delivered(self, delivery_id: int, at: datetime) -> None:
+    def begin_attempt(self, delivery_id: int, at: datetime, *, retry_at: datetime) -> int:
+        """Log a send before it starts (write-ahead): attempts += 1, the attempt is logged as "unknown"
+        until `mark_delivered` / `mark_failed` name it, and the row is due again at `retry_at` should they
+        never come (the sender died mid-send: the channel may have the alert). The attempt's id."""
+
+    def mark_delivered(self, delivery_id: int, at: datetime, *, attempt: int | None = None) -> None:
         """Delivered at `at` (its own short transaction: the window in which a crash duplicates an alert is
-        the time between the channel accepting it and this commit); the attempt is logged."""
+        the time between the channel accepting it and this commit). With `attempt` (from begin_attempt)
+        that attempt is completed; without, one is logged (attempts += 1)."""
 
     def mark_failed(
         self,
@@ -188,8 +194,10 @@ class Outbox(Protocol):
         *,
         at: datetime,
         outcome: AttemptOutcome = "failed",
+        attempt: int | None = None,
     ) -> None:
-        """attempts += 1; due again at `retry_at`; the attempt (at `at`, failed or unknown) is logged."""
+        """Due again at `retry_at`; the attempt (failed, or unknown: the channel may have it) is completed
+        (with `attempt`) or logged (attempts += 1)."""
 
     def attempts(self, delivery_id: int) -> list[Attempt]:
         """The row's logged attempts, oldest first."""

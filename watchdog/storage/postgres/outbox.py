@@ -16,17 +16,21 @@ import psycopg
 from watchdog.errors import StorageError
 from watchdog.models import Attempt, AttemptOutcome, Delivery
 from watchdog.storage.postgres.checks import no_nul
-from watchdog.storage.postgres.connection import Database, Row, database_error
+from watchdog.storage.postgres.connection import Database, Row, Session, database_error
 from watchdog.storage.postgres.rows import utc
 
 # payloads come with their rows: one query, not one per row
 _PENDING = (
-    "SELECT o.id, o.channel_key, o.attempts, o.created_at, o.alert_hash, b.data FROM outbox o "
+    "SELECT o.id, o.channel_key, o.attempts, o.created_at, o.alert_hash, o.next_attempt_at, o.last_error, "
+    "(SELECT COUNT(*) FROM outbox_attempts a WHERE a.outbox_id = o.id AND a.outcome = 'unknown') "
+    "AS uncertain_sends, b.data FROM outbox o "
     "LEFT JOIN blobs b ON b.digest = o.alert_hash WHERE o.delivered_at IS NULL "
     "AND (%s::text IS NULL OR o.channel_key = %s) AND (%s::timestamptz IS NULL OR o.next_attempt_at <= %s) "
     "ORDER BY o.id"
 )
 _TURN_KEY = "SELECT hashtextextended('policy-watchdog outbox ' || %s, 0) AS key"
+# an attempt begun and never completed: the sending process stopped mid-send
+_IN_FLIGHT = "no outcome recorded: the sender stopped during the send (the channel may have the alert)"
 
 
 class PostgresOutbox:
@@ -61,20 +65,30 @@ class PostgresOutbox:
                 if mine:
                     connection.execute("SELECT pg_advisory_unlock(%s)", (key["key"],))
 
-    def mark_delivered(self, delivery_id: int, at: datetime) -> None:
+    def begin_attempt(self, delivery_id: int, at: datetime, *, retry_at: datetime) -> int:
+        with self._db.transaction() as session:
+            session.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = %s WHERE id = %s",
+                (retry_at, delivery_id),
+            )
+            row = session.one(
+                "INSERT INTO outbox_attempts (outbox_id, at, outcome, error) "
+                "VALUES (%s, %s, 'unknown', %s) RETURNING id",
+                (delivery_id, at, _IN_FLIGHT),
+            )
+            assert row is not None
+            return int(row["id"])
+
+    def mark_delivered(self, delivery_id: int, at: datetime, *, attempt: int | None = None) -> None:
         # its own short transaction: the window in which a crash can cause a duplicate is the time between
         # the channel accepting the message and this commit
         with self._db.transaction() as session:
             if session.execute(
-                "UPDATE outbox SET delivered_at = %s, attempts = attempts + 1, last_error = NULL "
+                "UPDATE outbox SET delivered_at = %s, attempts = attempts + %s, last_error = NULL "
                 "WHERE id = %s AND delivered_at IS NULL",
-                (at, delivery_id),
+                (at, int(attempt is None), delivery_id),  # begin_attempt counted it already
             ):
-                session.execute(
-                    "INSERT INTO outbox_attempts (outbox_id, at, outcome, error) "
-                    "VALUES (%s, %s, 'delivered', NULL)",
-                    (delivery_id, at),
-                )
+                self._complete(session, delivery_id, at, "delivered", None, attempt)
 
     def mark_failed(
         self,
@@ -84,17 +98,35 @@ class PostgresOutbox:
         *,
         at: datetime,
         outcome: AttemptOutcome = "failed",
+        attempt: int | None = None,
     ) -> None:
         text = no_nul(error[:2000])
         with self._db.transaction() as session:
             session.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = %s, next_attempt_at = %s "
+                "UPDATE outbox SET attempts = attempts + %s, last_error = %s, next_attempt_at = %s "
                 "WHERE id = %s",
-                (text, retry_at, delivery_id),
+                (int(attempt is None), text, retry_at, delivery_id),
             )
+            self._complete(session, delivery_id, at, outcome, text, attempt)
+
+    @staticmethod
+    def _complete(
+        session: Session,
+        delivery_id: int,
+        at: datetime,
+        outcome: AttemptOutcome,
+        error: str | None,
+        attempt: int | None,
+    ) -> None:
+        if attempt is None:
             session.execute(
                 "INSERT INTO outbox_attempts (outbox_id, at, outcome, error) VALUES (%s, %s, %s, %s)",
-                (delivery_id, at, outcome, text),
+                (delivery_id, at, outcome, error),
+            )
+        else:
+            session.execute(
+                "UPDATE outbox_attempts SET outcome = %s, error = %s WHERE id = %s AND outbox_id = %s",
+                (outcome, error, attempt, delivery_id),
             )
 
     def attempts(self, delivery_id: int) -> list[Attempt]:
@@ -125,4 +157,7 @@ class PostgresOutbox:
             payload,
             int(row["attempts"]),
             row["created_at"].astimezone(UTC),
+            next_attempt_at=utc(row["next_attempt_at"]),
+            uncertain_sends=int(row["uncertain_sends"]),
+            last_error=row["last_error"],
         )

@@ -23,6 +23,20 @@ from watchdog.storage.sqlite.rows import (
 
 # --------------------------------------------------------------------------- the outbox
 
+# undelivered rows, with how many of their attempts ended (or were left) with an unknown outcome
+_PENDING_ALL = (
+    "SELECT o.*, (SELECT COUNT(*) FROM outbox_attempts a WHERE a.outbox_id = o.id AND a.outcome = 'unknown') "
+    "AS uncertain_sends FROM outbox o WHERE o.delivered_at IS NULL AND (? IS NULL OR o.channel_key = ?) "
+    "ORDER BY o.id"
+)
+_PENDING_DUE = (
+    "SELECT o.*, (SELECT COUNT(*) FROM outbox_attempts a WHERE a.outbox_id = o.id AND a.outcome = 'unknown') "
+    "AS uncertain_sends FROM outbox o WHERE o.delivered_at IS NULL AND o.next_attempt_at <= ? "
+    "AND (? IS NULL OR o.channel_key = ?) ORDER BY o.id"
+)
+# an attempt begun and never completed: the sending process stopped mid-send
+_IN_FLIGHT = "no outcome recorded: the sender stopped during the send (the channel may have the alert)"
+
 
 class SqliteOutbox:
     """Outbox: rows owed to channels (queued by record_check), their delivery and attempt log."""
@@ -32,35 +46,36 @@ class SqliteOutbox:
         self._blobs = blobs
 
     def pending_deliveries(self, now: datetime, *, channel: str | None = None) -> list[Delivery]:
-        rows = self._db.query(
-            "SELECT * FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? "
-            "AND (? IS NULL OR channel_key = ?) ORDER BY id",
-            (ts(now), channel, channel),
-        )
+        rows = self._db.query(_PENDING_DUE, (ts(now), channel, channel))
         return [self._delivery(row) for row in rows]
 
     def all_pending(self, *, channel: str | None = None) -> list[Delivery]:
-        rows = self._db.query(
-            "SELECT * FROM outbox WHERE delivered_at IS NULL AND (? IS NULL OR channel_key = ?) ORDER BY id",
-            (channel, channel),
-        )
+        rows = self._db.query(_PENDING_ALL, (channel, channel))
         return [self._delivery(row) for row in rows]
 
     def channel_turn(self, channel_key: str) -> AbstractContextManager[bool]:
         del channel_key  # one writer (the storage dir's lock): always this process's turn
         return nullcontext(True)
 
-    def mark_delivered(self, delivery_id: int, at: datetime) -> None:
+    def begin_attempt(self, delivery_id: int, at: datetime, *, retry_at: datetime) -> int:
+        with self._db.transaction():
+            self._db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
+                (ts(retry_at), delivery_id),
+            )
+            return self._log(delivery_id, at, "unknown", _IN_FLIGHT)
+
+    def mark_delivered(self, delivery_id: int, at: datetime, *, attempt: int | None = None) -> None:
         # its own short transaction: the window in which a crash can cause a duplicate is the time between
         # the channel accepting the message and this commit
         with self._db.transaction():
             cursor = self._db.execute(
-                "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL "
+                "UPDATE outbox SET delivered_at = ?, attempts = attempts + ?, last_error = NULL "
                 "WHERE id = ? AND delivered_at IS NULL",
-                (ts(at), delivery_id),
+                (ts(at), int(attempt is None), delivery_id),  # begin_attempt counted it already
             )
             if cursor.rowcount:
-                self._log(delivery_id, at, "delivered", None)
+                self._complete(delivery_id, at, "delivered", None, attempt)
 
     def mark_failed(
         self,
@@ -70,19 +85,32 @@ class SqliteOutbox:
         *,
         at: datetime,
         outcome: AttemptOutcome = "failed",
+        attempt: int | None = None,
     ) -> None:
         with self._db.transaction():
             self._db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
-                (error[:2000], ts(retry_at), delivery_id),
+                "UPDATE outbox SET attempts = attempts + ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                (int(attempt is None), error[:2000], ts(retry_at), delivery_id),
             )
-            self._log(delivery_id, at, outcome, error[:2000])
+            self._complete(delivery_id, at, outcome, error[:2000], attempt)
 
-    def _log(self, delivery_id: int, at: datetime, outcome: AttemptOutcome, error: str | None) -> None:
+    def _complete(
+        self, delivery_id: int, at: datetime, outcome: AttemptOutcome, error: str | None, attempt: int | None
+    ) -> None:
+        if attempt is None:
+            self._log(delivery_id, at, outcome, error)
+            return
         self._db.execute(
+            "UPDATE outbox_attempts SET outcome = ?, error = ? WHERE id = ? AND outbox_id = ?",
+            (outcome, error, attempt, delivery_id),
+        )
+
+    def _log(self, delivery_id: int, at: datetime, outcome: AttemptOutcome, error: str | None) -> int:
+        cursor = self._db.execute(
             "INSERT INTO outbox_attempts (outbox_id, at, outcome, error) VALUES (?,?,?,?)",
             (delivery_id, ts(at), outcome, error),
         )
+        return int(cursor.lastrowid or 0)
 
     def attempts(self, delivery_id: int) -> list[Attempt]:
         rows = self._db.query("SELECT * FROM outbox_attempts WHERE outbox_id = ? ORDER BY id", (delivery_id,))
@@ -97,5 +125,12 @@ class SqliteOutbox:
     def _delivery(self, row: sqlite3.Row) -> Delivery:
         payload = self._blobs.get_text(row["alert_hash"])
         return Delivery(
-            int(row["id"]), row["channel_key"], payload, int(row["attempts"]), dt(row["created_at"])
+            int(row["id"]),
+            row["channel_key"],
+            payload,
+            int(row["attempts"]),
+            dt(row["created_at"]),
+            next_attempt_at=dt(row["next_attempt_at"]),
+            uncertain_sends=int(row["uncertain_sends"]),
+            last_error=row["last_error"],
         )
