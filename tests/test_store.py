@@ -424,3 +424,14 @@ def test_an_attempt_is_logged_before_the_send_and_completed_after(store: SqliteS
     )
     (row,) = [d for d in outbox.all_pending() if d.id == second.id]
     assert (row.attempts, row.uncertain_sends, row.last_error) == (1, 1, "timed out")
+
+
+def test_a_notice_no_check_produced_is_owed_once_per_channel(store: SqliteStorage) -> None:
+    notice = OwedAlert("channel-failing@abc", alert("channel-failing@abc").to_json(), ("mail", "slack"))
+    assert store.outbox.enqueue_notice(notice, at=T0) == 2
+    assert store.outbox.enqueue_notice(notice, at=T0) == 0, "queued once"
+    pending = store.outbox.pending_deliveries(T0)
+    assert [(d.alert.event_id, d.channel_key) for d in pending] == [
+        ("channel-failing@abc", "mail"),
+        ("channel-failing@abc", "slack"),
+    ]

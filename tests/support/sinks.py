@@ -33,7 +33,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from watchdog.models import Alert, Delivery
+from watchdog.models import Alert, Delivery, OwedAlert
 
 # --------------------------------------------------------------------------- SMTP
 
@@ -236,6 +236,11 @@ class ListOutbox:
             ):
                 delivery = Delivery(len(self.rows) + 1, key, alert.to_json(), 0, now)
                 self.rows.append(_Row(delivery, next_attempt_at=now))
+
+    def enqueue_notice(self, alert: OwedAlert, *, at: datetime) -> int:
+        before = len(self.rows)
+        self.enqueue(Alert.from_json(alert.payload), list(alert.channel_keys), now=at)
+        return len(self.rows) - before
 
     def pending_deliveries(self, now: datetime, *, channel: str | None = None) -> list[Delivery]:
         return [d for d in self.all_pending(channel=channel) if self._row(d.id).next_attempt_at <= now]

@@ -52,6 +52,7 @@ from watchdog.models import (
     Claim,
     Delivery,
     Event,
+    OwedAlert,
     Recorded,
     Snapshot,
     Target,
@@ -198,6 +199,10 @@ class Outbox(Protocol):
     ) -> None:
         """Due again at `retry_at`; the attempt (failed, or unknown: the channel may have it) is completed
         (with `attempt`) or logged (attempts += 1)."""
+
+    def enqueue_notice(self, alert: OwedAlert, *, at: datetime) -> int:
+        """Owe an alert that no check produced (a channel that cannot be used, told to the others): one
+        row per channel, a second queueing of the same event for a channel ignored. Rows added."""
 
     def attempts(self, delivery_id: int) -> list[Attempt]:
         """The row's logged attempts, oldest first."""

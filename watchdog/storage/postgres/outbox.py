@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 import psycopg
 
 from watchdog.errors import StorageError
-from watchdog.models import Attempt, AttemptOutcome, Delivery
+from watchdog.models import Attempt, AttemptOutcome, Delivery, OwedAlert
+from watchdog.storage.postgres.blobs import insert_blob
 from watchdog.storage.postgres.checks import no_nul
 from watchdog.storage.postgres.connection import Database, Row, Session, database_error
 from watchdog.storage.postgres.rows import utc
@@ -127,6 +128,18 @@ class PostgresOutbox:
             session.execute(
                 "UPDATE outbox_attempts SET outcome = %s, error = %s WHERE id = %s AND outbox_id = %s",
                 (outcome, error, attempt, delivery_id),
+            )
+
+    def enqueue_notice(self, alert: OwedAlert, *, at: datetime) -> int:
+        with self._db.transaction() as session:  # the payload in the rows' transaction, as record_check does
+            digest = insert_blob(session, alert.payload.encode("utf-8"))
+            return sum(
+                session.execute(
+                    "INSERT INTO outbox (event_id, channel_key, alert_hash, created_at, next_attempt_at) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (event_id, channel_key) DO NOTHING",
+                    (alert.event_id, key, digest, at, at),
+                )
+                for key in alert.channel_keys
             )
 
     def attempts(self, delivery_id: int) -> list[Attempt]:

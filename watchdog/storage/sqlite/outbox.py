@@ -10,6 +10,7 @@ from watchdog.models import (
     Attempt,
     AttemptOutcome,
     Delivery,
+    OwedAlert,
 )
 from watchdog.storage.blobs import BlobStore
 from watchdog.storage.chain import ts
@@ -111,6 +112,18 @@ class SqliteOutbox:
             (delivery_id, ts(at), outcome, error),
         )
         return int(cursor.lastrowid or 0)
+
+    def enqueue_notice(self, alert: OwedAlert, *, at: datetime) -> int:
+        digest = self._blobs.put_text(alert.payload)  # first, as record_check does: rows only refer to it
+        with self._db.transaction():
+            return sum(
+                self._db.execute(
+                    "INSERT OR IGNORE INTO outbox "
+                    "(event_id, channel_key, alert_hash, created_at, next_attempt_at) VALUES (?,?,?,?,?)",
+                    (alert.event_id, key, digest, ts(at), ts(at)),
+                ).rowcount
+                for key in alert.channel_keys
+            )
 
     def attempts(self, delivery_id: int) -> list[Attempt]:
         rows = self._db.query("SELECT * FROM outbox_attempts WHERE outbox_id = ? ORDER BY id", (delivery_id,))
