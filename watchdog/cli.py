@@ -22,6 +22,7 @@ from watchdog.doctor import Diagnosis, diagnose
 from watchdog.errors import ConfigError, FetchError, NotFoundError, WatchdogError
 from watchdog.follow import with_followed
 from watchdog.models import Capture, Outcome, Target, TargetState, iso
+from watchdog.notify import channel_health
 from watchdog.publish import commands as publish_commands
 from watchdog.publish.evidence import AnchorError
 from watchdog.reextract import capture_of
@@ -268,7 +269,23 @@ def _target_row(config: Config, target_id: str, state: TargetState | None) -> di
 def cmd_status(args: argparse.Namespace) -> int:
     rows = _target_rows(args)
     _print_rows(rows, STATUS_COLUMNS, as_json=args.json)
+    if not args.json:
+        _print_channels(_config(args))
     return EXIT_FAILED if any(r["state"] == "failing" for r in rows) else EXIT_OK
+
+
+def _print_channels(config: Config) -> None:
+    """The alert channels, under the targets: what each is owed and whether it takes it."""
+    if not config.channels:
+        return
+    with _open_store(config, writer=False) as store:
+        health = channel_health(config.channels, store.outbox.all_pending())
+    rows = [["CHANNEL", "STATE", "OWED", "UNCONFIRMED", "NEXT TRY", "REASON"]]
+    for h in health:
+        due = _when(h.next_attempt_at) if h.owed else "-"
+        rows.append([h.label, h.state, str(h.owed), str(h.unconfirmed), due, h.failing or "-"])
+    print(file=_out())
+    _table(rows)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -417,11 +434,18 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     with open_store(config, writer=True, lock_held_by=holder) as store:
         ctx = Context(config=config, store=store, fetchers=Fetchers(config))
         deliver(ctx)
-        keys = {c.key for c in config.channels}
-        owed = [d for d in store.outbox.all_pending() if d.channel_key in keys]
+        health = channel_health(config.channels, store.outbox.all_pending())
+    owed, unconfirmed = sum(h.owed for h in health), sum(h.unconfirmed for h in health)
     if owed:
-        print(f"{len(owed)} alert(s) still owed (a channel is down; retried later)", file=_out())
-    return EXIT_FAILED if owed else EXIT_OK
+        print(f"{owed} alert(s) still owed (a channel is down or backing off; retried later)", file=_out())
+    if unconfirmed:
+        print(
+            f"{unconfirmed} alert(s) unconfirmed: sent twice without an answer, never sent again (they may "
+            "well have arrived; see `policy-watchdog status`)",
+            file=_out(),
+        )
+    # under the daemon, 1 means trouble only: the daemon reads what is owed (and when) from the outbox
+    return EXIT_FAILED if owed and not args.under_daemon else EXIT_OK
 
 
 def _configure_doctor(sub: argparse.ArgumentParser) -> None:

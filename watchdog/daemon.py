@@ -46,10 +46,12 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Literal
 
+from watchdog.chores import deliver_in_child
 from watchdog.config import Config, load_config
 from watchdog.errors import ConfigError, ConflictError, StorageError, WatchdogError
 from watchdog.follow import with_followed
 from watchdog.models import Outcome, Target
+from watchdog.notify import channel_health
 from watchdog.sdnotify import SystemdNotifier
 from watchdog.storage import open_store
 from watchdog.storage.address import redacted_url
@@ -80,7 +82,7 @@ STOP_TIMEOUT = 20.0
 STARTUP_GAP = timedelta(seconds=1)
 MAX_STARTUP_SPREAD = timedelta(minutes=5)
 DELIVERY_MIN_GAP = 2.0  # seconds between two passes over the outbox
-DELIVERY_RETRY = 30.0  # while alerts are still owed, look again this often (the outbox has its own backoff)
+DELIVERY_RETRY = 30.0  # after a delivery pass that went wrong, look again this often
 # Publishing re-reads the archive, so its cost grows with the archive: at most one refresh per 30 s,
 # whatever the rate of changes (feeds a few seconds late are fine for pages checked every few hours).
 PUBLISH_MIN_GAP = 30.0
@@ -640,10 +642,16 @@ class Daemon:
             self.workers.start("publish", "publish", job, owner=runtime)
 
     def _delivered(self, job: Finished) -> None:
-        if job.crashed:
+        """The next pass when the next owed alert is due (its backoff), never sooner than DELIVERY_MIN_GAP,
+        and not before DELIVERY_RETRY after a pass that went wrong."""
+        owed = job.value if isinstance(job.value, Owed) else None
+        if owed is None:
             log.error("delivering alerts failed (see the traceback above); retrying later")
-        if job.crashed or job.value:
+        if owed is None or not owed.clean:
             self._deliver.request(self.edges.monotonic(), delay=DELIVERY_RETRY)
+        elif owed.next_due is not None:
+            wait = (owed.next_due - self.clock_watch.now()).total_seconds()
+            self._deliver.request(self.edges.monotonic(), delay=max(wait, DELIVERY_MIN_GAP))
 
     # ----------------------------------------------------------------- reload
 
@@ -840,14 +848,19 @@ def _log_outcome(outcome: Outcome) -> None:
         log.debug("%s: %s", outcome.target_id, outcome.status)
 
 
-def _deliver(runtime: Runtime) -> bool:
-    """One pass over the outbox, in a child process (watchdog/chores.py says why); True when alerts are
-    still owed to a configured channel."""
-    from watchdog.chores import deliver_in_child
+@dataclass(frozen=True, slots=True)
+class Owed:
+    """After a delivery pass: whether it ran cleanly, and when the next alert still owed is due."""
 
-    deliver_in_child(runtime.config)
-    keys = {c.key for c in runtime.config.channels}
-    return any(d.channel_key in keys for d in runtime.ctx.store.outbox.all_pending())
+    clean: bool
+    next_due: datetime | None  # None: nothing owed (unconfirmed alerts are never sent again by themselves)
+
+
+def _deliver(runtime: Runtime) -> Owed:
+    """One pass over the outbox, in a child process (watchdog/chores.py says why)."""
+    clean = deliver_in_child(runtime.config)
+    health = channel_health(runtime.config.channels, runtime.ctx.store.outbox.all_pending())
+    return Owed(clean, min((h.next_attempt_at for h in health if h.owed and h.next_attempt_at), default=None))
 
 
 def _pipeline_check() -> CheckFn:

@@ -11,7 +11,9 @@
     │   └── ConflictError         another writer recorded the same target first (a shared archive): this
     │                             write is refused whole, the archive stays as that writer left it
     ├── NotFoundError             a version, change or target id that does not exist
-    └── DeliveryError             a channel refused an alert (wrapped apprise failure)
+    └── DeliveryError             a channel did not take an alert (wrapped apprise failure): retry later
+        ├── DeliveryUncertain     the alert went out and no answer came back: the channel may have it
+        └── ChannelUnusable       apprise cannot load the channel at all: nothing can be sent to it
 
 Third-party exceptions are wrapped where they arise (`raise FetchError(...) from exc`): nothing outside
 `fetchers/` knows httpx's exceptions and nothing outside `notify.py` knows apprise's.
@@ -82,4 +84,17 @@ class NotFoundError(WatchdogError):
 
 
 class DeliveryError(WatchdogError):
-    pass
+    """`accepted`: the services of a multi-service channel (an apprise config file) that did take the
+    alert, by a secret-free id, so that a retry sends only to the others."""
+
+    def __init__(self, message: str, *, accepted: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.accepted = accepted
+
+
+class DeliveryUncertain(DeliveryError):
+    """A time-out or a connection lost after the alert was sent: whether the channel has it is unknown."""
+
+
+class ChannelUnusable(DeliveryError):
+    """apprise cannot load the channel (an unknown scheme, a URL without a host...): no send is possible."""

@@ -6,16 +6,20 @@
 - `Notifier` sends one alert to one channel through apprise, in the format and within the length limit
   of each service behind the channel, retrying a few times inside the cycle (tenacity, injected sleep).
 - `deliver_pending` walks the outbox: in id order per channel, one failing channel never blocks another,
-  and a channel that is down keeps its rows, in order, for a later cycle.
+  and a channel that is down keeps its rows, in order, for a later pass. Every send is logged before it
+  starts (write-ahead) and completed after: refused sends are retried (in the pass, then after a backoff,
+  for as long as it takes); a send with no answer is sent once more after its backoff and never a third
+  time (README, "Nothing lost, at most twice", says why).
 
 This is the only module that knows apprise. It is imported lazily (see `_apprise`): loading apprise and
 its ~150 service plugins costs a few hundred milliseconds that commands which send nothing never pay.
 Every apprise failure (a False return, an exception, a URL it cannot load) becomes a `DeliveryError`
 whose reason is apprise's own WARNING-level log output, scrubbed of the channel's secrets.
 
-The one window where a crash can duplicate an alert: after a service accepted it and before
-`Outbox.mark_delivered` committed. `deliver_pending` marks each row right after its send, so the window is
-one short store transaction per alert.
+A send is "uncertain" (DeliveryUncertain) when apprise's log shows a transport error after the request
+could have gone out (a read time-out, a connection closed before the answer); a refused connection, a
+name that does not resolve or an answer from the service (an HTTP status, an SMTP reply code) is a plain
+refusal (DeliveryError): nothing arrived, a retry cannot duplicate.
 """
 
 from __future__ import annotations
@@ -28,17 +32,26 @@ import tempfile
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import unquote
 
-from watchdog.errors import DeliveryError
-from watchdog.models import Alert, Channel, Delivery, StatusMessage, iso, message_from_json, message_to_json
+from watchdog.errors import ChannelUnusable, DeliveryError, DeliveryUncertain
+from watchdog.models import (
+    Alert,
+    Channel,
+    Delivery,
+    OwedAlert,
+    StatusMessage,
+    iso,
+    message_from_json,
+    message_to_json,
+)
 from watchdog.render.compose import largest
 from watchdog.render.services import ServiceFacts, shape_for, write
 from watchdog.storage.interfaces import Outbox
@@ -58,17 +71,22 @@ class DeliveryReport:
     """What one pass over the outbox did, in rows."""
 
     delivered: int = 0
-    failed: int = 0  # sent and refused in this cycle (retried in-cycle first); due again later
+    failed: int = 0  # sent and refused in this pass (retried in the pass first); due again later
+    uncertain: int = 0  # sent and no answer (it may have arrived): not retried in the pass
+    unconfirmed: int = 0  # MAX_UNCERTAIN_SENDS sends without an answer before: never sent again by itself
+    unusable: int = 0  # the first row of a channel apprise cannot load: nothing sent
     skipped: int = 0  # held back behind an earlier undelivered row of the same channel
     waiting: int = 0  # a channel's first undelivered row, not due yet (backing off)
     unconfigured: int = 0  # owed to a channel no longer in the config: kept, not sent
     elsewhere: int = 0  # owed to a channel another node was delivering at that moment (a shared archive)
     errors: tuple[tuple[str, str], ...] = ()  # (channel label, reason) per failure
+    unusable_channels: tuple[str, ...] = ()  # keys of the channels apprise could not load
 
 
 def default_backoff(attempts: int) -> timedelta:
-    """1 min after the first failed cycle, then doubling, capped at 1 h."""
-    return min(timedelta(minutes=1) * (1 << min(max(attempts - 1, 0), 10)), timedelta(hours=1))
+    """1 min after the first failed attempt, then doubling, capped at 30 min: an hourly `check` timer
+    always finds a row that is still owed due again."""
+    return min(timedelta(minutes=1) * (1 << min(max(attempts - 1, 0), 10)), timedelta(minutes=30))
 
 
 # --------------------------------------------------------------------------- routing
@@ -251,25 +269,45 @@ class Notifier:
         self._clock = clock
         self._scratch_dir = scratch_dir  # where attachments are written for the send (None: system temp)
         self._services: dict[str, tuple[Any, ...]] = {}
-        # services of a multi-service channel (an apprise config file) that already took an alert: a retry
-        # re-sends only to the others
-        self._accepted: dict[tuple[str, str], set[int]] = {}
 
     def send(self, channel: Channel, alert: Alert) -> None:
-        """Deliver `alert` to every service of `channel`, retrying; raises DeliveryError when it cannot."""
+        """Deliver `alert` to every service of `channel`, retrying refusals; raises DeliveryError when it
+        cannot (DeliveryUncertain at once, never retried: the channel may have it already)."""
+        accepted: frozenset[str] = frozenset()
+        for attempt in self.retrying():
+            with attempt:
+                try:
+                    self.send_once(channel, alert, accepted=accepted)
+                except DeliveryError as exc:
+                    accepted = exc.accepted
+                    raise
+
+    def retrying(self) -> Iterable[Any]:
+        """The in-pass retry policy (tenacity): refusals only, with backoff; never an uncertain send (it may
+        have arrived) nor a channel apprise cannot load (retrying cannot fix a URL)."""
         import tenacity  # lazy, like apprise: only the sending path needs it
 
-        self._load(channel)  # a channel apprise cannot load fails now: retrying cannot fix a URL
-        retrying = tenacity.Retrying(
+        return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self._retries + 1),
             wait=tenacity.wait_exponential(multiplier=self._backoff, max=60),
-            retry=tenacity.retry_if_exception_type(DeliveryError),
+            retry=tenacity.retry_if_exception(_worth_retrying),
             sleep=self._sleep,
             reraise=True,
         )
-        for attempt in retrying:
-            with attempt:
-                self._attempt(channel, alert)
+
+    def send_once(self, channel: Channel, alert: Alert, *, accepted: frozenset[str] = frozenset()) -> None:
+        """One try to every service of `channel` but those in `accepted`. Raises ChannelUnusable,
+        DeliveryUncertain (some service may have it) or DeliveryError (none took it), each carrying the
+        services that did take it."""
+        self._attempt(channel, alert, accepted)
+
+    def unusable(self, channel: Channel) -> str | None:
+        """Why apprise cannot load `channel` (None: it can). Loaded once per process."""
+        try:
+            self._load(channel)
+        except ChannelUnusable as exc:
+            return str(exc)
+        return None
 
     def test(self) -> list[tuple[str, str | None]]:
         """`notify test`: one test message to every channel, one attempt each: (label, error or None)."""
@@ -277,38 +315,42 @@ class Notifier:
         results: list[tuple[str, str | None]] = []
         for channel in self._channels:
             try:
-                self._attempt(channel, alert)
+                self._attempt(channel, alert, frozenset())
             except DeliveryError as exc:
                 results.append((channel.label, str(exc)))
             else:
                 results.append((channel.label, None))
         return results
 
-    def _attempt(self, channel: Channel, alert: Alert) -> None:
+    def _attempt(self, channel: Channel, alert: Alert, accepted: frozenset[str]) -> None:
         services = self._load(channel)
-        done = self._accepted.setdefault((channel.key, alert.event_id), set())
-        errors = []
-        for index, service in enumerate(services):
-            if index not in done:
-                error = self._send_one(service, alert)
-                if error is None:
-                    done.add(index)
+        done = set(accepted)
+        failures: list[_Failure] = []
+        for service in services:
+            if _service_id(service) not in done:
+                failure = self._send_one(service, alert)
+                if failure is None:
+                    done.add(_service_id(service))
                 else:
-                    errors.append(error)
-        if errors:
-            raise DeliveryError(scrub(f"{channel.label}: {'; '.join(errors)}", channel.url))
-        del self._accepted[(channel.key, alert.event_id)]
+                    failures.append(failure)
+        if failures:
+            kind = DeliveryUncertain if any(f.uncertain for f in failures) else DeliveryError
+            message = scrub(f"{channel.label}: {'; '.join(f.reason for f in failures)}", channel.url)
+            raise kind(message, accepted=frozenset(done) if len(services) > 1 else frozenset())
 
     def _load(self, channel: Channel) -> tuple[Any, ...]:
         if channel.key not in self._services:
             self._services[channel.key] = load_services(channel)
         return self._services[channel.key]
 
-    def _send_one(self, service: Any, alert: Alert) -> str | None:
-        """Send to one apprise service; the reason it failed, or None."""
+    def _send_one(self, service: Any, alert: Alert) -> _Failure | None:
+        """Send to one apprise service; how it failed, or None."""
         apprise = _apprise()
         message = _shape(service, alert)
-        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
+        # DEBUG: the transport's exception ("Socket Exception: ...") is logged there, and it tells a send
+        # that never left (a refused connection) from one whose answer was lost (a time-out)
+        capture = apprise.LogCapture(level=logging.DEBUG, fmt="%(levelname)s %(message)s")
+        with _unpropagated("apprise"), capture as captured:  # ours only: DEBUG has the payload in it
             try:
                 with self._attachment(message) as attach:
                     sender = apprise.Apprise(asset=service.asset)
@@ -323,8 +365,8 @@ class Notifier:
                         )
                     )
             except (apprise.exception.AppriseException, OSError) as exc:
-                return f"{type(exc).__name__}: {exc}"
-        return None if ok else (_reason(captured.getvalue()) or "refused (apprise gave no reason)")
+                return _Failure(f"{type(exc).__name__}: {exc}", uncertain=False)  # raised before sending
+        return None if ok else _failure(captured.getvalue())
 
     @contextmanager
     def _attachment(self, message: _Message) -> Iterator[Any]:
@@ -341,11 +383,50 @@ class Notifier:
 
 def load_services(channel: Channel) -> tuple[Any, ...]:
     """The apprise services behind a channel: one for a URL, any number for a config file. Raises
-    DeliveryError (secrets scrubbed) when apprise cannot load it: an unknown scheme, a missing host..."""
+    ChannelUnusable (secrets scrubbed) when apprise cannot load it: an unknown scheme, a missing host..."""
     services, reason = _try_load(channel)
     if not services:
-        raise DeliveryError(scrub(f"{channel.label}: cannot load channel: {reason}", channel.url))
+        raise ChannelUnusable(scrub(f"{channel.label}: cannot load channel: {reason}", channel.url))
     return services
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    reason: str
+    uncertain: bool  # the message may have reached the service
+
+
+# What apprise's plugins log when a send fails. Nothing left this machine, or the service answered no:
+# a retry cannot duplicate anything. Otherwise a transport error after connecting (a read time-out, a
+# connection closed before the answer, an SMTP server gone after DATA) leaves the outcome unknown.
+_NEVER_SENT = re.compile(
+    r"Failed to establish a new connection|Connection refused|Name or service not known|No route to host|"
+    r"Temporary failure in name resolution|Network is unreachable|connect timeout=|ConnectTimeout",
+    re.IGNORECASE,
+)
+_ANSWERED_NO = re.compile(r"error=\d{3}\b|Socket Exception: \(\d{3}, ")  # an HTTP status, an SMTP reply
+_IN_TRANSIT = re.compile(r"Socket Exception|timed out", re.IGNORECASE)
+
+
+def _failure(log_text: str) -> _Failure:
+    """apprise's log of a failed send as a reason (its WARNING lines) and whether the message may have
+    arrived anyway."""
+    warnings_only = "\n".join(
+        line.split(" ", 1)[1] for line in log_text.splitlines() if line.startswith(("WARNING ", "ERROR "))
+    )
+    reason = _reason(warnings_only) or "refused (apprise gave no reason)"
+    settled = _NEVER_SENT.search(log_text) or _ANSWERED_NO.search(log_text)
+    uncertain = not settled and bool(_IN_TRANSIT.search(log_text))
+    return _Failure(f"{reason} (outcome unknown: it may have arrived)" if uncertain else reason, uncertain)
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    return isinstance(exc, DeliveryError) and not isinstance(exc, DeliveryUncertain | ChannelUnusable)
+
+
+def _service_id(service: Any) -> str:
+    """A secret-free identity of one service of a channel: its URL, hashed."""
+    return hashlib.sha256(str(service.url()).encode("utf-8")).hexdigest()[:12]
 
 
 def _try_load(channel: Channel) -> tuple[tuple[Any, ...], str]:
@@ -531,7 +612,13 @@ def _legacy_body(alert: Alert, fits: Callable[[str], bool]) -> str:
 # --------------------------------------------------------------------------- the delivery loop
 
 
-_END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
+END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)  # the due time of a row never to be sent again by itself
+# Sends whose outcome is unknown after which a row is never sent again by itself (see README, "Nothing
+# lost, at most twice"): the first may well have arrived (a slow server), the second is the one retry
+# that covers a connection really lost on the way; a third would only duplicate.
+MAX_UNCERTAIN_SENDS = 2
+_ACCEPTED = re.compile(r"^\[accepted by: ([0-9a-f ]+)\] ")  # services of a channel that took it already
+UNUSABLE = "cannot load channel"  # in a row's last error: its channel could not be loaded
 
 
 def deliver_pending(
@@ -541,74 +628,83 @@ def deliver_pending(
     *,
     now: datetime,
     backoff: Callable[[int], timedelta] = default_backoff,
-    ignore_backoff: bool = False,
 ) -> DeliveryReport:
-    """Send what the outbox owes, per channel in id order.
+    """Send what the outbox owes and is due, per channel in id order.
 
-    A channel's rows go out strictly in order: its first undelivered row must be due and accepted before
-    the next is tried, so a failure (or a row still backing off) holds that channel's later rows back
-    until a later cycle, while the other channels carry on. A failed row is due again at
-    `now + backoff(failed attempts so far)`. Rows owed to a channel that is no longer configured stay in
-    the outbox untouched (counted as `unconfigured`).
+    A channel's rows go out strictly in order: its first owed row must be due and accepted before the next
+    is tried, so a failure (or a row still backing off) holds that channel's later rows back until a
+    later pass, while the other channels carry on. Every send is logged before it starts and completed
+    after (write-ahead: a crash mid-send leaves an "unknown" attempt). A refusal is retried inside the
+    pass (Notifier.retrying), then the row is due again at `now + backoff(attempts)`; a send whose outcome
+    is unknown is not retried inside the pass, and after MAX_UNCERTAIN_SENDS of them the row is left
+    unconfirmed (never sent again by itself; `status` shows it). A channel apprise cannot load is sent
+    nothing and reported once, to the other channels (`failing`). Rows owed to a channel that is no
+    longer configured stay in the outbox untouched (`unconfigured`).
 
     A channel is delivered in its turn (Outbox.channel_turn): on an archive shared by several nodes, one
     node at a time; a channel another node is delivering is left to it (`elsewhere`), and its rows are read
     again once the turn is ours, so none goes out twice.
     """
-    configured = {channel.key: channel for channel in channels}
-    counts: Counter[str] = Counter()
-    errors: list[tuple[str, str]] = []
-    for key, owed in Counter(d.channel_key for d in outbox.all_pending()).items():
-        channel = configured.get(key)
-        if channel is None:
-            counts["unconfigured"] += owed
-            continue
-        with outbox.channel_turn(key) as ours:
-            if not ours:
-                counts["elsewhere"] += owed
+    tally = _Tally()
+    pass_ = _Pass(outbox, notifier, channels, tally, now, backoff)
+    pass_.sweep(outbox.all_pending())
+    if tally.noticed:  # a channel that cannot be used was just reported: the others hear of it now
+        pass_.sweep([d for d in outbox.all_pending() if d.id not in tally.seen])
+    return tally.report()
+
+
+@dataclass
+class _Pass:
+    outbox: Outbox
+    notifier: Notifier
+    channels: Sequence[Channel]
+    tally: _Tally
+    now: datetime
+    backoff: Callable[[int], timedelta]
+
+    def sweep(self, rows: Sequence[Delivery]) -> None:
+        """The channels owed `rows`, each in its turn, its rows read again inside it."""
+        configured = {channel.key: channel for channel in self.channels}
+        for key, owed in Counter(d.channel_key for d in rows).items():
+            channel = configured.get(key)
+            if channel is None:
+                self.tally.count("unconfigured", owed)
                 continue
-            # ignore_backoff: the caller's passes are spaced already (a `check` run, the daemon's delivery
-            # pass), and the contract says each of them retries what is owed: a channel back up gets its
-            # alerts at once
-            pending = outbox.all_pending(channel=key)
-            due = pending if ignore_backoff else outbox.pending_deliveries(now, channel=key)
-            due_ids = {d.id for d in due}
-            error = _deliver_channel(outbox, notifier, channel, pending, due_ids, counts, now, backoff)
-            if error is not None:
-                errors.append((channel.label, error))
-    return DeliveryReport(
-        delivered=counts["delivered"],
-        failed=counts["failed"],
-        skipped=counts["skipped"],
-        waiting=counts["waiting"],
-        unconfigured=counts["unconfigured"],
-        elsewhere=counts["elsewhere"],
-        errors=tuple(errors),
-    )
+            with self.outbox.channel_turn(key) as ours:
+                if not ours:
+                    self.tally.count("elsewhere", owed)
+                    continue
+                pending = [d for d in self.outbox.all_pending(channel=key) if d.id not in self.tally.seen]
+                due = {d.id for d in self.outbox.pending_deliveries(self.now, channel=key)}
+                self._channel(channel, pending, due)
 
+    def _channel(self, channel: Channel, pending: Sequence[Delivery], due: set[int]) -> None:
+        for delivery in pending:
+            self.tally.seen.add(delivery.id)
+            if delivery.uncertain_sends >= MAX_UNCERTAIN_SENDS:
+                self.tally.count("unconfirmed")  # settled for good: the rows after it go on
+            elif channel.key in self.tally.held:
+                self.tally.count("skipped")
+            elif delivery.id not in due:
+                self.tally.hold(channel, "waiting")
+            else:
+                self._due(channel, delivery)
 
-def _deliver_channel(
-    outbox: Outbox,
-    notifier: Notifier,
-    channel: Channel,
-    pending: Sequence[Delivery],
-    due: set[int],
-    counts: Counter[str],
-    now: datetime,
-    backoff: Callable[[int], timedelta],
-) -> str | None:
-    """One channel's rows in order, until one is not due or fails (the rest wait behind it); its error."""
-    for index, delivery in enumerate(pending):
-        if delivery.id not in due:
-            counts["waiting"] += 1
-            counts["skipped"] += len(pending) - index - 1
-            return None
-        error = _deliver_one(outbox, notifier, channel, delivery, now=now, backoff=backoff)
-        counts["delivered" if error is None else "failed"] += 1
-        if error is not None:
-            counts["skipped"] += len(pending) - index - 1
-            return error
-    return None
+    def _due(self, channel: Channel, delivery: Delivery) -> None:
+        outbox, now, backoff = self.outbox, self.now, self.backoff
+        problem = self.notifier.unusable(channel)
+        if problem is not None:
+            told = _report_unusable(
+                outbox, self.channels, channel, delivery, problem, now=now, backoff=backoff
+            )
+            self.tally.noticed = self.tally.noticed or told
+            self.tally.hold(channel, "unusable", problem)
+            return
+        outcome, error = _deliver_one(outbox, self.notifier, channel, delivery, now=now, backoff=backoff)
+        if error is None:
+            self.tally.count(outcome)
+        else:
+            self.tally.hold(channel, outcome, error)
 
 
 def _deliver_one(
@@ -619,20 +715,209 @@ def _deliver_one(
     *,
     now: datetime,
     backoff: Callable[[int], timedelta],
-) -> str | None:
+) -> tuple[str, str | None]:
+    """(outcome, error): delivered, failed (refused: retried later) or uncertain (it may have arrived)."""
+    send = _Send(outbox, notifier, channel, delivery, now, now + backoff(delivery.attempts + 1))
     try:
-        notifier.send(channel, delivery.alert)
+        for attempt in notifier.retrying():
+            with attempt:
+                send.once()
+    except DeliveryUncertain as exc:
+        return "uncertain", str(exc)
     except DeliveryError as exc:
-        retry_at = now + backoff(delivery.attempts + 1)
-        outbox.mark_failed(delivery.id, str(exc), retry_at, at=now)
         log.warning(
-            "alert %s not delivered to %s (retry at %s): %s",
-            delivery.alert.event_id,
-            channel.label,
-            iso(retry_at),
-            exc,
+            "alert %s not delivered to %s (retry at %s): %s", send.event, channel.label, send.when, exc
         )
-        return str(exc)
-    outbox.mark_delivered(delivery.id, now)  # right away: this is the duplicate window, keep it short
-    log.info("alert %s delivered to %s", delivery.alert.event_id, channel.label)
-    return None
+        return "failed", str(exc)
+    log.info("alert %s delivered to %s", send.event, channel.label)
+    return "delivered", None
+
+
+@dataclass
+class _Send:
+    """One row's sends in this pass, each logged before it starts and completed after it ends."""
+
+    outbox: Outbox
+    notifier: Notifier
+    channel: Channel
+    delivery: Delivery
+    now: datetime
+    retry_at: datetime
+
+    @property
+    def event(self) -> str:
+        return self.delivery.alert.event_id
+
+    @property
+    def when(self) -> str:
+        return iso(self.retry_at)
+
+    def once(self) -> None:
+        accepted = _accepted(self.delivery.last_error)
+        row, alert = self.delivery.id, self.delivery.alert
+        begun = self.outbox.begin_attempt(row, self.now, retry_at=self.retry_at)
+        try:
+            self.notifier.send_once(self.channel, alert, accepted=accepted)
+        except DeliveryUncertain as exc:
+            self._uncertain(begun, exc)
+            raise
+        except DeliveryError as exc:
+            self.delivery = replace(self.delivery, last_error=_with_accepted(str(exc), exc.accepted))
+            self.outbox.mark_failed(
+                row, self.delivery.last_error or "", self.retry_at, at=self.now, attempt=begun
+            )
+            raise
+        # right away: this commit closes the window in which a crash would send the alert again
+        self.outbox.mark_delivered(row, self.now, attempt=begun)
+
+    def _uncertain(self, begun: int, exc: DeliveryUncertain) -> None:
+        last = self.delivery.uncertain_sends + 1 >= MAX_UNCERTAIN_SENDS
+        error = _with_accepted(str(exc), exc.accepted)
+        retry_at = END_OF_TIME if last else self.retry_at
+        self.outbox.mark_failed(
+            self.delivery.id, error, retry_at, at=self.now, outcome="unknown", attempt=begun
+        )
+        if last:
+            log.error(
+                "alert %s: %d sends to %s without an answer; it is not sent again (it may well have "
+                "arrived; `policy-watchdog status` lists it as unconfirmed): %s",
+                self.event,
+                MAX_UNCERTAIN_SENDS,
+                self.channel.label,
+                exc,
+            )
+        else:
+            log.warning(
+                "alert %s: no answer from %s, it may have arrived; sent once more at %s, not before: %s",
+                self.event,
+                self.channel.label,
+                self.when,
+                exc,
+            )
+
+
+def _accepted(last_error: str | None) -> frozenset[str]:
+    match = _ACCEPTED.match(last_error or "")
+    return frozenset(match.group(1).split()) if match else frozenset()
+
+
+def _with_accepted(error: str, accepted: frozenset[str]) -> str:
+    """The error as stored: the services that took the alert first, so that a later pass (another
+    process) sends it only to the others."""
+    return f"[accepted by: {' '.join(sorted(accepted))}] {error}" if accepted else error
+
+
+# --------------------------------------------------------------------------- a channel that cannot be used
+
+
+def _report_unusable(
+    outbox: Outbox,
+    channels: Sequence[Channel],
+    channel: Channel,
+    delivery: Delivery,
+    problem: str,
+    *,
+    now: datetime,
+    backoff: Callable[[int], timedelta],
+) -> bool:
+    """Nothing is sent to it; its first row records why. The first time only (its row did not say so
+    already), the other channels routing `failing` are told: True when they were."""
+    first_time = UNUSABLE not in (delivery.last_error or "")
+    outbox.mark_failed(delivery.id, problem, now + backoff(delivery.attempts + 1), at=now)
+    if not first_time:
+        log.debug("%s still cannot be used: %s", channel.label, problem)
+        return False
+    log.error("%s cannot be used; its alerts wait until it can: %s", channel.label, problem)
+    notice = channel_failing_alert(channel, problem, now)
+    others = tuple(c.key for c in channels if c.key != channel.key and route(notice, c))
+    if not others:
+        return False
+    return outbox.enqueue_notice(OwedAlert(notice.event_id, notice.to_json(), others), at=now) > 0
+
+
+def channel_failing_alert(channel: Channel, problem: str, now: datetime) -> Alert:
+    """The notice to the other channels (kind "failing" for routing: channels tagged `failing`)."""
+    event_id = f"channel-failing@{channel.key[:16]}@{iso(now)}"
+    title = f"[policy-watchdog] alert channel {channel.label} cannot be used"
+    body = (
+        f"policy-watchdog cannot use the alert channel {channel.label}: {problem}. Its alerts are kept and "
+        "sent once it can be loaded again (check the channel URL and its ${VARIABLES})."
+    )
+    message = StatusMessage(
+        event_id, "channel", "", "policy-watchdog", "", now, problem, title=title, body=body
+    )
+    return Alert(
+        event_id=event_id,
+        kind="failing",
+        target_id="",
+        title=title,
+        text=body,
+        markdown=body,
+        html="",
+        tags=("failing",),
+        message=message_to_json(message),
+    )
+
+
+@dataclass
+class _Tally:
+    """Counts of one pass, and the channels whose queue stops here for this pass."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    held: set[str] = field(default_factory=set)
+    unusable: list[str] = field(default_factory=list)
+    seen: set[int] = field(default_factory=set)  # rows this pass looked at
+    noticed: bool = False  # a notice was queued for the other channels during the pass
+
+    def count(self, outcome: str, rows: int = 1) -> None:
+        self.counts[outcome] += rows
+
+    def hold(self, channel: Channel, outcome: str, error: str | None = None) -> None:
+        self.counts[outcome] += 1
+        self.held.add(channel.key)
+        if outcome == "unusable":
+            self.unusable.append(channel.key)
+        if error is not None:
+            self.errors.append((channel.label, error))
+
+    def report(self) -> DeliveryReport:
+        names = ("delivered", "failed", "uncertain", "unconfirmed", "unusable", "skipped", "waiting")
+        counts = {name: self.counts[name] for name in (*names, "unconfigured", "elsewhere")}
+        return DeliveryReport(**counts, errors=tuple(self.errors), unusable_channels=tuple(self.unusable))
+
+
+# --------------------------------------------------------------------------- what is owed, per channel
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHealth:
+    """For `status` and `deliver`: what one channel is owed, and whether it is taking it."""
+
+    label: str
+    owed: int  # alerts still to send (due now or backing off)
+    unconfirmed: int  # sent MAX_UNCERTAIN_SENDS times without an answer: never sent again by itself
+    failing: str | None  # why its first owed alert did not go out last time (None: nothing failed)
+    next_attempt_at: datetime | None  # when its first owed alert is due
+
+    @property
+    def state(self) -> str:
+        return "failing" if self.failing else ("unconfirmed" if self.unconfirmed else "ok")
+
+
+def channel_health(channels: Sequence[Channel], pending: Sequence[Delivery]) -> list[ChannelHealth]:
+    """Per configured channel, from the outbox's undelivered rows (Outbox.all_pending)."""
+    return [_health(c, [d for d in pending if d.channel_key == c.key]) for c in channels]
+
+
+def _health(channel: Channel, rows: list[Delivery]) -> ChannelHealth:
+    unconfirmed = [d for d in rows if d.uncertain_sends >= MAX_UNCERTAIN_SENDS]
+    owed = [d for d in rows if d.uncertain_sends < MAX_UNCERTAIN_SENDS]
+    head = owed[0] if owed else None
+    return ChannelHealth(
+        label=channel.label,
+        owed=len(owed),
+        unconfirmed=len(unconfirmed),
+        failing=head.last_error if head is not None else None,
+        next_attempt_at=min((d.next_attempt_at for d in owed if d.next_attempt_at), default=None),
+    )

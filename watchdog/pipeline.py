@@ -63,7 +63,7 @@ from watchdog.models import (
     message_to_json,
 )
 from watchdog.newsfeed import extract_feed
-from watchdog.notify import Notifier, deliver_pending, route
+from watchdog.notify import DeliveryReport, Notifier, deliver_pending, route
 from watchdog.publish.archive import DiffCache, diff_cache_dir
 from watchdog.render.compose import compose, summary
 from watchdog.storage.chain import sha256
@@ -975,8 +975,10 @@ def run_cycle(targets: Sequence[Target], ctx: Context) -> list[Outcome]:
     """`check`: each target in turn, then deliver what is owed (including earlier cycles' leftovers)."""
     ctx.store.checks.sync_targets(targets)
     outcomes = [_check_claimed(target, ctx) for target in targets]
-    deliver(ctx)
-    return outcomes
+    report = deliver(ctx)
+    if report is None or not report.unusable_channels:
+        return outcomes
+    return [_alerted_for_real(o, ctx, report.unusable_channels) for o in outcomes]
 
 
 def _check_claimed(target: Target, ctx: Context) -> Outcome:
@@ -1013,14 +1015,23 @@ def _claim(target: Target, ctx: Context) -> str | None:
 CLAIM_POLL = 0.2  # seconds between two attempts to claim a target another node is checking
 
 
-def deliver(ctx: Context) -> None:
-    """Send every due alert in the outbox; a channel that is down keeps its alerts for the next cycle."""
+def deliver(ctx: Context) -> DeliveryReport | None:
+    """Send the alerts in the outbox that are due (a row backing off waits for its time); a channel that
+    is down keeps its alerts for a later pass. None when no channel is configured."""
     if not ctx.config.channels:
-        return
+        return None
     if ctx.notifier is None:
         ctx.notifier = Notifier(ctx.config.channels)
-    # every check run and every daemon delivery pass retries all that is still owed (CONTRACT.md)
-    report = deliver_pending(
-        ctx.store.outbox, ctx.notifier, ctx.config.channels, now=ctx.clock(), ignore_backoff=True
-    )
+    report = deliver_pending(ctx.store.outbox, ctx.notifier, ctx.config.channels, now=ctx.clock())
     log.debug("deliveries: %s", report)
+    return report
+
+
+def _alerted_for_real(outcome: Outcome, ctx: Context, unusable: Sequence[str]) -> Outcome:
+    """A change owed only to channels that cannot be loaded was not alerted (its rows wait for them)."""
+    if not outcome.alerted or outcome.change is None:
+        return outcome
+    rows = ctx.store.outbox.deliveries_for(outcome.change)
+    if any(delivered is not None or key not in unusable for key, delivered, _n in rows):
+        return outcome
+    return replace(outcome, alerted=False)

@@ -8,12 +8,14 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from support.postgres import storage_lines
 from watchdog.config import Config, load_config
 from watchdog.models import Outcome
-from watchdog.pipeline import Context, Fetchers, run_cycle, shared_host_turns
+from watchdog.notify import DeliveryReport
+from watchdog.pipeline import Context, Fetchers, deliver, run_cycle, shared_host_turns
 from watchdog.storage import open_store
 from watchdog.storage.interfaces import Storage
 
@@ -58,6 +60,17 @@ def cycle(config_path: Path, *, only: Sequence[str] = ()) -> list[Outcome]:
         fetchers = Fetchers(config, sleep=lambda _s: None, host_turns=shared_host_turns(store))
         try:
             return run_cycle(targets, Context(config=config, store=store, fetchers=fetchers))
+        finally:
+            fetchers.close()
+
+
+def deliver_at(config_path: Path, moment: datetime) -> DeliveryReport | None:
+    """One delivery pass, as `deliver` or the daemon runs it, with the clock at `moment` (past a backoff)."""
+    config = load_config(config_path, environ={})
+    with open_store(config, writer=True) as store:
+        fetchers = Fetchers(config)
+        try:
+            return deliver(Context(config=config, store=store, fetchers=fetchers, clock=lambda: moment))
         finally:
             fetchers.close()
 

@@ -21,6 +21,7 @@ import email
 import email.policy
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -57,6 +58,9 @@ class SmtpSink:
     messages: list[EmailMessage] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
     envelopes: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (MAIL FROM, RCPT TO)
+    # True: take each message, then drop the connection before the "250" reaches the client (a server
+    # that crashed, or a network cut, right after DATA): the client cannot know that it arrived
+    drop_after_data: bool = False
 
     def url(
         self, *, to: str = "alerts@example.org", user: str = "watchdog", password: str = "s3cret-pw"
@@ -73,6 +77,8 @@ class SmtpSink:
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)
         self.envelopes.append((envelope.mail_from or "", tuple(envelope.rcpt_tos)))
+        if self.drop_after_data:
+            server.transport.close()  # the reply below is never sent
         return "250 Message accepted for delivery"
 
     def authenticate(
@@ -110,6 +116,8 @@ class WebhookSink:
     received: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     refused_posts: int = 0  # POSTs answered 503 while down
+    delay: float = 0.0  # seconds between recording a POST and answering it (slower than a client waits)
+    arrivals: int = 0  # POSTs whose body arrived, whatever happened next
     _status: int = 200
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -152,6 +160,7 @@ class WebhookSink:
 
     def record(self, path: str, body: bytes) -> int:
         with self._lock:
+            self.arrivals += 1
             if self._status != 200:
                 self.refused_posts += 1
                 return self._status
@@ -165,6 +174,7 @@ def _handler_for(sink: WebhookSink) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             status = sink.record(self.path, body)
+            time.sleep(sink.delay)  # recorded on arrival: a client that stops waiting cannot tell
             reply = b"ok" if status == 200 else b"service unavailable"
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
