@@ -23,7 +23,8 @@ has a running asyncio loop. So the fetcher owns one worker thread that makes eve
 hands it the work and waits, which lets callers on any thread use it. One Chromium process is launched on the
 first fetch and reused for the rest of the cycle; each fetch gets a fresh, isolated browser context. Each
 phase of a fetch (start, load, render, settle, serialize) has a budget, and the whole fetch has the
-`[fetch] deadline` (waiting for the browser and for the host's turn included): when a page hangs the
+`[fetch] deadline` (waiting for the browser and for the host's turn included; Chromium's own start, with
+its own budget, is not the page's doing and does not count): when a page hangs the
 browser (a script stuck in a loop) or outlasts the deadline (a body trickled byte by byte), the whole
 Chromium process tree is killed at once and the next fetch launches a new one. `close()` ends the browser
 and the Playwright driver, killing them if they do not end, and makes sure that none of their processes
@@ -93,6 +94,7 @@ POLL_MS = 100.0  # how often the in-page wait conditions are checked
 SETTLE_QUIET = 0.5  # seconds without any DOM mutation after which a rendered page counts as settled
 SETTLE_HEADER = "x-watchdog-settle"  # set when the DOM was still changing when the render budget ran out
 LAUNCH_TIMEOUT = 60.0  # seconds to start the driver and Chromium: slow on a loaded machine, and rare
+LAUNCH_PHASE = "starting Chromium"
 REAP_TIMEOUT = 5.0  # seconds to wait for killed processes to end
 
 # Known consent-manager containers (Meta's own dialog, OneTrust, Cookiebot, Didomi, tarteaucitron,
@@ -186,12 +188,16 @@ class _Progress:
         self._grace = grace
         self._lock = threading.Lock()
         self._phase = _Phase("starting", 0.0, 0.0)
+        self.page_started: float | None = None  # when the first phase after Chromium's start began
 
     def enter(self, name: str, budget: float) -> None:
         """Start a phase: `budget` is the phase's own timeout, the grace is slack on top."""
         total = budget + self._grace
+        now = time.monotonic()
         with self._lock:
-            self._phase = _Phase(name, total, time.monotonic() + total)
+            self._phase = _Phase(name, total, now + total)
+            if name != LAUNCH_PHASE and self.page_started is None:
+                self.page_started = now
 
     @property
     def phase(self) -> _Phase:
@@ -254,9 +260,9 @@ class BrowserFetcher:
         ends = time.monotonic() + self._settings.deadline
         with self._turn(ends), self._host_slot(target.url, ends):
             progress = _Progress(self._hang_grace)
-            progress.enter("starting Chromium", LAUNCH_TIMEOUT)
+            progress.enter(LAUNCH_PHASE, LAUNCH_TIMEOUT)
             job = self._worker().submit(self._fetch_on_worker, api, target, executable, progress)
-            return self._outcome(job, progress, target.url, ends)
+            return self._outcome(job, progress, target.url)
 
     @contextmanager
     def _turn(self, ends: float) -> Iterator[None]:
@@ -295,11 +301,14 @@ class BrowserFetcher:
             log.error("browser: the Playwright driver does not stop; killing it")
             self._launched, self._playwright = None, None
 
-    def _outcome(self, job: Future[Capture], progress: _Progress, url: str, ends: float) -> Capture:
-        """The worker's result; the browser is killed as soon as a phase overruns its budget or the
-        fetch its deadline."""
+    def _outcome(self, job: Future[Capture], progress: _Progress, url: str) -> Capture:
+        """The worker's result; the browser is killed as soon as a phase overruns its budget or the page
+        its deadline (counted from the end of Chromium's start, which has its own budget: our cost, not
+        the server's doing)."""
         while True:
             phase, now = progress.phase, time.monotonic()
+            started = progress.page_started
+            ends = started + self._settings.deadline if started is not None else float("inf")
             if now >= ends:
                 self._kill_browser()
                 raise FetchError(
