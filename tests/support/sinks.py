@@ -17,6 +17,7 @@ apprise URL for the SMTP server (see `SmtpSink.url`):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import json
@@ -176,11 +177,12 @@ def _handler_for(sink: WebhookSink) -> type[BaseHTTPRequestHandler]:
             status = sink.record(self.path, body)
             time.sleep(sink.delay)  # recorded on arrival: a client that stops waiting cannot tell
             reply = b"ok" if status == 200 else b"service unavailable"
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
+            with contextlib.suppress(ConnectionError):  # a client that gave up waiting is gone: fine
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean

@@ -252,7 +252,9 @@ class _StopAtDeadline(stop_base):
 
 
 def _cutoff_reason(host: str, seconds: float) -> str:
-    return f"deadline: {host} took more than {seconds:g} s for one attempt (connect, headers and body)"
+    return (
+        f"deadline: {host} took more than {round(seconds, 1):g} s for one attempt (connect, headers and body)"
+    )
 
 
 def _timeout_reason(exc: httpx.TimeoutException, host: str, seconds: float) -> str:
