@@ -11,7 +11,7 @@ set -euo pipefail
 usage() {
     cat <<'EOF'
 usage: install.sh [--prefix DIR] [--dry-run] [--python PYTHON] [--config FILE] [--browser]
-                  [--pip-arg ARG]... [SOURCE]
+                  [--postgres] [--pip-arg ARG]... [SOURCE]
 
   SOURCE         the project directory or a wheel to install (default: the checkout holding this script)
   --prefix DIR   install under DIR instead of / (staging, tests); systemctl is then left alone
@@ -20,6 +20,7 @@ usage: install.sh [--prefix DIR] [--dry-run] [--python PYTHON] [--config FILE] [
   --config FILE  the config to install when /etc/policy-watchdog/watchdog.toml is absent
                  (default: the bundled one, with the real Meta and regulator pages)
   --browser      also install the [browser] extra and the browser drop-in for the unit
+  --postgres     also install the [postgres] extra (an archive in PostgreSQL, shared by several machines)
   --pip-arg ARG  pass ARG to pip install (repeatable), e.g. --pip-arg=--no-index
 EOF
 }
@@ -30,6 +31,7 @@ dry_run=0
 python=python3
 config_src=""
 browser=0
+postgres=0
 pip_args=()
 source_arg=""
 
@@ -52,6 +54,7 @@ while [ $# -gt 0 ]; do
         --config) need_value "$1" $#; config_src=$2; shift 2 ;;
         --config=*) config_src=${1#*=}; shift ;;
         --browser) browser=1; shift ;;
+        --postgres) postgres=1; shift ;;
         --pip-arg) need_value "$1" $#; pip_args+=("$2"); shift 2 ;;
         --pip-arg=*) pip_args+=("${1#*=}"); shift ;;
         -h | --help) usage; exit 0 ;;
@@ -130,8 +133,12 @@ make_venv() {
 }
 
 install_package() {
-    local requirement=$source_path
-    [ "$browser" = 0 ] || requirement="${source_path}[browser]"
+    local requirement=$source_path extras=()
+    [ "$browser" = 0 ] || extras+=(browser)
+    [ "$postgres" = 0 ] || extras+=(postgres)
+    if [ "${#extras[@]}" -gt 0 ]; then
+        requirement="${source_path}[$(IFS=,; echo "${extras[*]}")]"
+    fi
     # The first pass brings the dependencies; the second replaces the project even when SOURCE has
     # the same version number as what is installed (pip would otherwise keep the old files).
     run "$venv/bin/python" -I -m pip install --quiet "${pip_args[@]}" "$requirement"

@@ -15,11 +15,14 @@ import psycopg
 import pytest
 
 from support.postgres import Backend
+from watchdog import daemon as daemon_module
 from watchdog.cli import main
 from watchdog.config import load_config
+from watchdog.daemon import Daemon, Edges, SignalFlags, Wakeup
 from watchdog.errors import ConflictError, StorageError
 from watchdog.models import CheckRecord, NewChange, NewVersion, OwedAlert, Target
 from watchdog.publish.evidence import check_archive
+from watchdog.sdnotify import SystemdNotifier
 from watchdog.storage import open_store
 from watchdog.storage.migrations import migrations
 from watchdog.storage.postgres import MIGRATIONS, PostgresStorage
@@ -321,3 +324,45 @@ def test_status_names_the_node_that_checked_each_target_last(
     main(["--config", str(path), "status"])
     header, row = capsys.readouterr().out.splitlines()
     assert "NODE" in header and "watcher-7" in row
+
+
+# --------------------------------------------------------------------------- publishing on every node
+
+
+def test_a_node_publishes_what_another_node_recorded(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each node publishes the archive into its own storage dir: a change another node recorded makes
+    this node publish too (the archive's counters are looked at every PUBLISH_MIN_GAP)."""
+    monkeypatch.setattr(daemon_module, "PUBLISH_MIN_GAP", 0.2)
+    path = tmp_path / "watchdog.toml"
+    path.write_text(
+        f'[storage]\ndir = "here"\nurl = "{postgres_url}"\nnode = "here"\n'
+        '[[targets]]\nid = "t0"\nurl = "http://127.0.0.1:9/never-fetched"\ninterval = "1h"\n'
+    )
+    config = load_config(path, environ={})
+    other = PostgresStorage.open(postgres_url, directory=tmp_path / "there", node="there")
+    other.checks.sync_targets(config.targets)
+    other.checks.set_next_due({"t0": datetime.now(UTC) + timedelta(hours=1)})  # this node never checks it
+    published: list[float] = []
+    store = open_store(config)
+    wakeup = Wakeup()
+    edges = Edges(publish=lambda _config, _store: published.append(time.monotonic()), stop_timeout=2.0)
+    daemon = Daemon(
+        path, config, store, notifier=SystemdNotifier(), flags=SignalFlags(), wakeup=wakeup, edges=edges
+    )
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: len(published) >= 1, 10), "the start-up publishing pass"
+        time.sleep(1.0)
+        quiet = len(published)
+        assert quiet == 1, "nothing new: nothing published"
+        other.checks.record_check(CheckRecord("t0", "t0", "u", T0, "new", version=NewVersion("text\n", T0)))
+        assert wait_for(lambda: len(published) > quiet, 10), "another node's version is published here"
+    finally:
+        daemon.request_stop()
+        thread.join(10)
+        store.close()
+        other.close()
+        wakeup.close()

@@ -385,7 +385,7 @@ def test_usage_errors_exit_2_with_a_message(args: tuple[str, ...], message: str,
 def test_help_lists_every_option() -> None:
     result = _run_install("--help")
     assert result.returncode == 0
-    for option in ("--prefix", "--dry-run", "--python", "--config", "--browser", "--pip-arg"):
+    for option in ("--prefix", "--dry-run", "--python", "--config", "--browser", "--postgres", "--pip-arg"):
         assert option in result.stdout
 
 
@@ -424,6 +424,14 @@ def test_browser_option_installs_the_extra_and_the_dropin_for_both_services(
     assert f" {wheel}\\[browser\\]\n" in result.stdout  # printf %q escapes the brackets
     for service in SERVICES:
         assert f"{root}/etc/systemd/system/{service}.d/browser.conf\n" in result.stdout
+
+
+def test_postgres_option_installs_the_extra_beside_the_browser(tmp_path: Path, wheel: Path) -> None:
+    copy = _deploy_copy(tmp_path, with_browser_dropin=True)
+    args = ["--dry-run", "--browser", "--postgres", "--prefix", str(tmp_path / "root"), str(wheel)]
+    result = subprocess.run(["bash", str(copy / "install.sh"), *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f" {wheel}\\[browser\\,postgres\\]\n" in result.stdout  # printf %q escapes [ , ]
 
 
 def test_browser_option_without_the_dropin_is_an_error(tmp_path: Path, wheel: Path) -> None:

@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from watchdog import __version__
+from watchdog.archive_copy import cmd_copy_archive, configure_copy_archive
 from watchdog.config import Config, check_channels, load_config, resolve_config_path
 from watchdog.daemon import cmd_run, configure_run
 from watchdog.doctor import Diagnosis, diagnose
-from watchdog.errors import ConfigError, FetchError, NotFoundError, WatchdogError
+from watchdog.errors import ConfigError, FetchError, NotFoundError, UsageError, WatchdogError
 from watchdog.follow import with_followed
 from watchdog.models import Capture, Outcome, Target, TargetState, iso
 from watchdog.notify import channel_health
@@ -34,10 +35,6 @@ log = logging.getLogger("watchdog")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-class UsageError(WatchdogError):
-    pass
 
 
 # --------------------------------------------------------------------------- parser
@@ -558,6 +555,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
         "recompute every hash and the hash chain; exit 1 on any mismatch",
         publish_commands.configure_verify,
         publish_commands.cmd_verify,
+    ),
+    "copy-archive": (
+        "copy the whole archive (ids, hashes, chains, outbox) to another store, e.g. postgresql://...",
+        configure_copy_archive,
+        cmd_copy_archive,
     ),
     "deliver": (
         "send the alerts still owed to the channels (check and run do this themselves)",

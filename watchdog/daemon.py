@@ -465,6 +465,8 @@ class Daemon:
         self._last_status: dict[str, str] = {}  # per target, to tell news from routine
         self._stuck_logged = False
         self._next_renewal = float("-inf")
+        self._next_news = float("-inf")
+        self._news: int | None = None
         self._status = ""
         self._status_stale = True
         self._last_report = float("-inf")
@@ -515,6 +517,7 @@ class Daemon:
             return
         self._dispatch()
         self._renew()
+        self._watch_news()
         self._run_chores()
         self._ping()
         self._report()
@@ -577,6 +580,18 @@ class Daemon:
         running = self.workers.keys("check")
         if running:
             self.store.leases.renew(running)
+
+    def _watch_news(self) -> None:
+        """A shared archive: what other nodes recorded is published here too (every node publishes the
+        archive into its own storage dir), looked at every PUBLISH_MIN_GAP."""
+        now = self.edges.monotonic()
+        if not self.store.leases.shared or now < self._next_news:
+            return
+        self._next_news = now + PUBLISH_MIN_GAP
+        news = self.store.leases.news()
+        if self._news is not None and news != self._news:
+            self._refresh.request(now)
+        self._news = news
 
     def _collect(self) -> None:
         finished = self.workers.collect()
@@ -768,8 +783,10 @@ class Daemon:
                 moments.append(now + (next_due - self.clock_watch.now()).total_seconds())
         if self.notifier.watchdog_interval is not None:
             moments.append(self._next_ping)
-        if self.store.leases.shared and self.workers.count("check"):
-            moments.append(self._next_renewal)
+        if self.store.leases.shared:
+            moments.append(self._next_news)
+            if self.workers.count("check"):
+                moments.append(self._next_renewal)
         if self._status_stale:
             moments.append(self._last_report + STATUS_MIN_GAP)
         moments += self._chore_moments()

@@ -11,6 +11,7 @@
     │   └── ConflictError         another writer recorded the same target first (a shared archive): this
     │                             write is refused whole, the archive stays as that writer left it
     ├── NotFoundError             a version, change or target id that does not exist
+    ├── UsageError                a command line that cannot be carried out as given (exit 2)
     └── DeliveryError             a channel did not take an alert (wrapped apprise failure): retry later
         ├── DeliveryUncertain     the alert went out and no answer came back: the channel may have it
         └── ChannelUnusable       apprise cannot load the channel at all: nothing can be sent to it
@@ -81,6 +82,10 @@ class ConflictError(StorageError):
 
 class NotFoundError(WatchdogError):
     pass
+
+
+class UsageError(WatchdogError):
+    """Bad arguments (an unknown target, a destination that cannot be used): exit 2, like a bad config."""
 
 
 class DeliveryError(WatchdogError):

@@ -10,6 +10,7 @@ PostgreSQL shared by several nodes). Callers depend on these protocols only; SQL
     storage.leases    Leases          which node checks which due target; whose turn it is at a host
     storage.reading() -> ArchiveReader  one consistent read (publish, verify, export): every query inside
                                         sees the archive at one instant, while the daemon keeps writing
+    storage.export() / importer()       copy-archive: rows as stored, out of one store and into another
 
 How a check uses it (watchdog/pipeline.py):
 
@@ -211,6 +212,31 @@ class Outbox(Protocol):
         """(channel key, delivered at, attempts) for each channel owed this event."""
 
 
+Row = dict[str, Any]  # one row as stored, in the neutral form of storage/transfer.py (COLUMNS)
+
+
+class RowSource(Protocol):
+    """An archive's rows as stored, in neutral form, from one consistent read."""
+
+    def count(self, table: str) -> int: ...
+
+    def rows(self, table: str, after: object | None, limit: int) -> list[Row]:
+        """Up to `limit` rows with an id greater than `after` (None: from the first), ordered by id."""
+
+
+class RowSink(Protocol):
+    """Where a copy writes: each call one transaction."""
+
+    def record_hashes(self, table: str, ids: Sequence[str]) -> dict[str, str]:
+        """The record hashes the destination holds for these ids of a chained table."""
+
+    def upsert(self, table: str, rows: Sequence[Row]) -> None:
+        """Insert the rows, or bring the ones already there (same id) up to date."""
+
+    def finish(self) -> None:
+        """After the last table: whatever the backend must set to go on from the copied ids."""
+
+
 class Leases(Protocol):
     """Several daemons (nodes) on one shared archive: each due check is claimed by one node for a while (its
     lease, renewed while the check runs, freed by its next due time); a node that dies stops renewing and
@@ -227,6 +253,10 @@ class Leases(Protocol):
     def claim(self, target_ids: Sequence[str], now: datetime, *, limit: int, due_only: bool = True) -> Claim:
         """Lease at most `limit` of the targets that are due by `now` (any of them: due_only False) and held
         by no other node; for the others, when to ask again."""
+
+    def news(self) -> int:
+        """A number that grows whenever any node records a version, a change or an event: a node
+        publishes what other nodes found when it moves."""
 
     def renew(self, target_ids: Sequence[str]) -> None:
         """Extend this node's leases on targets whose checks still run."""
@@ -263,6 +293,12 @@ class Storage(Protocol):
 
     def reading(self) -> AbstractContextManager[ArchiveReader]:
         """A reader on a connection of its own, inside one read transaction."""
+
+    def export(self) -> AbstractContextManager[RowSource]:
+        """copy-archive: every row as stored, from one consistent read (storage/transfer.py)."""
+
+    def importer(self) -> RowSink:
+        """copy-archive: where the rows of another archive are written (storage/transfer.py)."""
 
     def close(self) -> None: ...
 

@@ -33,6 +33,9 @@ class SoloLeases:
         del now, due_only  # the caller's own schedule said they are due
         return Claim(claimed=tuple(target_ids[:limit]))
 
+    def news(self) -> int:
+        return 0  # nothing is recorded by any other process: this one publishes after its own checks
+
     def renew(self, target_ids: Sequence[str]) -> None:
         del target_ids
 

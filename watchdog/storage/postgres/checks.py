@@ -2,7 +2,8 @@
 results are written in one transaction that first locks the target's row (the upsert's row lock), so two
 nodes recording the same target never interleave: the hash chain's read-modify-write is serialised by the
 database, and the second writer sees the first one's counters and is refused (ConflictError) when its check
-was read before them. The lease check refuses a check's write when another node has claimed the target."""
+was read before them. A check's write is refused too when another node holds the target's lease (it was
+claimed away from this node: this node's lease ran out, or it was taken for dead)."""
 
 from __future__ import annotations
 

@@ -23,39 +23,57 @@ from psycopg import errors
 from psycopg.rows import DictRow
 
 from watchdog.models import Claim
-from watchdog.storage.postgres.connection import Database, database_error
+from watchdog.storage.postgres.connection import Database, Row, database_error
 from watchdog.storage.postgres.rows import utc
 
 RETRY = timedelta(seconds=0.5)  # a due target another node was claiming at that very instant: ask again
 # A target another node holds is looked at again this often (or when the lease ends, if sooner): the holder
 # may die, and a dead holder's lease is over at once (see HOLDER_ALIVE).
-LOOK_AGAIN = timedelta(seconds=5)
+LOOK_AGAIN = timedelta(seconds=2)
 
 # A node's connections carry its name (application_name "policy-watchdog <node>", connection.py). A lease
 # holds while its node is connected and lease_until has not passed: a node killed with SIGKILL loses its
 # connections, so its targets pass to the others at once; one cut off from the database keeps them until
 # lease_until (PostgreSQL may take a while to notice a silent peer).
+# (The list of connected nodes is one hashed subquery per statement, not a scan per row.)
 HOLDER_ALIVE = (
-    "EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = current_database() "
-    "AND a.application_name = left('policy-watchdog ' || targets.lease_node, 63))"
+    "left('policy-watchdog ' || lease_node, 63) IN "
+    "(SELECT application_name FROM pg_stat_activity WHERE datname = current_database())"
 )
-# held by another node than %(node)s, which is alive, within its lease
-HELD_ELSEWHERE = f"(lease_node <> %(node)s AND lease_until > now() AND {HOLDER_ALIVE})"
-_HELD = HELD_ELSEWHERE
-# built from module constants only (no input)
+# held by another node than %(node)s, within its lease (whether that node still lives is asked apart)
+HELD_ELSEWHERE = "(lease_node IS NOT NULL AND lease_node <> %(node)s AND lease_until > now())"
+# One statement (atomic on its own: no transaction to open) claims what it can among the candidates and
+# says, for the others, when to look again. The outer SELECT reads the rows as they were before the
+# UPDATE (a data-modifying CTE's changes are seen only through its RETURNING), which is what `later`
+# wants: who held the others, and their due times. Built from module constants only (no input).
 _CLAIM = (
     "WITH due AS (SELECT id FROM targets WHERE id = ANY(%(ids)s) "  # noqa: S608
     "AND (NOT %(due_only)s OR next_due_at IS NULL OR next_due_at <= %(now)s) "
-    f"AND (lease_node IS NULL OR NOT {_HELD}) "
-    "ORDER BY next_due_at NULLS FIRST, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
-    "UPDATE targets t SET lease_node = %(node)s, lease_until = now() + %(lease)s "
-    "FROM due WHERE t.id = due.id RETURNING t.id"
-)
-_STATE = (
-    f"SELECT id, next_due_at, CASE WHEN lease_node IS NOT NULL AND {_HELD} THEN lease_until - now() END "  # noqa: S608
-    "AS held_for FROM targets WHERE id = ANY(%(ids)s)"
+    f"AND NOT ({HELD_ELSEWHERE} AND {HOLDER_ALIVE}) "
+    "ORDER BY next_due_at NULLS FIRST, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED), "
+    "claimed AS (UPDATE targets t SET lease_node = %(node)s, lease_until = now() + %(lease)s "
+    "FROM due WHERE t.id = due.id RETURNING t.id) "
+    "SELECT t.id, c.id IS NOT NULL AS claimed, t.next_due_at, "
+    f"CASE WHEN {HELD_ELSEWHERE} AND {HOLDER_ALIVE} THEN t.lease_until - now() END AS held_for "
+    "FROM targets t LEFT JOIN claimed c ON c.id = t.id WHERE t.id = ANY(%(ids)s)"
 )
 _HOST_KEY = "SELECT hashtextextended('policy-watchdog host ' || %s, 0) AS key"
+
+
+def _later(rows: Sequence[Row], now: datetime, free: int) -> dict[str, datetime]:
+    """When to ask again about targets not claimed: their next due time (another node checked them),
+    when another node's lease runs out (in this node's time; at most LOOK_AGAIN: the holder may die), or
+    soon (their row was being claimed by another node at that very instant)."""
+    later: dict[str, datetime] = {}
+    for row in rows:
+        due = utc(row["next_due_at"])
+        if row["held_for"] is not None:
+            later[row["id"]] = now + min(row["held_for"], LOOK_AGAIN)
+        elif due is not None and due > now:
+            later[row["id"]] = due
+        elif free > 0:
+            later[row["id"]] = now + RETRY
+    return later
 
 
 class PostgresLeases:
@@ -79,28 +97,18 @@ class PostgresLeases:
             "limit": limit,
             "lease": self.lease,
         }
-        with self._db.transaction() as session:
-            claimed = [row["id"] for row in session.query(_CLAIM, params)]
-        by_due = sorted(claimed, key=list(target_ids).index)
-        rest = [i for i in target_ids if i not in set(claimed)]
-        return Claim(claimed=tuple(by_due), later=self._later(rest, now, limit - len(claimed)))
+        rows = self._db.query(_CLAIM, params)
+        order = {target_id: n for n, target_id in enumerate(target_ids)}
+        claimed = sorted((r["id"] for r in rows if r["claimed"]), key=order.__getitem__)
+        rest = [r for r in rows if not r["claimed"]]
+        return Claim(claimed=tuple(claimed), later=_later(rest, now, limit - len(claimed)))
 
-    def _later(self, target_ids: Sequence[str], now: datetime, free: int) -> dict[str, datetime]:
-        """When to ask again about targets not claimed: their next due time (another node checked them),
-        when another node's lease runs out (in this node's time), or soon (their row was being claimed)."""
-        if not target_ids:
-            return {}
-        rows = self._db.query(_STATE, {"ids": list(target_ids), "node": self.node})
-        later: dict[str, datetime] = {}
-        for row in rows:
-            due = utc(row["next_due_at"])
-            if row["held_for"] is not None:
-                later[row["id"]] = now + min(row["held_for"], LOOK_AGAIN)
-            elif due is not None and due > now:
-                later[row["id"]] = due
-            elif free > 0:  # due, free, yet skipped: another node's claim had its row locked
-                later[row["id"]] = now + RETRY
-        return later
+    def news(self) -> int:
+        """A counter of everything recorded (versions, changes, events), on every node."""
+        row = self._db.one(
+            "SELECT coalesce(sum(version_seq + change_seq + event_seq), 0)::bigint AS n FROM targets"
+        )
+        return int(row["n"]) if row else 0
 
     def renew(self, target_ids: Sequence[str]) -> None:
         if target_ids:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, LiteralString
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -31,7 +32,7 @@ MIGRATION_LOCK = 0x706F6C6963790001  # advisory lock key: one node migrates at a
 
 Row = DictRow
 Params = Sequence[Any] | Mapping[str, Any] | None
-Query = LiteralString | bytes
+Query = LiteralString | bytes | sql.SQL | sql.Composed
 
 
 class Session:
@@ -105,10 +106,18 @@ class Database:
     def transaction(self, *, read_only: bool = False) -> Iterator[Session]:
         """One transaction on a connection of its own: committed when the block ends, rolled back when it
         raises. read_only: one consistent snapshot of the archive (REPEATABLE READ, READ ONLY)."""
-        with self.connection() as connection, _wrapped(self.address), connection.transaction():
-            if read_only:
-                connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield Session(connection, self.address)
+        with self.connection() as connection, _wrapped(self.address):
+            if not read_only:
+                with connection.transaction():
+                    yield Session(connection, self.address)
+                return
+            connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")  # one round trip
+            try:
+                yield Session(connection, self.address)
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
 
     def query(self, sql: Query, params: Params = None) -> list[Row]:
         """One statement on its own (autocommit: atomic by itself, one round trip)."""

@@ -19,6 +19,7 @@ from watchdog.storage.postgres.checks import PostgresChecks
 from watchdog.storage.postgres.cluster import PostgresLeases
 from watchdog.storage.postgres.connection import Database, migrate
 from watchdog.storage.postgres.outbox import PostgresOutbox
+from watchdog.storage.postgres.transfer import PostgresRows, PostgresSink
 
 
 class PostgresStorage:
@@ -88,6 +89,15 @@ class PostgresStorage:
         """A reader inside one REPEATABLE READ, READ ONLY transaction: the archive at one instant."""
         with self.db.transaction(read_only=True) as session:
             yield PostgresArchive(session, self._blobs)
+
+    @contextmanager
+    def export(self) -> Iterator[PostgresRows]:
+        """copy-archive: the rows as stored, inside one REPEATABLE READ, READ ONLY transaction."""
+        with self.db.transaction(read_only=True) as session:
+            yield PostgresRows(session)
+
+    def importer(self) -> PostgresSink:
+        return PostgresSink(self.db)
 
     def close(self) -> None:
         self.db.close()

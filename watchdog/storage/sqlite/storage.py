@@ -26,6 +26,7 @@ from watchdog.storage.sqlite.connection import (
     upgraded_in_memory,
 )
 from watchdog.storage.sqlite.outbox import SqliteOutbox
+from watchdog.storage.sqlite.transfer import SqliteRows, SqliteSink
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,21 @@ class SqliteStorage:
         finally:
             if db is not self.db:
                 db.close()
+
+    @contextmanager
+    def export(self) -> Iterator[SqliteRows]:
+        """copy-archive: the rows as stored, on a connection of its own inside one read transaction."""
+        db = self.db if self.db.static else open_reader(self._directory / DB_NAME)
+        try:
+            with db.transaction(write=False):
+                yield SqliteRows(db)
+        finally:
+            if db is not self.db:
+                db.close()
+
+    def importer(self) -> SqliteSink:
+        """copy-archive into this storage dir: on the writer's connection (the dir's lock is ours)."""
+        return SqliteSink(self.db)
 
     def close(self) -> None:
         self.db.close()

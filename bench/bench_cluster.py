@@ -1,0 +1,344 @@
+"""Benchmark: scale out. 10,000 targets checked by 1, 2 and 4 `policy-watchdog run` daemons sharing one
+PostgreSQL archive, and by 1 daemon on SQLite.
+
+    .venv/bin/python bench/bench_cluster.py [--targets 10000] [--seconds 60] [--nodes 1,2,4]
+                                            [--workers 4] [--hosts 64] [--policy-every 10] [--url URL]
+
+The site: pages made per request by --hosts HTTP servers on 127.0.0.1 (a host is host:port, and each host
+gets one request at a time across all nodes), every --policy-every-th target the real 367 KB printable
+Meta privacy policy, the others a small policy page (~2 KB), each with its own revision sentence, served
+byte-identical on every request. The archive: a throwaway PostgreSQL server the script starts (as the
+test suite does; --url uses an existing, empty database instead), and a SQLite storage dir.
+
+Per backend: a first pass, where every target gets its first version (extraction, a snapshot, a version
+and their blobs per target; `--baseline-nodes` daemons), then for each node count a steady phase of
+--seconds (every target due every second: the daemons are saturated; pages unchanged). Figures:
+checks per second (the site's hits: one request per check), CPU per check of the daemons (their own
+utime + stime; the feed/site publishing children are left out and reported apart), CPU per check of the
+PostgreSQL server, RSS per daemon (end and peak), the database's size per 1,000 versions, and the
+scaling ratio (checks per second with n nodes / with one). The machine's load is printed with the figures:
+on a shared 2-core machine every process competes for the same two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_daemon import Sampler, mb, page_template, sample  # noqa: E402
+
+from support.daemon import DaemonProcess, daemon_env, wait_until  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+REVISION = b"@@REVISION@@"
+NONCE = b"@@NONCE@@"
+
+
+# --------------------------------------------------------------------------- the site
+
+
+class Site:
+    """Byte-identical pages per path: a small page, or the real-size policy for every n-th target."""
+
+    def __init__(self, policy_every: int) -> None:
+        self.small = page_template("small").replace(NONCE, b"0")
+        self.policy = page_template("policy").replace(NONCE, b"0")
+        self.policy_every = policy_every
+        self._lock = threading.Lock()
+        self.hits = 0
+        self._cache: dict[str, bytes] = {}
+
+    def body(self, path: str) -> bytes:
+        with self._lock:
+            self.hits += 1
+            cached = self._cache.get(path)
+        if cached is not None:
+            return cached
+        number = int(path.strip("/t") or 0)
+        template = self.policy if self.policy_every and number % self.policy_every == 0 else self.small
+        body = template.replace(REVISION, path.strip("/").encode())
+        with self._lock:
+            self._cache[path] = body
+        return body
+
+    def total(self) -> int:
+        with self._lock:
+            return self.hits
+
+
+def serve(site: Site, hosts: int) -> tuple[list[ThreadingHTTPServer], list[str]]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def do_GET(self) -> None:
+            body = site.body(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128
+
+        def handle_error(self, request: object, client_address: object) -> None:
+            pass
+
+    servers, bases = [], []
+    for _ in range(hosts):
+        server = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        bases.append(f"http://127.0.0.1:{server.server_address[1]}")
+    return servers, bases
+
+
+def write_config(work: Path, bases: list[str], targets: int, *, url: str | None, workers: int) -> Path:
+    lines = ["[storage]", 'dir = "archive"', *([f'url = "{url}"'] if url else []), 'lease = "60s"']
+    lines += ["[daemon]", f"max_workers = {workers}", "[fetch]", "retries = 0", "timeout = 30", ""]
+    for i in range(targets):
+        lines += [
+            "[[targets]]",
+            f'id = "t{i:05d}"',
+            f'url = "{bases[i % len(bases)]}/t{i:05d}"',
+            'select = ["#root"]',
+            'interval = "1s"',
+            'confirm_delay = "0s"',
+            "",
+        ]
+    path = work / "watchdog.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- processes and figures
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(own utime + stime, reaped children's cutime + cstime) of a process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / TICKS
+    children = (int(fields[13]) + int(fields[14])) / TICKS
+    return own, children
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL server process on this machine (the benchmark's own server)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if Path(proc, "comm").read_text().strip() in ("postgres", "postmaster"):
+                total += sum(cpu_seconds(int(proc.name)))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+def has_children(pid: int) -> bool:
+    try:
+        return any(Path(task, "children").read_text().strip() for task in Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return False
+
+
+@dataclass
+class Steady:
+    backend: str
+    nodes: int
+    seconds: float
+    checks: int
+    daemon_cpu: float
+    chore_cpu: float
+    server_cpu: float
+    rss_end_kb: list[int]
+    rss_peak_kb: list[int]
+
+    @property
+    def rate(self) -> float:
+        return self.checks / self.seconds
+
+    def line(self, one_node_rate: float | None) -> str:
+        scale = f"x{self.rate / one_node_rate:.2f}" if one_node_rate else "-"
+        per = (lambda cpu: f"{cpu / self.checks * 1000:6.2f}") if self.checks else (lambda _c: "   -  ")
+        rss = ", ".join(mb(k) for k in self.rss_end_kb)
+        peak = max(self.rss_peak_kb) if self.rss_peak_kb else 0
+        return (
+            f"{self.backend:<10} {self.nodes} node(s)  {self.rate:8.1f} checks/s  scaling {scale:<6} "
+            f"CPU/check: daemons {per(self.daemon_cpu)} ms, database {per(self.server_cpu)} ms  "
+            f"RSS per daemon {rss} (peak {mb(peak)})  publishing children {self.chore_cpu:.1f} s CPU"
+        )
+
+
+def start_nodes(config: Path, work: Path, count: int) -> list[DaemonProcess]:
+    return [DaemonProcess(config, env=daemon_env(), log_path=work / f"node-{n}.log") for n in range(count)]
+
+
+def stop_nodes(nodes: list[DaemonProcess]) -> None:
+    for node in nodes:
+        node.stop(timeout=60)
+        node.close()
+
+
+def versions_count(config: Path) -> int:
+    from watchdog.config import load_config
+    from watchdog.storage import open_store
+
+    with open_store(load_config(config), writer=False) as store:
+        return sum(1 for s in store.archive.target_states() if s.current_version)
+
+
+def first_pass(config: Path, work: Path, site: Site, targets: int, nodes: int, backend: str) -> None:
+    print(
+        f"{backend}: first pass, {targets} targets get their first version ({nodes} node(s)) ...", flush=True
+    )
+    started, cpu0 = time.monotonic(), postgres_cpu()
+    group = start_nodes(config, work, nodes)
+    done = wait_until(lambda: versions_count(config) >= targets, 3600, every=5.0)
+    seconds = time.monotonic() - started
+    cpu = sum(sum(cpu_seconds(n.pid)) for n in group)
+    stop_nodes(group)
+    print(
+        f"{backend}: first pass {'done' if done else 'TIMED OUT'} in {seconds:.0f} s "
+        f"({targets / seconds:.1f} first versions/s; daemons and their publishing children {cpu:.0f} s CPU, "
+        f"PostgreSQL {postgres_cpu() - cpu0:.0f} s CPU)",
+        flush=True,
+    )
+    del site
+
+
+def steady(config: Path, work: Path, site: Site, nodes: int, seconds: float, backend: str) -> Steady:
+    group = start_nodes(config, work, nodes)
+    samplers = [Sampler(n.pid, every=1.0) for n in group]
+    time.sleep(10)  # start-up: the config, the first claims, the start-up publishing pass
+    wait_until(lambda: not any(has_children(n.pid) for n in group), 600, every=1.0)
+    before = [cpu_seconds(n.pid) for n in group]
+    hits0, server0, t0 = site.total(), postgres_cpu(), time.monotonic()
+    time.sleep(seconds)
+    hits1, server1, t1 = site.total(), postgres_cpu(), time.monotonic()
+    after = [cpu_seconds(n.pid) for n in group]
+    ends = [sample(n.pid) for n in group]
+    for sampler in samplers:
+        sampler.stop()
+    stop_nodes(group)
+    return Steady(
+        backend=backend,
+        nodes=nodes,
+        seconds=t1 - t0,
+        checks=hits1 - hits0,
+        daemon_cpu=sum(a[0] - b[0] for a, b in zip(after, before, strict=True)),
+        chore_cpu=sum(a[1] - b[1] for a, b in zip(after, before, strict=True)),
+        server_cpu=server1 - server0 if backend == "postgresql" else 0.0,
+        rss_end_kb=[e.rss_kb for e in ends],
+        rss_peak_kb=[e.hwm_kb for e in ends],
+    )
+
+
+def tree_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def database_size(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute("SELECT pg_database_size(current_database())").fetchone()
+    return int(row[0]) if row else 0
+
+
+def per_thousand(size: int, versions: int) -> str:
+    return f"{size / max(versions, 1) * 1000 / 1e6:.1f} MB per 1,000 versions ({size / 1e6:.0f} MB in all)"
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--targets", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each steady phase")
+    parser.add_argument("--nodes", default="1,2,4", help="node counts on PostgreSQL")
+    parser.add_argument("--workers", type=int, default=4, help="[daemon] max_workers of each node")
+    parser.add_argument("--hosts", type=int, default=64)
+    parser.add_argument("--policy-every", type=int, default=10, help="every n-th target a real-size page")
+    parser.add_argument("--baseline-nodes", type=int, default=4)
+    parser.add_argument("--url", help="an existing, empty PostgreSQL database (default: start one)")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.nodes.split(",")]
+
+    site = Site(args.policy_every)
+    servers, bases = serve(site, args.hosts)
+    small, policy = len(site.small), len(site.policy)
+    print(
+        f"scale-out benchmark: {args.targets} targets on {args.hosts} local hosts, "
+        f"every {args.policy_every}th a real-size page ({policy // 1024} KB HTML; the others "
+        f"{small // 1024} KB), interval 1 s, "
+        f"{args.workers} workers per node, {os.cpu_count()} CPU cores; load average before: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
+    )
+    results: list[Steady] = []
+    sizes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
+        server = None
+        url = args.url
+        if url is None:
+            from support.postgres import PostgresServer, pg_bindir
+
+            server = PostgresServer(pg_bindir())
+            server.start()
+            url = server.create_database()
+        try:
+            work = Path(tmp) / "postgresql"
+            work.mkdir()
+            config = write_config(work, bases, args.targets, url=url, workers=args.workers)
+            first_pass(config, work, site, args.targets, args.baseline_nodes, "postgresql")
+            for count in counts:
+                results.append(steady(config, work, site, count, args.seconds, "postgresql"))
+                print(results[-1].line(results[0].rate if count != counts[0] else None), flush=True)
+            sizes.append(f"postgresql: {per_thousand(database_size(url), versions_count(config))}")
+        finally:
+            if server is not None:
+                server.stop()
+        if not args.skip_sqlite:
+            work = Path(tmp) / "sqlite"
+            work.mkdir()
+            config = write_config(work, bases, args.targets, url=None, workers=args.workers)
+            first_pass(config, work, site, args.targets, 1, "sqlite")
+            results.append(steady(config, work, site, 1, args.seconds, "sqlite"))
+            print(results[-1].line(None), flush=True)
+            archive = work / "archive"
+            size = (archive / "archive.sqlite3").stat().st_size + tree_size(archive / "blobs")
+            sizes.append(f"sqlite: {per_thousand(size, versions_count(config))}")
+    for s in servers:
+        s.shutdown()
+    print("\nsteady state (pages unchanged, every target due every second):")
+    one = next((r.rate for r in results if r.backend == "postgresql" and r.nodes == 1), None)
+    for result in results:
+        print("  " + result.line(one if result.backend == "postgresql" else None))
+    print("database size: " + "; ".join(sizes))
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
