@@ -129,6 +129,14 @@ class Capture:
         wanted = name.lower()
         return next((v for k, v in self.headers if k.lower() == wanted), None)
 
+    @classmethod
+    def of_snapshot(cls, snapshot: Snapshot, body: bytes) -> Capture:
+        """The raw page as it was fetched, rebuilt from an archived snapshot and its body."""
+        return cls(
+            snapshot.target_id, snapshot.url, snapshot.final_url, snapshot.status, snapshot.headers, body,
+            snapshot.fetched_at, snapshot.fetcher,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class NotModified:

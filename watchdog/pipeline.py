@@ -438,37 +438,93 @@ def _baseline(target: Target, ctx: Context, state: CheckState, accepted: Accepte
 
 
 def _new_text(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Outcome:
+    # Compare like with like: the current version's own raw page, read with today's code and settings. When
+    # that reading differs from the stored text, the difference is ours (an upgraded extractor, an edited
+    # selector, a new watched link), not the page's: it never reaches anyone as a wording change.
+    reread = _reread_current(target, ctx, state)
+    if reread is not None and state.current is not None and reread.text_hash != state.current.text_hash:
+        if reread.text_hash == accepted.document.text_hash:
+            return _technical(target, ctx, state, accepted)
+        state = _restate(target, ctx, state, reread)
     confirmed = _confirm(target, ctx, state, accepted)
     if isinstance(confirmed, Outcome):
         return confirmed
     earlier = _recent_with_text(state, ctx, confirmed.document.text_hash, confirmed.capture.fetched_at)
     if earlier is not None:
         return _revert(target, ctx, state, confirmed, earlier_id=earlier)
-    if _switched_selectors(target, ctx, state, confirmed):
+    if _switched_selectors(target, state, confirmed, reread):
         return _selector_switch(target, ctx, state, confirmed)
     return _change(target, ctx, state, confirmed)
 
 
-def _switched_selectors(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> bool:
+def _reread_current(target: Target, ctx: Context, state: CheckState) -> Document | None:
+    """The current version's raw page read as the target reads pages today (None: the version has no raw
+    page, e.g. an imported one, or today's settings no longer read it). Only a new text costs this."""
+    snapshot, current = state.current_snapshot, state.current
+    if snapshot is None or current is None:
+        return None
+    capture = Capture.of_snapshot(snapshot, ctx.store.blobs.get(snapshot.body_hash))
+    rejection, document = extract_and_validate(
+        target, ctx.config, capture, previous_length=None, accepted_hash=current.text_hash
+    )
+    return document if rejection is None else None
+
+
+def _technical(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Outcome:
+    """The page reads exactly as its current version's raw page now reads: only our reading changed. The
+    new text becomes a technical version (no change record, no alert), like `reextract` makes."""
+    record = replace(
+        _record(target, state, at=accepted.capture.fetched_at, status="unchanged"),
+        snapshot=_accepted_snapshot(target, accepted),
+        version=replace(_new_version(accepted), technical=True),
+        validators=_validators_of(accepted.capture),
+    )
+    recovery = _recovery(target, ctx, state)
+    done = _write(ctx, record, recovery)
+    assert done.version is not None
+    log.info("%s: the page reads differently only because its reading changed: technical version %s",
+             target.id, done.version.id)  # fmt: skip
+    return Outcome(
+        target.id, "unchanged", version=done.version.id, alerted=done.alerted(recovery.event_id),
+        extra={"technical": True},
+    )  # fmt: skip
+
+
+def _restate(target: Target, ctx: Context, state: CheckState, reread: Document) -> CheckState:
+    """The page changed AND our reading changed: first the current raw page's text as read today, as a
+    technical version, so the change that follows holds the page's own edits only. A rare path, and the one
+    place a check writes (and then reads) twice."""
+    assert state.current_snapshot is not None
+    snapshot = state.current_snapshot
+    version = NewVersion(
+        text=reread.text, seen_at=snapshot.fetched_at, technical=True, snapshot_id=snapshot.id
+    )
+    record = CheckRecord(
+        target.id,
+        target.name,
+        target.url,
+        snapshot.fetched_at,
+        None,
+        version=version,
+        expected=state.sequences,
+    )
+    ctx.store.checks.record_check(record)
+    return _read_state(target, ctx)
+
+
+def _switched_selectors(
+    target: Target, state: CheckState, accepted: Accepted, reread: Document | None
+) -> bool:
     """Whether the new text was read by another of the target's selector sets than the current version's
     raw page. The snapshot records which set read it; when the target's reading settings changed since,
-    that raw page is read again with today's settings (a selector edit is no "switch")."""
+    the set that reads that raw page today counts (a selector edit is no "switch")."""
     snapshot = state.current_snapshot
     if not target.alternatives or snapshot is None:
         return False
     now = _alternative(accepted.document)
     if snapshot.config_fingerprint == config_fingerprint(target):
         return snapshot.alternative != now
-    body = ctx.store.blobs.get(snapshot.body_hash)
-    before = Capture(
-        snapshot.target_id, snapshot.url, snapshot.final_url, snapshot.status, snapshot.headers, body,
-        snapshot.fetched_at, snapshot.fetcher,
-    )  # fmt: skip
-    try:
-        alternative = read_capture(target, before).alternative
-    except ExtractError:
-        return False
-    return (None if alternative is None else str(alternative)) != now
+    return reread is not None and _alternative(reread) != now
 
 
 def _selector_switch(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Outcome:

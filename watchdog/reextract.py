@@ -84,13 +84,4 @@ def _add_technical(target: Target, store: Storage, state: CheckState, text: str,
 
 def capture_of(archive: ArchiveReader, snapshot: Snapshot) -> Capture:
     """The raw page as it was fetched, rebuilt from the snapshot row and its blob."""
-    return Capture(
-        target_id=snapshot.target_id,
-        url=snapshot.url,
-        final_url=snapshot.final_url,
-        status=snapshot.status,
-        headers=snapshot.headers,
-        body=archive.snapshot_body(snapshot),
-        fetched_at=snapshot.fetched_at,
-        fetcher=snapshot.fetcher,
-    )
+    return Capture.of_snapshot(snapshot, archive.snapshot_body(snapshot))
