@@ -26,6 +26,7 @@ from watchdog.errors import DeliveryError
 from watchdog.models import Alert, ChangeMessage, Channel, StatusMessage
 from watchdog.notify import (
     POINTER,
+    REFUSED_RETRY,
     Notifier,
     channel_key,
     default_backoff,
@@ -300,33 +301,34 @@ def test_outage_over_several_cycles_delivers_every_alert_once_and_in_order(
     assert titles(second_webhook_sink) == [a.title for a in alerts[:3]]  # the other channel is not blocked
     assert webhook_sink.received == [] and webhook_sink.refused_posts == 3  # 1 try + 2 in-cycle retries
 
-    # a new alert arrives while the flaky channel backs off: it must not overtake alerts 1-3
+    # a new alert arrives while the flaky channel is still down: it must not overtake alerts 1-3, and the
+    # refused row is tried again by this pass (a refusal never duplicates: every pass retries it)
     outbox.enqueue(alerts[3], [flaky.key, steady.key], now=T0 + timedelta(seconds=30))
     second = deliver_pending(outbox, notifier, channels, now=T0 + timedelta(seconds=30))
-    assert (second.delivered, second.waiting, second.skipped, second.failed) == (1, 1, 3, 0)
-    assert webhook_sink.refused_posts == 3  # not due: not even tried
+    assert (second.delivered, second.failed, second.skipped, second.waiting) == (1, 1, 3, 0)
+    assert webhook_sink.refused_posts == 6
 
     webhook_sink.down(refuse=True)  # now the port is closed: connection refused
-    third = deliver_pending(outbox, notifier, channels, now=T0 + default_backoff(1))
+    third = deliver_pending(outbox, notifier, channels, now=T0 + timedelta(seconds=40))
     assert (third.failed, third.skipped, third.delivered) == (1, 3, 0)
     [(label, reason)] = third.errors
     assert label == flaky.label and "connection error" in reason.lower()
+    (row,) = [d for d in outbox.all_pending(channel=flaky.key) if d.alert.event_id == alerts[0].event_id]
+    assert row.next_attempt_at is not None
+    assert row.next_attempt_at <= T0 + timedelta(seconds=40) + REFUSED_RETRY, "the daemon comes back soon"
 
-    webhook_sink.up()
-    retry_at = T0 + default_backoff(1) + default_backoff(4)  # 3 tries in the first failed pass
-    early = deliver_pending(outbox, notifier, channels, now=retry_at - timedelta(seconds=1))
-    assert (early.delivered, early.waiting) == (0, 1)
-    back = deliver_pending(outbox, notifier, channels, now=retry_at)
+    webhook_sink.up()  # the very next pass, whenever it runs, delivers everything owed, in order
+    back = deliver_pending(outbox, notifier, channels, now=T0 + timedelta(seconds=41))
     assert (back.delivered, back.failed, back.skipped, back.waiting) == (4, 0, 0, 0)
-    after = deliver_pending(outbox, notifier, channels, now=retry_at + timedelta(hours=1))
+    after = deliver_pending(outbox, notifier, channels, now=T0 + timedelta(hours=1))
     assert after == type(after)()  # nothing left
 
     assert titles(webhook_sink) == [a.title for a in alerts]  # each once, in order
     assert titles(second_webhook_sink) == [a.title for a in alerts]
     assert [event for key, event in outbox.delivered_log if key == flaky.key] == [a.event_id for a in alerts]
-    assert sleeps == [1.0, 2.0, 1.0, 2.0]  # in-cycle retries of the two failed cycles
-    # each try is logged: three in each of the two failed passes, then the one that delivered
-    assert outbox.rows[0].outcomes == ["failed"] * 6 + ["delivered"]
+    assert sleeps == [1.0, 2.0] * 3  # in-cycle retries of the three failed passes
+    # each try is logged: three in each of the three failed passes, then the one that delivered
+    assert outbox.rows[0].outcomes == ["failed"] * 9 + ["delivered"]
 
 
 def test_rows_for_a_channel_no_longer_configured_stay_pending(

@@ -617,6 +617,12 @@ END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)  # the due time of a row never 
 # lost, at most twice"): the first may well have arrived (a slow server), the second is the one retry
 # that covers a connection really lost on the way; a third would only duplicate.
 MAX_UNCERTAIN_SENDS = 2
+# A send the channel refused (nothing arrived: refused connection, an error status) is retried by EVERY pass,
+# whatever its row's backoff: every `check` run and every daemon delivery pass retries what is still owed
+# (CONTRACT.md), so a channel that was down gets its alerts as soon as it answers again. Retrying a refusal
+# can never duplicate an alert. While such rows are owed, the daemon comes back to them at least this often.
+# Only a row with a send of unknown outcome waits out its backoff: a second copy is the risk there.
+REFUSED_RETRY = timedelta(seconds=30)
 _ACCEPTED = re.compile(r"^\[accepted by: ([0-9a-f ]+)\] ")  # services of a channel that took it already
 UNUSABLE = "cannot load channel"  # in a row's last error: its channel could not be loaded
 
@@ -635,8 +641,9 @@ def deliver_pending(
     is tried, so a failure (or a row still backing off) holds that channel's later rows back until a
     later pass, while the other channels carry on. Every send is logged before it starts and completed
     after (write-ahead: a crash mid-send leaves an "unknown" attempt). A refusal is retried inside the
-    pass (Notifier.retrying), then the row is due again at `now + backoff(attempts)`; a send whose outcome
-    is unknown is not retried inside the pass, and after MAX_UNCERTAIN_SENDS of them the row is left
+    pass (Notifier.retrying), then again by every later pass (its due time, at most REFUSED_RETRY away, sets
+    the daemon's rhythm); a send whose outcome is unknown is not retried inside the pass, waits out
+    `backoff(attempts)`, and after MAX_UNCERTAIN_SENDS of them the row is left
     unconfirmed (never sent again by itself; `status` shows it). A channel apprise cannot load is sent
     nothing and reported once, to the other channels (`failing`). Rows owed to a channel that is no
     longer configured stay in the outbox untouched (`unconfigured`).
@@ -685,7 +692,7 @@ class _Pass:
                 self.tally.count("unconfirmed")  # settled for good: the rows after it go on
             elif channel.key in self.tally.held:
                 self.tally.count("skipped")
-            elif delivery.id not in due:
+            elif delivery.id not in due and delivery.uncertain_sends:
                 self.tally.hold(channel, "waiting")
             else:
                 self._due(channel, delivery)
@@ -763,8 +770,9 @@ class _Send:
             raise
         except DeliveryError as exc:
             self.delivery = replace(self.delivery, last_error=_with_accepted(str(exc), exc.accepted))
+            refused_retry = min(self.retry_at, self.now + REFUSED_RETRY)
             self.outbox.mark_failed(
-                row, self.delivery.last_error or "", self.retry_at, at=self.now, attempt=begun
+                row, self.delivery.last_error or "", refused_retry, at=self.now, attempt=begun
             )
             raise
         # right away: this commit closes the window in which a crash would send the alert again
