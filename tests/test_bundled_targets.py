@@ -9,13 +9,18 @@ and hold none of the page's chrome. Targets without a raw copy must say so and c
 from __future__ import annotations
 
 import gzip
+import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from support.harness import cli
+from support.pageserver import PageServer, Reply
 from watchdog.config import bundled_config_dir, load_config
+from watchdog.doctor import target_toml
 from watchdog.models import Capture, Target
 from watchdog.pipeline import read_capture
 
@@ -59,6 +64,29 @@ DISCLOSURES_END = re.sub(
     you can disable the feature at any time by deleting the photos of yourself and the voice recording that
     you provided. You can do so by going to Meta AI settings in your chat with Meta AI on Instagram, WhatsApp
     or Messenger, or by going to the settings in the Meta AI app.""",
+)
+
+VERIFICATION_TERMS = "pages/meta-ai-verification-terms.excerpt.html"
+VERIFICATION_END = re.sub(
+    r"\s+",
+    " ",
+    """By providing photos to improve your AI Images from Meta AI, you represent, warrant and agree that the
+    photos that you provide are of you and do not include or otherwise incorporate any other person(s). You
+    further expressly waive and release any claim that might be brought by you or on your behalf against Meta
+    or any Meta affiliate alleging that these AI Verification Terms or the conduct described herein fail to
+    comply with or otherwise violate in any respect the Illinois Biometric Information Privacy Act, 740 ILCS
+    14, or the Texas Capture or Use of Biometric Identifier Act, Tex. Bus. & Com. Code § 503. If any aspect
+    of this Paragraph is deemed invalid or unenforceable, that aspect shall be severed and not affect the
+    validity or enforceability of any other aspect.""",
+)
+# The page's chrome around and inside <main>: the language button of the top navigation, the breadcrumbs
+# (Home > Policies > ...), the footer's logo and menus.
+VERIFICATION_CHROME = (
+    "English (US)",
+    "Home",
+    "Policies",
+    "Community Standards",
+    "Meta Advertising Standards",
 )
 
 # (target, fixture, first line, last line, chrome that must not be in the text)
@@ -126,6 +154,14 @@ VERIFIED = [
         id="ai-disclosures",
     ),
     pytest.param(
+        "meta-ai-verification-terms",
+        VERIFICATION_TERMS,
+        "# Meta AI Verification Terms",
+        VERIFICATION_END,
+        VERIFICATION_CHROME,
+        id="ai-verification-terms",
+    ),
+    pytest.param(
         "instagram-privacy-policy",
         "pages/instagram-privacy-policy.excerpt.html",
         "## Privacy Policy",
@@ -163,6 +199,50 @@ def test_genai_page_keeps_the_third_party_rights_link_for_watch_links() -> None:
     ) in text
     # Links that are not watched stay out of the compared text.
     assert "<https://developers.facebook.com" not in text
+
+
+def test_verification_terms_read_whole_with_their_date_and_links_out() -> None:
+    text = read("meta-ai-verification-terms", VERIFICATION_TERMS)
+    assert text.split("\n\n")[:3] == [
+        "# Meta AI Verification Terms",
+        "UPDATED JUL 31, 2025",
+        "These AI Verification Terms supplement Meta's AI Terms of Service and Meta's AI Disclosures.",
+    ]
+    assert "When you provide photos of yourself to improve your AI Images from Meta AI, Meta uses" in text
+
+
+def test_verification_terms_fetched_over_http_by_the_real_check(
+    page_server: PageServer, tmp_path: Path
+) -> None:
+    """The terms are in the server's markup: the bundled target (its own fetcher, selectors and alternatives,
+    only the host changed) checked by the real CLI against a local server records exactly the document."""
+    path = "/policies/other-policies/meta-ai-verification-terms"
+    page_server.set(path, Reply(body=(FIXTURES / VERIFICATION_TERMS).read_bytes()), etag=False)
+    target = bundled("meta-ai-verification-terms")
+    assert target.fetcher == "http"
+    block = target_toml(replace(target, url=page_server.base_url + path), select=target.select)
+    config = tmp_path / "watchdog.toml"
+    config.write_text(f'[storage]\ndir = "archive"\n[fetch]\nretries = 0\ntimeout = 10\n\n{block}')
+
+    checked = cli("--config", str(config), "check", "--json")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert json.loads(checked.stdout)["status"] == "new"
+    shown = cli("--config", str(config), "show", "meta-ai-verification-terms@v1")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.rstrip("\n") == read("meta-ai-verification-terms", VERIFICATION_TERMS).rstrip("\n")
+    assert first_line(shown.stdout) == "# Meta AI Verification Terms"
+    assert last_line(shown.stdout) == VERIFICATION_END
+
+
+def test_verification_terms_alternative_reads_the_page_if_main_becomes_a_div() -> None:
+    target = bundled("meta-ai-verification-terms")
+    page = (FIXTURES / VERIFICATION_TERMS).read_text(encoding="utf-8")
+    moved = page.replace("<main ", '<div role="presentation" ').replace("</main>", "</div>")
+    capture = Capture(target.id, target.url, target.url, 200, (("content-type", "text/html"),),
+                      moved.encode(), datetime(2026, 7, 24, tzinfo=UTC), "http")  # fmt: skip
+    extracted = read_capture(target, capture)
+    assert (extracted.matched, extracted.alternative) == (True, 1)
+    assert extracted.text == read("meta-ai-verification-terms", VERIFICATION_TERMS)
 
 
 def test_instagram_ready_marker_is_the_one_the_page_has() -> None:
