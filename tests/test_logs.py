@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,6 +235,23 @@ def test_default_stream_is_the_current_stderr(capfd: pytest.CaptureFixture[str])
     captured = capfd.readouterr()
     assert captured.out == ""
     assert captured.err.endswith(" WARNING watchdog.test: on stderr\n")
+
+
+def test_the_default_stream_follows_stderr_when_it_is_swapped_and_closed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A program that swaps and closes its stderr (a test runner's capture, an embedding program) must
+    not leave the handler writing into the closed file ("--- Logging error --- ... closed file")."""
+    first = (tmp_path / "first").open("w", encoding="utf-8")
+    monkeypatch.setattr(sys, "stderr", first)
+    setup_logging(0, environ={})
+    first.close()
+    second = (tmp_path / "second").open("w", encoding="utf-8")
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.raiseExceptions = True  # the default: a failed emit prints "--- Logging error ---"
+    logging.getLogger("watchdog.test").warning("after the swap")
+    second.close()
+    assert (tmp_path / "second").read_text(encoding="utf-8").endswith("watchdog.test: after the swap\n")
 
 
 @pytest.mark.parametrize(

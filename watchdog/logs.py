@@ -61,7 +61,26 @@ class JournalFormatter(logging.Formatter):
 
 
 class _WatchdogHandler(logging.StreamHandler[TextIO]):
-    """The one handler this module owns, told apart from others so a second call replaces it."""
+    """The one handler this module owns, told apart from others so a second call replaces it.
+
+    Without a stream of its own it writes to whatever ``sys.stderr`` is when a record comes (as the
+    standard library's last-resort handler does): a handler that kept the stderr of the moment it was
+    installed would write into a closed file once that stderr is swapped and closed (an embedding
+    program's or a test runner's captured stream).
+    """
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._own: TextIO | None = stream
+        super().__init__(stream)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr if self._own is None else self._own
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        if self._own is not None:  # StreamHandler.__init__ and setStream assign; keep following stderr
+            self._own = value
 
 
 def is_journal_stream(stream: TextIO, environ: Mapping[str, str]) -> bool:
@@ -96,7 +115,7 @@ def setup_logging(
     earlier and leaves handlers installed by others (e.g. pytest's) alone.
     """
     out = sys.stderr if stream is None else stream
-    handler = _WatchdogHandler(out)
+    handler = _WatchdogHandler(stream)
     handler.setFormatter(JournalFormatter() if is_journal_stream(out, environ) else _plain())
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _WatchdogHandler)]:
