@@ -29,14 +29,14 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_daemon import Sampler, mb, page_template, sample  # noqa: E402
+from bench_daemon import Sampler, mb, page_template, sample, serve  # noqa: E402
 
 from support.daemon import DaemonProcess, daemon_env, wait_until  # noqa: E402
 
@@ -49,7 +49,10 @@ NONCE = b"@@NONCE@@"
 
 
 class Site:
-    """Byte-identical pages per path: a small page, or the real-size policy for every n-th target."""
+    """Byte-identical pages per path: a small page, or the real-size policy for every n-th target. Speaks
+    bench_daemon's site protocol (hit, body, validators), so its HTTP server serves it."""
+
+    validators = False
 
     def __init__(self, policy_every: int) -> None:
         self.small = page_template("small").replace(NONCE, b"0")
@@ -59,54 +62,32 @@ class Site:
         self.hits = 0
         self._cache: dict[str, bytes] = {}
 
-    def body(self, path: str) -> bytes:
+    def hit(self, path: str) -> int:
         with self._lock:
             self.hits += 1
-            cached = self._cache.get(path)
-        if cached is not None:
-            return cached
-        number = int(path.strip("/t") or 0)
-        template = self.policy if self.policy_every and number % self.policy_every == 0 else self.small
-        body = template.replace(REVISION, path.strip("/").encode())
+            return self.hits
+
+    def body(self, path: str, count: int) -> bytes:
+        del count  # the same bytes on every request
         with self._lock:
-            self._cache[path] = body
-        return body
+            cached = self._cache.get(path)
+        if cached is None:
+            number = int(path.strip("/t") or 0)
+            template = self.policy if self.policy_every and number % self.policy_every == 0 else self.small
+            cached = template.replace(REVISION, path.strip("/").encode())
+            with self._lock:
+                self._cache[path] = cached
+        return cached
 
     def total(self) -> int:
         with self._lock:
             return self.hits
 
 
-def serve(site: Site, hosts: int) -> tuple[list[ThreadingHTTPServer], list[str]]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def do_GET(self) -> None:
-            body = site.body(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 128
-
-        def handle_error(self, request: object, client_address: object) -> None:
-            pass
-
-    servers, bases = [], []
-    for _ in range(hosts):
-        server = Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        bases.append(f"http://127.0.0.1:{server.server_address[1]}")
-    return servers, bases
+def serve_hosts(site: Site, hosts: int) -> tuple[list[ThreadingHTTPServer], list[str]]:
+    """`hosts` servers on 127.0.0.1, each its own host:port (one request at a time each, across nodes)."""
+    started = [serve(site) for _ in range(hosts)]  # type: ignore[arg-type]  # bench_daemon.Site protocol
+    return [server for server, _base in started], [base for _server, base in started]
 
 
 def write_config(work: Path, bases: list[str], targets: int, *, url: str | None, workers: int) -> Path:
@@ -255,16 +236,22 @@ def tree_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def database_size(url: str) -> int:
+def database_size(url: str, *, vacuum: bool = False) -> int:
+    """pg_database_size; with `vacuum`, after VACUUM FULL (the rows alone, without the dead row versions
+    that every unchanged check's UPDATEs leave until autovacuum reuses their space)."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as connection:
+        if vacuum:
+            connection.execute("VACUUM FULL")
         row = connection.execute("SELECT pg_database_size(current_database())").fetchone()
     return int(row[0]) if row else 0
 
 
-def per_thousand(size: int, versions: int) -> str:
-    return f"{size / max(versions, 1) * 1000 / 1e6:.1f} MB per 1,000 versions ({size / 1e6:.0f} MB in all)"
+def per_thousand(size: int, versions: int, empty: int = 0) -> str:
+    """Size per 1,000 versions, net of what the store weighs empty (`empty`)."""
+    net = size - empty
+    return f"{net / max(versions, 1) * 1000 / 1e6:.1f} MB per 1,000 versions ({size / 1e6:.0f} MB in all)"
 
 
 # --------------------------------------------------------------------------- main
@@ -287,7 +274,7 @@ def main() -> None:
     counts = [int(n) for n in args.nodes.split(",")]
 
     site = Site(args.policy_every)
-    servers, bases = serve(site, args.hosts)
+    servers, bases = serve_hosts(site, args.hosts)
     small, policy = len(site.small), len(site.policy)
     print(
         f"scale-out benchmark: {args.targets} targets on {args.hosts} local hosts, "
@@ -308,6 +295,7 @@ def main() -> None:
             server = PostgresServer(pg_bindir())
             server.start()
             url = server.create_database()
+        empty = database_size(url)
         try:
             work = Path(tmp) / "postgresql"
             work.mkdir()
@@ -316,7 +304,11 @@ def main() -> None:
             for count in counts:
                 results.append(steady(config, work, site, count, args.seconds, "postgresql"))
                 print(results[-1].line(results[0].rate if count != counts[0] else None), flush=True)
-            sizes.append(f"postgresql: {per_thousand(database_size(url), versions_count(config))}")
+            versions = versions_count(config)
+            sizes.append(f"postgresql as used: {per_thousand(database_size(url), versions, empty)}")
+            vacuumed = database_size(url, vacuum=True)
+            sizes.append(f"postgresql after VACUUM FULL: {per_thousand(vacuumed, versions, empty)}")
+            sizes.append(f"(an empty archive database: {empty / 1e6:.1f} MB, not counted)")
         finally:
             if server is not None:
                 server.stop()

@@ -13,9 +13,9 @@ from support.archives import Builder, make_config, open_store
 from support.harness import Site, cli, write_config
 from watchdog.models import Target
 from watchdog.publish import after_cycle
+from watchdog.storage import records as rows_of
 from watchdog.storage.chain import chain_hash, change_payload, version_payload
 from watchdog.storage.sqlite import DB_NAME
-from watchdog.storage.sqlite import rows as sqlite_rows
 
 META = Target("meta", "https://example.org/policy", "Meta Privacy Policy")
 CNIL = Target("cnil", "https://example.org/cnil", "CNIL")
@@ -46,14 +46,14 @@ def rechain(directory: Path, target: str) -> None:
     target, and its chain head and counters, so that the archive verifies on its own again."""
     with closing(sqlite3.connect(directory / DB_NAME)) as db:
         db.row_factory = sqlite3.Row
-        snapshots = {r["id"]: sqlite_rows.snapshot(r) for r in db.execute("SELECT * FROM snapshots")}
+        snapshots = {r["id"]: rows_of.snapshot(r) for r in db.execute("SELECT * FROM snapshots")}
         records = [
             (r["chain_seq"], "versions", r["id"], version_payload(v, snapshots.get(v.snapshot_id or -1)))
             for r in db.execute("SELECT * FROM versions WHERE target_id = ?", (target,))
-            if (v := sqlite_rows.version(r))
+            if (v := rows_of.version(r))
         ]
         records += [
-            (r["chain_seq"], "changes", r["id"], change_payload(sqlite_rows.change(r)))
+            (r["chain_seq"], "changes", r["id"], change_payload(rows_of.change(r)))
             for r in db.execute("SELECT * FROM changes WHERE target_id = ?", (target,))
         ]
         prev = ""

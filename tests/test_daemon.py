@@ -384,16 +384,6 @@ def test_workers_storing_one_text_at_once_never_stop_the_daemon(
 
 
 @pytest.fixture
-def sink() -> Iterator[TimedWebhookSink]:
-    webhook = TimedWebhookSink()
-    webhook.start()
-    try:
-        yield webhook
-    finally:
-        webhook.stop()
-
-
-@pytest.fixture
 def notify_socket() -> Iterator[NotifySocket]:
     with NotifySocket() as sock:
         yield sock

@@ -22,9 +22,9 @@ from watchdog import cli as watchdog_cli
 from watchdog.models import Alert, OwedAlert, Target
 from watchdog.publish import commands
 from watchdog.publish.evidence import check_archive, export_jsonl, verify
+from watchdog.storage import records
 from watchdog.storage.chain import chain_hash, change_payload
 from watchdog.storage.sqlite import DB_NAME, SqliteStorage
-from watchdog.storage.sqlite import rows as sqlite_rows
 
 META = Target(id="meta", url="https://example.org/policy", name="Meta Privacy Policy")
 BASE = "Our policy explains how we use information.\nYou can contact us at any time.\n"
@@ -122,7 +122,7 @@ def rehash_c1_after_editing_it(d: Path) -> None:
         row = db.execute("SELECT * FROM changes WHERE id = 'meta@c1'").fetchone()
         db.execute(
             "UPDATE changes SET record_hash = ? WHERE id = 'meta@c1'",
-            (chain_hash(row["prev_hash"], change_payload(sqlite_rows.change(row))),),
+            (chain_hash(row["prev_hash"], change_payload(records.change(row))),),
         )
         db.commit()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -37,16 +36,6 @@ VERSIONS = 5  # each page shows v0, v1, ... v4, each for WINDOW seconds
 WINDOW = 6.0
 REVISION = re.compile(r"Revision (\d+):")
 DUPLICATE_WINDOW = 1.0  # as in test_daemon.py: a kill between the channel accepting and the commit
-
-
-@pytest.fixture
-def sink() -> Iterator[TimedWebhookSink]:
-    webhook = TimedWebhookSink()
-    webhook.start()
-    try:
-        yield webhook
-    finally:
-        webhook.stop()
 
 
 def leased_by(url: str, node: str) -> list[str]:

@@ -17,11 +17,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+import pytest
 
 from support.postgres import storage_lines
 from support.sinks import WebhookSink
@@ -140,6 +142,17 @@ class TimedWebhookSink(WebhookSink):
         with self._lock:
             pairs = list(zip(self.times, self.received, strict=True))
         return [(at, change) for at, payload in pairs for change in change_ids(payload)]
+
+
+@pytest.fixture
+def sink() -> Iterator[TimedWebhookSink]:
+    """A webhook receiver that time-stamps what it accepts (the daemon and failover tests' channel)."""
+    webhook = TimedWebhookSink()
+    webhook.start()
+    try:
+        yield webhook
+    finally:
+        webhook.stop()
 
 
 def change_ids(payload: Mapping[str, Any]) -> set[str]:

@@ -69,10 +69,20 @@ class BlobStore:
         """None when the blob is present, readable and its content hashes to its name; else what is wrong."""
         try:
             with open(self._file(digest), "rb") as handle:  # noqa: PTH123
-                data = zlib.decompress(handle.read())
+                stored = handle.read()
         except FileNotFoundError:
             return "is missing"
-        except (OSError, zlib.error) as exc:
+        except OSError as exc:
             return f"is unreadable ({exc})"
-        actual = sha256(data)
-        return None if actual == digest else f"was altered: its content now hashes to {actual[:16]}…"
+        return stored_problem(digest, stored)
+
+
+def stored_problem(digest: str, stored: bytes) -> str | None:
+    """What is wrong with a blob's stored (zlib-compressed) bytes, read from a file or a row; None: they
+    decompress to content whose SHA-256 is its name. Shared by both backends' `Blobs.problem`."""
+    try:
+        data = zlib.decompress(stored)
+    except zlib.error as exc:
+        return f"is unreadable ({exc})"
+    actual = sha256(data)
+    return None if actual == digest else f"was altered: its content now hashes to {actual[:16]}…"

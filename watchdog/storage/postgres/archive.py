@@ -3,7 +3,7 @@ snapshot transaction (`PostgresStorage.reading()`: publish, verify, export)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -21,13 +21,17 @@ from watchdog.models import (
 )
 from watchdog.storage.interfaces import Blobs
 from watchdog.storage.postgres.connection import Params, Query, Row, Session, applied_migrations
-from watchdog.storage.postgres.rows import change, event, snapshot, target_state, version
+from watchdog.storage.records import (
+    change,
+    change_entry,
+    event,
+    snapshot,
+    target_state,
+    version,
+    version_entry,
+)
 
 DEFAULT_KINDS: tuple[str, ...] = ("change", "revert", "editorial", "capture", "imported")
-
-# A tampered row may not read back into a record (a JSON value of the wrong shape): `verify` must name it,
-# never crash on it. Typed columns (timestamptz, integer) refuse most tampering at the database already.
-_UNREADABLE = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError)
 
 
 class Reads(Protocol):
@@ -156,8 +160,8 @@ class PostgresArchive:
             snapshots = {row["id"]: row for row in session.query("SELECT * FROM snapshots")}
             versions = session.query("SELECT * FROM versions ORDER BY target_id, chain_seq, id")
             changes = session.query("SELECT * FROM changes ORDER BY target_id, chain_seq, id")
-        entries = [_version_entry(row, snapshots) for row in versions]
-        entries += [_change_entry(row) for row in changes]
+        entries = [version_entry(row, snapshots) for row in versions]
+        entries += [change_entry(row) for row in changes]
         return sorted(entries, key=lambda e: (e.target_id, e.chain_seq, e.id))
 
     def chain_heads(self) -> list[ChainHead]:
@@ -182,38 +186,3 @@ class PostgresArchive:
                 for r in alerts
             ),
         ]
-
-
-def _entry(kind: str, row: Row, **fields: Any) -> ChainEntry:
-    return ChainEntry(
-        kind=kind,
-        id=str(row["id"]),
-        target_id=str(row["target_id"]),
-        chain_seq=int(row["chain_seq"]),
-        prev_hash=str(row["prev_hash"]),
-        record_hash=str(row["record_hash"]),
-        **fields,
-    )
-
-
-def _version_entry(row: Row, snapshots: Mapping[int, Row]) -> ChainEntry:
-    try:
-        read = version(row)
-    except _UNREADABLE as exc:
-        return _entry("version", row, problem=f"its row cannot be read ({exc}): altered")
-    raw = snapshots.get(read.snapshot_id) if read.snapshot_id is not None else None
-    try:
-        return _entry("version", row, version=read, snapshot=snapshot(raw) if raw is not None else None)
-    except _UNREADABLE as exc:
-        problem = f"its raw snapshot {read.snapshot_id} cannot be read ({exc}): altered"
-        return _entry("version", row, version=read, problem=problem)
-
-
-def _change_entry(row: Row) -> ChainEntry:
-    try:
-        evidence = row["evidence"]
-        if not isinstance(evidence, list):
-            raise TypeError("evidence is not a list")
-        return _entry("change", row, change=change(row), evidence=tuple(evidence))
-    except _UNREADABLE as exc:
-        return _entry("change", row, problem=f"its row cannot be read ({exc}): altered")

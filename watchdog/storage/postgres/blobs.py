@@ -8,6 +8,7 @@ from __future__ import annotations
 import zlib
 
 from watchdog.errors import StorageError
+from watchdog.storage.blobs import stored_problem
 from watchdog.storage.chain import sha256
 from watchdog.storage.postgres.connection import Database, Session
 
@@ -60,14 +61,7 @@ class PostgresBlobs:
     def problem(self, digest: str) -> str | None:
         """None when the blob is present, readable and its content hashes to its name; else what is wrong."""
         data = self._compressed(digest)
-        if data is None:
-            return "is missing"
-        try:
-            content = zlib.decompress(data)
-        except zlib.error as exc:
-            return f"is unreadable ({exc})"
-        actual = sha256(content)
-        return None if actual == digest else f"was altered: its content now hashes to {actual[:16]}…"
+        return "is missing" if data is None else stored_problem(digest, data)
 
     def _compressed(self, digest: str) -> bytes | None:
         row = self._db.one("SELECT data FROM blobs WHERE digest = %s", (digest,))

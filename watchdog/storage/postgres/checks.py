@@ -29,7 +29,7 @@ from watchdog.models import (
 from watchdog.storage.postgres.blobs import insert_blob
 from watchdog.storage.postgres.cluster import HELD_ELSEWHERE
 from watchdog.storage.postgres.connection import Database, Row, Session
-from watchdog.storage.postgres.rows import sequences, snapshot, target_row, target_state, version
+from watchdog.storage.records import sequences, snapshot, target_row, target_state, version
 from watchdog.storage.write import TargetRow, write_check
 
 _UPSERT = (

@@ -21,11 +21,7 @@ from watchdog.models import (
 from watchdog.storage.blobs import BlobStore
 from watchdog.storage.chain import ts
 from watchdog.storage.interfaces import DEFAULT_CHANGE_KINDS
-from watchdog.storage.sqlite.connection import (
-    Database,
-    applied_migrations,
-)
-from watchdog.storage.sqlite.rows import (
+from watchdog.storage.records import (
     change,
     change_entry,
     event,
@@ -34,6 +30,10 @@ from watchdog.storage.sqlite.rows import (
     target_state,
     version,
     version_entry,
+)
+from watchdog.storage.sqlite.connection import (
+    Database,
+    applied_migrations,
 )
 
 # --------------------------------------------------------------------------- the archive, read-only
