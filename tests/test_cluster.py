@@ -329,15 +329,18 @@ def test_status_names_the_node_that_checked_each_target_last(
 # --------------------------------------------------------------------------- publishing on every node
 
 
+@pytest.mark.parametrize("publish", [True, False], ids=["publishing", "worker"])
 def test_a_node_publishes_what_another_node_recorded(
-    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, publish: bool
 ) -> None:
     """Each node publishes the archive into its own storage dir: a change another node recorded makes
-    this node publish too (the archive's counters are looked at every PUBLISH_MIN_GAP)."""
+    this node publish too (the archive's counters are looked at every PUBLISH_MIN_GAP); a node with
+    `[daemon] publish = false` never publishes."""
     monkeypatch.setattr(daemon_module, "PUBLISH_MIN_GAP", 0.2)
     path = tmp_path / "watchdog.toml"
     path.write_text(
         f'[storage]\ndir = "here"\nurl = "{postgres_url}"\nnode = "here"\n'
+        f"[daemon]\npublish = {str(publish).lower()}\n"
         '[[targets]]\nid = "t0"\nurl = "http://127.0.0.1:9/never-fetched"\ninterval = "1h"\n'
     )
     config = load_config(path, environ={})
@@ -354,6 +357,11 @@ def test_a_node_publishes_what_another_node_recorded(
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
     try:
+        if not publish:
+            other.checks.record_check(CheckRecord("t0", "t0", "u", T0, "new", version=NewVersion("t\n", T0)))
+            time.sleep(2.0)
+            assert published == [], "a worker node publishes nothing"
+            return
         assert wait_for(lambda: len(published) >= 1, 10), "the start-up publishing pass"
         time.sleep(1.0)
         quiet = len(published)

@@ -23,7 +23,7 @@ from support.daemon import (
     wait_until,
     write_daemon_config,
 )
-from support.pageserver import PageServer, Reply
+from support.pageserver import PageServer, Reply, start_page_server
 from support.postgres import Backend
 from watchdog.config import Config, load_config
 from watchdog.publish.evidence import check_archive
@@ -57,10 +57,12 @@ def node_of(pid: int) -> str:
     return f"{socket.gethostname().split('.', 1)[0][:48]}:{pid}"
 
 
-def serve(page_server: PageServer, version: int) -> None:
+def serve(sites: list[PageServer], version: int) -> None:
+    """Version `version` of every page, each target on its site (a site is a host: one request at a time
+    to it across all nodes), each answer slow, so that checks are often in flight."""
     for i in range(TARGETS):
         page = policy_page(version, seed=i, title=f"Policy {i}")
-        page_server.set(f"/p{i}", Reply(body=page, delay=0.25), etag=False)  # slow: checks overlap
+        sites[i % len(sites)].set(f"/p{i}", Reply(body=page, delay=0.2), etag=False)
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite has one writer: no failover
@@ -70,9 +72,10 @@ def test_three_nodes_one_killed_mid_check_every_version_archived_and_alerted_onc
     url = each_backend.url
     assert url is not None
     head = "[daemon]\nmax_workers = 2\njitter = 0\n"
-    watched = [Watched(f"p{i}", f"/p{i}") for i in range(TARGETS)]
+    sites = [page_server, start_page_server(), start_page_server()]
+    watched = [Watched(f"p{i}", f"/p{i}", base=sites[i % len(sites)].base_url) for i in range(TARGETS)]
     config = write_daemon_config(tmp_path, page_server.base_url, watched, channels=[sink.url], head=head)
-    serve(page_server, 0)
+    serve(sites, 0)
     group = Daemons(config, tmp_path)
     try:
         nodes = [group.start() for _ in range(3)]
@@ -82,7 +85,7 @@ def test_three_nodes_one_killed_mid_check_every_version_archived_and_alerted_onc
         assert wait_until(lambda: archived(cfg) == TARGETS, 60, every=0.2), group.logs()[-3000:]
         kill_at: list[float] = []
         for version in range(1, VERSIONS):
-            serve(page_server, version)
+            serve(sites, version)
             ends = time.monotonic() + WINDOW
             if version == 2:  # mid-run: kill the victim while it holds a check in flight (pages are slow)
                 assert wait_until(lambda: bool(leased_by(url, node_of(victim.pid))), WINDOW / 2), group.logs()
@@ -104,8 +107,8 @@ def test_three_nodes_one_killed_mid_check_every_version_archived_and_alerted_onc
             assert wait_until(lambda: {c for _at, c in sink.deliveries()} >= changes, 30), group.logs()[
                 -3000:
             ]
-            for survivor in survivors:
-                assert survivor.stop() == 0
+            for survivor in survivors:  # stopping waits for checks and publishing in flight: a loaded machine
+                assert survivor.stop(timeout=30) == 0
             for i in range(TARGETS):
                 texts = [store.archive.version_text(v.id) for v in reversed(store.archive.versions(f"p{i}"))]
                 revisions = [int(m.group(1)) for t in texts if (m := REVISION.search(t))]
@@ -127,3 +130,5 @@ def test_three_nodes_one_killed_mid_check_every_version_archived_and_alerted_onc
         )
     finally:
         group.close()
+        for site in sites[1:]:
+            site.stop()

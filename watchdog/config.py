@@ -101,6 +101,7 @@ class ValidateSettings:
 class DaemonSettings:
     max_workers: int = 4  # bounded concurrency across hosts (one request at a time per host regardless)
     jitter: float = 0.1  # fraction of the interval added at random to each next-due time
+    publish: bool = True  # False: this daemon writes no feeds or site (a shared archive's worker node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,6 +495,7 @@ class _Reader:
         spec: dict[str, Callable[[str, object], object]] = {
             "max_workers": partial(self.integer, bounds=MAX_WORKERS),
             "jitter": partial(self.number, bounds=JITTER),
+            "publish": self.boolean,
         }
         return DaemonSettings(**self.fields("daemon.", table, spec))
 

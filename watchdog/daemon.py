@@ -651,7 +651,7 @@ class Daemon:
         runtime = self.runtime
         if runtime.config.channels and not self.workers.busy("deliver") and self._deliver.take(now):
             self.workers.start("deliver", "deliver", partial(_deliver, runtime), owner=runtime)
-        publish = self._publish
+        publish = self._publish if runtime.config.daemon.publish else None
         if publish and not self.workers.busy("publish") and self._refresh.take(now):
             job = partial(publish, runtime.config, self.store)
             self.workers.start("publish", "publish", job, owner=runtime)
@@ -792,11 +792,14 @@ class Daemon:
         moments += self._chore_moments()
         return max(min(moments) - now, 0.0)
 
+    def _publishes(self) -> bool:
+        return self._publish is not None and self.config.daemon.publish
+
     def _chore_moments(self) -> list[float]:
         # only chores that can start: one that is running, or has nothing to run, must not spin the loop
         chores = [
             (self._deliver, bool(self.config.channels) and not self.workers.busy("deliver")),
-            (self._refresh, self._publish is not None and not self.workers.busy("publish")),
+            (self._refresh, self._publishes() and not self.workers.busy("publish")),
         ]
         return [at for chore, runnable in chores if runnable and (at := chore.ready_at()) is not None]
 

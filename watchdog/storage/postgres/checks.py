@@ -43,8 +43,11 @@ _SET_DUE = (
     "UPDATE targets SET next_due_at = %(at)s, lease_node = NULL, lease_until = NULL "  # noqa: S608
     f"WHERE id = %(id)s AND (lease_node IS NULL OR NOT {HELD_ELSEWHERE})"
 )
+# The target's row, locked (an UPDATE locks what it touches) and read in one statement; name and URL
+# follow the config. No row: the target is registered first (_UPSERT), then locked the same way.
 _LOCK_TARGET = (
-    f"SELECT *, coalesce({HELD_ELSEWHERE}, false) AS held FROM targets WHERE id = %(id)s FOR UPDATE"  # noqa: S608
+    "UPDATE targets SET name = %(name)s, url = %(url)s WHERE id = %(id)s "  # noqa: S608
+    f"RETURNING *, coalesce({HELD_ELSEWHERE}, false) AS held"
 )
 
 
@@ -109,9 +112,12 @@ class PostgresChecks:
             record = _with_node(record, self._node)
         with self._db.transaction() as session:
             _put_blobs(session, record)
-            session.execute(_UPSERT, (record.target_id, record.name, record.url))
-            row = session.one(_LOCK_TARGET, {"id": record.target_id, "node": record.node or self._node})
-            assert row is not None  # upserted just above, in this transaction
+            params = {"id": record.target_id, "name": record.name, "url": record.url, "node": record.node}
+            row = session.one(_LOCK_TARGET, params)
+            if row is None:  # a target no sync registered (an import, a test): registered now, then locked
+                session.execute(_UPSERT, (record.target_id, record.name, record.url))
+                row = session.one(_LOCK_TARGET, params)
+            assert row is not None
             if record.status is not None:
                 _check_lease(row, record)
             return write_check(record, target_row(row), _Writer(session))

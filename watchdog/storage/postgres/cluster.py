@@ -9,7 +9,8 @@ lease_until passes (a power cut or a partition, which PostgreSQL notices late); 
 target. The write of a check whose lease passed to another node is refused (ConflictError, checks.py).
 
 One request at a time per host across all nodes: `host_turn` takes a session-level advisory lock on the
-host's name for the request, with lock_timeout as the deadline; PostgreSQL frees it if the node dies.
+host's name for the request (waited for in PostgreSQL's queue until the fetch's deadline); PostgreSQL frees
+it if the node dies.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from psycopg import errors
 from psycopg.rows import DictRow
 
 from watchdog.models import Claim
-from watchdog.storage.postgres.connection import Database, Row, database_error
+from watchdog.storage.postgres.connection import Database, Row, database_error, lock_key
 from watchdog.storage.postgres.rows import utc
 
 RETRY = timedelta(seconds=0.5)  # a due target another node was claiming at that very instant: ask again
@@ -57,7 +58,6 @@ _CLAIM = (
     f"CASE WHEN {HELD_ELSEWHERE} AND {HOLDER_ALIVE} THEN t.lease_until - now() END AS held_for "
     "FROM targets t LEFT JOIN claimed c ON c.id = t.id WHERE t.id = ANY(%(ids)s)"
 )
-_HOST_KEY = "SELECT hashtextextended('policy-watchdog host ' || %s, 0) AS key"
 
 
 def _later(rows: Sequence[Row], now: datetime, free: int) -> dict[str, datetime]:
@@ -129,28 +129,25 @@ class PostgresLeases:
 
     @contextmanager
     def host_turn(self, host: str, timeout: float | None) -> Iterator[bool]:
+        key = lock_key("host", host)
         with self._db.connection() as connection:
-            key = self._lock(connection, host, timeout)
+            held = self._lock(connection, key, timeout)
             try:
-                yield key is not None
+                yield held
             finally:
-                if key is not None:
-                    connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                if held:
+                    connection.execute(f"SELECT pg_advisory_unlock({key}); SET lock_timeout = 0".encode())
 
-    def _lock(self, connection: psycopg.Connection[DictRow], host: str, timeout: float | None) -> int | None:
-        """The host's advisory lock, held by `connection` (its key), or None when `timeout` passed first."""
+    def _lock(self, connection: psycopg.Connection[DictRow], key: int, timeout: float | None) -> bool:
+        """Wait for the session-level advisory lock `key` on `connection` (in PostgreSQL's queue: first
+        come, first served across nodes) for at most `timeout` seconds (None: for ever). One round trip:
+        both statements in one query string, which runs as one implicit transaction, so when the wait
+        times out the SET is undone with it. The numbers are ours (a key, milliseconds), never input."""
+        wait = 0 if timeout is None else max(int(timeout * 1000), 1)
         try:
-            row = connection.execute(_HOST_KEY, (host,)).fetchone()
-            assert row is not None
-            key = int(row["key"])
-            wait = "0" if timeout is None else str(max(int(timeout * 1000), 1))
-            connection.execute("SELECT set_config('lock_timeout', %s, false)", (wait,))
-            try:
-                connection.execute("SELECT pg_advisory_lock(%s)", (key,))
-            except errors.LockNotAvailable:
-                return None
-            finally:
-                connection.execute("SELECT set_config('lock_timeout', '0', false)")
+            connection.execute(f"SET lock_timeout = {wait}; SELECT pg_advisory_lock({key})".encode())
+        except errors.LockNotAvailable:
+            return False
         except psycopg.Error as exc:
             raise database_error(self._db.address, exc) from exc
-        return key
+        return True

@@ -17,7 +17,7 @@ from watchdog.errors import StorageError
 from watchdog.models import Attempt, AttemptOutcome, Delivery, OwedAlert
 from watchdog.storage.postgres.blobs import insert_blob
 from watchdog.storage.postgres.checks import no_nul
-from watchdog.storage.postgres.connection import Database, Row, Session, database_error
+from watchdog.storage.postgres.connection import Database, Row, Session, database_error, lock_key
 from watchdog.storage.postgres.rows import utc
 
 # payloads come with their rows: one query, not one per row
@@ -29,7 +29,6 @@ _PENDING = (
     "AND (%s::text IS NULL OR o.channel_key = %s) AND (%s::timestamptz IS NULL OR o.next_attempt_at <= %s) "
     "ORDER BY o.id"
 )
-_TURN_KEY = "SELECT hashtextextended('policy-watchdog outbox ' || %s, 0) AS key"
 # an attempt begun and never completed: the sending process stopped mid-send
 _IN_FLIGHT = "no outcome recorded: the sender stopped during the send (the channel may have the alert)"
 
@@ -52,11 +51,10 @@ class PostgresOutbox:
     def channel_turn(self, channel_key: str) -> Iterator[bool]:
         """Hold the right to deliver `channel_key`'s rows for the block: True, or False (without waiting)
         while another node holds it."""
+        key = lock_key("outbox", channel_key)
         with self._db.connection() as connection:
             try:
-                key = connection.execute(_TURN_KEY, (channel_key,)).fetchone()
-                assert key is not None
-                got = connection.execute("SELECT pg_try_advisory_lock(%s) AS got", (key["key"],)).fetchone()
+                got = connection.execute("SELECT pg_try_advisory_lock(%s) AS got", (key,)).fetchone()
             except psycopg.Error as exc:
                 raise database_error(self._db.address, exc) from exc
             mine = bool(got and got["got"])
@@ -64,7 +62,7 @@ class PostgresOutbox:
                 yield mine
             finally:
                 if mine:
-                    connection.execute("SELECT pg_advisory_unlock(%s)", (key["key"],))
+                    connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     def begin_attempt(self, delivery_id: int, at: datetime, *, retry_at: datetime) -> int:
         with self._db.transaction() as session:
