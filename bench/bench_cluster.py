@@ -10,9 +10,10 @@ Meta privacy policy, the others a small policy page (~2 KB), each with its own r
 byte-identical on every request. The archive: a throwaway PostgreSQL server the script starts (as the
 test suite does; --url uses an existing, empty database instead), and a SQLite storage dir.
 
-Per backend: a first pass, where every target gets its first version (extraction, a snapshot, a version
-and their blobs per target; `--baseline-nodes` daemons), then for each node count a steady phase of
---seconds (every target due every second: the daemons are saturated; pages unchanged). Figures:
+First a pass on PostgreSQL where every target gets its first version (extraction, a snapshot, a version
+and their blobs per target; `--baseline-nodes` daemons); `copy-archive --to DIR` copies that archive into
+the SQLite storage dir (so both backends hold the very same records). Then for each node count a steady
+phase of --seconds (every target due every second: the daemons are saturated; pages unchanged). Figures:
 checks per second (the site's hits: one request per check), CPU per check of the daemons (their own
 utime + stime; the feed/site publishing children are left out and reported apart), CPU per check of the
 PostgreSQL server, RSS per daemon (end and peak), the database's size per 1,000 versions, and the
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -129,18 +131,27 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return own, children
 
 
-def postgres_cpu() -> float:
-    """CPU seconds of every PostgreSQL server process on this machine (the benchmark's own server)."""
-    total = 0.0
+def postgres_cpu(postmaster: int | None) -> float:
+    """CPU seconds of the benchmark's own PostgreSQL server: its postmaster and every backend it forked
+    (the suites of others may run PostgreSQL servers on the same machine). 0 with --url (not ours)."""
+    if postmaster is None:
+        return 0.0
+    total = sum(cpu_seconds(postmaster))  # with the exited backends it reaped
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            if Path(proc, "comm").read_text().strip() in ("postgres", "postmaster"):
-                total += sum(cpu_seconds(int(proc.name)))
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            stat = Path(proc, "stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[1]) == postmaster:  # field 4, the parent's pid
+                total += cpu_seconds(int(proc.name))[0]
+        except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError, ValueError):
             continue
     return total
+
+
+def postmaster_pid(data: Path) -> int:
+    """The server's pid (the first line of its postmaster.pid)."""
+    return int((data / "postmaster.pid").read_text().split()[0])
 
 
 def has_children(pid: int) -> bool:
@@ -161,6 +172,7 @@ class Steady:
     server_cpu: float
     rss_end_kb: list[int]
     rss_peak_kb: list[int]
+    load: float  # the machine's 1-minute load average at the end of the phase
 
     @property
     def rate(self) -> float:
@@ -174,7 +186,8 @@ class Steady:
         return (
             f"{self.backend:<10} {self.nodes} node(s)  {self.rate:8.1f} checks/s  scaling {scale:<6} "
             f"CPU/check: daemons {per(self.daemon_cpu)} ms, database {per(self.server_cpu)} ms  "
-            f"RSS per daemon {rss} (peak {mb(peak)})  publishing children {self.chore_cpu:.1f} s CPU"
+            f"RSS per daemon {rss} (peak {mb(peak)})  publishing children {self.chore_cpu:.1f} s CPU  "
+            f"load {self.load:.1f}"
         )
 
 
@@ -196,49 +209,84 @@ def versions_count(config: Path) -> int:
         return sum(1 for s in store.archive.target_states() if s.current_version)
 
 
-def first_pass(config: Path, work: Path, site: Site, targets: int, nodes: int, backend: str) -> None:
+def first_pass(config: Path, work: Path, targets: int, nodes: int, postmaster: int | None) -> None:
     print(
-        f"{backend}: first pass, {targets} targets get their first version ({nodes} node(s)) ...", flush=True
+        f"postgresql: first pass, {targets} targets get their first version ({nodes} node(s)) ...", flush=True
     )
-    started, cpu0 = time.monotonic(), postgres_cpu()
+    started, cpu0 = time.monotonic(), postgres_cpu(postmaster)
     group = start_nodes(config, work, nodes)
-    done = wait_until(lambda: versions_count(config) >= targets, 3600, every=5.0)
+    try:
+        done = wait_until(lambda: versions_count(config) >= targets, 3600, every=5.0)
+        cpu = sum(sum(cpu_seconds(n.pid)) for n in group)
+    finally:
+        stop_nodes(group)
     seconds = time.monotonic() - started
-    cpu = sum(sum(cpu_seconds(n.pid)) for n in group)
-    stop_nodes(group)
     print(
-        f"{backend}: first pass {'done' if done else 'TIMED OUT'} in {seconds:.0f} s "
+        f"postgresql: first pass {'done' if done else 'TIMED OUT'} in {seconds:.0f} s "
         f"({targets / seconds:.1f} first versions/s; daemons and their publishing children {cpu:.0f} s CPU, "
-        f"PostgreSQL {postgres_cpu() - cpu0:.0f} s CPU)",
+        f"PostgreSQL {postgres_cpu(postmaster) - cpu0:.0f} s CPU; load {os.getloadavg()[0]:.1f})",
         flush=True,
     )
-    del site
 
 
-def steady(config: Path, work: Path, site: Site, nodes: int, seconds: float, backend: str) -> Steady:
+def copy_to_sqlite(config: Path, archive: Path) -> None:
+    """The SQLite side's archive: `copy-archive --to DIR` of the PostgreSQL one after its first pass (the
+    same records, byte for byte; a second first pass on one node would take the better part of an hour)."""
+    started = time.monotonic()
+    command = [
+        sys.executable,
+        "-m",
+        "watchdog",
+        "--config",
+        str(config),
+        "copy-archive",
+        "--to",
+        str(archive),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=daemon_env())
+    if done.returncode != 0:
+        raise SystemExit(f"copy-archive failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    last = done.stdout.strip().splitlines()[-2:]
+    print(f"sqlite: copy-archive of the first pass in {time.monotonic() - started:.0f} s: {'; '.join(last)}")
+
+
+def steady(
+    config: Path, work: Path, site: Site, nodes: int, seconds: float, backend: str, postmaster: int | None
+) -> Steady:
+    """`nodes` daemons for `seconds` once started: checks/s, CPU, RSS."""
     group = start_nodes(config, work, nodes)
+    try:
+        return measure(group, site, seconds, backend, postmaster)
+    finally:
+        stop_nodes(group)
+
+
+def measure(
+    group: list[DaemonProcess], site: Site, seconds: float, backend: str, postmaster: int | None
+) -> Steady:
     samplers = [Sampler(n.pid, every=1.0) for n in group]
     time.sleep(10)  # start-up: the config, the first claims, the start-up publishing pass
     wait_until(lambda: not any(has_children(n.pid) for n in group), 600, every=1.0)
     before = [cpu_seconds(n.pid) for n in group]
-    hits0, server0, t0 = site.total(), postgres_cpu(), time.monotonic()
+    hits0, server0, t0 = site.total(), postgres_cpu(postmaster), time.monotonic()
     time.sleep(seconds)
-    hits1, server1, t1 = site.total(), postgres_cpu(), time.monotonic()
+    hits1, server1, t1 = site.total(), postgres_cpu(postmaster), time.monotonic()
     after = [cpu_seconds(n.pid) for n in group]
     ends = [sample(n.pid) for n in group]
+    load = os.getloadavg()[0]
     for sampler in samplers:
         sampler.stop()
-    stop_nodes(group)
     return Steady(
         backend=backend,
-        nodes=nodes,
+        nodes=len(group),
         seconds=t1 - t0,
         checks=hits1 - hits0,
         daemon_cpu=sum(a[0] - b[0] for a, b in zip(after, before, strict=True)),
         chore_cpu=sum(a[1] - b[1] for a, b in zip(after, before, strict=True)),
-        server_cpu=server1 - server0 if backend == "postgresql" else 0.0,
+        server_cpu=server1 - server0,
         rss_end_kb=[e.rss_kb for e in ends],
         rss_peak_kb=[e.hwm_kb for e in ends],
+        load=load,
     )
 
 
@@ -297,22 +345,27 @@ def main() -> None:
     results: list[Steady] = []
     sizes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
-        server = None
+        server, postmaster = None, None
         url = args.url
         if url is None:
             from support.postgres import PostgresServer, pg_bindir
 
             server = PostgresServer(pg_bindir())
             server.start()
-            url = server.create_database()
+            url, postmaster = server.create_database(), postmaster_pid(server.data)
         empty = database_size(url)
+        sqlite_work = Path(tmp) / "sqlite"
+        sqlite_work.mkdir()
+        sqlite_config = write_config(sqlite_work, bases, args.targets, url=None, workers=args.workers)
         try:
             work = Path(tmp) / "postgresql"
             work.mkdir()
             config = write_config(work, bases, args.targets, url=url, workers=args.workers)
-            first_pass(config, work, site, args.targets, args.baseline_nodes, "postgresql")
+            first_pass(config, work, args.targets, args.baseline_nodes, postmaster)
+            if not args.skip_sqlite:
+                copy_to_sqlite(config, sqlite_work / "archive")
             for count in counts:
-                results.append(steady(config, work, site, count, args.seconds, "postgresql"))
+                results.append(steady(config, work, site, count, args.seconds, "postgresql", postmaster))
                 print(results[-1].line(results[0].rate if count != counts[0] else None), flush=True)
             versions = versions_count(config)
             sizes.append(f"postgresql as used: {per_thousand(database_size(url), versions, empty)}")
@@ -323,15 +376,11 @@ def main() -> None:
             if server is not None:
                 server.stop()
         if not args.skip_sqlite:
-            work = Path(tmp) / "sqlite"
-            work.mkdir()
-            config = write_config(work, bases, args.targets, url=None, workers=args.workers)
-            first_pass(config, work, site, args.targets, 1, "sqlite")
-            results.append(steady(config, work, site, 1, args.seconds, "sqlite"))
+            results.append(steady(sqlite_config, sqlite_work, site, 1, args.seconds, "sqlite", None))
             print(results[-1].line(None), flush=True)
-            archive = work / "archive"
+            archive = sqlite_work / "archive"
             size = (archive / "archive.sqlite3").stat().st_size + tree_size(archive / "blobs")
-            sizes.append(f"sqlite: {per_thousand(size, versions_count(config))}")
+            sizes.append(f"sqlite: {per_thousand(size, versions_count(sqlite_config))}")
     for s in servers:
         s.shutdown()
     print("\nsteady state (pages unchanged, every target due every second):")

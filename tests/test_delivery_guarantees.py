@@ -34,6 +34,8 @@ from support.replay import corpus_text
 from support.sinks import SmtpSink, WebhookSink
 from watchdog.notify import MAX_UNCERTAIN_SENDS, default_backoff
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # the outbox of each backend (SQLite; a real PostgreSQL)
+
 BEFORE = "milestones/meta-privacy-policy-fr-fr/2024-05-21.md"
 AFTER = "milestones/meta-privacy-policy-fr-fr/2024-06-26.md"
 WAIT = 2.0  # the slow webhook answers after this many seconds...

@@ -404,7 +404,7 @@ def integrity(path: Path) -> str:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-def test_an_attempt_is_logged_before_the_send_and_completed_after(store: SqliteStorage) -> None:
+def test_an_attempt_is_logged_before_the_send_and_completed_after(store: Storage) -> None:
     """Write-ahead: a send that never reports back (the process died mid-send) stays an unknown attempt,
     and the row is due again at the time given when it began."""
     write(store, alerts=(owed("c1", ("mail", "slack")), owed("c2", ("mail",))))
@@ -426,7 +426,7 @@ def test_an_attempt_is_logged_before_the_send_and_completed_after(store: SqliteS
     assert (row.attempts, row.uncertain_sends, row.last_error) == (1, 1, "timed out")
 
 
-def test_a_notice_no_check_produced_is_owed_once_per_channel(store: SqliteStorage) -> None:
+def test_a_notice_no_check_produced_is_owed_once_per_channel(store: Storage) -> None:
     notice = OwedAlert("channel-failing@abc", alert("channel-failing@abc").to_json(), ("mail", "slack"))
     assert store.outbox.enqueue_notice(notice, at=T0) == 2
     assert store.outbox.enqueue_notice(notice, at=T0) == 0, "queued once"
