@@ -3,13 +3,18 @@ real pipeline replays real recorded versions of Meta's French privacy policy (te
 SQLite, with one channel that was down (alerts still owed, failed attempts logged); the archive is copied to
 a real PostgreSQL and back. Both copies `verify`, export the very same evidence (every version and change
 with its hashes and provenance), keep the outbox, accept new checks chained onto the copied records; a copy
-run twice changes nothing, an interrupted copy completes when run again, and a destination that holds
-another archive is refused."""
+run twice changes nothing, an interrupted copy completes when run again, a destination that holds
+another archive is refused, and a progress bar is drawn on a terminal (a real pseudo-terminal), not in a
+pipe."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -208,3 +213,51 @@ def test_copy_archive_names_a_bad_destination_and_hides_the_password(replayed: P
     own = cli("--config", str(sqlite), "copy-archive", "--to", str(tmp_path / "archive"))
     assert own.returncode == 2 and "own storage dir" in own.stderr
     assert "Traceback" not in bad.stderr + own.stderr
+
+
+def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(
+    replayed: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    """stderr a real pseudo-terminal: one bar per table, each filled to its row count; stderr a pipe: none."""
+    sqlite = source_config(replayed, tmp_path)
+    leader, follower = os.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "watchdog", "--config", str(sqlite), "copy-archive", "--to", postgres_url],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        os.close(follower)
+        drawn = read_all(leader)
+    finally:
+        os.close(leader)
+    assert done.returncode == 0, done.stdout + drawn
+    copied = re.findall(r"(\d+) ([a-z ]+?)(?:,|;)", done.stdout.split(": ", 1)[1])
+    summary = {table: count for count, table in copied}
+    finals = dict(re.findall(r"\r([a-z ]+?) +\[#{30}\] +\d+/(\d+)", drawn))
+    assert set(finals) == {table.replace("_", " ") for table in TABLES}, drawn
+    assert finals["versions"] == summary["versions"] and finals["changes"] == summary["changes"]
+    piped = cli(
+        "--config",
+        str(with_url(sqlite, postgres_url, "pg-files")),
+        "copy-archive",
+        "--to",
+        str(tmp_path / "b"),
+    )
+    assert piped.returncode == 0 and "[" not in piped.stderr, "no bar where nobody watches"
+
+
+def read_all(fd: int) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
