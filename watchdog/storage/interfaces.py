@@ -188,6 +188,10 @@ class Outbox(Protocol):
         the time between the channel accepting it and this commit). With `attempt` (from begin_attempt)
         that attempt is completed; without, one is logged (attempts += 1)."""
 
+    def mark_delivered_many(self, delivery_ids: Sequence[int], at: datetime) -> None:
+        """Several rows delivered at `at` by one message (a digest), in ONE transaction: either all of them
+        count as delivered or none does."""
+
     def mark_failed(
         self,
         delivery_id: int,

@@ -7,7 +7,7 @@ Rows are read again inside the turn, so a row another node delivered a moment ag
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -88,6 +88,21 @@ class PostgresOutbox:
                 (at, int(attempt is None), delivery_id),  # begin_attempt counted it already
             ):
                 self._complete(session, delivery_id, at, "delivered", None, attempt)
+
+    def mark_delivered_many(self, delivery_ids: Sequence[int], at: datetime) -> None:
+        # several rows delivered by one message (a digest): all of them count, or none does
+        with self._db.transaction() as session:
+            for delivery_id in delivery_ids:
+                if session.execute(
+                    "UPDATE outbox SET delivered_at = %s, attempts = attempts + 1, last_error = NULL "
+                    "WHERE id = %s AND delivered_at IS NULL",
+                    (at, delivery_id),
+                ):
+                    session.execute(
+                        "INSERT INTO outbox_attempts (outbox_id, at, outcome, error) "
+                        "VALUES (%s, %s, 'delivered', NULL)",
+                        (delivery_id, at),
+                    )
 
     def mark_failed(
         self,
