@@ -40,6 +40,7 @@ DNS_LABEL_RE = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$")  # letters (IDN too), dig
 
 TARGET_KINDS = ("page", "feed")
 NOTIFY_MODES = ("topics", "all")
+DIGEST_PERIODS = ("daily", "weekly")
 SEVERITIES = ("high", "medium", "low")
 
 
@@ -716,16 +717,19 @@ class _Reader:
 
     def channel(self, index: int, table: Mapping[str, Any], base: Path) -> Channel | None:
         prefix = f"channels[{index}]."
-        self.unknown_keys(prefix, table, ("url", "tags", "notify"))
+        self.unknown_keys(prefix, table, ("url", "tags", "notify", "digest"))
         template = self.string(prefix + "url", table.get("url"), expand=False)
         if template is None:
             return None
         url = self.channel_url(prefix + "url", template, base)
         tags = self.strings(prefix + "tags", table.get("tags", []))
         notify = self.choice(prefix + "notify", table.get("notify", "topics"), NOTIFY_MODES)
-        if url is None or tags is None or notify is None:
+        digest = (
+            self.choice(prefix + "digest", table["digest"], DIGEST_PERIODS) if "digest" in table else None
+        )
+        if url is None or tags is None or notify is None or ("digest" in table and digest is None):
             return None
-        return Channel(channel_key(template), url, redact(url), tags, cast(Any, notify))
+        return Channel(channel_key(template), url, redact(url), tags, cast(Any, notify), cast(Any, digest))
 
     def channel_url(self, key: str, template: str, base: Path) -> str | None:
         url = self.expand(key, template)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 FetcherKind = Literal["http", "browser", "auto"]
 TargetKind = Literal["page", "feed"]
 NotifyMode = Literal["topics", "all"]
+DigestPeriod = Literal["daily", "weekly"]
 Severity = Literal["high", "medium", "low"]
 Status = Literal["new", "unchanged", "changed", "rejected", "error"]
 Side = Literal["inserted", "deleted", "context"]
@@ -93,6 +94,7 @@ class Channel:
     label: str  # redacted form for logs and `notify test`
     tags: tuple[str, ...] = ()
     notify: NotifyMode = "topics"
+    digest: DigestPeriod | None = None  # one brief per period instead of one message per change
 
 
 @dataclass(frozen=True, slots=True)
@@ -850,7 +852,69 @@ class StatusMessage:
         )
 
 
-Message = ChangeMessage | StatusMessage
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    """One change in a digest: its headline and where the archive shows it."""
+
+    target_id: str
+    target_name: str
+    event_id: str
+    headline: str
+    link: str | None
+    topics: tuple[str, ...]  # most severe first
+    kind: str = "change"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestMessage:
+    """The brief a digest channel gets for one period: every change owed to it then, by target and topic.
+    Made at delivery from the outbox rows it sums up (watchdog/digest.py)."""
+
+    event_id: str  # "digest:<period>:<start>": one per channel and period
+    period: str  # "daily" | "weekly"
+    start: datetime
+    end: datetime
+    items: tuple[DigestItem, ...]
+    topics: tuple[Topic, ...] = ()  # titles of the topics named in it
+    archive_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "digest",
+            "event_id": self.event_id,
+            "period": self.period,
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "items": [
+                [i.target_id, i.target_name, i.event_id, i.headline, i.link, list(i.topics), i.kind]
+                for i in self.items
+            ],
+            "topics": [[t.id, t.title, t.severity] for t in self.topics],
+            "archive_url": self.archive_url,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DigestMessage:
+        return cls(
+            event_id=_str(data["event_id"]),
+            period=_str(data["period"]),
+            start=parse_iso(_str(data["start"])),
+            end=parse_iso(_str(data["end"])),
+            items=tuple(_digest_item(item) for item in data["items"]),
+            topics=tuple(Topic(_str(i), _str(t), _severity(s), ()) for i, t, s in data["topics"]),
+            archive_url=data["archive_url"] if isinstance(data["archive_url"], str) else None,
+        )
+
+
+def _digest_item(item: list[Any]) -> DigestItem:
+    target, name, event, headline, link, topics, kind = item
+    url = link if isinstance(link, str) else None
+    return DigestItem(
+        _str(target), _str(name), _str(event), _str(headline), url, tuple(_str(t) for t in topics), _str(kind)
+    )
+
+
+Message = ChangeMessage | StatusMessage | DigestMessage
 
 
 def message_to_json(message: Message) -> str:
@@ -860,11 +924,15 @@ def message_to_json(message: Message) -> str:
 def message_from_json(text: str) -> Message:
     """Inverse of message_to_json; raises ValueError (or KeyError/TypeError) on anything malformed."""
     data = json.loads(text)
-    if data.get("type") == "change":
-        return ChangeMessage.from_json(data)
-    if data.get("type") == "status":
-        return StatusMessage.from_json(data)
-    raise ValueError(f"unknown message type {data.get('type')!r}")
+    kinds: dict[str, type[ChangeMessage] | type[StatusMessage] | type[DigestMessage]] = {
+        "change": ChangeMessage,
+        "status": StatusMessage,
+        "digest": DigestMessage,
+    }
+    kind = kinds.get(str(data.get("type")))
+    if kind is None:
+        raise ValueError(f"unknown message type {data.get('type')!r}")
+    return kind.from_json(data)
 
 
 def parse_iso(text: str) -> datetime:

@@ -41,9 +41,11 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import unquote
 
+from watchdog.digest import DIGEST_KINDS, brief, period_of
 from watchdog.errors import ChannelUnusable, DeliveryError, DeliveryUncertain
 from watchdog.models import (
     Alert,
+    AttemptOutcome,
     Channel,
     Delivery,
     OwedAlert,
@@ -61,7 +63,13 @@ log = logging.getLogger(__name__)
 POINTER = "… (truncated; full diff in the archive: {event_id})"
 APP_ID = "policy-watchdog"
 # apprise's NotifyType per alert kind: it picks the colour / icon of the message
-_NOTIFY_TYPES = {"change": "warning", "failing": "failure", "recovered": "success", "test": "info"}
+_NOTIFY_TYPES = {
+    "change": "warning",
+    "failing": "failure",
+    "recovered": "success",
+    "test": "info",
+    "digest": "info",
+}
 # Notices about a target rather than its wording: failing, recovering (and `capture`, see route()).
 _STATUS_KINDS = frozenset({"failing", "recovered"})
 
@@ -651,6 +659,8 @@ def deliver_pending(
     A channel is delivered in its turn (Outbox.channel_turn): on an archive shared by several nodes, one
     node at a time; a channel another node is delivering is left to it (`elsewhere`), and its rows are read
     again once the turn is ours, so none goes out twice.
+
+    A digest channel's change rows wait for their period's brief (_Pass._digests, watchdog/digest.py).
     """
     tally = _Tally()
     pass_ = _Pass(outbox, notifier, channels, tally, now, backoff)
@@ -683,7 +693,10 @@ class _Pass:
                     continue
                 pending = [d for d in self.outbox.all_pending(channel=key) if d.id not in self.tally.seen]
                 due = {d.id for d in self.outbox.pending_deliveries(self.now, channel=key)}
-                self._channel(channel, pending, due)
+                summed = [d for d in pending if _summed_up(d, channel)]  # change rows waiting for a brief
+                self._channel(channel, [d for d in pending if not _summed_up(d, channel)], due)
+                if summed:
+                    self._digests(channel, summed, due)
 
     def _channel(self, channel: Channel, pending: Sequence[Delivery], due: set[int]) -> None:
         for delivery in pending:
@@ -696,6 +709,97 @@ class _Pass:
                 self.tally.hold(channel, "waiting")
             else:
                 self._due(channel, delivery)
+
+    def _digests(self, channel: Channel, rows: Sequence[Delivery], due: set[int]) -> None:
+        """Each period that is over: one brief of its rows, sent once, marked delivered at once. A later
+        period waits behind an earlier one that is not over, backing off or failing."""
+        assert channel.digest is not None
+        periods: dict[tuple[datetime, datetime], list[Delivery]] = {}
+        for row in rows:
+            self.tally.seen.add(row.id)
+            if row.uncertain_sends >= MAX_UNCERTAIN_SENDS:
+                self.tally.count("unconfirmed")  # its brief went unanswered twice: settled for good
+            else:
+                periods.setdefault(period_of(row.created_at, channel.digest), []).append(row)
+        for (start, end), group in sorted(periods.items()):
+            if channel.key in self.tally.held:
+                self.tally.count("skipped", len(group))
+            elif self.now < end or not all(row.id in due for row in group):
+                self.tally.count("waiting", len(group))  # the period is not over, or its brief backs off
+                self.tally.held.add(channel.key)
+            elif (problem := self.notifier.unusable(channel)) is not None:
+                self.tally.hold(channel, "unusable", problem)
+                for row in group:
+                    retry_at = self.now + self.backoff(row.attempts + 1)
+                    self.outbox.mark_failed(row.id, problem, retry_at, at=self.now)
+            else:
+                self._brief(channel, group, start, end)
+
+    def _brief(self, channel: Channel, group: Sequence[Delivery], start: datetime, end: datetime) -> None:
+        """One brief for `group`: every send logged against each row before it starts, then completed
+        for all of them at once; a refusal is retried in the pass, then the whole brief backs off."""
+        assert channel.digest is not None
+        now = self.now
+        message = brief(channel.digest, start, end, [row.alert for row in group], channel=channel.key)
+        alert = Alert(
+            event_id=message.event_id,
+            kind="digest",
+            target_id="",
+            title=f"policy-watchdog {channel.digest} brief",
+            text="",
+            markdown="",
+            html="",
+            tags=(),
+            message=message_to_json(message),
+        )
+        retry_at = now + self.backoff(max(row.attempts for row in group) + 1)
+        accepted = _accepted(group[0].last_error)  # the services that took it in an earlier pass
+        begun: dict[int, int] = {}
+        try:
+            for attempt in self.notifier.retrying():
+                with attempt:
+                    begun = {
+                        row.id: self.outbox.begin_attempt(row.id, now, retry_at=retry_at) for row in group
+                    }
+                    try:
+                        self.notifier.send_once(channel, alert, accepted=accepted)
+                    except DeliveryError as exc:
+                        accepted = accepted | exc.accepted
+                        self._brief_failed(group, begun, exc, retry_at)
+                        raise
+        except DeliveryError as exc:
+            outcome = "uncertain" if isinstance(exc, DeliveryUncertain) else "failed"
+            log.warning(
+                "digest %s not delivered to %s (%s; retry at %s): %s",
+                message.event_id,
+                channel.label,
+                outcome,
+                iso(retry_at),
+                exc,
+            )
+            self.tally.hold(channel, outcome, str(exc))
+            self.tally.count(outcome, len(group) - 1)
+            return
+        self.outbox.mark_delivered_many([row.id for row in group], now, attempts=begun)  # one transaction
+        log.info("digest %s (%d changes) delivered to %s", message.event_id, len(group), channel.label)
+        self.tally.count("delivered", len(group))
+
+    def _brief_failed(
+        self, group: Sequence[Delivery], begun: dict[int, int], exc: DeliveryError, retry_at: datetime
+    ) -> None:
+        uncertain = isinstance(exc, DeliveryUncertain)
+        outcome: AttemptOutcome = "unknown" if uncertain else "failed"
+        error = _with_accepted(str(exc), exc.accepted)
+        for row in group:
+            last = uncertain and row.uncertain_sends + 1 >= MAX_UNCERTAIN_SENDS
+            self.outbox.mark_failed(
+                row.id,
+                error,
+                END_OF_TIME if last else retry_at,
+                at=self.now,
+                outcome=outcome,
+                attempt=begun[row.id],
+            )
 
     def _due(self, channel: Channel, delivery: Delivery) -> None:
         outbox, now, backoff = self.outbox, self.now, self.backoff
@@ -712,6 +816,11 @@ class _Pass:
             self.tally.count(outcome)
         else:
             self.tally.hold(channel, outcome, error)
+
+
+def _summed_up(delivery: Delivery, channel: Channel) -> bool:
+    """A change row owed to a digest channel: it waits for its period's brief."""
+    return channel.digest is not None and delivery.alert.kind in DIGEST_KINDS
 
 
 def _deliver_one(

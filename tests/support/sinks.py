@@ -23,7 +23,7 @@ import email.policy
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -277,6 +277,12 @@ class ListOutbox:
         row.delivered_at = at
         self._complete(row, "delivered", attempt)
         self.delivered_log.append((row.delivery.channel_key, row.delivery.alert.event_id))
+
+    def mark_delivered_many(
+        self, delivery_ids: list[int], at: datetime, *, attempts: Mapping[int, int] | None = None
+    ) -> None:
+        for delivery_id in delivery_ids:
+            self.mark_delivered(delivery_id, at, attempt=(attempts or {}).get(delivery_id))
 
     def mark_failed(
         self,

@@ -23,7 +23,7 @@ from typing import Literal
 from urllib.parse import quote
 
 from watchdog.diff import DELETE, EQUAL, INSERT, changed_region, pair_sentences
-from watchdog.models import SEVERITY_RANK, ChangeMessage, Hunk, Topic, TopicMatch
+from watchdog.models import SEVERITY_RANK, ChangeMessage, DigestItem, DigestMessage, Hunk, Topic, TopicMatch
 from watchdog.normalise import editorial_reason
 from watchdog.render.clean import clip, one_line
 
@@ -483,3 +483,36 @@ def largest(upper: int, ok: Callable[[int], bool]) -> int:
         else:
             high = middle - 1
     return low
+
+
+# --------------------------------------------------------------------------- digests
+
+
+@dataclass(frozen=True, slots=True)
+class DigestGroup:
+    """A digest's changes of one target under one topic (topic None: no watched topic)."""
+
+    target: str
+    topic: str | None  # the topic's title
+    items: tuple[DigestItem, ...]
+
+
+def digest_groups(message: DigestMessage, *, shown: int | None = None) -> list[DigestGroup]:
+    """The first `shown` items (all by default), grouped by target (in order of first appearance) and,
+    within a target, by each item's most severe topic."""
+    titles = {t.id: t.title for t in message.topics}
+    groups: dict[tuple[str, str | None], list[DigestItem]] = {}
+    for item in message.items[:shown]:
+        topic = titles.get(item.topics[0], item.topics[0]) if item.topics else None
+        groups.setdefault((item.target_name, topic), []).append(item)
+    targets = list(dict.fromkeys(name for name, _topic in groups))
+    ordered = sorted(groups.items(), key=lambda g: (targets.index(g[0][0]), g[0][1] is None))
+    return [DigestGroup(name, topic, tuple(items)) for (name, topic), items in ordered]
+
+
+def digest_title(message: DigestMessage) -> str:
+    count, pages = len(message.items), len({i.target_id for i in message.items})
+    when = f"week of {message.start:%Y-%m-%d}" if message.period == "weekly" else f"{message.start:%Y-%m-%d}"
+    changes = f"{count} change{'s' if count != 1 else ''}"
+    on = f"{pages} page{'s' if pages != 1 else ''}"
+    return f"policy-watchdog {message.period} brief, {when}: {changes} on {on}"

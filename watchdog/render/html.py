@@ -25,9 +25,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from watchdog.diff import DELETE, EQUAL, INSERT
-from watchdog.models import TextDiff, iso
+from watchdog.models import DigestMessage, TextDiff, iso
 from watchdog.render.clean import inert, readable
-from watchdog.render.compose import Cut, Links, Story, hidden, shown
+from watchdog.render.compose import Cut, Links, Story, digest_groups, digest_title, hidden, shown
 from watchdog.render.text import archive_reference, safe_url, where
 
 # Inline styles for e-mail clients (most ignore <style> blocks); the site styles by class instead.
@@ -202,3 +202,18 @@ _FULL_DIFF = """<div class="pw-diff">
 {% else %}<p>No differences.</p>
 {% endfor %}</div>
 """
+
+
+def render_digest_email(message: DigestMessage, *, shown: int | None = None) -> str:
+    left = len(message.items) - (len(message.items) if shown is None else shown)
+    return (
+        mail()
+        .get_template("digest.html")
+        .render(
+            title=digest_title(message),
+            groups=digest_groups(message, shown=shown),
+            left=max(left, 0),
+            archive=message.archive_url,
+            period=message.period,
+        )
+    )

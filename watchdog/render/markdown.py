@@ -24,9 +24,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from watchdog.diff import DELETE, EQUAL
-from watchdog.models import Hunk, StatusMessage, TextDiff, iso
+from watchdog.models import DigestMessage, Hunk, StatusMessage, TextDiff, iso
 from watchdog.render.clean import flat, inert, one_line, readable
-from watchdog.render.compose import Cut, Line, Links, Passage, Story, hidden, shown
+from watchdog.render.compose import (
+    Cut,
+    Line,
+    Links,
+    Passage,
+    Story,
+    digest_groups,
+    digest_title,
+    hidden,
+    shown,
+)
 from watchdog.render.text import ZWSP, archive_reference, render_status, safe_url, where
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>~|&])")
@@ -221,3 +231,23 @@ def _block_lines(hunk: Hunk, dialect: Dialect) -> Iterator[str]:
             if piece:
                 runs.append((piece, marks.get(op, "**")))
     yield _marked(runs, dialect)
+
+
+# --------------------------------------------------------------------------- digests
+
+
+def render_digest_markdown(
+    message: DigestMessage, *, shown: int | None = None, head: bool = True, dialect: Dialect = COMMONMARK
+) -> str:
+    lines = [f"**{escape(digest_title(message), dialect)}**", ""] if head else []
+    for group in digest_groups(message, shown=shown):
+        lines.append(
+            f"**{escape(group.target, dialect)}** · _{escape(group.topic or 'other changes', dialect)}_"
+        )
+        lines.extend(f"- {link(item.link, item.headline, dialect)}" for item in group.items)
+        lines.append("")
+    left = len(message.items) - (len(message.items) if shown is None else shown)
+    if left > 0:
+        more = f"{left} more change{'s' if left != 1 else ''}"
+        lines.append(f"… {link(message.archive_url, more, dialect)}")
+    return "\n".join(lines).strip("\n") + "\n"

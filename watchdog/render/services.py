@@ -27,10 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from watchdog.models import ChangeMessage, Message, StatusMessage
+from watchdog.models import ChangeMessage, DigestMessage, Message, StatusMessage
 from watchdog.render import html, markdown, text
 from watchdog.render.clean import clip, one_line
-from watchdog.render.compose import Editorial, Links, Story, compose, fit, largest
+from watchdog.render.compose import Editorial, Links, Story, compose, digest_title, fit, largest
 from watchdog.render.markdown import Dialect
 
 Format = Literal["html", "markdown", "text"]
@@ -115,6 +115,8 @@ def write(
     """The title and body one service gets for a message, cut to what `fits` its limits."""
     if isinstance(message, StatusMessage):
         return _status(message, shape, fits=fits, title_max=title_max)
+    if isinstance(message, DigestMessage):
+        return _digest(message, shape, fits=fits, title_max=title_max)
     story = compose(message, editorial=editorial)
     links = Links.published(message.archive_url, message)
     title = clip(shape.guard(one_line(story.headline)), title_max) if shape.title_field else ""
@@ -182,3 +184,24 @@ def _largest_prefix(body: str, fits: Fits) -> int:
 
 def story_of(message: ChangeMessage, *, editorial: Editorial | None = None) -> Story:
     return compose(message, editorial=editorial)
+
+
+def _digest(message: DigestMessage, shape: Shape, *, fits: Fits, title_max: int) -> Written:
+    """A digest: as many whole items as fit, then how many more and the archive's link."""
+    head = not shape.title_field
+
+    def body(shown: int | None) -> str:
+        if shape.render == "html":
+            return html.render_digest_email(message, shown=shown)
+        if shape.render == "markdown":
+            return markdown.render_digest_markdown(message, shown=shown, head=head, dialect=shape.dialect)
+        return text.render_digest(message, shown=shown, head=head, guard=shape.guard)
+
+    whole = body(None)
+    if not fits(whole):
+        count = largest(len(message.items), lambda n: fits(body(n - 1)))
+        whole = body(max(count - 1, 0))
+        if not fits(whole):
+            whole = whole[: largest(len(whole), lambda n: fits(whole[:n]))]
+    title = clip(shape.guard(digest_title(message)), title_max) if shape.title_field else ""
+    return Written(title, whole)

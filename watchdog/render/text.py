@@ -16,9 +16,19 @@ import re
 from collections.abc import Callable, Iterator
 
 from watchdog.diff import DELETE, EQUAL, INSERT
-from watchdog.models import Hunk, StatusMessage, TextDiff, iso
+from watchdog.models import DigestMessage, Hunk, StatusMessage, TextDiff, iso
 from watchdog.render.clean import inert, one_line, readable
-from watchdog.render.compose import Cut, Line, Links, Passage, Story, hidden, shown
+from watchdog.render.compose import (
+    Cut,
+    Line,
+    Links,
+    Passage,
+    Story,
+    digest_groups,
+    digest_title,
+    hidden,
+    shown,
+)
 
 ZWSP = "\u200b"
 # what a chat service or a bridge behind a generic webhook could act on in plain text
@@ -179,3 +189,24 @@ def _plain_block(hunk: Hunk) -> Iterator[str]:
 
 def line_text(line: Line) -> str:
     return one_line(line.text)
+
+
+# --------------------------------------------------------------------------- digests
+
+
+def render_digest(
+    message: DigestMessage, *, shown: int | None = None, head: bool = True, guard: Guard = no_guard
+) -> str:
+    """A digest in plain text: per target, per topic, each change's headline and link."""
+    lines = [guard(digest_title(message)), ""] if head else []
+    for group in digest_groups(message, shown=shown):
+        lines.append(f"{guard(one_line(group.target))} · {guard(one_line(group.topic or 'other changes'))}")
+        for item in group.items:
+            link = safe_url(item.link)
+            lines.append(f"  - {guard(one_line(item.headline))}" + (f"\n    {link}" if link else ""))
+        lines.append("")
+    left = len(message.items) - (len(message.items) if shown is None else shown)
+    if left > 0:
+        where = safe_url(message.archive_url) or "policy-watchdog changes"
+        lines.append(f"… {left} more change{'s' if left != 1 else ''}: {where}")
+    return "\n".join(lines).strip("\n") + "\n"

@@ -188,9 +188,11 @@ class Outbox(Protocol):
         the time between the channel accepting it and this commit). With `attempt` (from begin_attempt)
         that attempt is completed; without, one is logged (attempts += 1)."""
 
-    def mark_delivered_many(self, delivery_ids: Sequence[int], at: datetime) -> None:
+    def mark_delivered_many(
+        self, delivery_ids: Sequence[int], at: datetime, *, attempts: Mapping[int, int] | None = None
+    ) -> None:
         """Several rows delivered at `at` by one message (a digest), in ONE transaction: either all of them
-        count as delivered or none does."""
+        count as delivered or none does. `attempts`: row id -> its attempt from begin_attempt, completed."""
 
     def mark_failed(
         self,

@@ -7,7 +7,7 @@ Rows are read again inside the turn, so a row another node delivered a moment ag
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -89,20 +89,19 @@ class PostgresOutbox:
             ):
                 self._complete(session, delivery_id, at, "delivered", None, attempt)
 
-    def mark_delivered_many(self, delivery_ids: Sequence[int], at: datetime) -> None:
+    def mark_delivered_many(
+        self, delivery_ids: Sequence[int], at: datetime, *, attempts: Mapping[int, int] | None = None
+    ) -> None:
         # several rows delivered by one message (a digest): all of them count, or none does
         with self._db.transaction() as session:
             for delivery_id in delivery_ids:
+                attempt = (attempts or {}).get(delivery_id)
                 if session.execute(
-                    "UPDATE outbox SET delivered_at = %s, attempts = attempts + 1, last_error = NULL "
+                    "UPDATE outbox SET delivered_at = %s, attempts = attempts + %s, last_error = NULL "
                     "WHERE id = %s AND delivered_at IS NULL",
-                    (at, delivery_id),
+                    (at, int(attempt is None), delivery_id),
                 ):
-                    session.execute(
-                        "INSERT INTO outbox_attempts (outbox_id, at, outcome, error) "
-                        "VALUES (%s, %s, 'delivered', NULL)",
-                        (delivery_id, at),
-                    )
+                    self._complete(session, delivery_id, at, "delivered", None, attempt)
 
     def mark_failed(
         self,

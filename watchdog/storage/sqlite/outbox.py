@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
@@ -79,17 +79,20 @@ class SqliteOutbox:
             if cursor.rowcount:
                 self._complete(delivery_id, at, "delivered", None, attempt)
 
-    def mark_delivered_many(self, delivery_ids: Sequence[int], at: datetime) -> None:
+    def mark_delivered_many(
+        self, delivery_ids: Sequence[int], at: datetime, *, attempts: Mapping[int, int] | None = None
+    ) -> None:
         # several rows delivered by one message (a digest): all of them count, or none does
         with self._db.transaction():
             for delivery_id in delivery_ids:
+                attempt = (attempts or {}).get(delivery_id)
                 cursor = self._db.execute(
-                    "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL "
+                    "UPDATE outbox SET delivered_at = ?, attempts = attempts + ?, last_error = NULL "
                     "WHERE id = ? AND delivered_at IS NULL",
-                    (ts(at), delivery_id),
+                    (ts(at), int(attempt is None), delivery_id),
                 )
                 if cursor.rowcount:
-                    self._log(delivery_id, at, "delivered", None)
+                    self._complete(delivery_id, at, "delivered", None, attempt)
 
     def mark_failed(
         self,
