@@ -4,15 +4,22 @@ receivers (aiosmtpd for email, a local webhook). Nothing lost, nothing twice, fa
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
+
+import lxml.html
+import pytest
+from lxml import etree
 
 from support.corpus import render_page
 from support.harness import Site, cli, cycle, deliver_at, open_archive, write_config
 from support.pageserver import PageServer, Reply
 from support.replay import corpus_text
 from support.sinks import SmtpSink, WebhookSink
+from watchdog.normalise import meaning_key
 from watchdog.notify import default_backoff
+from watchdog.publish import after_cycle
 
 APRIL = "series/facebook-privacy-policy-en/2025-04-23T12-31-08Z.md"
 MAY = "series/facebook-privacy-policy-en/2025-05-28T00-30-56Z.md"
@@ -144,3 +151,94 @@ def test_changes_and_diff_commands(page_server: PageServer, tmp_path: Path) -> N
     for fmt, marker in (("text", "+ "), ("md", "~"), ("html", "<ins")):
         out = cli("--config", str(config), "diff", "fb@v1", "fb@v2", "--format", fmt)
         assert out.returncode == 0 and "artificial intelligence" in out.stdout and marker in out.stdout, fmt
+
+
+# --------------------------------------------------------------------------- real changes, told alike
+
+FR_JUNE_2025 = "milestones/meta-privacy-policy-fr-fr/2025-06-16.md"
+FR_SEPT_2025 = "milestones/meta-privacy-policy-fr-fr/2025-09-04.md"  # a rewrite: half as long
+ARCHIVE_URL = "https://archive.example.org"
+LINE_NUMBERS = re.compile(r"@@|\bline \d|\bligne \d", re.IGNORECASE)
+REAL_CHANGES = [
+    pytest.param(APRIL, MAY, "Develop and improve artificial intelligence", id="en-may-2025-ai-at-meta"),
+    pytest.param(FR_2024_05, FR_PAUSE, "nous reportons la modification", id="fr-june-2024-pause"),
+    pytest.param(FR_JUNE_2025, FR_SEPT_2025, None, id="fr-september-2025-rewrite"),
+]
+
+
+@pytest.mark.parametrize(("before", "after", "quoted"), REAL_CHANGES)
+def test_a_real_change_is_told_the_same_way_by_every_channel_the_feed_and_the_site(
+    page_server: PageServer,
+    smtp_server: SmtpSink,
+    webhook_sink: WebhookSink,
+    second_webhook_sink: WebhookSink,
+    tmp_path: Path,
+    before: str,
+    after: str,
+    quoted: str | None,
+) -> None:
+    mattermost = f"mmost://{second_webhook_sink.host}:{second_webhook_sink.port}/token1"
+    config = write_config(
+        tmp_path,
+        page_server.base_url,
+        [Site("fb", "/p", 'name = "Meta Privacy Policy"\nmax_shrink = 0.9\nnotify = "all"')],
+        channels=[smtp_server.url(), webhook_sink.url, mattermost],
+        head=f'[alerts]\narchive_url = "{ARCHIVE_URL}"\n',
+    )
+    page_server.set("/p", render_page(corpus_text(before)), etag=False)
+    cycle(config)
+    page_server.set("/p", render_page(corpus_text(after), seed=1), etag=False)
+    (outcome,) = cycle(config)
+    assert outcome.status == "changed" and outcome.alerted
+    change_page = f"{ARCHIVE_URL}/changes/{outcome.change}.html"
+
+    (mail,) = smtp_server.messages
+    headline = mail["Subject"]
+    assert headline.startswith("[Meta Privacy Policy] ") and (' under "' in headline or ': "' in headline)
+    if quoted:
+        assert quoted in headline, "the headline quotes the sentence that says it"
+    html_part, plain_part = mail.get_body(preferencelist=("html",)), mail.get_body(preferencelist=("plain",))
+    assert html_part is not None and plain_part is not None
+    html = html_part.get_content()
+    assert html.rstrip().endswith("</html>"), "nothing after </html>"
+    page = lxml.html.fromstring(html)
+    wheres = [" ".join(p.text_content().split()) for p in page.find_class("where")]
+    assert wheres and all(re.match(r"(Added|Removed|Changed) under \S", w) for w in wheres), (
+        "each names its section"
+    )
+    plain = plain_part.get_content()
+    assert f"Page: {page_server.base_url}/p" in plain and f"Archive: {change_page}" in plain
+    (hook,) = webhook_sink.received
+    (chat,) = second_webhook_sink.received
+    assert hook["title"] == headline
+    assert len(chat["text"]) <= 4000 and change_page in chat["text"], "the archive link survives the cut"
+    for body in (html, plain, hook["message"], chat["text"]):
+        assert not LINE_NUMBERS.search(body), LINE_NUMBERS.search(body)
+        assert_no_punctuation_only_pair(body)
+
+    (record,) = [
+        json.loads(line) for line in cli("--config", str(config), "changes", "--json").stdout.splitlines()
+    ]
+    assert record["sections"] and all(record["sections"]), "every hunk names its section"
+    loaded, store = open_archive(config)
+    with store:
+        after_cycle(loaded, store)
+    feed = etree.parse(str(loaded.storage_dir / "feeds" / "all.atom")).getroot()
+    entry = feed.find("{http://www.w3.org/2005/Atom}entry")
+    assert entry is not None and entry.findtext("{http://www.w3.org/2005/Atom}title") == headline
+    site = lxml.html.parse(str(loaded.storage_dir / "site" / "changes" / f"{outcome.change}.html")).getroot()
+    assert site.findtext(".//h1").strip() == headline
+
+
+def assert_no_punctuation_only_pair(body: str) -> None:
+    """No passage shows an old sentence next to a new one that says the same (a full stop added, a case
+    change): those are folded. (A sentence removed in one passage and added in another has moved.)"""
+    if "<section" in body:
+        passages = [p.text_content() for p in lxml.html.fromstring(body).find_class("passage")]
+    else:
+        passages = body.split("\n\n")
+    for passage in passages:
+        lines = [line.strip().removeprefix("> ") for line in passage.splitlines()]
+        old = [line[2:].strip() for line in lines if line.startswith(("- ", "− "))]
+        new = {meaning_key(line[2:].strip()) for line in lines if line.startswith("+ ")}
+        assert not [line for line in old if line and meaning_key(line) in new], passage[:300]

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from watchdog.diff import DELETE, EQUAL, INSERT, changed_region, pair_sentences
 from watchdog.models import SEVERITY_RANK, ChangeMessage, DigestItem, DigestMessage, Hunk, Topic, TopicMatch
-from watchdog.normalise import editorial_reason
+from watchdog.normalise import editorial_reason, meaning_key
 from watchdog.render.clean import clip, one_line
 
 Editorial = Callable[[str, str], str | None]  # (before, after) -> why the edit keeps the meaning, or None
@@ -159,12 +159,12 @@ def compose(message: ChangeMessage, *, editorial: Editorial | None = editorial_r
         if reason is not None:
             folded[reason] += 1
             continue
-        passage = _passage(index, hunk, hunk_topics, tuple(m.sentence for m in found))
-        if editorial is not None:
-            passage, kept_meaning = _without_editorial_pairs(passage, editorial)
-            folded.update(kept_meaning)
-            if not passage.lines:
-                continue
+        passage, kept_meaning = _passage(
+            index, hunk, hunk_topics, tuple(m.sentence for m in found), editorial
+        )
+        folded.update(kept_meaning)
+        if not passage.lines:
+            continue
         best = min((ranks[t] for t in hunk_topics), default=len(ranks))
         changed = changed_size(hunk)
         # most severe topic first; then the passage touching more topics, then the bigger change
@@ -239,17 +239,53 @@ def _where(passage: Passage, quoted: str) -> str:
 # --------------------------------------------------------------------------- passages
 
 
-def _passage(index: int, hunk: Hunk, topics: tuple[str, ...], evidence: tuple[str, ...]) -> Passage:
+def _passage(
+    index: int, hunk: Hunk, topics: tuple[str, ...], evidence: tuple[str, ...], editorial: Editorial | None
+) -> tuple[Passage, list[str]]:
+    """The hunk as shown, and why the sentence pairs left out keep their meaning (one reason each)."""
     verb: Literal["Added", "Removed", "Changed"] = (
         "Added" if not hunk.before.strip() else "Removed" if not hunk.after.strip() else "Changed"
     )
     deleted_side = not hunk.after.strip()
-    changed = changed_size(hunk)
-    if changed > HUGE:
-        lines, summary = _excerpt(hunk), _huge(hunk, verb)
+    old, new = _sentence_pairs(hunk)
+    old, new, reasons = _without_same_meaning(old, new, editorial)
+    if reasons and verb == "Changed" and (not old or not new):
+        verb = "Added" if new else "Removed"
+    if changed_size(hunk) > HUGE:
+        lines, summary = _excerpt(new or old, "+" if new else "-"), _huge(hunk, verb)
     else:
-        lines, summary = tuple(_hunk_lines(hunk)), None
-    return Passage(index, hunk.section, hunk.anchor, topics, verb, lines, summary, deleted_side, evidence)
+        lines = tuple([_clip(Line("-", r)) for r in old] + [_clip(Line("+", r)) for r in new])
+        summary = None
+    passage = Passage(index, hunk.section, hunk.anchor, topics, verb, lines, summary, deleted_side, evidence)
+    return passage, reasons
+
+
+def _without_same_meaning(
+    old: list[tuple[Run, ...]], new: list[tuple[Run, ...]], editorial: Editorial | None
+) -> tuple[list[tuple[Run, ...]], list[tuple[Run, ...]], list[str]]:
+    """The old and new sentences without the pairs that say the same thing (a full stop added, a spelling
+    variant...): a changed passage shows only the sentences whose meaning changed."""
+    if editorial is None or not old or not new:
+        return old, new, []
+    # candidates by meaning key (one pass each side: a rewritten section has hundreds of sentences), then
+    # the normaliser's own judgement of each candidate pair
+    waiting: dict[str, list[int]] = {}
+    texts_new = ["".join(r.text for r in runs) for runs in new]
+    for j, text in enumerate(texts_new):
+        waiting.setdefault(meaning_key(text), []).append(j)
+    dropped_old, dropped_new, reasons = set(), set(), []
+    for i, runs in enumerate(old):
+        text = "".join(r.text for r in runs)
+        for j in waiting.get(meaning_key(text), []):
+            reason = editorial(text, texts_new[j]) if j not in dropped_new else None
+            if reason is not None:
+                dropped_old.add(i)
+                dropped_new.add(j)
+                reasons.append(reason)
+                break
+    kept_old = [runs for i, runs in enumerate(old) if i not in dropped_old]
+    kept_new = [runs for j, runs in enumerate(new) if j not in dropped_new]
+    return kept_old, kept_new, reasons
 
 
 def changed_size(hunk: Hunk) -> int:
@@ -261,32 +297,6 @@ def changed_size(hunk: Hunk) -> int:
     return sum(len(s) for s in (*hunk.sentences_before, *hunk.sentences_after))
 
 
-def _without_editorial_pairs(passage: Passage, editorial: Editorial) -> tuple[Passage, list[str]]:
-    """The passage without its sentence pairs that say the same thing (old and new differing only by a
-    full stop, a spelling variant...): a changed passage shows only the sentences whose meaning changed."""
-    if passage.summary:
-        return passage, []
-    old = [line for line in passage.lines if line.sign == "-"]
-    new = [line for line in passage.lines if line.sign == "+"]
-    dropped: set[int] = set()
-    reasons = []
-    for line in old:
-        for candidate in new:
-            if id(candidate) in dropped:
-                continue
-            reason = editorial(line.text, candidate.text)
-            if reason is not None:
-                dropped.update((id(line), id(candidate)))
-                reasons.append(reason)
-                break
-    if not dropped:
-        return passage, []
-    kept = tuple(line for line in passage.lines if id(line) not in dropped)
-    signs = {line.sign for line in kept}
-    verb = passage.verb if signs != {"+"} and signs != {"-"} else ("Added" if signs == {"+"} else "Removed")
-    return replace(passage, lines=kept, verb=verb), reasons
-
-
 def _huge(hunk: Hunk, verb: str) -> str:
     if verb == "Added":
         return f"added: {len(hunk.after):,} characters"
@@ -295,21 +305,21 @@ def _huge(hunk: Hunk, verb: str) -> str:
     return f"rewritten: {len(hunk.before):,} → {len(hunk.after):,} characters"
 
 
-def _excerpt(hunk: Hunk) -> tuple[Line, ...]:
-    """The first new sentences of a huge hunk (the old ones for a removal), whole, as changed text."""
-    sentences = hunk.sentences_after or hunk.sentences_before
-    sign: Literal["-", "+"] = "+" if hunk.sentences_after else "-"
-    return tuple(_clip(Line(sign, (Run(s, True),))) for s in sentences[:EXCERPT_SENTENCES])
+def _excerpt(sentences: list[tuple[Run, ...]], sign: Literal["-", "+"]) -> tuple[Line, ...]:
+    """The first sentences of a huge hunk (new ones; old ones for a removal), whole, as changed text."""
+    return tuple(
+        _clip(Line(sign, (Run("".join(r.text for r in runs), True),)))
+        for runs in sentences[:EXCERPT_SENTENCES]
+    )
 
 
-def _hunk_lines(hunk: Hunk) -> list[Line]:
-    """The hunk's changed sentences, old then new, each as runs of unchanged/changed text."""
+def _sentence_pairs(hunk: Hunk) -> tuple[list[tuple[Run, ...]], list[tuple[Run, ...]]]:
+    """The hunk's changed sentences, old and new, each as runs of unchanged/changed text."""
     if any(s.op == EQUAL for s in hunk.segments):
         old = _sentence_runs(hunk.before, _side_runs(hunk, DELETE), hunk.sentences_before)
         new = _sentence_runs(hunk.after, _side_runs(hunk, INSERT), hunk.sentences_after)
-    else:
-        old, new = _paired_runs(hunk.sentences_before, hunk.sentences_after)
-    return [_clip(Line("-", r)) for r in old] + [_clip(Line("+", r)) for r in new]
+        return old, new
+    return _paired_runs(hunk.sentences_before, hunk.sentences_after)
 
 
 def _side_runs(hunk: Hunk, op: int) -> list[Run]:

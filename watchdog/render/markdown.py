@@ -42,8 +42,8 @@ from watchdog.render.text import ZWSP, archive_reference, render_status, safe_ur
 _SPECIAL = re.compile(r"([\\`*_\[\]<>~|&])")
 _LINE_START = re.compile(r"^([ \t]*)([#+=-])")
 _NUMBERED = re.compile(r"^([ \t]*\d{1,9})([.)])")
-_MENTION = re.compile(r"(?<=@)(?=[\w&!#])")
-_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]]", re.IGNORECASE)
+_MENTION = re.compile(r"(?<=@)(?=[\w&!#\\])")  # after escaping: "@\&123" is a role mention too
+_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`|]*[^\s<>\"'`|.,;:!?)\]]", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ escaped Markdown with mentions broken. The known services:
 | Mattermost (mmost)         | Markdown, declared text    | escapes; @channel/@all/@here broken         |
 | Telegram (tgram)           | Markdown -> HTML (apprise) | escapes; @ broken                           |
 | Matrix (matrix)            | Markdown -> HTML (apprise) | escapes; @room broken                       |
-| Teams (msteams, workflows) | Markdown                   | & < > as entities (Teams renders HTML)      |
+| Teams (workflows; msteams) | Markdown (Adaptive Cards)  | escapes; msteams cards: & < > as entities   |
 | anything else              | by its declared formats    | Markdown: as above; text: broadcasts broken |
 
 Every service also gets URLs from page text as code spans (no link, no preview fetched), control, bidi
@@ -27,17 +27,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from watchdog.models import ChangeMessage, DigestMessage, Message, StatusMessage
+from watchdog.models import DigestMessage, Message, StatusMessage
 from watchdog.render import html, markdown, text
 from watchdog.render.clean import clip, one_line
-from watchdog.render.compose import Editorial, Links, Story, compose, digest_title, fit, largest
+from watchdog.render.compose import Links, compose, digest_title, fit, largest
 from watchdog.render.markdown import Dialect
 
 Format = Literal["html", "markdown", "text"]
 Fits = Callable[[str], bool]
 
 SLACK = Dialect(strike="~", escape_ampersand=False)
-TEAMS = Dialect(entities=True)
+TEAMS = Dialect(entities=True)  # the old Office 365 connector cards render HTML in their text
 # apprise service schemes -> the Markdown dialect the service renders
 MARKDOWN_SERVICES: dict[str, Dialect] = {
     "slack": SLACK,
@@ -48,9 +48,8 @@ MARKDOWN_SERVICES: dict[str, Dialect] = {
     "matrix": markdown.COMMONMARK,
     "matrixs": markdown.COMMONMARK,
     "msteams": TEAMS,
-    "workflows": TEAMS,
-    "workflow": TEAMS,
-    "powerautomate": TEAMS,
+    "workflows": markdown.COMMONMARK,  # Teams through Power Automate: Adaptive Cards, Markdown, no HTML
+    "workflow": markdown.COMMONMARK,
     "rocket": markdown.COMMONMARK,
     "rockets": markdown.COMMONMARK,
     "zulip": markdown.COMMONMARK,
@@ -110,14 +109,13 @@ def write(
     *,
     fits: Fits,
     title_max: int = 250,
-    editorial: Editorial | None = None,
 ) -> Written:
     """The title and body one service gets for a message, cut to what `fits` its limits."""
     if isinstance(message, StatusMessage):
         return _status(message, shape, fits=fits, title_max=title_max)
     if isinstance(message, DigestMessage):
         return _digest(message, shape, fits=fits, title_max=title_max)
-    story = compose(message, editorial=editorial)
+    story = compose(message)
     links = Links.published(message.archive_url, message)
     title = clip(shape.guard(one_line(story.headline)), title_max) if shape.title_field else ""
     head = not shape.title_field
@@ -180,10 +178,6 @@ def _status(message: StatusMessage, shape: Shape, *, fits: Fits, title_max: int)
 def _largest_prefix(body: str, fits: Fits) -> int:
 
     return largest(len(body), lambda n: fits(body[:n]))
-
-
-def story_of(message: ChangeMessage, *, editorial: Editorial | None = None) -> Story:
-    return compose(message, editorial=editorial)
 
 
 def _digest(message: DigestMessage, shape: Shape, *, fits: Fits, title_max: int) -> Written:
