@@ -16,7 +16,10 @@ import pytest
 from lxml import etree
 
 from support.archives import T0, Builder, corpus_archive, make_config, open_store
+from support.corpus import render_page
+from support.harness import Site, cycle, open_archive, write_config
 from support.pageserver import PageServer
+from support.replay import corpus_text, series
 from watchdog.config import Config
 from watchdog.models import Target, iso
 from watchdog.pipeline import archive_link
@@ -393,3 +396,66 @@ def test_the_june_2024_delay_banner_is_quoted(
     content = lxml.html.fragment_fromstring(entry.findtext(f"{A}content") or "", create_parent="div")
     inserted = " ".join(" ".join(node.text_content().split()) for node in content.iter("ins"))
     assert "delaying our change to the use of your information to develop and improve AI at Meta" in inserted
+
+
+# --------------------------------------------------------------------------- bounded: a reader can poll them
+
+SERIES = ("facebook-privacy-policy-en", "facebook-privacy-policy-fr", "facebook-privacy-policy-genai")
+
+
+@pytest.mark.slow
+def test_feeds_stay_small_after_replaying_long_real_series(page_server: PageServer, tmp_path: Path) -> None:
+    """Every recorded version of three real series, one check each (39 captures, big rewrites among
+    them): no feed file reaches 1 MB, no entry 20 KB, and each feed keeps its newest entries."""
+    sites = [
+        Site(name, f"/{name}", 'notify = "all"') for name in SERIES
+    ]
+    config_path = write_config(tmp_path, page_server.base_url, sites, head="[validate]\nmax_growth = 20.0\n")
+    captures = {name: series(name) for name in SERIES}
+    for step in range(max(len(c) for c in captures.values())):
+        for name, versions in captures.items():
+            page_server.set(
+                f"/{name}",
+                render_page(corpus_text(versions[min(step, len(versions) - 1)]), seed=step),
+                etag=False,
+            )
+        cycle(config_path)
+    config, store = open_archive(config_path)
+    with store:
+        changes = store.archive.changes()
+        after_cycle(config, store)
+    assert len(changes) >= 15, "a long series of real changes"
+    sizes = {
+        p.relative_to(config.storage_dir / "feeds"): p.stat().st_size
+        for p in (config.storage_dir / "feeds").rglob("*.atom")
+    }
+    assert max(sizes.values()) < 1_000_000, sizes
+    for name in sizes:
+        tree = etree.parse(str(config.storage_dir / "feeds" / name))
+        entries = tree.getroot().findall(f"{A}entry")
+        assert len(entries) <= FEED_LIMIT
+        for entry in entries:
+            assert len(etree.tostring(entry)) < 20_000, (name, entry.findtext(f"{A}title"))
+    print(
+        "feed sizes after the replay:",
+        {str(k): v for k, v in sorted(sizes.items())},
+        f"({len(changes)} changes)",
+    )
+
+
+def test_no_feed_file_exceeds_1_mb_however_big_its_entries(tmp_path: Path) -> None:
+    with open_store(tmp_path, [META]) as store:
+        meta = Builder(store, META)
+        meta.version(BASE)
+        for n in range(FEED_LIMIT + 10):
+            clauses = "\n\n".join(
+                f"## Clause {n}-{i}\n\nWe may use public posts {n}-{i} to train AI." for i in range(60)
+            )
+            meta.change(f"{BASE}\n{clauses}\n", topics=["ai-training"])
+        after_cycle(make_config(tmp_path, [META]), store)
+    for path in (tmp_path / "feeds").rglob("*.atom"):
+        assert path.stat().st_size < 1_000_000, path
+    entries = feeds_of(tmp_path / "feeds")["all.atom"].getroot().findall(f"{A}entry")
+    assert 0 < len(entries) <= FEED_LIMIT
+    content = entries[0].findtext(f"{A}content") or ""
+    assert "more passages in the archive" in content and "changes/meta@c" in content, "cut, with the link"

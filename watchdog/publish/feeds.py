@@ -48,8 +48,8 @@ Element = etree._Element
 ATOM = "http://www.w3.org/2005/Atom"
 TAG = "tag:policy-watchdog,2024:"
 FEED_LIMIT = 50  # entries per feed: the newest; older ones stay in the archive
-SUMMARY_MAX = 3_000  # characters of an entry's text summary
-CONTENT_MAX = 15_000  # bytes of an entry's HTML content once escaped in the XML: ~20 KB per entry
+SUMMARY_MAX = 3_000  # bytes of an entry's text summary once escaped in the XML
+CONTENT_MAX = 14_000  # bytes of an entry's HTML content once escaped in the XML: an entry stays under 20 KB
 FEED_MAX_BYTES = 1_000_000  # no feed file is larger: the oldest entries go first
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # `updated` of a feed with no entry yet: fixed, not "now"
 GENERATOR_URI = "https://pypi.org/project/policy-watchdog/"
@@ -325,7 +325,7 @@ def _entry_body(builder: FeedBuilder, inputs: FeedInputs, entry: ChangeEntry) ->
     summary = fit(
         story,
         lambda cut: render_text(story, links, cut=cut, head=False, meta=False, clean=_shown_line),
-        lambda body: len(body) <= SUMMARY_MAX,
+        lambda body: len(xml_escape(body).encode("utf-8")) <= SUMMARY_MAX,
         last_resort=[visible(story.headline)],
     )
     content = fit(
