@@ -407,9 +407,7 @@ SERIES = ("facebook-privacy-policy-en", "facebook-privacy-policy-fr", "facebook-
 def test_feeds_stay_small_after_replaying_long_real_series(page_server: PageServer, tmp_path: Path) -> None:
     """Every recorded version of three real series, one check each (39 captures, big rewrites among
     them): no feed file reaches 1 MB, no entry 20 KB, and each feed keeps its newest entries."""
-    sites = [
-        Site(name, f"/{name}", 'notify = "all"') for name in SERIES
-    ]
+    sites = [Site(name, f"/{name}", 'notify = "all"') for name in SERIES]
     config_path = write_config(tmp_path, page_server.base_url, sites, head="[validate]\nmax_growth = 20.0\n")
     captures = {name: series(name) for name in SERIES}
     for step in range(max(len(c) for c in captures.values())):

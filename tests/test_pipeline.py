@@ -166,6 +166,24 @@ def test_reading_commands(page_server: PageServer, tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no version" in missing.stderr and "Traceback" not in missing.stderr
 
 
+def test_history_shows_a_text_coming_back_after_a_revert(page_server: PageServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, page_server.base_url, [Site("fb", "/policy")])
+    for n, version in enumerate((APRIL, MAY, APRIL)):  # A -> B -> A: the third capture is a revert
+        page_server.set("/policy", page(version, seed=n), etag=False)
+        cycle(config)
+    rows = [
+        json.loads(line)
+        for line in cli("--config", str(config), "history", "fb", "--json").stdout.splitlines()
+    ]
+    assert [(r["id"], r["current"]) for r in rows] == [("fb@v2", False), ("fb@v1", True)]
+    assert [ret["change"] for ret in rows[1]["returns"]] == ["fb@c2"] and rows[1]["returns"][0][
+        "from"
+    ] == "fb@v2"
+    table = cli("--config", str(config), "history", "fb").stdout
+    line = next(row for row in table.splitlines() if row.startswith("fb@v1"))
+    assert line.endswith(f"current, back {rows[1]['returns'][0]['at'][:10]} (c2)")
+
+
 def test_reextract_adds_a_technical_version_and_never_alerts(page_server: PageServer, tmp_path: Path) -> None:
     config = write_config(tmp_path, page_server.base_url, [Site("fb", "/policy")])
     page_server.set("/policy", page(APRIL), etag=False)

@@ -11,7 +11,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -22,7 +22,7 @@ from watchdog.daemon import cmd_run, configure_run
 from watchdog.doctor import Diagnosis, diagnose
 from watchdog.errors import ConfigError, FetchError, NotFoundError, UsageError, WatchdogError
 from watchdog.follow import with_followed
-from watchdog.models import Capture, Outcome, Target, TargetState, iso
+from watchdog.models import Capture, ChangeRecord, Outcome, Target, TargetState, Version, iso
 from watchdog.notify import channel_health
 from watchdog.publish import commands as publish_commands
 from watchdog.publish.evidence import AnchorError
@@ -289,31 +289,19 @@ def cmd_history(args: argparse.Namespace) -> int:
     config = _config(args)
     with _open_store(config, writer=False) as store:
         archive = store.archive
-        if archive.target_state(args.target_id) is None and config.target(args.target_id) is None:
+        state = archive.target_state(args.target_id)
+        if state is None and config.target(args.target_id) is None:
             raise NotFoundError(f"unknown target {args.target_id!r}")
         versions = archive.versions(args.target_id)
+        returns = _returns(archive.changes(target=args.target_id))
+    current = state.current_version if state else None
     if args.json:
-        _print_json_lines(
-            [
-                {
-                    "id": v.id,
-                    "target": v.target_id,
-                    "first_seen": iso(v.first_seen),
-                    "last_seen": iso(v.last_seen),
-                    "text_hash": v.text_hash,
-                    "length": v.length,
-                    "technical": v.technical,
-                    "source": v.source,
-                    "recorded_at": iso(v.recorded_at) if v.recorded_at else None,
-                }
-                for v in versions
-            ]
-        )
+        _print_json_lines([_history_row(v, current, returns.get(v.id, [])) for v in versions])
         return EXIT_OK
     if not versions:
         print(f"{args.target_id}: no version yet (run `policy-watchdog check {args.target_id}`)", file=_out())
         return EXIT_OK
-    rows = [["VERSION", "FIRST SEEN", "LAST SEEN", "CHARS", "SHA-256", ""]]
+    rows = [["VERSION", "FIRST SEEN", "LAST SEEN", "CHARS", "SHA-256", "NOTE"]]
     rows += [
         [
             v.id,
@@ -321,12 +309,47 @@ def cmd_history(args: argparse.Namespace) -> int:
             iso(v.last_seen),
             str(v.length),
             v.text_hash[:12],
-            "technical" if v.technical else "",
+            _note(v, current, returns),
         ]
         for v in versions
     ]
     _table(rows)
     return EXIT_OK
+
+
+def _returns(changes: Sequence[ChangeRecord]) -> dict[str, list[ChangeRecord]]:
+    """version id -> the reverts that brought its text back, oldest first."""
+    found: dict[str, list[ChangeRecord]] = {}
+    for change in sorted(changes, key=lambda c: c.detected_at):
+        if change.kind == "revert":
+            found.setdefault(change.to_version, []).append(change)
+    return found
+
+
+def _history_row(version: Version, current: str | None, returns: Sequence[ChangeRecord]) -> dict[str, object]:
+    return {
+        "id": version.id,
+        "target": version.target_id,
+        "first_seen": iso(version.first_seen),
+        "last_seen": iso(version.last_seen),
+        "text_hash": version.text_hash,
+        "length": version.length,
+        "technical": version.technical,
+        "source": version.source,
+        "recorded_at": iso(version.recorded_at) if version.recorded_at else None,
+        "current": version.id == current,
+        "returns": [{"at": iso(c.detected_at), "change": c.id, "from": c.from_version} for c in returns],
+    }
+
+
+def _note(version: Version, current: str | None, returns: Mapping[str, Sequence[ChangeRecord]]) -> str:
+    """current, technical, and each return of this text after a revert ("back 2025-06-01 (c5)")."""
+    notes = ["current"] if version.id == current else []
+    notes += ["technical"] if version.technical else []
+    notes += [
+        f"back {c.detected_at:%Y-%m-%d} ({c.id.rsplit('@', 1)[-1]})" for c in returns.get(version.id, [])
+    ]
+    return ", ".join(notes)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
