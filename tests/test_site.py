@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import re
 from pathlib import Path
@@ -302,3 +303,39 @@ def test_a_missing_text_blob_is_reported_on_the_page_not_fatal(tmp_path: Path) -
     assert "cannot be read" in pages["changes/meta@c1.html"].text_content()
     assert "policy-watchdog verify" in pages["versions/meta@v2.html"].text_content()
     assert re.search(r"Our policy explains", pages["versions/meta@v1.html"].text_content())
+
+
+def test_the_version_page_is_citable_and_every_passage_links_to_its_section(
+    page_server: PageServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    config, _ = corpus_archive(tmp_path_factory, page_server, "may-2025")
+    site = config.storage_dir / "site"
+    pages = pages_of(site)
+    version = pages["versions/fb@v2.html"]
+    citation = version.find_class("cite")[0].text_content()
+    with SqliteStorage.open(config.storage_dir, writer=False) as store:
+        record = store.archive.version("fb@v2")
+        snapshot = store.archive.snapshot(record.snapshot_id or 0)
+        body = store.blobs.get(snapshot.body_hash)
+    assert citation.startswith("fb (effective May 27, 2025), version 2 as first seen ")
+    assert record.text_hash in citation and f"at {snapshot.final_url}." in citation
+    assert citation.endswith("versions/fb@v2.html in this archive")
+    facts = dict(
+        zip(
+            [dt.text_content() for dt in version.iter("dt")],
+            [dd.text_content() for dd in version.iter("dd")],
+            strict=True,
+        )
+    )
+    assert facts["Effective (as the text states)"] == "May 27, 2025 (2025-05-27)"
+    raw = version.xpath("//a[@download and starts-with(@href, '../raw/')]/@href")[0]
+    assert gzip.decompress((site / "versions" / raw).read_bytes()) == body, "the raw capture, as fetched"
+    change = pages["changes/fb@c1.html"]
+    places = change.xpath("//section[@class='what-changed']//p[@class='where']/a/@href")
+    assert places and all(h.startswith("../versions/fb@v2.html#s-") for h in places)
+    for href in places:
+        anchor = href.split("#", 1)[1]
+        assert version.get_element_by_id(anchor).tag in {"h2", "h3", "h4", "h5", "h6", "tr", "th"}
+    compare = pages["compare/fb@v1--fb@v2.html"]
+    assert compare.findtext(".//h1") == "fb: fb@v1 → fb@v2" and compare.find_class("passage")
+    assert "fb@v1 (previous)" in version.text_content() or "fb@v1 (first version)" in version.text_content()
