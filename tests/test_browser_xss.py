@@ -9,6 +9,9 @@ can see an injection. Screenshots go to test-artifacts/ (phone width too).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -222,3 +225,18 @@ def test_screenshots_of_a_phone_sized_change_page(browser: Any, base_url: str) -
     )
     assert seen.pwned is None and seen.errors == []
     assert (ARTIFACTS / "xss-change-phone.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_the_readme_screenshots_script_runs(tmp_path: Path) -> None:
+    """docs/screenshots.py, which took the README's screenshots, still works (into another folder)."""
+    script = Path(__file__).resolve().parent.parent / "docs" / "screenshots.py"
+    env = {**os.environ, "POLICY_WATCHDOG_SHOTS": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    for name, width in (("change-desktop.png", 1280), ("change-phone.png", 390), ("email.png", 760)):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(data[16:20], "big") == width, name
+        assert len(data) > 20_000, f"{name}: a real page, not a blank one"

@@ -24,7 +24,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
@@ -90,8 +90,9 @@ class SmtpSink:
         return AuthResult(success=True)
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpSink]:
+@contextmanager
+def running_smtp_server() -> Iterator[SmtpSink]:
+    """An SMTP server on an ephemeral port of 127.0.0.1 for the duration of the block (also for scripts)."""
     sink = SmtpSink()
     controller = _EphemeralController(
         sink, hostname=sink.host, port=0, authenticator=sink.authenticate, auth_require_tls=False
@@ -102,6 +103,12 @@ def smtp_server() -> Iterator[SmtpSink]:
         yield sink
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpSink]:
+    with running_smtp_server() as sink:
+        yield sink
 
 
 # --------------------------------------------------------------------------- webhook

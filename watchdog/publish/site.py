@@ -65,7 +65,7 @@ CSS = (
     ".where{margin:0 0 .4rem}.old,.new{margin:.4rem 0}.summary{font-style:italic}"
     "del{background:var(--del);text-decoration:line-through}"
     "ins{background:var(--ins);text-decoration:underline;text-underline-offset:.2em;font-weight:600}"
-    ".new>ins:only-child{font-weight:normal}"
+    ".new>ins:only-child,.old>del:only-child{font-weight:normal;text-decoration-color:#8888}"
     ".tags{display:inline-block;border:1px solid var(--rule);border-radius:3px;padding:0 .3rem}"
     "mark{background:#fff2a8;color:#000}"
     ".kind{font-size:.75rem;border:1px solid var(--rule);border-radius:3px;padding:0 .3rem;"

@@ -40,6 +40,8 @@ EMAIL_CSS = {
     "new": "margin:4px 0;color:#123f18",
     "del": "background:#ffe0e0;color:#8a1c1c;text-decoration:line-through",
     "ins": "background:#dcf5dc;color:#14601d;text-decoration:none;font-weight:600",
+    "del_whole": "background:#fff0f0;color:#8a1c1c;text-decoration:line-through",
+    "ins_whole": "background:#eefaee;color:#14601d;text-decoration:none",
     "pointer": "margin:14px 0;font-weight:600",
     "folded": "margin:14px 0;color:#555",
 }
