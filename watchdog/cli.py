@@ -378,6 +378,7 @@ def cmd_changes(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    # imported here: render.html loads Jinja2, which only this command and publishing need
     from watchdog.diff import diff_texts
     from watchdog.render import html, markdown, text
 

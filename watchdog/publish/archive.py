@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from watchdog import __version__
+from watchdog.diff import diff_texts
 from watchdog.models import (
     ChangeMessage,
     ChangeRecord,
@@ -229,8 +230,6 @@ class DiffCache:
 
 
 def _default_diff(before: str, after: str) -> TextDiff:
-    from watchdog.diff import diff_texts
-
     return diff_texts(before, after)
 
 

@@ -55,7 +55,7 @@ def configure_serve(sub: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from watchdog.publish.serve import serve
+    from watchdog.publish.serve import serve  # with the site's templates: Jinja2, only for `serve`
 
     config = _config(args)
 

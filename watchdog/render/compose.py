@@ -197,6 +197,8 @@ def headline(story: Story) -> str:
     name = one_line(story.message.target_name)
     tags = ", ".join(t.id for t in story.topics)
     tail = f" · {tags}" if tags else ""
+    if story.message.kind == "capture":  # the capture changed shape: never told as a wording change
+        return f"[{name}] The capture changed, not the wording"
     if not story.passages:
         edits = "; ".join(f"{count} {reason}" for reason, count in story.folded)
         what = f"Only edits that keep the meaning ({edits})" if edits else "Wording changed"
