@@ -18,7 +18,7 @@ from support.sinks import ListOutbox, SmtpSink, WebhookSink
 from watchdog.config import load_config
 from watchdog.digest import period_of
 from watchdog.models import Channel, StatusMessage
-from watchdog.notify import Notifier, channel_key, deliver_pending, redact
+from watchdog.notify import Notifier, channel_health, channel_key, deliver_pending, redact
 from watchdog.pipeline import Context, Fetchers, run_cycle
 from watchdog.storage import open_store
 
@@ -231,6 +231,10 @@ def test_a_digest_channel_from_the_config_through_the_real_archive(
     clock[0] = DAY + timedelta(hours=2)
     cycle()
     assert webhook_sink.received == [], "changes wait for the day's brief"
+    with open_store(config, writer=False) as store:
+        [health] = channel_health(config.channels, store.outbox.all_pending())
+    assert (health.owed, health.in_brief, health.state) == (2, 2, "ok"), "waiting is not failing"
+    assert health.next_attempt_at == datetime(2025, 5, 28, tzinfo=UTC), "the daemon's next pass: day's end"
     clock[0] = DAY + timedelta(days=1, minutes=1)
     cycle()
     cycle()

@@ -456,9 +456,12 @@ def cmd_deliver(args: argparse.Namespace) -> int:
         ctx = Context(config=config, store=store, fetchers=Fetchers(config))
         deliver(ctx)
         health = channel_health(config.channels, store.outbox.all_pending())
-    owed, unconfirmed = sum(h.owed for h in health), sum(h.unconfirmed for h in health)
+    in_brief = sum(h.in_brief for h in health)
+    owed, unconfirmed = sum(h.owed for h in health) - in_brief, sum(h.unconfirmed for h in health)
     if owed:
         print(f"{owed} alert(s) still owed (a channel is down or backing off; retried later)", file=_out())
+    if in_brief:
+        print(f"{in_brief} change(s) wait for their channel's daily or weekly brief", file=_out())
     if unconfirmed:
         print(
             f"{unconfirmed} alert(s) unconfirmed: sent twice without an answer, never sent again (they may "

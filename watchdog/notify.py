@@ -1015,7 +1015,8 @@ class ChannelHealth:
     owed: int  # alerts still to send (due now or backing off)
     unconfirmed: int  # sent MAX_UNCERTAIN_SENDS times without an answer: never sent again by itself
     failing: str | None  # why its first owed alert did not go out last time (None: nothing failed)
-    next_attempt_at: datetime | None  # when its first owed alert is due
+    next_attempt_at: datetime | None  # when its first owed alert is due (a brief: its period's end at least)
+    in_brief: int = 0  # changes waiting for the channel's daily or weekly brief, none failed: not a problem
 
     @property
     def state(self) -> str:
@@ -1031,10 +1032,21 @@ def _health(channel: Channel, rows: list[Delivery]) -> ChannelHealth:
     unconfirmed = [d for d in rows if d.uncertain_sends >= MAX_UNCERTAIN_SENDS]
     owed = [d for d in rows if d.uncertain_sends < MAX_UNCERTAIN_SENDS]
     head = owed[0] if owed else None
+    dues = [due for d in owed if (due := _due_at(d, channel)) is not None]
     return ChannelHealth(
         label=channel.label,
         owed=len(owed),
         unconfirmed=len(unconfirmed),
         failing=head.last_error if head is not None else None,
-        next_attempt_at=min((d.next_attempt_at for d in owed if d.next_attempt_at), default=None),
+        next_attempt_at=min(dues, default=None),
+        in_brief=sum(1 for d in owed if _summed_up(d, channel) and d.last_error is None),
     )
+
+
+def _due_at(delivery: Delivery, channel: Channel) -> datetime | None:
+    """When the row can next go out: a digest channel's change waits for the end of its period too."""
+    if not _summed_up(delivery, channel):
+        return delivery.next_attempt_at
+    assert channel.digest is not None
+    end = period_of(delivery.created_at, channel.digest)[1]
+    return max(end, delivery.next_attempt_at) if delivery.next_attempt_at else end
