@@ -426,6 +426,26 @@ def test_an_attempt_is_logged_before_the_send_and_completed_after(store: Storage
     assert (row.attempts, row.uncertain_sends, row.last_error) == (1, 1, "timed out")
 
 
+def test_several_rows_delivered_by_one_message_count_together(store: Storage) -> None:
+    """A digest is one send for several rows: each has its attempt begun and completed, all of them are
+    marked delivered in one transaction, and marking them again changes nothing."""
+    write(store, alerts=(owed("c1", ("mail",)), owed("c2", ("mail",)), owed("c3", ("mail",))))
+    outbox = store.outbox
+    first, second, third = outbox.pending_deliveries(T0)
+    begun = {
+        row.id: outbox.begin_attempt(row.id, T0, retry_at=T0 + timedelta(minutes=5))
+        for row in (first, second)
+    }
+    outbox.mark_delivered_many([first.id, second.id], T0, attempts=begun)
+    assert [d.id for d in outbox.all_pending()] == [third.id]
+    for row in (first, second):
+        assert [a.outcome for a in outbox.attempts(row.id)] == ["delivered"], "the begun attempt, completed"
+    outbox.mark_delivered_many([first.id, second.id, third.id], T0 + timedelta(minutes=1))
+    assert outbox.all_pending() == []
+    assert [a.outcome for a in outbox.attempts(first.id)] == ["delivered"], "a delivered row is left alone"
+    assert [a.outcome for a in outbox.attempts(third.id)] == ["delivered"], "without a begun attempt: logged"
+
+
 def test_a_notice_no_check_produced_is_owed_once_per_channel(store: Storage) -> None:
     notice = OwedAlert("channel-failing@abc", alert("channel-failing@abc").to_json(), ("mail", "slack"))
     assert store.outbox.enqueue_notice(notice, at=T0) == 2
