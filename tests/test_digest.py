@@ -135,8 +135,8 @@ def test_a_brief_that_fails_is_retried_whole_and_sent_once(
     monday = datetime(2025, 6, 2, 0, 5, tzinfo=UTC)
     failed = deliver_pending(list_outbox, notifier, [channel], now=monday)
     assert (failed.failed, failed.delivered) == (2, 0) and webhook_sink.refused_posts == 1
-    webhook_sink.up()
-    sent = deliver_pending(list_outbox, notifier, [channel], now=monday + timedelta(hours=1))
+    webhook_sink.up()  # a refused brief is tried again by the very next pass, whatever its backoff
+    sent = deliver_pending(list_outbox, notifier, [channel], now=monday + timedelta(seconds=1))
     assert (sent.delivered, sent.waiting) == (2, 1), "the first week's brief; the second week is not over"
     assert [p["title"] for p in webhook_sink.received] == [
         "policy-watchdog weekly brief, week of 2025-05-26: 2 changes on 1 page"
@@ -162,6 +162,8 @@ def test_an_unanswered_brief_is_sent_at_most_twice_and_logged_against_each_chang
     webhook_sink.delay = 2.0  # answers after apprise stopped waiting: the brief may have arrived
     first = deliver_pending(list_outbox, notifier, [channel], now=DAY + timedelta(days=1))
     assert (first.uncertain, first.delivered, webhook_sink.arrivals) == (2, 0, 1), "not retried in the pass"
+    soon = deliver_pending(list_outbox, notifier, [channel], now=DAY + timedelta(days=1, seconds=1))
+    assert (soon.waiting, webhook_sink.arrivals) == (2, 1), "an unanswered brief waits out its backoff"
     later = DAY + timedelta(days=2)
     second = deliver_pending(list_outbox, notifier, [channel], now=later)
     assert (second.uncertain, webhook_sink.arrivals) == (2, 2), "sent once more after its backoff"

@@ -724,8 +724,10 @@ class _Pass:
         for (start, end), group in sorted(periods.items()):
             if channel.key in self.tally.held:
                 self.tally.count("skipped", len(group))
-            elif self.now < end or not all(row.id in due for row in group):
-                self.tally.count("waiting", len(group))  # the period is not over, or its brief backs off
+            elif self.now < end or any(row.uncertain_sends and row.id not in due for row in group):
+                # the period is not over, or its last brief went unanswered and waits out its backoff (a
+                # refused brief is tried again by every pass, like any refused alert)
+                self.tally.count("waiting", len(group))
                 self.tally.held.add(channel.key)
             elif (problem := self.notifier.unusable(channel)) is not None:
                 self.tally.hold(channel, "unusable", problem)
@@ -790,6 +792,8 @@ class _Pass:
         uncertain = isinstance(exc, DeliveryUncertain)
         outcome: AttemptOutcome = "unknown" if uncertain else "failed"
         error = _with_accepted(str(exc), exc.accepted)
+        if not uncertain:  # refused: every pass tries it again, the daemon at least every REFUSED_RETRY
+            retry_at = min(retry_at, self.now + REFUSED_RETRY)
         for row in group:
             last = uncertain and row.uncertain_sends + 1 >= MAX_UNCERTAIN_SENDS
             self.outbox.mark_failed(
