@@ -159,6 +159,7 @@ FR_JUNE_2025 = "milestones/meta-privacy-policy-fr-fr/2025-06-16.md"
 FR_SEPT_2025 = "milestones/meta-privacy-policy-fr-fr/2025-09-04.md"  # a rewrite: half as long
 ARCHIVE_URL = "https://archive.example.org"
 LINE_NUMBERS = re.compile(r"@@|\bline \d|\bligne \d", re.IGNORECASE)
+REGEX_SYNTAX = re.compile(r"\\[bswdBSWD]|\(\?|\[\^|\.\*|\.\+|\|\w|[\w)]\?\(")  # \b \s (?i) [^ .* .+ |x
 REAL_CHANGES = [
     pytest.param(APRIL, MAY, "Develop and improve artificial intelligence", id="en-may-2025-ai-at-meta"),
     pytest.param(FR_2024_05, FR_PAUSE, "nous reportons la modification", id="fr-june-2024-pause"),
@@ -228,6 +229,15 @@ def test_a_real_change_is_told_the_same_way_by_every_channel_the_feed_and_the_si
     assert entry is not None and entry.findtext("{http://www.w3.org/2005/Atom}title") == headline
     site = lxml.html.parse(str(loaded.storage_dir / "site" / "changes" / f"{outcome.change}.html")).getroot()
     assert site.findtext(".//h1").strip() == headline
+    assert [h.text for h in site.iter("h2")][0] == "What changed", "phone-first: the passages before metadata"
+    for href in site.xpath("//section[@class='what-changed']//p[@class='summary']/a/@href"):
+        assert href.startswith("#full-") and site.get_element_by_id(href[1:]).find_class("where")
+    flagged = [li.text_content() for li in site.xpath("//ul[@class='flagged']/li")]
+    assert flagged, "why it was flagged: the sentences a topic matched"
+    for item in flagged:
+        assert not REGEX_SYNTAX.search(item), f"words, not a regular expression: {item}"
+    if after == FR_SEPT_2025:
+        assert site.xpath("//p[@class='summary']/a[text()='full text']"), "the rewrite is summarised"
 
 
 def assert_no_punctuation_only_pair(body: str) -> None:
