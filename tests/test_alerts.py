@@ -229,7 +229,7 @@ def test_a_real_change_is_told_the_same_way_by_every_channel_the_feed_and_the_si
     assert entry is not None and entry.findtext("{http://www.w3.org/2005/Atom}title") == headline
     site = lxml.html.parse(str(loaded.storage_dir / "site" / "changes" / f"{outcome.change}.html")).getroot()
     assert site.findtext(".//h1").strip() == headline
-    assert [h.text for h in site.iter("h2")][0] == "What changed", "phone-first: the passages before metadata"
+    assert next(h.text for h in site.iter("h2")) == "What changed", "phone-first: passages before metadata"
     for href in site.xpath("//section[@class='what-changed']//p[@class='summary']/a/@href"):
         assert href.startswith("#full-") and site.get_element_by_id(href[1:]).find_class("where")
     flagged = [li.text_content() for li in site.xpath("//ul[@class='flagged']/li")]

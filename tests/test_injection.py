@@ -2,9 +2,10 @@
 Markdown, Slack mrkdwn, right-to-left overrides and zero-width characters. None stays active.
 
 Real receivers where the service can run here: Mattermost (apprise's mmost:// posts to a local HTTP
-server), a json:// webhook, e-mail (aiosmtpd). Cloud-only services (Slack, Discord, Microsoft Teams through
-Power Automate, Telegram) are intercepted at the HTTP layer (requests), the one mock allowed: what they
-would have received is checked the way the service reads it."""
+server), Matrix (apprise's matrix:// in hookshot mode posts the formatted body a Matrix client shows, and its
+plain fallback, to a local HTTP server), a json:// webhook, e-mail (aiosmtpd). Cloud-only services (Slack,
+Discord, Microsoft Teams through Power Automate, Telegram) are intercepted at the HTTP layer (requests),
+the one mock allowed: what they would have received is checked the way the service reads it."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ PAYLOADS = [
     ("mrkdwn", "*bold* _italic_ ~strike~ `code` in Slack's own syntax."),
     ("rtl-override", "Download the file \u202egpj.exe\u202c to object."),
     ("zero-width", "Tell @\u200beveryone and @\u200deveryone and <\u200b!channel> and @\ufeffhere."),
-    ("entities", "Fish &amp; chips &lt;b&gt;bold&lt;/b&gt; &#64;everyone."),
+    ("entities", "Fish &amp; chips &lt;b&gt;bold&lt;/b&gt; &#64;everyone &#64;room &#x40;here."),
 ]
 HOSTILE = "\n\n".join(sentence for _id, sentence in PAYLOADS)
 BEFORE = "# Privacy Policy\n\n## Your rights\n\nYou can object.\n"
@@ -58,6 +59,7 @@ CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200c-\u200f\u202a-\u20
 ACTIVE_MENTION = re.compile(
     r"(?<![\\\w\u200b])@(?:everyone|here|channel|all|room)\b|(?<!\\)<[!@#]", re.IGNORECASE
 )
+BROADCAST = re.compile(r"(?<![\\\w\u200b])@(?:everyone|here|channel|all|room)\b", re.IGNORECASE)
 OURS = (PAGE, ARCHIVE)
 
 
@@ -134,6 +136,22 @@ def test_mattermost_gets_escaped_markdown_with_mentions_broken(webhook_sink: Web
     assert_inert_text(body, "mattermost")
     assert_no_foreign_markup(rendered_markdown(body), "mattermost")  # Mattermost renders Markdown
     assert "`http://evil.example/beacon.png`" in body, "a page URL is code: no link, no preview fetched"
+
+
+def test_matrix_gets_html_and_a_plain_fallback_that_notify_nobody(webhook_sink: WebhookSink) -> None:
+    """apprise renders Matrix's Markdown with Python-Markdown, which writes a backslash-escaped "&" as a bare
+    "&": page text "&#64;room" must still reach the room as those characters, never as "@room" (Matrix
+    notifies the whole room on "@room" in the plain body)."""
+    send(f"matrix://token1@{webhook_sink.host}:{webhook_sink.port}/?mode=hookshot")
+    [payload] = webhook_sink.received
+    assert webhook_sink.paths == ["/webhook/token1"]
+    page = lxml.html.fromstring(f"<div>{payload['html']}</div>")
+    assert_no_foreign_markup(page, "matrix")
+    plain = payload["text"].replace("\r\n", "\n", 1)  # apprise's own line break after the title
+    for where, shown in (("matrix plain", plain), ("matrix html", page.text_content())):
+        assert not CONTROL.search(shown), (where, CONTROL.search(shown))
+        assert not BROADCAST.search(shown), (where, BROADCAST.search(shown))  # Slack's <!channel> is text
+        assert "Fish &amp; chips &lt;b&gt;bold&lt;/b&gt; &#64;everyone &#64;room &#x40;here." in shown, where
 
 
 def test_a_json_webhook_gets_inert_plain_text(webhook_sink: WebhookSink) -> None:
@@ -235,23 +253,46 @@ def test_teams_and_telegram_get_inert_bodies(posts: list[dict[str, Any]]) -> Non
 
 
 def test_failure_alerts_neutralise_server_text_too(
-    webhook_sink: WebhookSink, posts: list[dict[str, Any]]
+    webhook_sink: WebhookSink, second_webhook_sink: WebhookSink, posts: list[dict[str, Any]]
 ) -> None:
-    """A rejection reason and an HTTP reason phrase come from the server: as hostile as page text."""
-    reason = "HTTP 503 <!channel> @everyone [login](https://evil.example) \u202eevil"
+    """A rejection reason and an HTTP reason phrase come from the server: as hostile as page text, for every
+    service (Mattermost and Matrix received for real, the cloud services intercepted)."""
+    reason = (
+        "HTTP 503 <!channel> @everyone &#64;room [login](https://evil.example) ![b](http://e.example/b) "
+        "\u202eevil"
+    )
     failing = StatusMessage("fb@failing1", "failing", "fb", "Meta", PAGE, message().detected_at, reason, 3)
     for url in (
         f"mmost://{webhook_sink.host}:{webhook_sink.port}/token1",
+        f"matrix://token1@{second_webhook_sink.host}:{second_webhook_sink.port}/?mode=hookshot",
         "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#p",
+        "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js",
+        "workflows://prod-01.westus.logic.azure.com:443/abcd1234/signature12345",
+        "tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/-1001234567",
     ):
         target = channel(url)
         Notifier([target], sleep=lambda _s: None).send(target, status_alert_of(failing))
     mattermost = webhook_sink.received[0]["text"]
-    slack = posts[0]["json"]["attachments"][0]
+    matrix = second_webhook_sink.received[0]
+    slack, discord, teams, telegram = (post["json"] for post in posts)
+    attachment = slack["attachments"][0]
     for where, body in (
         ("mattermost", mattermost),
-        ("slack title", slack["title"]),
-        ("slack text", slack["text"]),
+        ("slack title", attachment["title"]),
+        ("slack text", attachment["text"]),
     ):
         assert_inert_text(body, where)
-    assert_no_foreign_markup(rendered_markdown(mattermost), "mattermost failure")
+    blocks = teams["attachments"][0]["content"]["body"]
+    for where, markdown_body in (
+        ("mattermost", mattermost),
+        ("discord", discord["content"]),
+        *(("teams", block["text"]) for block in blocks if block.get("type") == "TextBlock"),
+    ):
+        assert_no_foreign_markup(rendered_markdown(markdown_body), where)
+        assert not BROADCAST.search(markdown_body), where
+    shown = lxml.html.fromstring(f"<div>{matrix['html']}</div>")
+    assert_no_foreign_markup(shown, "matrix failure")
+    for where, body in (("matrix html", shown.text_content()), ("matrix plain", matrix["text"])):
+        assert not BROADCAST.search(body) and "\u202e" not in body, where
+    assert not BROADCAST.search(telegram["text"]) and "\u202e" not in telegram["text"]
+    assert "evil.example" not in re.sub(r"`[^`]*`", "", telegram["text"]).replace("\\", ""), "no live link"

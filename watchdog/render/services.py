@@ -12,10 +12,14 @@ escaped Markdown with mentions broken. The known services:
 | Slack (slack)              | Markdown -> mrkdwn         | escapes; & < > entities (apprise); @ broken |
 | Discord (discord)          | Markdown                   | escapes; @ broken (apprise pings "@name")   |
 | Mattermost (mmost)         | Markdown, declared text    | escapes; @channel/@all/@here broken         |
-| Telegram (tgram)           | Markdown -> HTML (apprise) | escapes; @ broken                           |
-| Matrix (matrix)            | Markdown -> HTML (apprise) | escapes; @room broken                       |
+| Telegram (tgram)           | Markdown -> its Markdown   | escapes; @ broken                           |
+| Matrix (matrix)            | Markdown -> HTML (apprise) | escapes, & as &amp;; @room broken           |
 | Teams (workflows; msteams) | Markdown (Adaptive Cards)  | escapes; msteams cards: & < > as entities   |
 | anything else              | by its declared formats    | Markdown: as above; text: broadcasts broken |
+
+The title field is plain text for most services (Slack, Matrix, Zulip, e-mail: apprise escapes it for
+them), but Discord writes it into its Markdown message and Microsoft Teams into a Markdown text block: there
+it is escaped in the service's dialect like the body (TITLE_IN_MARKDOWN).
 
 Every service also gets URLs from page text as code spans (no link, no preview fetched), control, bidi
 and zero-width characters removed (clean.inert), and bodies cut to its limits with the archive link kept.
@@ -38,6 +42,9 @@ Fits = Callable[[str], bool]
 
 SLACK = Dialect(strike="~", escape_ampersand=False)
 TEAMS = Dialect(entities=True)  # the old Office 365 connector cards render HTML in their text
+# apprise renders Matrix's Markdown with Python-Markdown, which writes a backslash-escaped "&" back as a bare
+# "&": page text "&#64;room" would reach the room as "@room" (a room-wide ping). An entity stays literal.
+PYTHON_MARKDOWN = Dialect(entities=True)
 # apprise service schemes -> the Markdown dialect the service renders
 MARKDOWN_SERVICES: dict[str, Dialect] = {
     "slack": SLACK,
@@ -45,8 +52,8 @@ MARKDOWN_SERVICES: dict[str, Dialect] = {
     "mmost": markdown.COMMONMARK,
     "mmosts": markdown.COMMONMARK,
     "tgram": markdown.COMMONMARK,
-    "matrix": markdown.COMMONMARK,
-    "matrixs": markdown.COMMONMARK,
+    "matrix": PYTHON_MARKDOWN,
+    "matrixs": PYTHON_MARKDOWN,
     "msteams": TEAMS,
     "workflows": markdown.COMMONMARK,  # Teams through Power Automate: Adaptive Cards, Markdown, no HTML
     "workflow": markdown.COMMONMARK,
@@ -54,6 +61,10 @@ MARKDOWN_SERVICES: dict[str, Dialect] = {
     "rockets": markdown.COMMONMARK,
     "zulip": markdown.COMMONMARK,
 }
+
+# services that render the title as Markdown (Discord: title and body are one Markdown message; Teams:
+# the title is a Markdown text block of the card)
+TITLE_IN_MARKDOWN = frozenset({"discord", "msteams", "workflows", "workflow"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +88,16 @@ class Shape:
     guard: text.Guard
     title_field: bool
     attach: bool  # the full diff as a file (e-mail)
+    title_markdown: bool = False  # the service renders the title as Markdown (TITLE_IN_MARKDOWN)
+
+    def title(self, line: str, title_max: int) -> str:
+        """One line of page-derived text as this service's title: inert, within `title_max` characters."""
+        if not self.title_markdown:
+            return clip(self.guard(one_line(line)), title_max)
+        plain, width = one_line(line), title_max
+        while len(titled := markdown.escape(clip(plain, width), self.dialect)) > title_max and width > 1:
+            width -= max(1, len(titled) - title_max)  # escapes lengthen it: fewer words, never half an escape
+        return titled
 
 
 def shape_for(facts: ServiceFacts) -> Shape:
@@ -84,7 +105,8 @@ def shape_for(facts: ServiceFacts) -> Shape:
     formats = set(facts.formats)
     if known is not None and facts.forced != "text":
         declare: Format = "markdown" if "markdown" in formats else "text"
-        return Shape("markdown", declare, known, text.guard_broadcasts, facts.title_field, False)
+        titled = declare == "markdown" and any(s in TITLE_IN_MARKDOWN for s in facts.schemes)
+        return Shape("markdown", declare, known, text.guard_broadcasts, facts.title_field, False, titled)
     mail_like = "html" in formats and "markdown" not in formats
     if facts.forced in (None, "html") and mail_like:
         return Shape("html", "html", markdown.COMMONMARK, text.no_guard, facts.title_field, facts.attachments)
@@ -117,7 +139,7 @@ def write(
         return _digest(message, shape, fits=fits, title_max=title_max)
     story = compose(message)
     links = Links.published(message.archive_url, message)
-    title = clip(shape.guard(one_line(story.headline)), title_max) if shape.title_field else ""
+    title = shape.title(story.headline, title_max) if shape.title_field else ""
     head = not shape.title_field
     if shape.render == "html":
         body = fit(
@@ -156,7 +178,6 @@ def _status(message: StatusMessage, shape: Shape, *, fits: Fits, title_max: int)
     title, body = text.render_status(message, guard=shape.guard)
     if shape.render == "markdown":
         body = "\n".join(markdown.escape(line, shape.dialect) for line in body.split("\n"))
-        title = shape.guard(title)
     elif shape.render == "html":
         paragraphs = [p for p in body.split("\n\n") if p.strip()]
         body = html.mail().from_string(_STATUS_HTML).render(title=title, paragraphs=paragraphs)
@@ -172,7 +193,7 @@ def _status(message: StatusMessage, shape: Shape, *, fits: Fits, title_max: int)
     whole = head + body
     if not fits(whole):
         whole = whole[: max(0, _largest_prefix(whole, fits))]
-    return Written(clip(title, title_max) if shape.title_field else "", whole)
+    return Written(shape.title(title, title_max) if shape.title_field else "", whole)
 
 
 def _largest_prefix(body: str, fits: Fits) -> int:
@@ -197,5 +218,5 @@ def _digest(message: DigestMessage, shape: Shape, *, fits: Fits, title_max: int)
         whole = body(max(count - 1, 0))
         if not fits(whole):
             whole = whole[: largest(len(whole), lambda n: fits(whole[:n]))]
-    title = clip(shape.guard(digest_title(message)), title_max) if shape.title_field else ""
+    title = shape.title(digest_title(message), title_max) if shape.title_field else ""
     return Written(title, whole)
