@@ -65,6 +65,7 @@ MALFORMED = [
         "revert-window-huge",
     ),
     row("[alerts]\nrevert_window = 30\n", "alerts.revert_window", "duration string", "revert-window-number"),
+    row("[alerts]\nfeed_entries = 0\n", "alerts.feed_entries", "between 1 and 1000", "feed-entries-zero"),
     # [fetch] numbers
     row("[fetch]\ntimeout = nan\n", "fetch.timeout", "must be a finite number, got nan", "timeout-nan"),
     row("[fetch]\ntimeout = inf\n", "fetch.timeout", "finite", "timeout-inf"),

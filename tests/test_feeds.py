@@ -7,6 +7,7 @@ archives come from the real pipeline over loopback (corpus pages) or straight th
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -267,6 +268,11 @@ def test_feeds_keep_the_newest_entries_only(tmp_path: Path) -> None:
     titles = feeds_of(tmp_path / "feeds")["target/meta.atom"].getroot().findall(f"{A}entry")
     assert len(titles) == FEED_LIMIT
     assert f"Clause {FEED_LIMIT + 4}." in (titles[0].findtext(f"{A}summary") or "")
+    with open_store(tmp_path, [META]) as store:  # `[alerts] feed_entries = 3`: the three newest
+        config = make_config(tmp_path, [META])
+        after_cycle(replace(config, alerts=replace(config.alerts, feed_entries=3)), store)
+    fewer = feeds_of(tmp_path / "feeds")["target/meta.atom"].getroot().findall(f"{A}entry")
+    assert [e.findtext(f"{A}title") for e in fewer] == [e.findtext(f"{A}title") for e in titles[:3]]
 
 
 # --------------------------------------------------------------------------- stability, determinism

@@ -76,6 +76,7 @@ INTERVAL = Bounds(1, 366 * 86400)
 CONFIRM_DELAY = Bounds(0, 300)
 REVERT_WINDOW = Bounds(0, 3660 * 86400)
 FAILURE_THRESHOLD = Bounds(1, 1000, integer=True)
+FEED_ENTRIES = Bounds(1, 1000, integer=True)
 MAX_GROWTH = Bounds(1, 1000)
 MIN_LENGTH = Bounds(0, 100_000_000, integer=True)
 FRACTION = Bounds(0, 1)
@@ -90,6 +91,7 @@ class AlertSettings:
     failure_threshold: int = 3  # consecutive errors/rejections before one "can no longer read" alert
     revert_window: timedelta = timedelta(days=30)
     archive_url: str | None = None  # public base URL of the archive, used in alert links
+    feed_entries: int = 50  # entries per Atom feed, the newest (older ones stay in the archive and its site)
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,6 +478,7 @@ class _Reader:
             "failure_threshold": partial(self.integer, bounds=FAILURE_THRESHOLD),
             "revert_window": partial(self.duration, bounds=REVERT_WINDOW),
             "archive_url": lambda k, v: self.url(k, v),
+            "feed_entries": partial(self.integer, bounds=FEED_ENTRIES),
         }
         return AlertSettings(**self.fields("alerts.", table, spec))
 

@@ -4,15 +4,15 @@
     feeds/target/<id>.atom       one target's changes and reverts
     feeds/topic/<id>.atom        changes touching one topic (and the reverts that withdraw them)
 
-Each feed holds its newest FEED_LIMIT entries (the static site keeps the whole history). An entry is a
-stored change record, so a technical re-extraction (a version without a change) or a rejected capture never
-appears. A revert (the text went back to an earlier version: an A->B->A flip) is its own, clearly titled
-entry: "X reverted to v2 (withdraws c3: topics)", published in every feed the withdrawn change appeared in,
-so a reader who saw the change also sees it undone. Nothing in a feed comes from the clock: `updated` and
-`published` are the detection times, the feed's `updated` is its newest entry's (or the epoch when empty),
-so an unchanged archive gives byte-identical files. Entry ids are `tag:` URIs made of the change id and
-the start of its record hash (both immutable), so they never change and never collide across
-installations. XML is built with lxml (text is escaped by the serialiser, never concatenated).
+Each feed holds its newest `[alerts] feed_entries` entries (default FEED_LIMIT; the static site keeps the
+whole history). An entry is a stored change record, so a technical re-extraction (a version without a
+change) or a rejected capture never appears. A revert (the text went back to an earlier version: an A->B->A
+flip) is its own, clearly titled entry: "X reverted to v2 (withdraws c3: topics)", published in every feed
+the withdrawn change appeared in, so a reader who saw the change also sees it undone. Nothing in a feed
+comes from the clock: `updated` and `published` are the detection times, the feed's `updated` is its newest
+entry's (or the epoch when empty), so an unchanged archive gives byte-identical files. Entry ids are `tag:`
+URIs made of the change id and the start of its record hash (both immutable), so they never change and never
+collide across installations. XML is built with lxml (text is escaped by the serialiser, never concatenated).
 
 An entry is what an alert says (watchdog.render): the headline as its title, the passages under their
 sections as text (summary, at most SUMMARY_MAX characters) and as HTML (content, at most CONTENT_MAX bytes
@@ -32,7 +32,7 @@ from xml.sax.saxutils import escape as xml_escape
 from lxml import etree
 
 from watchdog import __version__
-from watchdog.config import Config
+from watchdog.config import AlertSettings, Config
 from watchdog.errors import StorageError
 from watchdog.models import ChangeRecord, Event, TargetState, Topic, iso
 from watchdog.publish.archive import Archive, DiffCache, change_evidence, change_message
@@ -47,7 +47,7 @@ Element = etree._Element
 
 ATOM = "http://www.w3.org/2005/Atom"
 TAG = "tag:policy-watchdog,2024:"
-FEED_LIMIT = 50  # entries per feed: the newest; older ones stay in the archive
+FEED_LIMIT = AlertSettings().feed_entries  # entries per feed by default: the newest; older ones stay archived
 SUMMARY_MAX = 3_000  # bytes of an entry's text summary once escaped in the XML
 CONTENT_MAX = 14_000  # bytes of an entry's HTML content once escaped in the XML: an entry stays under 20 KB
 FEED_MAX_BYTES = 1_000_000  # no feed file is larger: the oldest entries go first
@@ -153,7 +153,8 @@ class FeedBuilder:
         return [self._page(spec, entries) for spec, entries in self._feeds()]
 
     def _page(self, spec: FeedSpec, entries: Sequence[Entry]) -> Page:
-        ordered = sorted(entries, key=lambda e: (e.at, e.sort_id), reverse=True)[:FEED_LIMIT]
+        ordered = sorted(entries, key=lambda e: (e.at, e.sort_id), reverse=True)
+        ordered = ordered[: self.config.alerts.feed_entries]
         inputs = FeedInputs(spec, tuple(ordered), self.config.alerts.archive_url, self.config.topics)
         return Page(spec.path, page_key(self.generator, inputs), lambda: render_feed(self, inputs))
 
