@@ -227,6 +227,16 @@ def test_a_real_change_is_told_the_same_way_by_every_channel_the_feed_and_the_si
     feed = etree.parse(str(loaded.storage_dir / "feeds" / "all.atom")).getroot()
     entry = feed.find("{http://www.w3.org/2005/Atom}entry")
     assert entry is not None and entry.findtext("{http://www.w3.org/2005/Atom}title") == headline
+    content = lxml.html.fromstring(entry.findtext("{http://www.w3.org/2005/Atom}content") or "")
+    versions = (
+        f"{ARCHIVE_URL}/versions/{record['from_version']}.html",
+        f"{ARCHIVE_URL}/versions/{record['to_version']}.html",
+    )
+    for where, root in (("e-mail", page), ("feed", content)):
+        places = [p.xpath("a/@href") for p in root.find_class("where")]
+        assert places and all(h and h[0].startswith(versions) and "#s-" in h[0] for h in places), (
+            f"{where}: each passage links to its section in the version page"
+        )
     site = lxml.html.parse(str(loaded.storage_dir / "site" / "changes" / f"{outcome.change}.html")).getroot()
     assert site.findtext(".//h1").strip() == headline
     assert next(h.text for h in site.iter("h2")) == "What changed", "phone-first: passages before metadata"
