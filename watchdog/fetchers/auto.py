@@ -21,8 +21,6 @@ from __future__ import annotations
 import logging
 import re
 
-from bs4 import BeautifulSoup
-
 from watchdog.errors import FetchError, MissingDependencyError, OversizeError
 from watchdog.fetchers.base import Fetcher
 from watchdog.models import Capture, NotModified, Target, Validators
@@ -119,6 +117,8 @@ class _PlainPage:
     """The plain body, parsed once (lxml through bs4) for the few questions needs_browser asks."""
 
     def __init__(self, body: bytes) -> None:
+        from bs4 import BeautifulSoup  # lazy: loading it costs ~60 ms, and only "auto" targets need it
+
         self._body = body
         self._soup = BeautifulSoup(body, "lxml")
         self._has_scripts = self._soup.find("script") is not None
