@@ -33,12 +33,12 @@ import hashlib
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from functools import cache
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from watchdog.errors import ExtractError
@@ -48,23 +48,40 @@ if TYPE_CHECKING:
     from bs4 import BeautifulSoup, Tag
 
 __all__ = [
+    "CELLS",
+    "CELL_ITEM",
+    "DROP",
+    "DROPPED_CHARS",
+    "HTML_SPACE",
+    "SPACE_CHARS",
+    "UNREAD_TEXT_IN",
+    "LinkTargets",
     "LinkWatch",
     "ParsedPage",
+    "Renderer",
+    "TreeFacts",
+    "aria_heading_level",
     "canonical_url",
     "check_selector",
     "decode",
+    "decode_page",
     "extract",
+    "is_hidden",
     "link_key",
     "normalise",
+    "resolve_base",
     "text_hash",
+    "title_text",
 ]
+
+_E = TypeVar("_E")
 
 # --------------------------------------------------------------------------- normalisation
 
-_SPACES: Final = (
+SPACE_CHARS: Final = (
     "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000\t"
 )
-_INVISIBLE: Final = (
+INVISIBLE_CHARS: Final = (
     "\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
 _SINGLE_QUOTES: Final = "\u2018\u2019\u201a\u201b\u02bc"
@@ -73,12 +90,15 @@ _NEWLINES: Final = "\u0085\u2028\u2029\u000b\u000c"
 _CONTROLS: Final = "".join(
     chr(c) for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c) not in "\n\t\r\x0b\x0c\x85"
 )
+# What normalise turns into one space (Unicode spaces, tabs) and what it drops (zero-width and bidi marks,
+# soft hyphens, C0/C1 controls).
+DROPPED_CHARS: Final = INVISIBLE_CHARS + _CONTROLS
 
 
 def _replacements() -> MappingProxyType[str, str]:
     table: dict[str, str] = {}
-    table.update(dict.fromkeys(_SPACES, " "))
-    table.update(dict.fromkeys(_INVISIBLE + _CONTROLS, ""))
+    table.update(dict.fromkeys(SPACE_CHARS, " "))
+    table.update(dict.fromkeys(DROPPED_CHARS, ""))
     table.update(dict.fromkeys(_SINGLE_QUOTES, "'"))
     table.update(dict.fromkeys(_DOUBLE_QUOTES, '"'))
     table.update(dict.fromkeys(_NEWLINES + "\r", "\n"))
@@ -89,11 +109,13 @@ _REPLACEMENTS: Final = _replacements()
 # One regex pass finds the few characters to replace: much faster than str.translate on long, mostly
 # ASCII texts.
 _SPECIAL: Final = re.compile("\r\n|[" + re.escape("".join(_REPLACEMENTS)) + "]")
-_SPACE_RUN: Final = re.compile(r"(?<=\S) {2,}")
+# Each pattern starts with a literal, so that the regex engine jumps from one candidate to the next instead of
+# trying every position of a 200,000-character policy: two or more spaces after a non-space, ...
+_SPACE_RUN: Final = re.compile(r"  (?<=\S  ) *")
 _TRAILING: Final = re.compile(r" +$", re.MULTILINE)
 _GUILLEMET_OPEN: Final = re.compile(r"« *")
 _GUILLEMET_CLOSE: Final = re.compile(r" *»")
-_BLANK_RUN: Final = re.compile(r"\n{3,}")
+_BLANK_RUN: Final = re.compile(r"\n\n\n+")
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -113,8 +135,12 @@ def normalise(text: str) -> str:
     # NFC after the removals: dropping a zero-width mark can bring a base letter and its combining
     # accent together, and composing them last keeps normalise(normalise(x)) == normalise(x).
     text = unicodedata.normalize("NFC", text)
-    text = _GUILLEMET_CLOSE.sub(" »", _GUILLEMET_OPEN.sub("« ", text))
-    text = _TRAILING.sub("", _SPACE_RUN.sub(" ", text))
+    # (a pattern that cannot match is not run: a quick substring test skips it)
+    if "«" in text or "»" in text:
+        text = _GUILLEMET_CLOSE.sub(" »", _GUILLEMET_OPEN.sub("« ", text))
+    text = _SPACE_RUN.sub(" ", text)
+    if " \n" in text or text.endswith(" "):
+        text = _TRAILING.sub("", text)
     text = _BLANK_RUN.sub("\n\n", text).strip("\n")
     return text + "\n" if text else ""
 
@@ -239,16 +265,27 @@ def _codec(label: str | None) -> str | None:
     return _LEGACY_ALIASES.get(name, name)
 
 
+# The charset a document declares itself: an XML declaration in its first 1,024 bytes, else a <meta> with a
+# charset (http-equiv content or charset attribute) in its first 2,048 bytes. These are the rules
+# beautifulsoup4's EncodingDetector.find_declared_encoding applies to a page's head, written here so that
+# decoding (which every reader needs) does not load beautifulsoup4.
+_XML_DECLARED: Final = re.compile(rb"""^\s*<\?.*encoding=['"](.*?)['"].*\?>""", re.IGNORECASE)
+_META_DECLARED: Final = re.compile(rb"""<\s*meta[^>]+charset\s*=\s*["']?([^>]*?)[ /;'">]""", re.IGNORECASE)
+
+
+def _declared_charset(head: bytes) -> str | None:
+    found = _XML_DECLARED.search(head, 0, 1024) or _META_DECLARED.search(head, 0, 2048)
+    label = found.group(1).decode("ascii", "replace") if found else ""
+    return label.lower() or None
+
+
 def _candidates(body: bytes, content_type: str | None) -> Iterator[str]:
     """Encodings to try, most authoritative first (BOM, header, <meta>), then UTF-8."""
-    from bs4.dammit import EncodingDetector
-
     for bom, name in _BOMS:
         if body.startswith(bom):
             yield name
     match = _CHARSET_PARAM.search(content_type or "")
-    declared = [_codec(match.group(1) if match else None)]
-    declared.append(_codec(EncodingDetector.find_declared_encoding(body[:4096], is_html=True)))
+    declared = [_codec(match.group(1) if match else None), _codec(_declared_charset(body[:4096]))]
     for label in declared:
         if label is not None:
             # A declared single-byte charset on a body that is valid, non-ASCII UTF-8 is a mislabel:
@@ -409,12 +446,22 @@ def _select(soup: BeautifulSoup, selectors: Sequence[str]) -> list[Tag]:
 
 
 # --------------------------------------------------------------------------- rendering
+#
+# One renderer turns a tree of elements into the canonical lines, whichever parser built the tree: it is
+# fed events (an element starts, text, the element ends) by a walk over beautifulsoup4's tree (below,
+# the parser of record) or over the pruned lxml tree of watchdog.fastread, and asks the tree three
+# questions it cannot answer from an element's name and attributes alone (TreeFacts). Per element it
+# does a few dictionary look-ups and, for the elements that need one, pushes a tuple to be handed back
+# when the element ends: a 400 KB policy of ~4,000 elements is rendered in a few milliseconds.
 
-_DROP: Final = frozenset(
+DROP: Final = frozenset(
     {"script", "style", "noscript", "template", "svg", "math", "iframe", "canvas", "head", "meta",
      "link", "title", "object", "embed", "audio", "video", "picture", "source", "track", "map",
      "input", "select", "textarea", "datalist", "img", "area"}
 )  # fmt: skip
+# beautifulsoup4 files the text of ruby annotations (<rt>, <rp>) apart (RubyTextString...), so the walk
+# below never reads it; the fast reader drops it the same way.
+UNREAD_TEXT_IN: Final = frozenset({"rt", "rp"})
 _BLOCK: Final = frozenset(
     {"address", "article", "aside", "blockquote", "body", "caption", "center", "dd", "details",
      "dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form",
@@ -424,134 +471,184 @@ _BLOCK: Final = frozenset(
 _LISTS: Final = frozenset({"ul", "ol", "menu", "dir"})
 _HEADINGS: Final = MappingProxyType({f"h{n}": n for n in range(1, 7)})
 CELL_ITEM: Final = " • "  # list items inside a table cell: the row stays one line, its items stay apart
-_CELLS: Final = frozenset({"td", "th"})
+CELLS: Final = frozenset({"td", "th"})
 _ROW_GROUPS: Final = frozenset({"thead", "tbody", "tfoot"})
+_TABLE_PARTS: Final = frozenset({"tr", "td", "th"})
 _HIDDEN_STYLE: Final = re.compile(
     r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse))\s*(?:!important\s*)?(?:;|$)",
     re.IGNORECASE,
 )
-_HTML_SPACE: Final = re.compile(r"[ \t\n\r\f]+")
+HTML_SPACE: Final = re.compile(r"[ \t\n\r\f]+")
+
+
+def _collapsed(text: str) -> str:
+    """HTML white space runs as one space (most lines have none: a few substring tests are cheaper)."""
+    if "  " in text or "\n" in text or "\t" in text or "\r" in text or "\f" in text:
+        return HTML_SPACE.sub(" ", text)
+    return text
+
+
 _NON_HTTP_LINK: Final = ("javascript:", "data:", "blob:", "about:")
 
+# What an element is to the renderer (the `kind` of its end tuple).
+_LINK, _ROW, _CELL, _HEADER_CELL, _HEAD = "link", "row", "cell", "header cell", "head"
+_ITEM, _LIST, _BLOCK_KIND = "item", "list", "block"
+_LINES_ENDING: Final = frozenset({_ITEM, _LIST, _BLOCK_KIND})
 
-def _is_landmark(tag: Tag) -> bool:
-    return tag.name == "main" or tag.get("role") == "main"
 
-
-def _is_hidden(tag: Tag) -> bool:
+def is_hidden(
+    name: str, attrs: Mapping[str, object], element: _E, holds_landmark: Callable[[_E], bool]
+) -> bool:
     """Hidden from a reader: `hidden`, inline display:none / visibility:hidden, aria-hidden, closed <dialog>.
 
-    aria-hidden="true" is honoured except on an element holding the main landmark: modal dialogs (the
-    cookie prompt) set it on the whole page behind them, which stays visible; elsewhere it marks
-    decorative duplicates (icon glyphs, separators).
+    aria-hidden="true" is honoured except on an element holding the main landmark (`holds_landmark`: a
+    descendant of `element` is <main> or role=main): modal dialogs (the cookie prompt) set it on the whole
+    page behind them, which stays visible; elsewhere it marks decorative duplicates (icon glyphs, separators).
     """
-    attrs = tag.attrs
     if not attrs:
-        return tag.name == "dialog"
+        return name == "dialog"
     hidden = attrs.get("hidden")
     if hidden is not None and str(hidden).lower() != "until-found":
         return True
     style = attrs.get("style")
     if isinstance(style, str) and _HIDDEN_STYLE.search(style):
         return True
-    if tag.name == "dialog" and "open" not in attrs:
+    if name == "dialog" and "open" not in attrs:
         return True
     aria = attrs.get("aria-hidden")
-    return isinstance(aria, str) and aria.strip().lower() == "true" and tag.find(_is_landmark) is None
+    return isinstance(aria, str) and aria.strip().lower() == "true" and not holds_landmark(element)
 
 
-def _is_layout_table(table: Tag) -> bool:
-    """A table used for page layout, read as nested blocks: role=presentation/none, or one column."""
-    if table.get("role") in ("presentation", "none"):
-        return True
-    for row in table.find_all("tr"):
-        if len(row.find_all(_CELLS, recursive=False)) > 1 and row.find_parent("table") is table:
-            return False
-    return True
+def aria_heading_level(value: object) -> int:
+    """The level of a role=heading element from its aria-level (2 when absent or not a number)."""
+    aria = str(value).strip()
+    return min(max(int(aria), 1), 6) if aria.isdigit() else 2
 
 
-@dataclass(frozen=True, slots=True)
-class _State:
-    """What the position in the tree implies for the text below it."""
+class TreeFacts(Protocol):
+    """What the renderer asks a tree beyond an element's name and attributes."""
 
-    indent: str = ""  # continuation indent inside list items
-    list_depth: int = 0
-    data_table: bool = False  # rows/cells below belong to a data table (not a layout one)
-    in_cell: bool = False  # inside a data-table cell: everything flows into the row's line
-    in_pre: bool = False
-    in_head: bool = False  # inside a data table's <thead>
+    def layout_table(self, table: Any) -> bool:
+        """A <table> used for page layout (read as nested blocks), not a data table."""
+
+    def link_alt(self, link: Any) -> str:
+        """The stripped alt text of the link's first image that has an alt attribute ("" if none)."""
+
+    def link_url(self, link: Any) -> str | None:
+        """The link target to show after the link's text, or None (see LinkTargets)."""
 
 
 @dataclass(frozen=True, slots=True)
-class _Close:
-    """Pushed after an element's children: what closing it does, and the state to restore."""
-
-    tag: Tag
-    kind: str  # "row", "cell", "list", "item", "block", "link" or "" (inline)
-    saved: _State
-    parts_mark: int = 0
-    lines_mark: int = 0
-    marker_before: str | None = None  # a block's line prefix before it opened (see _drop_empty_heading)
-
-
-@dataclass(slots=True)
-class _Renderer:
-    """Builds the canonical lines from one walk over the selected subtrees (one instance per page)."""
+class LinkTargets:
+    """Which link targets the text keeps: the canonical URL of every link (`keep_links`), or of the links
+    `watch` matches; never in-page anchors, javascript:/data: links or empty hrefs."""
 
     base: str
     keep_links: bool
-    watch: LinkWatch | None = None  # links whose target is kept even without keep_links
-    self_url: str = ""
-    lines: list[str] = field(default_factory=list)
-    parts: list[str] = field(default_factory=list)
-    marker: str | None = None  # prefix of the next line ("- ", "## "), else the indent
-    blank_pending: bool = False
-    state: _State = field(default_factory=_State)
-    cells: list[str] = field(default_factory=list)
-    cell_start: int = 0
-    level: int = 0  # level of the last heading written: accordion titles and table headers nest below it
-    header_cells: int = 0  # <th> cells of the current row
-    cell_heading: int = 0  # level of a heading met inside the current row (0: none)
+    watch: LinkWatch | None
+    self_url: str
 
-    def render(self, roots: Sequence[Tag]) -> str:
-        self.self_url = canonical_url(self.base, base=self.base)
-        for root in roots:
-            self._walk(root)
-            self._flush(blank=True)
+    @classmethod
+    def of(cls, base: str, keep_links: bool, watch: LinkWatch | None) -> LinkTargets:
+        return cls(base, keep_links, watch, canonical_url(base, base=base))
+
+    @property
+    def wanted(self) -> bool:
+        return self.keep_links or bool(self.watch)
+
+    def url(self, href: object) -> str | None:
+        if not isinstance(href, str) or not href.strip():
+            return None
+        if href.strip().lower().startswith(_NON_HTTP_LINK):
+            return None
+        if not self.keep_links and (self.watch is None or not self.watch.might_match(href, self.base)):
+            return None
+        url = canonical_url(href, base=self.base)
+        if url == self.self_url:  # an in-page anchor (#section): not a link target worth comparing
+            return None
+        if not self.keep_links and not (self.watch and self.watch.matches(url)):
+            return None
+        return url
+
+
+class _State:
+    """What the position in the tree implies for the text below it (never changed in place: an element's
+    end restores the state its start saw)."""
+
+    __slots__ = ("data_table", "in_cell", "in_head", "in_pre", "indent", "list_depth")
+
+    def __init__(
+        self,
+        indent: str = "",  # continuation indent inside list items
+        list_depth: int = 0,
+        data_table: bool = False,  # rows/cells below belong to a data table (not a layout one)
+        in_cell: bool = False,  # inside a data-table cell: everything flows into the row's line
+        in_pre: bool = False,
+        in_head: bool = False,  # inside a data table's <thead>
+    ) -> None:
+        self.indent, self.list_depth, self.data_table = indent, list_depth, data_table
+        self.in_cell, self.in_pre, self.in_head = in_cell, in_pre, in_head
+
+    def but(self, **changes: Any) -> _State:
+        fields = {name: getattr(self, name) for name in _State.__slots__}
+        fields.update(changes)
+        return _State(**fields)
+
+
+# Pushed at an element's start, handed back at its end: (kind, element, state to restore, parts and lines
+# written before it, the line prefix before it).
+Close = tuple[str, Any, _State, int, int, "str | None"]
+
+
+class Renderer:
+    """Builds the canonical lines of the selected subtrees from one walk's events (one instance per page).
+
+    Per root: `start` / `text` / `end` events in document order (`end` only for what `start` returned),
+    then `end_root`; `finish` returns the normalised text."""
+
+    __slots__ = (
+        "blank_pending", "cell_heading", "cell_start", "cells", "facts", "header_cells", "level", "lines",
+        "links", "marker", "parts", "state",
+    )  # fmt: skip
+
+    def __init__(self, facts: TreeFacts, links: LinkTargets) -> None:
+        self.facts = facts
+        self.links = links
+        self.lines: list[str] = []
+        self.parts: list[str] = []
+        self.marker: str | None = None  # prefix of the next line ("- ", "## "), else the indent
+        self.blank_pending = False
+        self.state = _State()
+        self.cells: list[str] = []
+        self.cell_start = 0
+        self.level = 0  # level of the last heading written: accordion titles and table headers nest below it
+        self.header_cells = 0  # <th> cells of the current row
+        self.cell_heading = 0  # level of a heading met inside the current row (0: none)
+
+    def end_root(self) -> None:
+        self._flush(blank=True)
+
+    def finish(self) -> str:
         return normalise("\n".join(self.lines))
-
-    def _walk(self, root: Tag) -> None:
-        from bs4.element import CData, NavigableString, Tag
-
-        stack: list[object] = [root]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, _Close):
-                self._close(node)
-            elif isinstance(node, Tag):
-                # A selected root is read even when hidden: the configuration asked for it.
-                if node.name in _DROP or (node is not root and _is_hidden(node)):
-                    continue
-                stack.append(self._open(node))
-                stack.extend(reversed(node.contents))
-            elif type(node) in (NavigableString, CData):  # not comments, doctypes, PIs
-                self._text(str(node))
 
     # ----------------------------------------------------------------- lines
 
     def _flush(self, *, blank: bool) -> None:
         """End the current line (if it has text); `blank` asks for a blank line before the next one."""
-        joined = "".join(self.parts)
-        line = joined.rstrip() if self.state.in_pre else _HTML_SPACE.sub(" ", joined).strip()
-        self.parts.clear()
-        if line:
-            if self.blank_pending and self.lines:
-                self.lines.append("")
-            prefix = self.marker if self.marker is not None else self.state.indent
-            self.lines.append(prefix + line)
-            self.marker = None
-            self.blank_pending = False
-        self.blank_pending = self.blank_pending or blank
+        parts = self.parts
+        if parts:
+            joined = "".join(parts)
+            parts.clear()
+            line = joined.rstrip() if self.state.in_pre else _collapsed(joined).strip()
+            if line:
+                if self.blank_pending and self.lines:
+                    self.lines.append("")
+                prefix = self.marker if self.marker is not None else self.state.indent
+                self.lines.append(prefix + line)
+                self.marker = None
+                self.blank_pending = False
+        if blank:
+            self.blank_pending = True
 
     def _boundary(self) -> None:
         """A block starts or ends: a new line (a space inside a table cell)."""
@@ -560,8 +657,9 @@ class _Renderer:
         else:
             self._flush(blank=self.state.list_depth == 0)
 
-    def _text(self, text: str) -> None:
-        if not self.state.in_pre or self.state.in_cell:
+    def text(self, text: str) -> None:
+        state = self.state
+        if not state.in_pre or state.in_cell:
             self.parts.append(text)
             return
         first, *rest = text.split("\n")
@@ -572,77 +670,74 @@ class _Renderer:
 
     # ----------------------------------------------------------------- elements
 
-    def _open(self, tag: Tag) -> _Close:
-        name = tag.name
+    def start(self, name: str, attrs: Mapping[str, Any], element: Any) -> Close | None:
+        """An element starts; what to hand back to `end` when it ends (None: nothing to do there)."""
         state = self.state
-        kind = self._kind(tag)
-        close = _Close(tag, kind, state, len(self.parts), len(self.lines))
+        if name == "a":
+            return (_LINK, element, state, len(self.parts), len(self.lines), None)
+        if state.data_table and not state.in_cell:
+            if name in _ROW_GROUPS:  # rows follow each other without blank lines; thead's rows are headers
+                if name != "thead":
+                    return None
+                self.state = state.but(in_head=True)
+                return (_HEAD, element, state, 0, 0, None)
+            if name == "tr":
+                self._flush(blank=False)
+                self.cells, self.header_cells, self.cell_heading = [], 0, 0
+                return (_ROW, element, state, 0, 0, None)
+            if name in CELLS:
+                self.cell_start = len(self.parts)
+                self.state = state.but(in_cell=True)
+                return (_HEADER_CELL if name == "th" else _CELL, element, state, 0, 0, None)
+        if name == "li":
+            self._open_item()
+            return (_ITEM, element, state, 0, 0, None)
+        if name in _LISTS:
+            self._boundary()
+            close = (_LIST, element, state, 0, 0, self.marker)
+            self.state = self.state.but(list_depth=self.state.list_depth + 1)
+            return close
+        level = self._heading_level(name, attrs)
         if name == "br":
             self.parts.append(" ") if state.in_cell else self._flush(blank=False)
-        elif kind == "row":
-            self._flush(blank=False)
-            self.cells, self.header_cells, self.cell_heading = [], 0, 0
-        elif kind == "cell":
-            self.cell_start = len(self.parts)
-            self.state = replace(state, in_cell=True)
-        elif kind == "head":
-            self.state = replace(state, in_head=True)
-        elif kind == "item":
-            self._open_item()
-        elif kind in ("block", "list"):
+            # a <br> the page marks as a heading still ends as a block (it wrote no line of its own)
+            return (_BLOCK_KIND, element, state, 0, 0, None) if level else None
+        if level or name in _BLOCK:
             self._boundary()
-            close = replace(close, marker_before=self.marker)
-            self._enter_block(tag)
-        return close
+            close = (_BLOCK_KIND, element, state, 0, 0, self.marker)
+            self._enter_block(name, attrs, element, level)
+            return close
+        return None
 
-    def _kind(self, tag: Tag) -> str:
-        name, state = tag.name, self.state
-        if name == "a":
-            return "link"
-        if state.data_table and not state.in_cell and name in _ROW_GROUPS:
-            # thead/tbody/tfoot: rows follow each other without blank lines; thead's rows are headers
-            return "head" if name == "thead" else ""
-        if state.data_table and not state.in_cell and name in ("tr", "td", "th"):
-            return "row" if name == "tr" else "cell"
-        if name == "li":
-            return "item"
-        if name in _LISTS:
-            return "list"
-        return "block" if name in _BLOCK or self._heading_level(tag) else ""
-
-    def _heading_level(self, tag: Tag) -> int:
+    def _heading_level(self, name: str, attrs: Mapping[str, Any]) -> int:
         """The heading level of an element the page marks as a heading, else 0."""
-        level = _HEADINGS.get(tag.name)
+        level = _HEADINGS.get(name)
         if level is not None:
             return level
-        attrs = tag.attrs
-        if not attrs and tag.name != "summary":
+        if not attrs and name != "summary":
             return 0
         if attrs.get("role") == "heading":
-            aria = str(attrs.get("aria-level", "2")).strip()
-            return min(max(int(aria), 1), 6) if aria.isdigit() else 2
+            return aria_heading_level(attrs.get("aria-level", "2"))
         disclosure = "aria-expanded" in attrs and "aria-controls" in attrs and "aria-haspopup" not in attrs
-        if tag.name == "summary" or disclosure:  # an accordion's title: a heading below the last one
+        if name == "summary" or disclosure:  # an accordion's title: a heading below the last one
             return min(max(self.level, 1) + 1, 6)
         return 0
 
-    def _enter_block(self, tag: Tag) -> None:
-        name, state = tag.name, self.state
-        level = self._heading_level(tag) if name not in _LISTS else 0
-        if name in _LISTS:
-            self.state = replace(state, list_depth=state.list_depth + 1)
-        elif level and state.in_cell:
+    def _enter_block(self, name: str, attrs: Mapping[str, Any], element: Any, level: int) -> None:
+        state = self.state
+        if level and state.in_cell:
             self.cell_heading = self.cell_heading or level
         elif level:
             lead = self.marker if self.marker is not None else state.indent
             if not lead.endswith("# "):  # a heading inside a heading stays one heading
                 self.marker = lead + "#" * level + " "
                 # accordion titles nest below the page's own headings, never below each other
-                self.level = level if name in _HEADINGS or tag.get("role") == "heading" else self.level
+                if name in _HEADINGS or attrs.get("role") == "heading":
+                    self.level = level
         elif name == "table" and not state.in_cell:
-            self.state = replace(state, data_table=not _is_layout_table(tag))
+            self.state = state.but(data_table=not self.facts.layout_table(element))
         elif name == "pre":
-            self.state = replace(state, in_pre=True)
+            self.state = state.but(in_pre=True)
 
     def _open_item(self) -> None:
         if self.state.in_cell:
@@ -651,26 +746,30 @@ class _Renderer:
         self._flush(blank=False)
         depth = max(self.state.list_depth, 1)
         self.marker = "  " * (depth - 1) + "- "
-        self.state = replace(self.state, indent="  " * depth)
+        self.state = self.state.but(indent="  " * depth)
 
-    def _close(self, close: _Close) -> None:
-        kind = close.kind
-        if kind == "link":
-            self._close_link(close)
-        elif kind == "cell":
-            cell = _HTML_SPACE.sub(" ", "".join(self.parts[self.cell_start :])).strip()
+    def end(self, close: Close) -> None:
+        """An element whose `start` returned `close` ends."""
+        kind, element, saved, parts_mark, lines_mark, marker_before = close
+        if kind == _LINK:
+            self._close_link(element, parts_mark, lines_mark)
+        elif kind in (_CELL, _HEADER_CELL):
+            cell = _collapsed("".join(self.parts[self.cell_start :])).strip()
             cell = cell.removeprefix(CELL_ITEM.strip()).lstrip()  # a cell that is a list starts with it
             del self.parts[self.cell_start :]
             self.cells.append(cell)
-            self.header_cells += bool(cell) and close.tag.name == "th"
-        elif kind == "row":
+            self.header_cells += bool(cell) and kind == _HEADER_CELL
+        elif kind == _ROW:
             self.parts.append(self._row_line())
             self._flush(blank=False)
-        elif kind in ("item", "block", "list") and not self.state.in_cell:
+        elif not self.state.in_cell and kind in _LINES_ENDING:
             self._flush(blank=False)  # the last line still belongs to this element (indent, <pre>)
-            self._drop_empty_heading(close)
-        self.state = close.saved
-        if kind in ("item", "block", "list"):
+            # a heading that produced no line (its content removed or hidden) must not lend its `## ` to
+            # the next block: the line prefix goes back to what it was before the heading opened
+            if kind == _BLOCK_KIND and self.marker is not None and self.marker != marker_before:
+                self.marker = marker_before
+        self.state = saved
+        if kind in _LINES_ENDING:
             # With the outer state: a top-level block ends with a blank line, one in a list does not.
             self._boundary()
 
@@ -688,37 +787,83 @@ class _Renderer:
             return ("#" * self.cell_heading + " " if self.cell_heading else below) + cells[0]
         return " | ".join(cells)
 
-    def _drop_empty_heading(self, close: _Close) -> None:
-        """A heading that produced no line (its content removed or hidden) must not lend its `## ` to
-        the next block: the line prefix goes back to what it was before the heading opened."""
-        if close.kind == "block" and self.marker is not None and self.marker != close.marker_before:
-            self.marker = close.marker_before
-
-    def _close_link(self, close: _Close) -> None:
-        emitted = "".join(self.parts[close.parts_mark :]).strip() or len(self.lines) > close.lines_mark
+    def _close_link(self, link: Any, parts_mark: int, lines_mark: int) -> None:
+        emitted = "".join(self.parts[parts_mark:]).strip() or len(self.lines) > lines_mark
         if not emitted:
-            image = close.tag.find("img", alt=True)
-            alt = str(image.get("alt", "")).strip() if image is not None else ""
+            alt = self.facts.link_alt(link)
             if not alt:
                 return
             self.parts.append(alt)
-        if self.keep_links or self.watch:
-            self._append_url(close.tag.get("href"))
-
-    def _append_url(self, href: object) -> None:
-        if not isinstance(href, str) or not href.strip():
+        if not self.links.wanted:
             return
-        if href.strip().lower().startswith(_NON_HTTP_LINK):
-            return
-        url = canonical_url(href, base=self.base)
-        if url == self.self_url:  # an in-page anchor (#section): not a link target worth comparing
-            return
-        if not self.keep_links and not (self.watch and self.watch.matches(url)):
+        url = self.facts.link_url(link)
+        if url is None:
             return
         if "".join(self.parts).strip():
             self.parts.append(f" <{url}>")
         elif self.lines:  # the link held a block (a heading): its line is already written
             self.lines[-1] += f" <{url}>"
+
+
+# --------------------------------------------------------------------------- beautifulsoup4's tree
+
+
+@dataclass(frozen=True, slots=True)
+class _SoupFacts:
+    """TreeFacts of a beautifulsoup4 tree, read from the tree itself."""
+
+    links: LinkTargets
+
+    def layout_table(self, table: Tag) -> bool:
+        """role=presentation/none, or no row of two or more cells of its own: one column."""
+        if table.get("role") in ("presentation", "none"):
+            return True
+        for row in table.find_all("tr"):
+            if len(row.find_all(CELLS, recursive=False)) > 1 and row.find_parent("table") is table:
+                return False
+        return True
+
+    def link_alt(self, link: Tag) -> str:
+        image = link.find("img", alt=True)
+        return str(image.get("alt", "")).strip() if image is not None else ""
+
+    def link_url(self, link: Tag) -> str | None:
+        return self.links.url(link.get("href"))
+
+
+def _is_landmark(tag: Tag) -> bool:
+    return tag.name == "main" or tag.get("role") == "main"
+
+
+def _render_soup(roots: Sequence[Tag], links: LinkTargets) -> str:
+    """The canonical text of `roots` (beautifulsoup4 Tags): one iterative walk per root (a hostile, deeply
+    nested page cannot exhaust the recursion limit)."""
+    from bs4.element import CData, NavigableString, Tag  # the parser of record: loaded when it reads
+
+    renderer = Renderer(_SoupFacts(links), links)
+    for root in roots:
+        stack: list[object] = [root]
+        while stack:
+            node = stack.pop()
+            if type(node) is tuple:
+                renderer.end(node)
+            elif isinstance(node, Tag):
+                name, attrs = node.name, node.attrs
+                # A selected root is read even when hidden: the configuration asked for it.
+                if name in DROP or (node is not root and is_hidden(name, attrs, node, _holds_landmark)):
+                    continue
+                close = renderer.start(name, attrs, node)
+                if close is not None:
+                    stack.append(close)
+                stack.extend(reversed(node.contents))
+            elif type(node) in (NavigableString, CData):  # not comments, doctypes, PIs, ruby annotations
+                renderer.text(str(node))
+        renderer.end_root()
+    return renderer.finish()
+
+
+def _holds_landmark(tag: Tag) -> bool:
+    return tag.find(_is_landmark) is not None
 
 
 # --------------------------------------------------------------------------- watched links
@@ -735,6 +880,8 @@ class LinkWatch:
 
     def __init__(self, patterns: Sequence[str] = ()) -> None:
         self._keys = tuple(link_key(p) for p in patterns)
+        needles = [_needle(key) for key in self._keys]
+        self._needles = None if None in needles else tuple(n for n in needles if n is not None)
 
     def __bool__(self) -> bool:
         return bool(self._keys)
@@ -742,6 +889,44 @@ class LinkWatch:
     def matches(self, canonical: str) -> bool:
         key = link_key(canonical)
         return any(fnmatchcase(key, pattern) for pattern in self._keys)
+
+    def might_match(self, href: str, base: str) -> bool:
+        """False only when no link `href` on a page at `base` can be watched: a test much cheaper than
+        canonical_url (a policy has hundreds of links, and only a few are watched).
+
+        Each entry has a literal path segment (the longest, of unreserved characters) that a watched
+        link's path must hold. Resolving a link, unwrapping redirects (query values are decoded once per
+        level) and canonicalising never create the characters of one segment, so the segment is in the href
+        or the base, percent-decoded at most as many times as there are levels.
+        """
+        if self._needles is None:
+            return True
+        found = _decoded(href) + "\0" + _decoded(base)
+        return any(needle in found for needle in self._needles)
+
+
+_UNRESERVED: Final = re.compile(r"[A-Za-z0-9._~-]+\Z")
+_GLOB_OR_SLASH: Final = re.compile(r"[/*?\[\]]")
+
+
+def _needle(key: str) -> str | None:
+    """The longest literal path segment of a watched key (None: it has none, so no link can be ruled out)."""
+    slash = key.find("/")
+    if slash < 0:
+        return None
+    pieces = [unquote(piece) for piece in _GLOB_OR_SLASH.split(key[slash:].split("?", 1)[0])]
+    literal = [piece for piece in pieces if _UNRESERVED.match(piece)]
+    return max(literal, key=len) if literal else None
+
+
+def _decoded(text: str) -> str:
+    """`text` percent-decoded until nothing changes (at most as many times as redirects are unwrapped)."""
+    for _ in range(_MAX_UNWRAP + 2):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
 
 
 _MOBILE_HOSTS: Final = re.compile(r"^(?:www|m|mbasic|web)\.")
@@ -779,12 +964,8 @@ def extract(
     the plain result is returned (validation then names the plain selectors). Links matching
     `watch_links` keep their canonical target in the text even without `keep_links`.
     """
-    media_type = _media_type(content_type)
-    text = decode(body, content_type=content_type)
-    _check_text(text, media_type)
-    if media_type == "text/plain" or (
-        media_type and not media_type.startswith(_HTML_TYPES) and not _looks_like_markup(text)
-    ):
+    text, markup = decode_page(body, content_type=content_type)
+    if not markup:
         return Extracted(text=normalise(text), matched=not select)
     watch = LinkWatch(watch_links)
     first = _read(text, url, SelectorSet(tuple(select), tuple(remove)), keep_links, watch)
@@ -797,16 +978,31 @@ def extract(
     return first
 
 
+def decode_page(body: bytes, *, content_type: str | None) -> tuple[str, bool]:
+    """The decoded body, and whether it is markup to parse (else plain text, read as it is). Raises
+    ExtractError when the body is no page at all (an image, a PDF, binary data)."""
+    media_type = _media_type(content_type)
+    text = decode(body, content_type=content_type)
+    _check_text(text, media_type)
+    plain = media_type == "text/plain" or (
+        bool(media_type) and not media_type.startswith(_HTML_TYPES) and not _looks_like_markup(text)
+    )
+    return text, not plain
+
+
 def _read(markup: str, url: str, chosen: SelectorSet, keep_links: bool, watch: LinkWatch) -> Extracted:
     """One selector set applied to a fresh parse (`remove` changes the tree)."""
     soup = _parse(markup)
-    title = _title(soup)
+    found = soup.find("title")
+    title = title_text(found.get_text() if found is not None else None)
     if chosen.remove:
         for tag in _select(soup, chosen.remove):
             tag.decompose()
     roots = _select(soup, chosen.select) if chosen.select else [soup.body or soup]
-    base = _base_url(soup, url)
-    rendered = _Renderer(base=base, keep_links=keep_links, watch=watch).render(roots)
+    base = soup.find("base", href=True)
+    rendered = _render_soup(
+        roots, LinkTargets.of(resolve_base(base and base.get("href"), url), keep_links, watch)
+    )
     return Extracted(text=rendered, matched=bool(roots), title=title)
 
 
@@ -822,21 +1018,21 @@ class ParsedPage:
         self.soup = _parse(text)
         for tag in _select(self.soup, remove) if remove else []:
             tag.decompose()
-        self._base = _base_url(self.soup, url)
+        base = self.soup.find("base", href=True)
+        self._base = resolve_base(base and base.get("href"), url)
 
     def text(self, select: Sequence[str]) -> str:
         """The canonical text of `select`'s matches ("" when nothing matches)."""
         roots = _select(self.soup, select)
-        return _Renderer(base=self._base, keep_links=False).render(roots) if roots else ""
+        return _render_soup(roots, LinkTargets.of(self._base, False, None)) if roots else ""
 
 
-def _title(soup: BeautifulSoup) -> str:
-    title = soup.find("title")
-    return " ".join(normalise(title.get_text()).split()) if title is not None else ""
+def title_text(title: str | None) -> str:
+    """The page's <title> (the text of the first one, None when there is none) on one line."""
+    return " ".join(normalise(title).split()) if title is not None else ""
 
 
-def _base_url(soup: BeautifulSoup, url: str) -> str:
-    """The page's own <base href> when it has one (relative links resolve against it)."""
-    base = soup.find("base", href=True)
-    href = base.get("href") if base is not None else None
+def resolve_base(href: object, url: str) -> str:
+    """The URL links resolve against: the page's own <base href> (the first base with an href) when it has
+    one, else the page's URL."""
     return urljoin(url, href) if isinstance(href, str) and href.strip() else url
