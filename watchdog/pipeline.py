@@ -28,7 +28,8 @@ from watchdog.classify import CompiledTopics, classify, compile_topics
 from watchdog.config import Config, config_fingerprint
 from watchdog.doctor import advice as selector_advice
 from watchdog.errors import ExtractError, FetchError, OversizeError, StorageError
-from watchdog.extract import LinkWatch, extract, text_hash
+from watchdog.extract import LinkWatch, text_hash
+from watchdog.fastread import PageReading, read_page
 from watchdog.fetchers.auto import AutoFetcher
 from watchdog.fetchers.base import Fetcher
 from watchdog.fetchers.browser import BrowserFetcher
@@ -65,6 +66,7 @@ from watchdog.models import (
 from watchdog.newsfeed import extract_feed
 from watchdog.notify import DeliveryReport, Notifier, deliver_pending, route
 from watchdog.publish.archive import DiffCache, diff_cache_dir
+from watchdog.readings import Entry, ReadingCache, readings_dir
 from watchdog.render.compose import compose, summary
 from watchdog.storage.chain import sha256
 from watchdog.storage.interfaces import Storage
@@ -145,12 +147,19 @@ class Context:
     clock: Clock = utc_now
     sleep: Sleep = field(default=lambda seconds: None)
     _topics: CompiledTopics | None = None
+    _readings: ReadingCache | None = None
 
     @property
     def topics(self) -> CompiledTopics:
         if self._topics is None:
             self._topics = compile_topics(self.config.topics)
         return self._topics
+
+    @property
+    def readings(self) -> ReadingCache:
+        if self._readings is None:
+            self._readings = ReadingCache(readings_dir(self.config.storage_dir))
+        return self._readings
 
 
 @dataclass(frozen=True)
@@ -195,9 +204,13 @@ def _check(target: Target, ctx: Context) -> Outcome:
         return _unchanged(target, ctx, state, at=result.fetched_at)
     if current is not None and _same_bytes_as(state, target, result):
         return _unchanged(target, ctx, state, at=result.fetched_at, capture=result)
-    accepted = _read(target, ctx, state, result)
+    reading = _reading(target, result)
+    if current is not None and reading is not None and _reads_as_current(ctx, state, target, result, reading):
+        return _unchanged(target, ctx, state, at=result.fetched_at, capture=result)
+    accepted = _read(target, ctx, state, result, reading=reading)
     if isinstance(accepted, Outcome):
         return accepted
+    _remember(ctx, target, reading, accepted.document)
     if current is None:
         return _baseline(target, ctx, state, accepted)
     if accepted.document.text_hash == current.text_hash:
@@ -215,6 +228,47 @@ def _same_bytes_as(state: CheckState, target: Target, capture: Capture) -> bool:
     )
 
 
+# --------------------------------------------------------------------------- the fast reader
+#
+# New page noise, same text (the common case of a page without validators): the fast reader's fingerprint
+# of the capture (watchdog.fastread) is one a capture read as the current version's text had (the reading
+# cache), so the text is that version's, and nothing is parsed into a Python tree, rendered or validated
+# (as for the same text read fully: its validation cannot say anything new). Any other capture is read and
+# validated in full; a fingerprint not seen yet is remembered with the text it was read as.
+
+
+def _reading(target: Target, capture: Capture) -> PageReading | None:
+    """The fast reader's reading of a page capture (None for a feed, or a body that is no page)."""
+    if target.kind == "feed":
+        return None
+    try:
+        return capture_reading(target, capture)
+    except ExtractError:
+        return None  # read again (and rejected with the reason) by _read
+
+
+def _reads_as_current(
+    ctx: Context, state: CheckState, target: Target, capture: Capture, reading: PageReading
+) -> bool:
+    if state.current is None or not 200 <= capture.status < 300 or reading.slow:
+        return False
+    current = state.current.text_hash
+    for entry in ctx.readings.entries(target):
+        if entry.text_hash == current and reading.fingerprints(len(entry.fingerprints)) == entry.fingerprints:
+            log.debug("%s: new page noise, the current version's text", target.id)
+            return True
+    return False
+
+
+def _remember(ctx: Context, target: Target, reading: PageReading | None, document: Document) -> None:
+    """A capture read and accepted in full: its fingerprints (those of the selector sets it took) and text."""
+    if reading is None or reading.slow:
+        return
+    fingerprints = reading.fingerprints((document.alternative or 0) + 1)
+    if fingerprints is not None:
+        ctx.readings.add(target, Entry(fingerprints, document.text_hash))
+
+
 # --------------------------------------------------------------------------- fetch / extract / validate
 
 
@@ -230,7 +284,13 @@ def _capture(
 
 
 def _read(
-    target: Target, ctx: Context, state: CheckState, capture: Capture, *, after: Document | None = None
+    target: Target,
+    ctx: Context,
+    state: CheckState,
+    capture: Capture,
+    *,
+    after: Document | None = None,
+    reading: PageReading | None = None,
 ) -> Accepted | Outcome:
     """Extract and validate (against the current version, or against `after`, the text being confirmed);
     a failure is recorded as a rejected snapshot (kept as evidence)."""
@@ -243,6 +303,7 @@ def _read(
         previous_length=previous_length,
         accepted_hash=accepted_hash,
         previous_text=_previous_text(ctx, state, after),
+        reading=reading,
     )
     if rejection is None and document is not None:
         return Accepted(capture, document)
@@ -325,6 +386,7 @@ def extract_and_validate(
     previous_length: int | None,
     accepted_hash: str | None = None,
     previous_text: Callable[[], str] | None = None,
+    reading: PageReading | None = None,
 ) -> tuple[Rejection | None, Document | None]:
     """Pure: raw capture -> (rejection or None, document or None). Also used by `reextract`.
 
@@ -332,7 +394,7 @@ def extract_and_validate(
     about what the text is, e.g. too short), so its text hash can be kept as evidence.
     """
     try:
-        extracted = read_capture(target, capture)
+        extracted = read_capture(target, capture, reading)
     except ExtractError as exc:
         return Rejection("unreadable", f"could not read the page: {exc}"), None
     document = Document(
@@ -357,11 +419,18 @@ def extract_and_validate(
     return rejection, document
 
 
-def read_capture(target: Target, capture: Capture) -> Extracted:
-    """The text of a capture as the target reads it: a feed's items, or a page through its selector sets."""
+def read_capture(target: Target, capture: Capture, reading: PageReading | None = None) -> Extracted:
+    """The text of a capture as the target reads it: a feed's items, or a page through its selector sets
+    (with the fast reader where it applies: the same text as beautifulsoup4's, see watchdog.fastread)."""
     if target.kind == "feed":
         return extract_feed(capture.body, url=capture.final_url)
-    return extract(
+    return (reading or capture_reading(target, capture)).extracted()
+
+
+def capture_reading(target: Target, capture: Capture) -> PageReading:
+    """A page capture read lazily with the target's settings (raises ExtractError for a body that is no
+    page)."""
+    return read_page(
         capture.body,
         content_type=capture.header("content-type"),
         url=capture.final_url,
