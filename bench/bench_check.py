@@ -14,8 +14,9 @@ first one (the baseline) made in a fresh archive:
 
     unchanged, 304        the server sends a strong ETag; the second cycle's conditional GET gets a 304
     unchanged, same bytes no validators; the very same bytes come back
-    unchanged, new noise  no validators; the same text with fresh noise (render_page with another seed,
-                          for the raw snapshots the next real capture, whose text is identical)
+    unchanged, new noise  no validators; the same text with fresh noise (render_page with a seed of its own
+                          for each round, for the raw snapshots the next real capture, whose text is
+                          identical)
     changed               every page moves to its next real version (a real wording change)
 
 The tools, each run as a fresh process per cycle (interleaved, so that drift of the machine hits every
@@ -26,7 +27,13 @@ keeps its stdout reporter on (so it builds its diff and report) with the output 
 
 CPU is user+sys of the measured process (os.wait4), peak RSS its ru_maxrss. A forked child inherits the
 high-water mark of the process it was forked from, so each command is started by a tiny launcher
-(`python -S -I`, ~8 MB) instead of by this process, whose page server holds every page.
+(`python -S -I`, ~8 MB) instead of by this process, whose page server holds every page. The CPU a tool spends
+before its first request (start-up: imports, config, archive) is read by a sitecustomize hook at its first
+socket connect (time.process_time()).
+
+Also printed: the median CPU time of reading each page (in this process, after a warm-up): the fast
+reader's fingerprint of a page with new noise (what an unchanged check costs), its text of the next
+version (what a changed page costs), and the parser of record (beautifulsoup4) on the same page.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -103,13 +111,16 @@ class Page:
     select: tuple[str, ...]
     remove: tuple[str, ...]
     base: bytes  # the first cycle of the "unchanged" scenarios
-    noise: bytes  # the same text, other bytes
+    noises: tuple[bytes, ...]  # the same text, other bytes (one per round, in turn)
     before: bytes  # the first cycle of the "changed" scenario
     after: bytes  # the next real version
 
     @property
     def path(self) -> str:
         return f"/{self.id}"
+
+    def noise(self, round_number: int) -> bytes:
+        return self.noises[round_number % len(self.noises)]
 
 
 def _snapshot(name: str) -> bytes:
@@ -126,7 +137,7 @@ def _raw_pages() -> list[Page]:
             ("#root",),
             (),
             base=_snapshot(printable + "2025-12-16T23-35-44Z"),
-            noise=_snapshot(printable + "2025-12-17T11-35-35Z"),
+            noises=(_snapshot(printable + "2025-12-17T11-35-35Z"),),
             before=_snapshot(printable + "2025-12-16T11-35-42Z"),
             after=_snapshot(printable + "2025-12-16T23-35-44Z"),
         ),
@@ -135,7 +146,7 @@ def _raw_pages() -> list[Page]:
             ("[role=main]",),
             ("[role=contentinfo]", "div:has(> [role=separator])"),  # the footer, as in bench_extract
             base=_snapshot(terms + "2026-01-21T23-36-24Z"),
-            noise=_snapshot(terms + "2026-01-22T23-36-44Z"),
+            noises=(_snapshot(terms + "2026-01-22T23-36-44Z"),),
             before=_snapshot(terms + "2026-01-22T23-36-44Z"),
             after=_snapshot(terms + "2026-04-21T10-32-37Z"),
         ),
@@ -161,6 +172,9 @@ RENDERED = (
 )  # fmt: skip
 
 
+NOISE_VARIANTS = 5  # page noise differs from round to round (a real server adds fresh noise every time)
+
+
 def _rendered_page(page_id: str, document: str, version: str, following: str) -> Page:
     old = corpus_markdown(f"{document}/{version}.md")
     new = corpus_markdown(f"{document}/{following}.md")
@@ -170,7 +184,7 @@ def _rendered_page(page_id: str, document: str, version: str, following: str) ->
         ("#root",),
         (),
         base=base,
-        noise=render_page(old, seed=2),
+        noises=tuple(render_page(old, seed=seed) for seed in range(2, 2 + NOISE_VARIANTS)),
         before=base,
         after=render_page(new, seed=3),
     )
@@ -190,15 +204,19 @@ class Scenario:
     name: str
     etag: bool  # the server sends ETag / Last-Modified and answers conditional GETs with 304
     first: Callable[[Page], bytes]
-    second: Callable[[Page], bytes]
+    second: Callable[[Page, int], bytes]  # (page, round)
     expected: str  # what every page of the second cycle should come out as
 
 
 SCENARIOS = (
-    Scenario("304", "unchanged, 304", True, lambda p: p.base, lambda p: p.base, "unchanged"),
-    Scenario("same-bytes", "unchanged, same bytes", False, lambda p: p.base, lambda p: p.base, "unchanged"),
-    Scenario("new-noise", "unchanged, new noise", False, lambda p: p.base, lambda p: p.noise, "unchanged"),
-    Scenario("changed", "changed", False, lambda p: p.before, lambda p: p.after, "changed"),
+    Scenario("304", "unchanged, 304", True, lambda p: p.base, lambda p, r: p.base, "unchanged"),
+    Scenario(
+        "same-bytes", "unchanged, same bytes", False, lambda p: p.base, lambda p, r: p.base, "unchanged"
+    ),
+    Scenario(
+        "new-noise", "unchanged, new noise", False, lambda p: p.base, lambda p, r: p.noise(r), "unchanged"
+    ),
+    Scenario("changed", "changed", False, lambda p: p.before, lambda p, r: p.after, "changed"),
 )
 
 
@@ -322,6 +340,24 @@ class Sample:
     cpu: float  # user + sys seconds
     rss_mb: float  # peak resident set size
     statuses: Counter[str]
+    startup_cpu: float | None = None  # CPU seconds spent before the first request (None: it made none)
+
+
+# Loaded by every measured process (PYTHONPATH): at the first socket connect, the process's CPU time so
+# far is written to the file named by the environment (start-up: imports, config, archive, before any
+# request), and connect is restored.
+SITECUSTOMIZE = """
+import os, socket, time
+_file = os.environ.get("BENCH_FIRST_REQUEST_FILE")
+if _file:
+    _connect = socket.socket.connect
+    def _first_connect(self, address):
+        socket.socket.connect = _connect
+        with open(_file, "w") as out:
+            out.write(repr(time.process_time()))
+        return _connect(self, address)
+    socket.socket.connect = _first_connect
+"""
 
 
 @dataclass(frozen=True)
@@ -339,12 +375,20 @@ class Runner:
         """
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env.update(HOME=str(folder), NO_PROXY="127.0.0.1,localhost", PYTHONPATH=str(source))
+        hook = self.pycache / "hook"
+        if not (hook / "sitecustomize.py").is_file():
+            hook.mkdir(exist_ok=True)
+            (hook / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
+        path = os.pathsep.join([str(source), str(hook)])
+        env.update(HOME=str(folder), NO_PROXY="127.0.0.1,localhost", PYTHONPATH=path)
         env["PYTHONPYCACHEPREFIX"] = str(self.pycache)
+        env["BENCH_FIRST_REQUEST_FILE"] = str(folder / "first-request")
         return env
 
     def measure(self, tool: Tool, folder: Path) -> Sample:
         usage_file = folder / "rusage.json"
+        first_request = folder / "first-request"
+        first_request.unlink(missing_ok=True)
         proc = subprocess.run(
             [PYTHON, "-S", "-I", "-c", LAUNCHER, str(usage_file), *tool.command(folder)],
             cwd=folder,
@@ -356,7 +400,8 @@ class Runner:
         usage = json.loads(usage_file.read_text())
         if usage["rc"] not in (0, 1):  # 1: policy-watchdog's "a target was rejected", seen in the statuses
             raise RuntimeError(f"{tool.name} exited {usage['rc']}: {proc.stderr[-2000:]}")
-        return Sample(usage["cpu"], usage["maxrss_kb"] / 1024, tool.statuses(proc.stdout))
+        startup = float(first_request.read_text()) if first_request.is_file() else None
+        return Sample(usage["cpu"], usage["maxrss_kb"] / 1024, tool.statuses(proc.stdout), startup)
 
 
 # --------------------------------------------------------------------------- the run
@@ -375,19 +420,19 @@ def run(
 ) -> Results:
     """Every scenario `repeat` times; within a round the tools take turns, each in a fresh folder."""
     for tool in tools:  # a warm-up: bytecode compiled and files cached for every tool alike
-        _round(runner, server, tool, pages, scenarios[0])
+        _round(runner, server, tool, pages, scenarios[0], 0)
     results: Results = {}
-    for _ in range(repeat):
+    for number in range(repeat):
         for scenario in scenarios:
             for tool in tools:
-                first, second = _round(runner, server, tool, pages, scenario)
+                first, second = _round(runner, server, tool, pages, scenario, number)
                 results.setdefault((tool.name, FIRST), []).append(first)
                 results.setdefault((tool.name, scenario.name), []).append(second)
     return results
 
 
 def _round(
-    runner: Runner, server: PageServer, tool: Tool, pages: Sequence[Page], scenario: Scenario
+    runner: Runner, server: PageServer, tool: Tool, pages: Sequence[Page], scenario: Scenario, number: int
 ) -> tuple[Sample, Sample]:
     with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
         folder = Path(tmp)
@@ -395,8 +440,8 @@ def _round(
         serve(server, pages, scenario.first, etag=scenario.etag)
         first = runner.measure(tool, folder)
         # Only the pages that differ are set again: a path set anew would get a new Last-Modified.
-        moved = [p for p in pages if scenario.second(p) != scenario.first(p)]
-        serve(server, moved, scenario.second, etag=scenario.etag)
+        moved = [p for p in pages if scenario.second(p, number) != scenario.first(p)]
+        serve(server, moved, lambda page: scenario.second(page, number), etag=scenario.etag)
         return first, runner.measure(tool, folder)
 
 
@@ -416,7 +461,7 @@ def print_table(results: Results, tools: Sequence[Tool], scenarios: Sequence[Sce
     names = [FIRST, *(s.name for s in scenarios)]
     header = (
         f"{'tool':26s} {'scenario':24s} {'CPU s':>7s} {'CPU range':>11s} {'peak RSS MB':>11s}"
-        f" {'CPU x':>6s} {'RSS x':>6s}"
+        f" {'CPU x':>6s} {'RSS x':>6s} {'start-up s':>10s}"
     )
     print(header + "  reported (last run)")
     print("-" * (len(header) + 22))
@@ -430,8 +475,10 @@ def print_table(results: Results, tools: Sequence[Tool], scenarios: Sequence[Sce
                 ref_cpu, ref_rss = _median(reference)
                 ratios = f"{cpu / ref_cpu:6.2f} {rss / ref_rss:6.2f}"
             spread = f"{min(s.cpu for s in samples):.2f}-{max(s.cpu for s in samples):.2f}"
+            startups = [s.startup_cpu for s in samples if s.startup_cpu is not None]
+            startup = f"{statistics.median(startups):10.3f}" if startups else f"{'-':>10s}"
             print(
-                f"{tool.name:26s} {scenario:24s} {cpu:7.3f} {spread:>11s} {rss:11.1f} {ratios}"
+                f"{tool.name:26s} {scenario:24s} {cpu:7.3f} {spread:>11s} {rss:11.1f} {ratios} {startup}"
                 f"  {_statuses(samples)}"
             )
         print()
@@ -477,9 +524,48 @@ def print_versions() -> None:
     print("; ".join(found))
 
 
+def print_load() -> None:
+    """The machine's load: CPU-time figures are noisy on a shared machine (cache, frequency)."""
+    one, five, fifteen = os.getloadavg()
+    print(f"load average: {one:.2f}, {five:.2f}, {fifteen:.2f} ({os.cpu_count()} CPUs)")
+
+
 def print_pages(pages: Sequence[Page]) -> None:
     sizes = ", ".join(f"{p.id} {len(p.base) // 1024} KB" for p in pages)
     print(f"{len(pages)} pages on 127.0.0.1: {sizes}")
+
+
+# --------------------------------------------------------------------------- per-page extraction
+
+
+def _cpu_ms(action: Callable[[], object], runs: int) -> float:
+    """Median CPU milliseconds of `runs` calls, after one warm-up call."""
+    action()
+    samples = []
+    for _ in range(runs):
+        start = time.process_time()
+        action()
+        samples.append((time.process_time() - start) * 1000)
+    return statistics.median(samples)
+
+
+def print_extraction(pages: Sequence[Page], runs: int) -> None:
+    """Per page: the fast reader on new noise (fingerprint), on the next version (text), and the parser of
+    record (beautifulsoup4) on the next version; median CPU ms."""
+    from watchdog.extract import extract
+    from watchdog.fastread import read_page
+
+    print(f"per-page extraction, median CPU ms of {runs} runs (fast reader vs parser of record):")
+    columns = f"{'noise: fingerprint':>19s} {'changed: text':>14s} {'beautifulsoup4':>15s}"
+    print(f"  {'page':22s} {'KB':>5s} {columns}")
+    for page in pages:
+        noise, after = page.noises[0], page.after
+        options = {"content_type": "text/html; charset=utf-8", "url": f"https://www.facebook.com{page.path}",
+                   "select": page.select, "remove": page.remove}  # fmt: skip
+        fingerprint = _cpu_ms(lambda: read_page(noise, **options).fingerprints(1), runs)  # noqa: B023
+        text = _cpu_ms(lambda: read_page(after, **options).extracted(), runs)  # noqa: B023
+        full = _cpu_ms(lambda: extract(after, **options), max(1, runs // 3))  # noqa: B023
+        print(f"  {page.id:22s} {len(after) // 1024:5d} {fingerprint:19.1f} {text:14.1f} {full:15.1f}")
 
 
 # --------------------------------------------------------------------------- start-up
@@ -549,6 +635,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds per scenario (medians reported)")
     parser.add_argument("--pages", type=int, default=len(RENDERED) + 2, help="how many pages to watch")
     parser.add_argument("--quick", action="store_true", help="1 round over 6 pages (a smoke run)")
+    parser.add_argument("--runs", type=int, default=9, help="runs per per-page extraction figure")
     parser.add_argument("--tools", help="comma-separated tool names (default: all)")
     parser.add_argument(
         "--scenarios",
@@ -569,6 +656,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     pages = build_pages(count)
     print_versions()
     print_pages(pages)
+    print_load()
+    print_extraction(pages, 3 if args.quick else args.runs)
     with tempfile.TemporaryDirectory(prefix="bench-check-pycache-") as pycache:
         runner = Runner(Path(pycache))
         print("start-up (median of 3):")
@@ -579,6 +668,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print()
     print_table(results, tools, scenarios)
     print_verdict(results, tools, scenarios, len(pages))
+    print_load()
     print(
         "note: urlwatch does less per page: no validation (block pages, partial captures), no archive of\n"
         "raw snapshots and versions with a hash chain, no topic classification, no feeds or static site;\n"
