@@ -668,3 +668,72 @@ def test_the_reading_cache_holds_only_what_the_settings_and_code_made(
     )
     assert (cycle(config)[0].status, len(rendered)) == ("unchanged", 2)
     assert (cycle(config)[0].status, len(rendered)) == ("unchanged", 2)
+
+
+# --------------------------------------------------------------------------- watched links, ruled out cheaply
+
+HOSTS = (
+    "https://www.facebook.com",
+    "https://m.facebook.com",
+    "http://FACEBOOK.com:443",
+    "https://example.org",
+    "",
+)
+SEGMENTS = ("help", "contact", "712876720715583", "policy", "..", ".", "a b", "%7e", "x%2Fy", "")
+WATCHED = ("https://www.facebook.com/help/contact/712876720715583", "https://facebook.com/help/contact/*",
+           "https://www.instagram.com/accounts/privacy_and_security/")  # fmt: skip
+
+
+def _encode_some(text: str, rng: random.Random) -> str:
+    """Percent-encode some characters (unreserved ones too: allowed, and undone by canonical_url)."""
+    return "".join(f"%{ord(c):02X}" if c.isascii() and rng.random() < 0.2 else c for c in text)
+
+
+@st.composite
+def hrefs(draw: st.DrawFn) -> str:
+    rng = draw(st.randoms(use_true_random=False))
+    path = "/".join(draw(st.lists(st.sampled_from(SEGMENTS), max_size=5)))
+    path = _encode_some(path, rng) if draw(st.booleans()) else path
+    query = draw(st.sampled_from(("", "?a=1", "?entry_point=x&utm_source=y", "?id=712876720715583")))
+    href = draw(st.sampled_from(HOSTS)) + ("/" if draw(st.booleans()) else "") + path + query
+    for _ in range(draw(st.integers(0, 2))):  # inside redirect wrappers, encoded once more each time
+        from urllib.parse import quote
+
+        shim = draw(st.sampled_from(("https://l.facebook.com/l.php?u=", "https://lm.facebook.com/l.php?h=x&u=",
+                                     "/l.php?u=", "https://l.instagram.com/?u=", "/url?q=")))  # fmt: skip
+        href = shim + quote(href, safe="") + draw(st.sampled_from(("", "&h=AT1", "&e=z")))
+    return href
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    hrefs(),
+    st.sampled_from(("https://www.facebook.com/help/contact/", "https://mbasic.facebook.com/privacy/")),
+    st.lists(st.sampled_from(WATCHED), min_size=1, max_size=3),
+)
+def test_links_ruled_out_cheaply_are_never_watched_ones(href: str, base: str, watched: list[str]) -> None:
+    from watchdog.extract import LinkWatch, canonical_url
+
+    watch = LinkWatch(watched)
+    if watch.matches(canonical_url(href, base=base)):
+        assert watch.might_match(href, base)
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "https://l.facebook.com/l.php?u=https%3A%2F%2Fwww.facebook.com%2Fhelp%2Fcontact%2F712876720715583&h=AT",
+        "https://l.facebook.com/l.php?u=https%3A%2F%2Flm.facebook.com%2Fl.php%3Fu%3Dhttps%253A%252F%252Fm.facebo"
+        "ok.com%252Fhelp%252Fcontact%252F712876720715583%252F%253Fentry_point%253Dx&h=AT",  # wrapped twice
+        "/help/contact/%37%31%32876720715583?utm_source=x",
+        "712876720715583",  # relative to the base
+        "?entry_point=x",  # the base itself
+    ],
+)
+def test_watched_links_pass_the_cheap_test(href: str) -> None:
+    from watchdog.extract import LinkWatch, canonical_url
+
+    watch = LinkWatch(["https://www.facebook.com/help/contact/712876720715583"])
+    base = "https://www.facebook.com/help/contact/"
+    assert watch.matches(canonical_url(href, base=base if href[0] != "?" else base + "712876720715583"))
+    assert watch.might_match(href, base if href[0] != "?" else base + "712876720715583")
