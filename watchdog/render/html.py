@@ -19,16 +19,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+from typing import TYPE_CHECKING, Any
 
 from watchdog.diff import DELETE, EQUAL, INSERT
 from watchdog.models import DigestMessage, TextDiff, iso
 from watchdog.render.clean import inert, readable
 from watchdog.render.compose import Cut, Links, Story, digest_groups, digest_title, hidden, shown
 from watchdog.render.text import archive_reference, safe_url, where
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 # Inline styles for e-mail clients (most ignore <style> blocks); the site styles by class instead.
 EMAIL_CSS = {
@@ -69,6 +69,8 @@ def link_target(url: object) -> str | None:
 
 
 def _finalizer(transform: Callable[[str], str]) -> Callable[[Any], Any]:
+    from markupsafe import Markup  # Jinja2's: loaded with it
+
     def finalize(value: Any) -> Any:
         if isinstance(value, str) and not isinstance(value, Markup):
             return transform(value)
@@ -78,6 +80,9 @@ def _finalizer(transform: Callable[[str], str]) -> Callable[[Any], Any]:
 
 
 def _environment(transform: Callable[[str], str]) -> Environment:
+    # lazy: importing Jinja2 costs ~40 ms, and only a change, a publication or an HTML diff renders HTML
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
     env = Environment(
         loader=PackageLoader("watchdog.render", "templates"),
         autoescape=True,
