@@ -29,15 +29,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
-from xml.etree.ElementTree import Element, ParseError
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from typing import TYPE_CHECKING, Final
 
 from watchdog.errors import ExtractError
 from watchdog.extract import canonical_url, extract, normalise
 from watchdog.models import Extracted
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 ATOM: Final = "{http://www.w3.org/2005/Atom}"
 RSS1: Final = "{http://purl.org/rss/1.0/}"
@@ -62,6 +61,12 @@ class Feed:
 
 def read_feed(body: bytes, *, url: str) -> Feed:
     """Parse an RSS 2.0, RSS 1.0 or Atom 1.0 document. Raises ExtractError when it is none of them."""
+    # lazy: only feed targets read XML (defusedxml and the XML parser cost ~10 ms of every start-up)
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
     try:
         root = fromstring(body, forbid_dtd=True)
     except DefusedXmlException as exc:
@@ -124,7 +129,7 @@ def _atom_items(root: Element, url: str) -> Iterable[FeedItem]:
     for entry in root.iter(f"{ATOM}entry"):
         links = entry.findall(f"{ATOM}link")
         alternate = [link for link in links if link.get("rel", "alternate") == "alternate"]
-        href = (alternate or links or [Element("link")])[0].get("href", "")
+        href = (alternate or links)[0].get("href", "") if alternate or links else ""
         summary = _text(entry, f"{ATOM}summary") or _text(entry, f"{ATOM}content")
         yield _item(_text(entry, f"{ATOM}title"), href, summary, url)
 
