@@ -27,15 +27,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
+from watchdog.patterns import lazy
+
 __all__ = ["UNICODE_ONLY_SPACES", "Translation", "to_xpath"]
 
-_IDENT: Final = re.compile(r"-?[A-Za-z_][A-Za-z0-9_-]*")
-_NCNAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
-_SPACE: Final = re.compile(r"[ \t\n]*")
-_ATTRIBUTE: Final = re.compile(
+_IDENT: Final = lazy(r"-?[A-Za-z_][A-Za-z0-9_-]*")
+_NCNAME: Final = lazy(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
+_SPACE: Final = lazy(r"[ \t\n]*")
+_ATTRIBUTE: Final = lazy(
     r"""\[(-?[A-Za-z_][A-Za-z0-9_-]*)(?:([*^$]?=)(-?[A-Za-z_][A-Za-z0-9_-]*|"[^"\\\r\n\f]*"|'[^'\\\r\n\f]*'))?\]"""
 )
-_PSEUDO: Final = re.compile(r":(has|not|is|where)\(")
+_PSEUDO: Final = lazy(r":(has|not|is|where)\(")
 
 # Attributes beautifulsoup4 reads as lists of values on some or all elements (soupsieve then compares a
 # value selector with the values joined by single spaces): value selectors on them are not translated.

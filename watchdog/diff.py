@@ -24,26 +24,27 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from watchdog.models import Hunk, Segment, TextDiff
+from watchdog.patterns import lazy
 from watchdog.sections import Place, column_at, places
 
 DELETE, EQUAL, INSERT = -1, 0, 1
 
 # Tokens of the word-level diff: a word, a run of whitespace, or one other character (punctuation).
-_TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
+_TOKEN = lazy(r"\w+|\s+|[^\w\s]")
 
 # Private-use (and, past those, unassigned) code points stand for tokens: diff-match-patch's cleanup
 # scores boundaries by character class, and characters of one class keep that scoring neutral.
 _SYMBOL_RANGES = ((0xE000, 0xF8FF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD), (0x40000, 0xDFFFF))
 
 # Sentence boundaries. A terminator run, with any closing quotes or brackets after it.
-_TERMINATOR = re.compile(r"[.!?…]+[\"'»”’)\]]*")
+_TERMINATOR = lazy(r"[.!?…]+[\"'»”’)\]]*")
 _OPENERS = frozenset("\"'«“‘([¿¡")
 # Table cells are separate units of text, like lines: " | " inside a row, "|" at its edges; so are the
 # list items inside a cell (" • ", see extract.CELL_ITEM).
-_CELL_SEPARATOR = re.compile(r"\s\|(?=\s|$)|^\|(?=\s|$)|\s•(?=\s)")
+_CELL_SEPARATOR = lazy(r"\s\|(?=\s|$)|^\|(?=\s|$)|\s•(?=\s)")
 # Block markers (heading hashes, list bullets, "1." numbering) are structure, not part of a sentence.
-_BLOCK_MARKER = re.compile(r"(?:#{1,6}|[-*+•]|\d{1,3}[.)])[ \t]+")
-_PRECEDING_WORD = re.compile(r"[\w.°-]*$")
+_BLOCK_MARKER = lazy(r"(?:#{1,6}|[-*+•]|\d{1,3}[.)])[ \t]+")
+_PRECEDING_WORD = lazy(r"[\w.°-]*$")
 _WORD_LOOKBACK = 24  # characters searched for the word before a ".": the longest abbreviation fits
 # Words whose final "." never ends a sentence ...
 _ABBREVIATIONS = frozenset(
@@ -52,7 +53,7 @@ _ABBREVIATIONS = frozenset(
 )
 # ... and words whose "." does not end one when a number follows ("No. 5", "Art. 6", "p. 12").
 _NUMBER_ABBREVIATIONS = frozenset(("no", "nos", "art", "arts", "p", "pp", "vol", "sec", "ch", "fig", "n°"))
-_INITIALISM = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]$|^[A-Z]$")  # U.S., e.g., a person's initial
+_INITIALISM = lazy(r"^(?:[A-Za-z]\.)+[A-Za-z]$|^[A-Z]$")  # U.S., e.g., a person's initial
 
 
 def diff_texts(before: str, after: str, *, max_block_chars: int = 20_000) -> TextDiff:

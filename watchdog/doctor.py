@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Final
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 from watchdog.errors import ExtractError
 from watchdog.extract import ParsedPage
 from watchdog.models import Capture, Target
+from watchdog.patterns import lazy
 
 if TYPE_CHECKING:
     from bs4 import Tag
@@ -44,10 +44,10 @@ LENGTH_RANGE: Final = (0.2, 5.0)  # candidate raw text length / version length o
 PART_SHARE: Final = 0.02  # smaller candidates are not even considered as parts of a joined proposal
 PART_PRECISION: Final = 0.9  # a part: at least this share of its lines belongs to the version
 
-_GENERATED_ID: Final = re.compile(r"^(?:mount_|_R_|u_|js_|:r|react-|ember\d)|\d{3,}|^[a-z]?\d|[A-Z0-9]{8,}")
-_GENERATED_CLASS: Final = re.compile(r"^(?:x[0-9a-z]{4,9}|_[0-9a-z]{3,5}|[a-z]{1,2}\d|css-[0-9a-z]+)$")
-_WORDY_CLASS: Final = re.compile(r"^[a-z]{2,}(?:(?:-{1,2}|_{1,2})[a-z]{2,})+$")
-_IDENT: Final = re.compile(r"^-?[A-Za-z_][A-Za-z0-9_-]*$")
+_GENERATED_ID: Final = lazy(r"^(?:mount_|_R_|u_|js_|:r|react-|ember\d)|\d{3,}|^[a-z]?\d|[A-Z0-9]{8,}")
+_GENERATED_CLASS: Final = lazy(r"^(?:x[0-9a-z]{4,9}|_[0-9a-z]{3,5}|[a-z]{1,2}\d|css-[0-9a-z]+)$")
+_WORDY_CLASS: Final = lazy(r"^[a-z]{2,}(?:(?:-{1,2}|_{1,2})[a-z]{2,})+$")
+_IDENT: Final = lazy(r"^-?[A-Za-z_][A-Za-z0-9_-]*$")
 LANDMARKS: Final = ("main", "[role=main]", "article", "[role=article]")
 STABLE_ATTRIBUTES: Final = ("data-testid", "itemprop", "aria-label")
 KIND_RANK: Final = {"id": 0, "landmark": 1, "attribute": 2, "class": 3}

@@ -43,6 +43,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit
 
 from watchdog.errors import ExtractError
 from watchdog.models import Extracted, SelectorSet
+from watchdog.patterns import lazy
 
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup, Tag
@@ -108,14 +109,14 @@ def _replacements() -> MappingProxyType[str, str]:
 _REPLACEMENTS: Final = _replacements()
 # One regex pass finds the few characters to replace: much faster than str.translate on long, mostly
 # ASCII texts.
-_SPECIAL: Final = re.compile("\r\n|[" + re.escape("".join(_REPLACEMENTS)) + "]")
+_SPECIAL: Final = lazy("\r\n|[" + re.escape("".join(_REPLACEMENTS)) + "]")
 # Each pattern starts with a literal, so that the regex engine jumps from one candidate to the next instead of
 # trying every position of a 200,000-character policy: two or more spaces after a non-space, ...
-_SPACE_RUN: Final = re.compile(r"  (?<=\S  ) *")
-_TRAILING: Final = re.compile(r" +$", re.MULTILINE)
-_GUILLEMET_OPEN: Final = re.compile(r"« *")
-_GUILLEMET_CLOSE: Final = re.compile(r" *»")
-_BLANK_RUN: Final = re.compile(r"\n\n\n+")
+_SPACE_RUN: Final = lazy(r"  (?<=\S  ) *")
+_TRAILING: Final = lazy(r" +$", re.MULTILINE)
+_GUILLEMET_OPEN: Final = lazy(r"« *")
+_GUILLEMET_CLOSE: Final = lazy(r" *»")
+_BLANK_RUN: Final = lazy(r"\n\n\n+")
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -241,7 +242,7 @@ def _is_http_url(value: str) -> bool:
 
 # --------------------------------------------------------------------------- decoding
 
-_CHARSET_PARAM: Final = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
+_CHARSET_PARAM: Final = lazy(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 # WHATWG: browsers read these labels as windows-1252, a superset.
 _LEGACY_ALIASES: Final = MappingProxyType({"latin_1": "cp1252", "iso8859-1": "cp1252", "ascii": "cp1252"})
 _BOMS: Final = (
@@ -269,8 +270,8 @@ def _codec(label: str | None) -> str | None:
 # charset (http-equiv content or charset attribute) in its first 2,048 bytes. These are the rules
 # beautifulsoup4's EncodingDetector.find_declared_encoding applies to a page's head, written here so that
 # decoding (which every reader needs) does not load beautifulsoup4.
-_XML_DECLARED: Final = re.compile(rb"""^\s*<\?.*encoding=['"](.*?)['"].*\?>""", re.IGNORECASE)
-_META_DECLARED: Final = re.compile(rb"""<\s*meta[^>]+charset\s*=\s*["']?([^>]*?)[ /;'">]""", re.IGNORECASE)
+_XML_DECLARED: Final = lazy(rb"""^\s*<\?.*encoding=['"](.*?)['"].*\?>""", re.IGNORECASE)
+_META_DECLARED: Final = lazy(rb"""<\s*meta[^>]+charset\s*=\s*["']?([^>]*?)[ /;'">]""", re.IGNORECASE)
 
 
 def _declared_charset(head: bytes) -> str | None:
@@ -313,7 +314,7 @@ def decode(body: bytes, *, content_type: str | None) -> str:
 
 
 # Maximal runs of well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF).
-_UTF8_RUN: Final = re.compile(
+_UTF8_RUN: Final = lazy(
     rb"(?:[\x00-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
     rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
     rb"|\xf4[\x80-\x8f][\x80-\xbf]{2})+"
@@ -339,7 +340,7 @@ _BINARY_TYPES: Final = ("image/", "audio/", "video/", "font/", "application/pdf"
 # Text has next to no C0 controls; images, PDFs and archives are full of them.
 _MAX_CONTROL_SHARE: Final = 0.02
 _MIN_CONTROLS: Final = 8
-_C0: Final = re.compile(r"[\x00-\x08\x0e-\x1f]")
+_C0: Final = lazy(r"[\x00-\x08\x0e-\x1f]")
 
 
 def _media_type(content_type: str | None) -> str:
@@ -474,11 +475,11 @@ CELL_ITEM: Final = " • "  # list items inside a table cell: the row stays one 
 CELLS: Final = frozenset({"td", "th"})
 _ROW_GROUPS: Final = frozenset({"thead", "tbody", "tfoot"})
 _TABLE_PARTS: Final = frozenset({"tr", "td", "th"})
-_HIDDEN_STYLE: Final = re.compile(
+_HIDDEN_STYLE: Final = lazy(
     r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse))\s*(?:!important\s*)?(?:;|$)",
     re.IGNORECASE,
 )
-HTML_SPACE: Final = re.compile(r"[ \t\n\r\f]+")
+HTML_SPACE: Final = lazy(r"[ \t\n\r\f]+")
 
 
 def _collapsed(text: str) -> str:
@@ -905,8 +906,8 @@ class LinkWatch:
         return any(needle in found for needle in self._needles)
 
 
-_UNRESERVED: Final = re.compile(r"[A-Za-z0-9._~-]+\Z")
-_GLOB_OR_SLASH: Final = re.compile(r"[/*?\[\]]")
+_UNRESERVED: Final = lazy(r"[A-Za-z0-9._~-]+\Z")
+_GLOB_OR_SLASH: Final = lazy(r"[/*?\[\]]")
 
 
 def _needle(key: str) -> str | None:
@@ -929,7 +930,7 @@ def _decoded(text: str) -> str:
     return text
 
 
-_MOBILE_HOSTS: Final = re.compile(r"^(?:www|m|mbasic|web)\.")
+_MOBILE_HOSTS: Final = lazy(r"^(?:www|m|mbasic|web)\.")
 
 
 def link_key(url: str) -> str:

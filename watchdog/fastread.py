@@ -59,6 +59,7 @@ from watchdog.extract import (
     title_text,
 )
 from watchdog.models import Extracted, SelectorSet
+from watchdog.patterns import lazy
 
 __all__ = ["NS", "PageReading", "read_page"]
 
@@ -395,22 +396,20 @@ def _level(_context: object, values: list[str]) -> str:
 # visible character ("word</b>\u00a0next" reads as "word next"; not after a link's start: a link's own text
 # decides whether it shows its image's alt text).
 _RUN_CHARS: Final = re.escape(SPACE_CHARS + DROPPED_CHARS)
-_NEEDS_RUNS: Final = re.compile(f"[{_RUN_CHARS}]")
-_RUN_AFTER_TAG: Final = re.compile(f">([ {_RUN_CHARS}]*[{_RUN_CHARS}][ {_RUN_CHARS}]*)")
-_RUN_AFTER_SEPARATOR: Final = re.compile(
-    f"[\x85\u2028\u2029]([ {_RUN_CHARS}]*[{_RUN_CHARS}][ {_RUN_CHARS}]*)"
-)
-_UNICODE_SPACE: Final = re.compile(f"[{re.escape(SPACE_CHARS)}]")
-_INVISIBLES: Final = re.compile(f"[{re.escape(DROPPED_CHARS)}]+")
-_INLINE_TAG: Final = re.compile(
+_NEEDS_RUNS: Final = lazy(f"[{_RUN_CHARS}]")
+_RUN_AFTER_TAG: Final = lazy(f">([ {_RUN_CHARS}]*[{_RUN_CHARS}][ {_RUN_CHARS}]*)")
+_RUN_AFTER_SEPARATOR: Final = lazy(f"[\x85\u2028\u2029]([ {_RUN_CHARS}]*[{_RUN_CHARS}][ {_RUN_CHARS}]*)")
+_UNICODE_SPACE: Final = lazy(f"[{re.escape(SPACE_CHARS)}]")
+_INVISIBLES: Final = lazy(f"[{re.escape(DROPPED_CHARS)}]+")
+_INLINE_TAG: Final = lazy(
     "</?(?:b|strong|i|em|u|s|span|sup|sub|small|big|code|kbd|samp|var|abbr|cite|dfn|mark|q|time|font|bdi"
     "|bdo|del|ins|label|tt|nobr|strike|data|acronym)/?>|</a>"
 )
 _INVISIBLE_OR_SPACE: Final = frozenset(DROPPED_CHARS + SPACE_CHARS) | set(" \n<>\x85\u2028\u2029")
-_SPACE_PAIR: Final = re.compile("  +")
+_SPACE_PAIR: Final = lazy("  +")
 # Every "<" of the serialisation starts a tag (text has &lt;): one whose name is not plain letters and digits
 # could hold a run the rules above would read as text.
-_ODD_TAG: Final = re.compile(r"<(?!/?[a-z][a-z0-9]*[ />])")
+_ODD_TAG: Final = lazy(r"<(?!/?[a-z][a-z0-9]*[ />])")
 
 
 def _fingerprint(roots: Sequence[Any], matched: bool) -> str | None:
@@ -441,7 +440,7 @@ def _runs_read(serialised: str) -> str | None:
     return "".join(pieces)
 
 
-_PRE: Final = re.compile(r"(<pre(?:\s[^>]*)?/>|<pre[\s>].*?</pre>)", re.DOTALL)
+_PRE: Final = lazy(r"(<pre(?:\s[^>]*)?/>|<pre[\s>].*?</pre>)", re.DOTALL)
 
 
 def _read_runs(serialised: str) -> str:

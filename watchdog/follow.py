@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from watchdog.config import Config
 from watchdog.models import SelectorSet, Target, TopicMatch, iso
+from watchdog.patterns import lazy
 from watchdog.storage.files import write_atomically
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ POST_ALTERNATIVES: Final = (
     SelectorSet(("main",), ("nav", "aside", "footer", "form")),
     SelectorSet(("[role=main]",)),
 )
-_BLOCK: Final = re.compile(r"^## (?P<title>.*)\n<(?P<link>https?://[^<>\s]+)>$", re.MULTILINE)
-_SLUG: Final = re.compile(r"[^a-z0-9]+")
+_BLOCK: Final = lazy(r"^## (?P<title>.*)\n<(?P<link>https?://[^<>\s]+)>$", re.MULTILINE)
+_SLUG: Final = lazy(r"[^a-z0-9]+")
 
 
 @dataclass(frozen=True, slots=True)

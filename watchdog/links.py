@@ -26,20 +26,20 @@ TARGET` once afterwards, so that the new annotations are not taken for a change.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from watchdog.extract import LinkWatch, link_key
 from watchdog.models import Classification, Hunk, TextDiff, TopicMatch
+from watchdog.patterns import lazy
 
 OPT_OUT: Final = "opt-out"
 LinkEvent = Literal["appeared", "disappeared", "retargeted"]
 
 # `<https://...>` as the extractor writes a kept link target (angle brackets cannot occur in a URL).
-_TARGET: Final = re.compile(r" ?<(https?://[^<>\s]+)>")
-_SENTENCE_END: Final = re.compile(r"(?<=[.!?])\s+")
+_TARGET: Final = lazy(r" ?<(https?://[^<>\s]+)>")
+_SENTENCE_END: Final = lazy(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True, slots=True)

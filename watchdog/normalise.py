@@ -53,6 +53,8 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Final
 
+from watchdog.patterns import lazy
+
 __all__ = [
     "LAYERS",
     "editorial_reason",
@@ -87,9 +89,9 @@ _TYPO_MAP: Final = {
 _TYPO_TABLE: Final = str.maketrans(_TYPO_MAP)
 # French sets a (thin) space before ; : ! ? and inside guillemets; English does not. Spaces around a
 # straight double quote go too (guillemets and curly quotes became one by then).
-_FRENCH_SPACING: Final = re.compile(r"\s+(?=[;:!?])|\s*\"\s*")
-_SPACES: Final = re.compile(r"[ \t]+")
-_NEEDS_NFKC: Final = re.compile(r"[^\x00-\x7f]")
+_FRENCH_SPACING: Final = lazy(r"\s+(?=[;:!?])|\s*\"\s*")
+_SPACES: Final = lazy(r"[ \t]+")
+_NEEDS_NFKC: Final = lazy(r"[^\x00-\x7f]")
 
 
 def _typography(text: str) -> str:
@@ -107,7 +109,7 @@ def _typography(text: str) -> str:
 
 # Link targets are not wording (extract keeps them out of the text; a Markdown residue "](https://...)" or
 # a kept "<https://...>" may still carry one).
-_LINK_TARGET: Final = re.compile(r"\]\(\s*(?:https?://|/)[^)\s]*\)|<https?://[^>\s]*>|\bhttps?://[^\s)>\]]+")
+_LINK_TARGET: Final = lazy(r"\]\(\s*(?:https?://|/)[^)\s]*\)|<https?://[^>\s]*>|\bhttps?://[^\s)>\]]+")
 
 
 def _link_targets(text: str) -> str:
@@ -116,12 +118,10 @@ def _link_targets(text: str) -> str:
 
 # --------------------------------------------------------------------------- footnote markers
 
-_SUPERSCRIPT: Final = re.compile(r"[\u00b9\u00b2\u00b3\u2070-\u209f]+")
+_SUPERSCRIPT: Final = lazy(r"[\u00b9\u00b2\u00b3\u2070-\u209f]+")
 # "Metadata[7]", "information[12]:" -- a bracketed small number stuck to a word or closing punctuation;
 # "policy*", "data†" -- a reference sign stuck to a word.
-_FOOTNOTE: Final = re.compile(
-    r"(?<=[\w.,;:)\"'\u2019\u201d])\[\d{1,3}\]|(?<=\w)[*\u2020\u2021]+(?=[\s.,;:)]|$)"
-)
+_FOOTNOTE: Final = lazy(r"(?<=[\w.,;:)\"'\u2019\u201d])\[\d{1,3}\]|(?<=\w)[*\u2020\u2021]+(?=[\s.,;:)]|$)")
 
 
 def _footnotes(text: str) -> str:
@@ -160,7 +160,7 @@ def _p(template: str, name: str) -> str:
     return template.format(name=name)
 
 
-_DATE: Final = re.compile(
+_DATE: Final = lazy(
     rf"(?<![\w/.-])(?:(?:{_WEEKDAYS}),?\s+)?(?:"
     # 16 December 2025 | 16th of December, 2025 | 1er janvier 2026 | 16 décembre | le 16 déc. 2025
     rf"{_p(_DAY, 'd1')}\s+(?:of\s+)?{_p(_MONTH, 'm1')}(?:,?\s+{_p(_YEAR, 'y1')})?"
@@ -212,7 +212,7 @@ def _numeric_date(first: int, second: int, year: int) -> str | None:
 
 # "Effective May 27, 2025", "Last updated: 16 December 2025", "Date effective : 16 juin 2025", "Mise à
 # jour : 16 décembre 2025": the label around a date on a line of its own is page furniture.
-_DATE_LABEL_LINE: Final = re.compile(
+_DATE_LABEL_LINE: Final = lazy(
     r"^(?P<indent>\s*(?:[-*] |#{1,6} )?)"
     r"(?:(?:effective(?: date)?(?: as of| on| from)?|last (?:updated|revised|modified)(?: on)?"
     r"|(?:updated|revised|published)(?: on)?|date of last revision|date effective|en vigueur(?: le| depuis)?"
@@ -229,7 +229,7 @@ def _dates(text: str) -> str:
     return _DATE_LABEL_LINE.sub(lambda m: m.group("indent") + m.group("date"), text)
 
 
-_DATE_HINT: Final = re.compile(r"\d")
+_DATE_HINT: Final = lazy(r"\d")
 
 
 # --------------------------------------------------------------------------- case
@@ -243,7 +243,7 @@ def _case(text: str) -> str:
     return text.casefold()
 
 
-_CAPITAL_ACCENT: Final = re.compile(r"[À-ÖØ-Þ]")
+_CAPITAL_ACCENT: Final = lazy(r"[À-ÖØ-Þ]")
 
 
 def _bare_capital(match: re.Match[str]) -> str:
@@ -338,10 +338,10 @@ _L_STEMS: Final = _words(
 _L_SUFFIXES: Final = ("ed", "ing", "er", "ers", "or", "ors", "ist", "ists", "ous", "ously")
 
 # Suffix families with structural rules (guarded by a minimum stem length and a few exceptions).
-_IZE: Final = re.compile(r"^(?P<stem>[a-z]{3,})is(?P<end>e|es|ed|ing|er|ers|ation|ations|ational|able)$")
+_IZE: Final = lazy(r"^(?P<stem>[a-z]{3,})is(?P<end>e|es|ed|ing|er|ers|ation|ations|ational|able)$")
 _IZE_EXCEPTIONS: Final = frozenset({"prise", "prised", "prises", "prising"})  # "prise" != "prize"
-_YZE: Final = re.compile(r"^(?P<stem>[a-z]{2,}l)ys(?P<end>e|es|ed|ing|er|ers)$")  # analyse, paralyse
-_OGUE: Final = re.compile(r"^(?P<stem>[a-z]{3,})ogue(?P<end>s|d)?$")  # catalogue, dialogue (not rogue)
+_YZE: Final = lazy(r"^(?P<stem>[a-z]{2,}l)ys(?P<end>e|es|ed|ing|er|ers)$")  # analyse, paralyse
+_OGUE: Final = lazy(r"^(?P<stem>[a-z]{3,})ogue(?P<end>s|d)?$")  # catalogue, dialogue (not rogue)
 
 
 def _build_word_map() -> dict[str, str]:
@@ -361,16 +361,16 @@ def _build_word_map() -> dict[str, str]:
 
 _WORD_MAP: Final = _build_word_map()
 _PHRASES: Final = {k: v for k, v in _WORD_PAIRS.items() if not k.isalpha()}
-_PHRASE: Final = re.compile(
+_PHRASE: Final = lazy(
     r"(?<![\w-])(?:"
     + "|".join(re.escape(p) for p in sorted(_PHRASES, key=len, reverse=True))
     + r")(?![\w-])(?!(?<=\.)\w)",
     re.IGNORECASE,
 )
-_WORD: Final = re.compile(r"[^\W\d_]+")
+_WORD: Final = lazy(r"[^\W\d_]+")
 _WORD_KEYS: Final = frozenset(_WORD_MAP)
 # endings of the suffix families (-ise/-yse/-ogue and their inflections)
-_FAMILY_HINT: Final = re.compile(r"[iy]s(?:e|es|ed|ing|er|ers|ation|ations|ational|able)\b|ogue[sd]?\b")
+_FAMILY_HINT: Final = lazy(r"[iy]s(?:e|es|ed|ing|er|ers|ation|ations|ational|able)\b|ogue[sd]?\b")
 
 
 @lru_cache(maxsize=65536)
@@ -397,7 +397,7 @@ def _suffix_family(word: str) -> str:
 
 
 # "non-public" / "nonpublic", "co-operate" / "cooperate": the hyphen after a prefix is a house style.
-_PREFIX_HYPHEN: Final = re.compile(
+_PREFIX_HYPHEN: Final = lazy(
     r"\b(non|co|pre|re|multi|cross|anti|semi|sub|inter|over|under|post|e)-(?=[^\W\d_])", re.IGNORECASE
 )
 
@@ -419,7 +419,7 @@ def _spelling(text: str) -> str:
 # "ensure [that] we", "the messages [that] you have shared", "believe [that] it provides": "that" is
 # optional before a clause subject (a pronoun, a determiner, a generic subject). A demonstrative "that"
 # is never followed by a subject pronoun or an article, so only the complementiser goes.
-_OPTIONAL_THAT: Final = re.compile(
+_OPTIONAL_THAT: Final = lazy(
     r"\b(?:that|which|who|whom)\s+(?=(?:i|you|we|they|he|she|it|there|one|people|users|someone|anyone"
     r"|everyone|nobody|a|an|the|this|these|those|our|your|their|its|his|her|my|some|any|each|every|no"
     r"|meta|if|when|where|because|although|unless|once)\b)",
@@ -429,18 +429,16 @@ _OPTIONAL_THAT: Final = re.compile(
 _CONTRACTIONS: Final = {
     "n't": " not", "'ve": " have", "'re": " are", "'ll": " will", "'m": " am", "'d": " would",
 }  # fmt: skip
-_CONTRACTION: Final = re.compile(
-    r"\b(can't|won't|shan't|ain't)|(?<=[a-z])(n't|'ve|'re|'ll|'m|'d)\b", re.IGNORECASE
-)
+_CONTRACTION: Final = lazy(r"\b(can't|won't|shan't|ain't)|(?<=[a-z])(n't|'ve|'re|'ll|'m|'d)\b", re.IGNORECASE)
 _IRREGULAR: Final = {"can't": "cannot", "won't": "will not", "shan't": "shall not", "ain't": "is not"}
 # Restrictive "which" and "that" are the en-GB / en-US habit for the same relative clause.
-_WHICH: Final = re.compile(
+_WHICH: Final = lazy(
     r"\bwhich\b(?=\s+(?:is|are|was|were|has|have|had|can|may|might|will|would|we|you|they|help|helps|allows?|includes?)\b)",
     re.IGNORECASE,
 )
 # Optional words in fixed collocations: "all (of) the", "outside (of)", "helps us (to) understand",
 # "provide you (with)", "the reason (why)", "(for) as long as".
-_OPTIONAL_WORDS: Final = re.compile(
+_OPTIONAL_WORDS: Final = lazy(
     r"\ball of (?=the|these|those|our|your|their|this|its)\b"
     r"|\boutside of\b"
     r"|\b(?<=help |elps |lped )(?:us|you|them|people|others|him|her) to (?=\w)"
@@ -450,7 +448,7 @@ _OPTIONAL_WORDS: Final = re.compile(
     re.IGNORECASE,
 )
 # Causal "as" / "since" opening a sentence ("Since it takes..." / "As it takes..."): the same "because".
-_CAUSAL: Final = re.compile(
+_CAUSAL: Final = lazy(
     r"(?:^|(?<=[.!?:;\n]\s)|(?<=[.!?:;]))\s*\b(?:since|as)\s+(?=(?:it|we|you|they|this|these|there|people)\b)",
     re.MULTILINE | re.IGNORECASE,
 )
@@ -497,11 +495,11 @@ def _drop_optional(match: re.Match[str]) -> str:
 
 # --------------------------------------------------------------------------- punctuation
 
-_APOSTROPHE: Final = re.compile(r"'")
+_APOSTROPHE: Final = lazy(r"'")
 # Every punctuation mark (Unicode P*), except a decimal/time/thousands mark between digits and the signs
 # whose meaning is not punctuation (% and the section sign).
-_PUNCTUATION: Final = re.compile(r"(?!(?<=\d)[.,:](?=\d))[^\w\s%§$€£¥+=<>~^°]")
-_LINE_MARKER: Final = re.compile(r"^\s*(?:#{1,6}\s+|[-*•]\s+|\d{1,3}[.)]\s+)", re.MULTILINE)
+_PUNCTUATION: Final = lazy(r"(?!(?<=\d)[.,:](?=\d))[^\w\s%§$€£¥+=<>~^°]")
+_LINE_MARKER: Final = lazy(r"^\s*(?:#{1,6}\s+|[-*•]\s+|\d{1,3}[.)]\s+)", re.MULTILINE)
 
 
 def _markers(text: str) -> str:
@@ -529,7 +527,7 @@ LAYERS: Final[tuple[Layer, ...]] = (
     ("heading", _markers),
     ("punctuation", _punctuation),
 )
-_WHITESPACE: Final = re.compile(r"\s+")
+_WHITESPACE: Final = lazy(r"\s+")
 
 
 def _key(text: str, layers: Iterable[Layer]) -> str:
@@ -558,8 +556,8 @@ def _line_key(line: str) -> str:
 # --------------------------------------------------------------------------- structure
 
 # Annotation numbers that stand in for accordion headings ("1", "2" ... on a line of their own).
-_BARE_NUMBER: Final = re.compile(r"^\s*\(?\d{1,3}[.)]?\s*$")
-_HEADING: Final = re.compile(r"^\s*(?:- )?#{1,6}\s")
+_BARE_NUMBER: Final = lazy(r"^\s*\(?\d{1,3}[.)]?\s*$")
+_HEADING: Final = lazy(r"^\s*(?:- )?#{1,6}\s")
 
 # Labels of controls and site furniture that pages put among the text: video players, accordions, "learn
 # more" links, help-centre and footer link lists. A line made only of such labels says nothing about the
@@ -579,7 +577,7 @@ _CHROME_LABELS: Final = frozenset(
         sep="|",
     )
 )
-_CHROME_LINE_SEPARATORS: Final = re.compile(r"\s*(?:·|\||•|/)\s*")
+_CHROME_LINE_SEPARATORS: Final = lazy(r"\s*(?:·|\||•|/)\s*")
 # The source label of a link card, glued after its title ("How to manage your Feed Facebook Help Center",
 # "...on FacebookHow to..."): a label that ends a line or is followed by the next card's capital.
 _CARD_SOURCES: Final = (
@@ -587,13 +585,13 @@ _CARD_SOURCES: Final = (
     "|help centre|privacy center|privacy centre|facebook developers|meta for developers|facebook newsroom"
     "|meta newsroom|about meta|centre d'aide|pages d'aide facebook|espace confidentialité"
 )
-_CARD_LABEL: Final = re.compile(
+_CARD_LABEL: Final = lazy(
     rf"[ \t]*(?:{_CARD_SOURCES})(?=[A-ZÀ-Ý]|[ \t]*$|[ \t]*[.;:,])", re.IGNORECASE | re.MULTILINE
 )
 # Update notices: "We updated our Privacy Policy on 16 December 2025. View our previous policy.", "Nous
 # avons mis à jour notre politique de confidentialité le 16 décembre 2025. Consulter notre politique
 # précédente." Announcing that an edit happened is not an edit (the edit itself is elsewhere in the text).
-_UPDATE_NOTICE: Final = re.compile(
+_UPDATE_NOTICE: Final = lazy(
     r"(?:(?:policy|privacy policy|recent|latest) update:?\s*)?"
     r"(?:we(?:'ve| have)? (?:last )?updated our (?:privacy )?policy(?: on [^.\n]{4,30})?"
     r"|nous avons mis à jour notre politique(?: de confidentialité)?(?: le [^.\n]{4,30})?)\.?"
@@ -603,7 +601,7 @@ _UPDATE_NOTICE: Final = re.compile(
     r"|(?:ancienne|précédente) politique)\.?)?",
     re.IGNORECASE,
 )
-_COPYRIGHT: Final = re.compile(r"^(?:meta|facebook|instagram)?\s*(?:©|\(c\))\s*(?:\d{4})?\s*(?:meta)?$")
+_COPYRIGHT: Final = lazy(r"^(?:meta|facebook|instagram)?\s*(?:©|\(c\))\s*(?:\d{4})?\s*(?:meta)?$")
 
 
 def is_heading_line(line: str) -> bool:

@@ -54,6 +54,7 @@ from watchdog.models import (
     message_from_json,
     message_to_json,
 )
+from watchdog.patterns import lazy
 from watchdog.render.compose import largest
 from watchdog.render.services import ServiceFacts, shape_for, write
 from watchdog.storage.interfaces import Outbox
@@ -179,9 +180,9 @@ def _redact_query(query: str, hidden: list[str]) -> str:
     return "&".join(pairs)
 
 
-_SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|sig|cred|user|login", re.IGNORECASE)
-_PLAIN_VALUE = re.compile(r"[a-z]{1,12}")  # mode=insecure, format=html, blocks=yes...
-_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_SECRET_KEY = lazy(r"pass|pwd|secret|token|key|auth|sig|cred|user|login", re.IGNORECASE)
+_PLAIN_VALUE = lazy(r"[a-z]{1,12}")  # mode=insecure, format=html, blocks=yes...
+_HOST_LABEL = lazy(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def _hide_if(condition: bool, piece: str, hidden: list[str]) -> str:
@@ -213,7 +214,7 @@ def _looks_secret(piece: str) -> bool:
 
 
 # a URL inside a sentence, without the punctuation that ends the sentence
-_URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]*[^\s\"'<>.,;:!?)\]]", re.IGNORECASE)
+_URL_IN_TEXT = lazy(r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]*[^\s\"'<>.,;:!?)\]]", re.IGNORECASE)
 
 
 def scrub(text: str, url: str) -> str:
@@ -407,13 +408,13 @@ class _Failure:
 # What apprise's plugins log when a send fails. Nothing left this machine, or the service answered no:
 # a retry cannot duplicate anything. Otherwise a transport error after connecting (a read time-out, a
 # connection closed before the answer, an SMTP server gone after DATA) leaves the outcome unknown.
-_NEVER_SENT = re.compile(
+_NEVER_SENT = lazy(
     r"Failed to establish a new connection|Connection refused|Name or service not known|No route to host|"
     r"Temporary failure in name resolution|Network is unreachable|connect timeout=|ConnectTimeout",
     re.IGNORECASE,
 )
-_ANSWERED_NO = re.compile(r"error=\d{3}\b|Socket Exception: \(\d{3}, ")  # an HTTP status, an SMTP reply
-_IN_TRANSIT = re.compile(r"Socket Exception|timed out", re.IGNORECASE)
+_ANSWERED_NO = lazy(r"error=\d{3}\b|Socket Exception: \(\d{3}, ")  # an HTTP status, an SMTP reply
+_IN_TRANSIT = lazy(r"Socket Exception|timed out", re.IGNORECASE)
 
 
 def _failure(log_text: str) -> _Failure:
@@ -603,7 +604,7 @@ def _fits(service: Any, *, source: str, target: str) -> Callable[[str], bool]:
     return fits
 
 
-_LINE_BREAK = re.compile(r"\r*\n")  # how apprise counts lines (body_max_line_count)
+_LINE_BREAK = lazy(r"\r*\n")  # how apprise counts lines (body_max_line_count)
 
 
 def _legacy_body(alert: Alert, fits: Callable[[str], bool]) -> str:
@@ -631,7 +632,7 @@ MAX_UNCERTAIN_SENDS = 2
 # can never duplicate an alert. While such rows are owed, the daemon comes back to them at least this often.
 # Only a row with a send of unknown outcome waits out its backoff: a second copy is the risk there.
 REFUSED_RETRY = timedelta(seconds=30)
-_ACCEPTED = re.compile(r"^\[accepted by: ([0-9a-f ]+)\] ")  # services of a channel that took it already
+_ACCEPTED = lazy(r"^\[accepted by: ([0-9a-f ]+)\] ")  # services of a channel that took it already
 UNUSABLE = "cannot load channel"  # in a row's last error: its channel could not be loaded
 
 

@@ -19,18 +19,19 @@ Headings that name nothing (bare numbers, punctuation: accordion placeholders) a
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from watchdog.patterns import lazy
+
 SEPARATOR = " › "
 LABEL_MAX = 90  # characters of a row label or heading shown in a path
-_HEADING = re.compile(r"^[ \t]*(?:[-*+•] )?(#{1,6})[ \t]+(.*?)[ \t]*$")
-_CELL = re.compile(r" \| ")
-_NAMELESS = re.compile(r"^[\W\d_]*$")
-_SLUG_STRIP = re.compile(r"[^a-z0-9]+")
-_LABEL_END = re.compile(r":(?:\s|$)|(?<=[.!?])\s")
+_HEADING = lazy(r"^[ \t]*(?:[-*+•] )?(#{1,6})[ \t]+(.*?)[ \t]*$")
+_CELL = lazy(r" \| ")
+_NAMELESS = lazy(r"^[\W\d_]*$")
+_SLUG_STRIP = lazy(r"[^a-z0-9]+")
+_LABEL_END = lazy(r":(?:\s|$)|(?<=[.!?])\s")
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,7 @@ from typing import Final
 
 from watchdog.models import Capture, Extracted, Rejection, Target
 from watchdog.normalise import is_chrome_line, is_heading_line, meaning_key
+from watchdog.patterns import lazy
 
 __all__ = [
     "BLOCK_PAGE_SHARE",
@@ -158,7 +159,7 @@ DEFAULT_SIGNATURES: Final[tuple[BlockSignature, ...]] = (
     ),
 )
 
-_MARKER: Final = re.compile(r"^\s*(?:- )?(?:#{1,6} )?")
+_MARKER: Final = lazy(r"^\s*(?:- )?(?:#{1,6} )?")
 
 
 def validate(
@@ -433,7 +434,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
 # regex, so results are the same; a pattern that cannot be split safely is searched whole.
 
 # Backreferences, conditionals and global inline flags tie alternatives together: such a pattern stays whole.
-_UNSPLITTABLE: Final = re.compile(r"\\[1-9]|\(\?P=|\(\?\(|\(\?[aiLmsux]+\)|\\A|\(\?<[=!]")
+_UNSPLITTABLE: Final = lazy(r"\\[1-9]|\(\?P=|\(\?\(|\(\?[aiLmsux]+\)|\\A|\(\?<[=!]")
 
 
 @dataclass(frozen=True, slots=True)

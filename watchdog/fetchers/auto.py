@@ -24,6 +24,7 @@ import re
 from watchdog.errors import FetchError, MissingDependencyError, OversizeError
 from watchdog.fetchers.base import Fetcher
 from watchdog.models import Capture, NotModified, Target, Validators
+from watchdog.patterns import lazy
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ BOT_HEADERS = ("cf-mitigated", "x-datadome", "x-amzn-waf-action", "x-sucuri-bloc
 # thousands. Only pages under this limit are searched for bot-check wording, so a policy that explains
 # captchas or mentions JavaScript is never mistaken for a bot check.
 SHELL_TEXT_LIMIT = 2000
-BOT_WORDING = re.compile(
+BOT_WORDING = lazy(
     r"checking (?:if the site connection is secure|your browser)|just a moment\.\.\."
     r"|verify(?:ing)? (?:that )?you are (?:a )?human|are you a robot|not a robot|captcha"
     r"|(?:enable|turn on|activate) javascript|javascript is (?:disabled|required|turned off)"
@@ -45,7 +46,7 @@ BOT_WORDING = re.compile(
 )
 # Scripts and form widgets of the common challenge providers (Cloudflare, reCAPTCHA, hCaptcha,
 # DataDome, Imperva, PerimeterX/HUMAN, AWS WAF).
-BOT_MARKUP = re.compile(
+BOT_MARKUP = lazy(
     rb"/cdn-cgi/challenge-platform/|challenges\.cloudflare\.com|g-recaptcha|h-captcha|hcaptcha\.com"
     rb"|captcha-delivery\.com|_Incapsula_Resource|px-captcha|awswaf",
     re.IGNORECASE,

@@ -14,15 +14,14 @@ heading's words, a bullet, the cells, with no Markdown left in any format.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
-)
-_NEWLINES = re.compile("\r\n|[\r\u2028\u2029\x85]")
-_MARKER = re.compile(r"^(?P<indent>[ \t]*)(?:(?P<heading>#{1,6})|(?P<item>[-*+•]|\d{1,3}[.)]))[ \t]+")
+from watchdog.patterns import lazy
+
+_INVISIBLE = lazy("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_NEWLINES = lazy("\r\n|[\r\u2028\u2029\x85]")
+_MARKER = lazy(r"^(?P<indent>[ \t]*)(?:(?P<heading>#{1,6})|(?P<item>[-*+•]|\d{1,3}[.)]))[ \t]+")
 
 LineKind = Literal["heading", "item", "row", "text"]
 
@@ -37,7 +36,7 @@ def one_line(text: str) -> str:
     return " ".join(inert(text).split())
 
 
-_SPACES = re.compile(r"\s+")
+_SPACES = lazy(r"\s+")
 
 
 def flat(text: str) -> str:

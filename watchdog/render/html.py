@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from watchdog.diff import DELETE, EQUAL, INSERT
 from watchdog.models import DigestMessage, TextDiff, iso
+from watchdog.patterns import lazy
 from watchdog.render.clean import inert, readable
 from watchdog.render.compose import Cut, Links, Story, digest_groups, digest_title, hidden, shown
 from watchdog.render.text import archive_reference, safe_url, where
@@ -45,11 +46,11 @@ EMAIL_CSS = {
     "pointer": "margin:14px 0;font-weight:600",
     "folded": "margin:14px 0;color:#555",
 }
-_RELATIVE = re.compile(r"(?:\.\./)*[A-Za-z0-9_][A-Za-z0-9._~/%@-]*(?:#[A-Za-z0-9_-]*)?|#[A-Za-z0-9_-]+")
-_INVISIBLE_SHOWN = re.compile("[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_RELATIVE = lazy(r"(?:\.\./)*[A-Za-z0-9_][A-Za-z0-9._~/%@-]*(?:#[A-Za-z0-9_-]*)?|#[A-Za-z0-9_-]+")
+_INVISIBLE_SHOWN = lazy("[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _CONTROL_PICTURES = {c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)} | {0x7F: 0x2421}
 _C1 = {c: 0xFFFD for c in range(0x80, 0xA0)}
-_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_CONTROLS = lazy("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def visible(text: str) -> str:

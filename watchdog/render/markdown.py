@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from watchdog.diff import DELETE, EQUAL
 from watchdog.models import DigestMessage, Hunk, StatusMessage, TextDiff, iso
+from watchdog.patterns import lazy
 from watchdog.render.clean import flat, inert, one_line, readable
 from watchdog.render.compose import (
     Cut,
@@ -39,11 +40,11 @@ from watchdog.render.compose import (
 )
 from watchdog.render.text import ZWSP, archive_reference, render_status, safe_url, where
 
-_SPECIAL = re.compile(r"([\\`*_\[\]<>~|&])")
-_LINE_START = re.compile(r"^([ \t]*)([#+=-])")
-_NUMBERED = re.compile(r"^([ \t]*\d{1,9})([.)])")
-_MENTION = re.compile(r"(?<=@)(?=[\w&!#\\])")  # after escaping: "@\&123" is a role mention too
-_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`|]*[^\s<>\"'`|.,;:!?)\]]", re.IGNORECASE)
+_SPECIAL = lazy(r"([\\`*_\[\]<>~|&])")
+_LINE_START = lazy(r"^([ \t]*)([#+=-])")
+_NUMBERED = lazy(r"^([ \t]*\d{1,9})([.)])")
+_MENTION = lazy(r"(?<=@)(?=[\w&!#\\])")  # after escaping: "@\&123" is a role mention too
+_URL = lazy(r"\b(?:https?|ftp)://[^\s<>\"'`|]*[^\s<>\"'`|.,;:!?)\]]", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 
 from watchdog.diff import DELETE, EQUAL, INSERT
 from watchdog.models import DigestMessage, Hunk, StatusMessage, TextDiff, iso
+from watchdog.patterns import lazy
 from watchdog.render.clean import inert, one_line, readable
 from watchdog.render.compose import (
     Cut,
@@ -32,8 +33,8 @@ from watchdog.render.compose import (
 
 ZWSP = "\u200b"
 # what a chat service or a bridge behind a generic webhook could act on in plain text
-_BROADCAST = re.compile(r"(?<=@)(?=(?:everyone|here|channel|all|room|group)\b)|(?<=<)(?=[!@#])", re.I)
-_SAFE_URL = re.compile(r"https?://[^\s<>|\"'`\x00-\x1f\x7f]+", re.IGNORECASE)
+_BROADCAST = lazy(r"(?<=@)(?=(?:everyone|here|channel|all|room|group)\b)|(?<=<)(?=[!@#])", re.I)
+_SAFE_URL = lazy(r"https?://[^\s<>|\"'`\x00-\x1f\x7f]+", re.IGNORECASE)
 
 Guard = Callable[[str], str]
 
