@@ -586,7 +586,9 @@ _CARD_SOURCES: Final = (
     "|meta newsroom|about meta|centre d'aide|pages d'aide facebook|espace confidentialité"
 )
 _CARD_LABEL: Final = lazy(
-    rf"[ \t]*(?:{_CARD_SOURCES})(?=[A-ZÀ-Ý]|[ \t]*$|[ \t]*[.;:,])", re.IGNORECASE | re.MULTILINE
+    rf"[ \t]*(?:{_CARD_SOURCES})(?=[A-ZÀ-Ý]|[ \t]*$|[ \t]*[.;:,])",
+    re.IGNORECASE | re.MULTILINE,
+    prefilter=True,
 )
 # Update notices: "We updated our Privacy Policy on 16 December 2025. View our previous policy.", "Nous
 # avons mis à jour notre politique de confidentialité le 16 décembre 2025. Consulter notre politique
@@ -600,6 +602,7 @@ _UPDATE_NOTICE: Final = lazy(
     r"|(?:politique|version|versions) (?:précédente|antérieure|ancienne)s?"
     r"|(?:ancienne|précédente) politique)\.?)?",
     re.IGNORECASE,
+    prefilter=True,
 )
 _COPYRIGHT: Final = lazy(r"^(?:meta|facebook|instagram)?\s*(?:©|\(c\))\s*(?:\d{4})?\s*(?:meta)?$")
 

@@ -15,27 +15,42 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterator
-from typing import AnyStr, Generic
+from importlib import import_module
+from typing import Any, AnyStr, Final, Generic
 
-__all__ = ["LazyPattern", "lazy"]
+__all__ = ["LazyPattern", "fold", "lazy", "might_match", "required_literals"]
 
 
 class LazyPattern(Generic[AnyStr]):
-    """A re.Pattern compiled when first used (the methods of re.Pattern that this project calls)."""
+    """A re.Pattern compiled when first used (the methods of re.Pattern that this project calls).
 
-    __slots__ = ("_compiled", "_flags", "_source")
+    With `prefilter`, a text is first checked for the pattern's required literals (below): a text holding
+    none of them cannot match, and the result of "no match" is returned without running the pattern, which
+    for a pattern that starts with an optional part or a character class (no literal the engine can skip
+    to) means scanning nothing instead of trying every position."""
 
-    def __init__(self, source: AnyStr, flags: int = 0) -> None:
+    __slots__ = ("_compiled", "_flags", "_literals", "_prefilter", "_source")
+
+    def __init__(self, source: AnyStr, flags: int = 0, *, prefilter: bool = False) -> None:
         self._source: AnyStr = source
         self._flags = flags
         self._compiled: re.Pattern[AnyStr] | None = None
+        self._prefilter = prefilter
+        self._literals: tuple[str, ...] | None = None
 
     @property
     def compiled(self) -> re.Pattern[AnyStr]:
         compiled = self._compiled
         if compiled is None:  # two threads may both compile it: the same pattern either way
-            compiled = self._compiled = re.compile(self._source, self._flags)
+            compiled = re.compile(self._source, self._flags)
+            if self._prefilter and isinstance(compiled.pattern, str):
+                self._literals = required_literals(compiled)
+            self._compiled = compiled
         return compiled
+
+    def _cannot_match(self, string: AnyStr) -> bool:
+        literals = self._literals
+        return literals is not None and not might_match(fold(string), literals)  # type: ignore[arg-type]
 
     @property
     def pattern(self) -> AnyStr:
@@ -46,39 +61,136 @@ class LazyPattern(Generic[AnyStr]):
         return self.compiled.flags
 
     def search(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[AnyStr] | None:
-        return self.compiled.search(string, pos, endpos)
+        compiled = self.compiled
+        return None if self._cannot_match(string) else compiled.search(string, pos, endpos)
 
     def match(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[AnyStr] | None:
-        return self.compiled.match(string, pos, endpos)
+        compiled = self.compiled
+        return None if self._cannot_match(string) else compiled.match(string, pos, endpos)
 
     def fullmatch(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[AnyStr] | None:
-        return self.compiled.fullmatch(string, pos, endpos)
+        compiled = self.compiled
+        return None if self._cannot_match(string) else compiled.fullmatch(string, pos, endpos)
 
     def finditer(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[AnyStr]]:
-        return self.compiled.finditer(string, pos, endpos)
+        compiled = self.compiled
+        return iter(()) if self._cannot_match(string) else compiled.finditer(string, pos, endpos)
 
     def findall(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> list[AnyStr]:
-        found: list[AnyStr] = self.compiled.findall(string, pos, endpos)
+        compiled = self.compiled
+        found: list[AnyStr] = [] if self._cannot_match(string) else compiled.findall(string, pos, endpos)
         return found
 
     def split(self, string: AnyStr, maxsplit: int = 0) -> list[AnyStr]:
-        pieces: list[AnyStr] = self.compiled.split(string, maxsplit)
+        compiled = self.compiled
+        pieces: list[AnyStr] = [string] if self._cannot_match(string) else compiled.split(string, maxsplit)
         return pieces
 
     def sub(
         self, repl: AnyStr | Callable[[re.Match[AnyStr]], AnyStr], string: AnyStr, count: int = 0
     ) -> AnyStr:
-        return self.compiled.sub(repl, string, count)
+        compiled = self.compiled
+        return string if self._cannot_match(string) else compiled.sub(repl, string, count)
 
     def subn(
         self, repl: AnyStr | Callable[[re.Match[AnyStr]], AnyStr], string: AnyStr, count: int = 0
     ) -> tuple[AnyStr, int]:
-        return self.compiled.subn(repl, string, count)
+        compiled = self.compiled
+        return (string, 0) if self._cannot_match(string) else compiled.subn(repl, string, count)
 
     def __repr__(self) -> str:
         return f"lazy({self._source!r}, {self._flags})"
 
 
-def lazy(source: AnyStr, flags: int = 0) -> LazyPattern[AnyStr]:
-    """`re.compile(source, flags)`, done the first time the pattern is used."""
-    return LazyPattern(source, flags)
+def lazy(source: AnyStr, flags: int = 0, *, prefilter: bool = False) -> LazyPattern[AnyStr]:
+    """`re.compile(source, flags)`, done the first time the pattern is used (see LazyPattern for
+    `prefilter`)."""
+    return LazyPattern(source, flags, prefilter=prefilter)
+
+
+# --------------------------------------------------------------------------- literals a match must hold
+#
+# Most sentences of a changed passage match none of the ~70 topic patterns, and Python's regex engine tries
+# each pattern at every position of the sentence. A pattern's *required literals* (a set of strings one of
+# which every match contains, read from the parsed pattern) rule it out with a few substring tests of the
+# case-folded sentence: `might_match(folded, literals)` False means the pattern cannot match, True means
+# it may (then the pattern itself is searched, so results are exactly the pattern's).
+
+# Characters a literal may be made of: those for which "matches case-insensitively" implies "the text's
+# fold() holds the literal's fold()" (tests/test_classify.py checks it against every code point). Python's
+# IGNORECASE also equates "i" with the dotless "ı", which casefold() does not: fold() maps it to "i", and
+# the dotted "İ" (whose fold is two characters) is left out.
+_LITERAL_CHARS: Final = frozenset(
+    [chr(c) for c in range(0x20, 0x7F)]
+    + [chr(c) for c in range(0xA0, 0x250) if c not in (0x130, 0x131)]
+    + list("\u2018\u2019\u201c\u201d\u00ab\u00bb\u2013\u2014")
+)
+
+
+def fold(text: str) -> str:
+    """The form required literals are looked for in: case-folded, with the dotless "ı" as "i"."""
+    return text.casefold().replace("\u0131", "i")
+
+
+def might_match(folded: str, literals: tuple[str, ...] | None) -> bool:
+    """False only when a pattern with these required literals cannot match the text `folded` came from."""
+    return literals is None or any(literal in folded for literal in literals)
+
+
+def required_literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
+    """Folded strings one of which every match of `pattern` contains; None when there is no such set (or the
+    pattern cannot be read: this uses the re module's own parser, and anything unexpected means None)."""
+    try:  # the stdlib's own parser of patterns (an internal module: a surprise only means "no shortcut")
+        parser, constants = import_module("re._parser"), import_module("re._constants")
+        found = _Literals(constants).of(list(parser.parse(pattern.pattern, pattern.flags)))
+    except (ImportError, AttributeError, TypeError, ValueError, IndexError, RecursionError, re.error):
+        return None
+    return tuple(sorted(found)) if found else None
+
+
+class _Literals:
+    def __init__(self, constants: Any) -> None:
+        self.k = constants
+
+    def of(self, items: list[tuple[Any, Any]]) -> set[str] | None:
+        """For a sequence: the best of its literal runs and of its parts' sets (longest shortest literal)."""
+        k = self.k
+        best: set[str] | None = None
+        run: list[str] = []
+
+        def consider(candidate: set[str] | None) -> None:
+            nonlocal best
+            if candidate and (best is None or _rank(candidate) > _rank(best)):
+                best = candidate
+
+        for op, av in items:
+            if op is k.LITERAL and chr(av) in _LITERAL_CHARS:
+                run.append(fold(chr(av)))
+                continue
+            if op is k.AT or op is k.ASSERT_NOT:  # zero width: the run goes on
+                continue
+            if op is k.ASSERT:  # a lookaround's literals are in the text too; zero width
+                consider(self.of(list(av[1])))
+                continue
+            consider({"".join(run)} if run else None)
+            run = []
+            consider(self._part(op, av))
+        consider({"".join(run)} if run else None)
+        return best
+
+    def _part(self, op: Any, av: Any) -> set[str] | None:
+        k = self.k
+        if op is k.BRANCH:
+            branches = [self.of(list(branch)) for branch in av[1]]
+            return None if any(b is None for b in branches) else set().union(*branches)  # type: ignore[arg-type]
+        if op is k.SUBPATTERN:
+            return self.of(list(av[3]))
+        if op is k.ATOMIC_GROUP:
+            return self.of(list(av))
+        if op in (k.MAX_REPEAT, k.MIN_REPEAT, k.POSSESSIVE_REPEAT) and av[0] >= 1:
+            return self.of(list(av[2]))
+        return None  # a character class, any character, a back-reference, an optional part...
+
+
+def _rank(literals: set[str]) -> tuple[int, int]:
+    return (min(map(len, literals)), -len(literals))
