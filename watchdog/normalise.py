@@ -639,6 +639,7 @@ def _without_chrome(text: str) -> str:
     return _UPDATE_NOTICE.sub(" ", _without_labels(text))
 
 
+@lru_cache(maxsize=8192)  # pure: a change's passages are judged again by each format and page that shows it
 def editorial_reason(before: str, after: str) -> str | None:
     """None when `before` -> `after` changes meaning; else the category of the meaning-preserving edit.
 
