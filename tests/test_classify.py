@@ -32,7 +32,11 @@ def corpus_text(relative: str) -> str:
     The corpus Markdown is one block per line already; what the extractor does on top and matters here
     is dropping link URLs (`[text](url)` -> text), table-cell breaks and the character normalisation.
     """
-    markdown = gzip.decompress((TEXTS / f"{relative}.md.gz").read_bytes()).decode("utf-8")
+    return canonical_markdown(gzip.decompress((TEXTS / f"{relative}.md.gz").read_bytes()).decode("utf-8"))
+
+
+def canonical_markdown(markdown: str) -> str:
+    """Corpus Markdown in the extractor's canonical shape (see corpus_text)."""
     return normalise(_LINK.sub(r"\1", markdown.replace("<br>", " ")))
 
 

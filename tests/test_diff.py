@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 import re
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_classify import corpus_text
+from test_classify import canonical_markdown, corpus_text
 
+from support.corpus import CORPUS_DIRS, corpus_markdown, corpus_versions
 from watchdog.diff import diff_texts, split_sentences
 from watchdog.models import Hunk, Segment, TextDiff
 
@@ -209,20 +211,82 @@ def test_rewritten_sentence_reads_as_one_change_not_confetti() -> None:
 
 
 def test_same_inputs_same_diff_and_no_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fast_diff_match_patch
     from diff_match_patch import diff_match_patch
 
     timeouts: list[float] = []
     original = diff_match_patch.diff_main
+    native = fast_diff_match_patch.diff
 
     def spy(self: diff_match_patch, *args: object, **kwargs: object) -> object:
         timeouts.append(self.Diff_Timeout)
         return original(self, *args, **kwargs)
 
+    def native_spy(*args: object, **kwargs: object) -> object:
+        timeouts.append(kwargs["timelimit"])  # type: ignore[arg-type]
+        return native(*args, **kwargs)
+
     monkeypatch.setattr(diff_match_patch, "diff_main", spy)
+    monkeypatch.setattr(fast_diff_match_patch, "diff", native_spy)
     before, after = corpus_text(EN_APRIL), corpus_text(EN_MAY)
-    first, second = diff_texts(before, after), diff_texts(before, after)
-    assert first == second
-    assert timeouts and set(timeouts) == {0}
+    for native_engine in (True, False):
+        timeouts.clear()
+        first = diff_texts(before, after, native=native_engine)
+        second = diff_texts(before, after, native=native_engine)
+        assert first == second
+        assert timeouts and set(timeouts) == {0}
+
+
+# --------------------------------------------------------------------------- the C++ engine: same hunks
+
+
+def _corpus_documents() -> list[str]:
+    found = {
+        f"{kind.name}/{folder.name}"
+        for root in CORPUS_DIRS
+        for kind in (root / "milestones", root / "series")
+        for folder in kind.glob("*")
+        if any(folder.glob("*.md.gz"))
+    }
+    return sorted(found)
+
+
+def _assert_engines_agree(document: str) -> int:
+    texts = [canonical_markdown(corpus_markdown(version)) for version in corpus_versions(document)]
+    changes = [(a, b) for a, b in pairwise(texts) if a != b]
+    for before, after in changes:
+        assert diff_texts(before, after) == diff_texts(before, after, native=False), document
+    return len(changes)
+
+
+@pytest.mark.parametrize(
+    "document", ["milestones/meta-privacy-policy-fr-fr", "milestones/meta-genai-privacy-center-en-us"]
+)
+def test_native_engine_gives_the_pure_python_hunks_on_real_changes(document: str) -> None:
+    """The speed-up changes nothing: the C++ port's hunks (segments, sentences, sections, line numbers)
+    equal the pure-Python port's on every change of these documents (11 real changes)."""
+    assert _assert_engines_agree(document) >= 3
+
+
+@pytest.mark.slow
+def test_native_engine_gives_the_pure_python_hunks_on_every_corpus_change() -> None:
+    """... and on every change of every corpus document (77 real changes, ~15 s of pure-Python diffs)."""
+    assert sum(_assert_engines_agree(document) for document in _corpus_documents()) >= 70
+
+
+def test_native_engine_beyond_the_basic_plane() -> None:
+    """Over 6,400 distinct words: the tokens' stand-ins leave the private-use area of the BMP for the
+    supplementary planes, which the C++ port must count as one character each, like Python."""
+    rng = random.Random(7)
+    words = [f"w{n}" for n in range(9_000)]
+    before = " ".join(words) + "\n"
+    changed = list(words)
+    for index in rng.sample(range(len(words)), 40):
+        changed[index] = f"x{index}"
+    after = " ".join(changed) + "\n"
+    native, pure = diff_texts(before, after), diff_texts(before, after, native=False)
+    assert native == pure
+    _assert_consistent(native)
 
 
 def _prose(seed: int, size: int) -> str:
