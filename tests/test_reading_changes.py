@@ -10,13 +10,21 @@ Real corpus versions over loopback, the real archive, a real webhook receiver.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pytest
+
+import watchdog.pipeline
 from support.corpus import render_page
 from support.harness import Site, cycle, open_archive, write_config
 from support.pageserver import PageServer
 from support.replay import corpus_text
 from support.sinks import WebhookSink
+from watchdog.config import load_config
+from watchdog.fastread import PageReading
+from watchdog.models import Capture, Target
+from watchdog.readings import readings_dir
 
 APRIL = "series/facebook-privacy-policy-en/2025-04-23T12-31-08Z.md"
 MAY = "series/facebook-privacy-policy-en/2025-05-28T00-30-56Z.md"
@@ -94,3 +102,44 @@ def test_an_edited_reading_and_a_real_change_alert_the_page_edits_only(
     assert list_only, "the edited reading leaves list items out"
     (alert,) = webhook_sink.received
     assert not any(line[2:] in alert["message"] for line in list_only if len(line) > 40)
+
+
+def _reread_bodies(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Bodies the pipeline reads, in order (the fast reader's entry point)."""
+    bodies: list[bytes] = []
+    original = watchdog.pipeline.capture_reading
+
+    def spy(target: Target, capture: Capture) -> PageReading:
+        bodies.append(capture.body)
+        return original(target, capture)
+
+    monkeypatch.setattr(watchdog.pipeline, "capture_reading", spy)
+    return bodies
+
+
+@pytest.mark.parametrize("cache_kept", [True, False])
+def test_a_new_text_reads_the_current_raw_page_again_only_when_its_reading_is_not_known(
+    page_server: PageServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cache_kept: bool
+) -> None:
+    """The reading cache names the body each entry was read from: with today's code and settings, the
+    current version's raw page is known to read as the current text, and is not read again (a changed
+    page costs one reading, not two). Without that knowledge (no cache, another release, other settings)
+    it is read again. The change recorded is the same either way."""
+    config_path = write_config(tmp_path, page_server.base_url, [Site("fb", "/policy")])
+    april, may = render_page(corpus_text(APRIL), seed=1), render_page(corpus_text(MAY), seed=2)
+    page_server.set("/policy", april, etag=False)
+    assert cycle(config_path)[0].status == "new"
+    if not cache_kept:
+        shutil.rmtree(readings_dir(load_config(config_path, environ={}).storage_dir))
+
+    bodies = _reread_bodies(monkeypatch)
+    page_server.set("/policy", may, etag=False)
+    (outcome,) = cycle(config_path)
+    assert (outcome.status, outcome.change) == ("changed", "fb@c1")
+    assert "ai-training" in outcome.topics
+    assert bodies.count(april) == (0 if cache_kept else 1)
+    assert bodies.count(may) == 1
+    _config, store = open_archive(config_path)
+    with store:
+        (change,) = store.archive.changes(target="fb")
+        assert (change.from_version, change.to_version) == ("fb@v1", "fb@v2")

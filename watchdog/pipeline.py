@@ -56,11 +56,13 @@ from watchdog.models import (
     OwedAlert,
     Recorded,
     Rejection,
+    Snapshot,
     Status,
     StatusMessage,
     Target,
     TextDiff,
     Validators,
+    Version,
     message_to_json,
 )
 from watchdog.newsfeed import extract_feed
@@ -266,7 +268,7 @@ def _remember(ctx: Context, target: Target, reading: PageReading | None, documen
         return
     fingerprints = reading.fingerprints((document.alternative or 0) + 1)
     if fingerprints is not None:
-        ctx.readings.add(target, Entry(fingerprints, document.text_hash))
+        ctx.readings.add(target, Entry(fingerprints, document.text_hash, document.capture_hash))
 
 
 # --------------------------------------------------------------------------- fetch / extract / validate
@@ -528,15 +530,25 @@ def _new_text(target: Target, ctx: Context, state: CheckState, accepted: Accepte
 
 def _reread_current(target: Target, ctx: Context, state: CheckState) -> Document | None:
     """The current version's raw page read as the target reads pages today (None: the version has no raw
-    page, e.g. an imported one, or today's settings no longer read it). Only a new text costs this."""
+    page, e.g. an imported one, or today's settings no longer read it, or it is known to read as the current
+    text: see _read_already). Only a new text costs this."""
     snapshot, current = state.current_snapshot, state.current
-    if snapshot is None or current is None:
+    if snapshot is None or current is None or _read_already(target, ctx, snapshot, current):
         return None
     capture = Capture.of_snapshot(snapshot, ctx.store.blobs.get(snapshot.body_hash))
     rejection, document = extract_and_validate(
         target, ctx.config, capture, previous_length=None, accepted_hash=current.text_hash
     )
     return document if rejection is None else None
+
+
+def _read_already(target: Target, ctx: Context, snapshot: Snapshot, current: Version) -> bool:
+    """The raw page was stored with today's settings and the reading cache (trusted only under today's code
+    and settings) has its body read as the current text: reading it again would give that text, and the
+    selector set the snapshot records is today's (what _new_text needs of the re-read)."""
+    return snapshot.config_fingerprint == config_fingerprint(target) and (
+        ctx.readings.read_as(target, snapshot.body_hash) == current.text_hash
+    )
 
 
 def _technical(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Outcome:

@@ -10,7 +10,8 @@ trusted only under the key it was written with: the target's extraction settings
 the code and library versions that make fingerprints and texts (the reader's and the parser of record's
 modules, lxml, libxml2, libxslt, beautifulsoup4, soupsieve). The pipeline uses an entry only when its text
 is the target's current version (so validation has nothing new to say, as for the same text read fully)
-and the response is a 2xx.
+and the response is a 2xx. An entry also names the body it was read from, so a new text need not read the
+current version's raw page again to compare like with like: that body's reading under today's key is known.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def readings_dir(storage_dir: Path) -> Path:
 class Entry:
     fingerprints: tuple[str, ...]  # one per selector set tried (the plain select, then alternatives)
     text_hash: str
+    body_hash: str | None = None  # the sha256 of the body read in full (None: an entry of an older release)
 
 
 class ReadingCache:
@@ -60,12 +62,18 @@ class ReadingCache:
             data = json.loads(path.read_text("utf-8"))
             if data["key"] != _key(target):
                 return []
-            return [Entry(tuple(e["fingerprints"]), e["text_hash"]) for e in data["entries"]]
+            entries = data["entries"]
+            return [Entry(tuple(e["fingerprints"]), e["text_hash"], e.get("body_hash")) for e in entries]
         except FileNotFoundError:
             return []
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.debug("ignoring the unreadable reading cache %s: %s", path, exc)
             return []
+
+    def read_as(self, target: Target, body_hash: str) -> str | None:
+        """The hash of the text the body with this hash was read as, with today's code and the target's
+        settings (None: not known)."""
+        return next((e.text_hash for e in self.entries(target) if e.body_hash == body_hash), None)
 
     def add(self, target: Target, entry: Entry) -> None:
         """Remember `entry` as the newest (best effort: a read-only or full disk only costs time)."""
@@ -76,7 +84,10 @@ class ReadingCache:
         data = {
             "key": _key(target),
             "target": target.id,
-            "entries": [{"fingerprints": list(e.fingerprints), "text_hash": e.text_hash} for e in kept],
+            "entries": [
+                {"fingerprints": list(e.fingerprints), "text_hash": e.text_hash, "body_hash": e.body_hash}
+                for e in kept
+            ],
         }
         try:
             write_atomically(self._path(target), json.dumps(data).encode("utf-8"))
