@@ -7,8 +7,9 @@ SOURCES.md there): 2025-04-23 -> 2025-05-28 (a small change: the "AI at Meta" ro
 2025-06-16 (a big rewrite), plus the worst case the size cap allows: one block of max_block_chars of
 unrelated prose on each side (every word differs, so the word diff does its maximum work).
 
-Prints, per case, the median wall time over N runs of each stage, the diff's shape and the topics, then the
-process's peak resident memory (resource.getrusage; it covers the whole run).
+Prints, per case, the median CPU time over N runs of each stage (time.process_time: on a shared machine,
+wall time would mostly measure the other processes), the diff's shape and the topics, then the process's
+peak resident memory (resource.getrusage; it covers the whole run).
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ def timed(runs: int, work: Callable[[], T]) -> tuple[float, T]:
     """Median seconds over `runs` calls, and the last result."""
     times, result = [], None
     for _ in range(runs):
-        start = time.perf_counter()
+        start = time.process_time()
         result = work()
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     assert result is not None
     return statistics.median(times), result
 
