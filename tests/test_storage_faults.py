@@ -1,5 +1,6 @@
-"""Issue 11, points 6 and 7: a disk that fills up and an archive that cannot be written, on real file systems
-(a small tmpfs, a read-only bind mount, each in a private mount namespace: tests/support/mounts.py).
+"""Issue 11, points 6 and 7: a disk that fills up, a disk that fails with I/O errors and an archive that
+cannot be written, on real file systems (a small tmpfs, ext4 on a loop device cut short, a read-only bind
+mount, each in a private mount namespace: tests/support/mounts.py).
 
 Before: `check`, `run` and `deliver` died with a sqlite3 traceback, and partial `*.tmp` files stayed behind; a
 read-only copy of an archive could not even be verified ("unable to open database file"). Now every storage
@@ -9,6 +10,7 @@ it), nothing half-written stays, and every read command reads a read-only copy.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import shutil
@@ -26,9 +28,14 @@ from support.harness import Site, cycle, write_config
 from support.mounts import (
     Step,
     StepResult,
+    cut_from_file,
+    detach_loops,
+    ext4_on_loop,
     fill,
+    needs_loop_devices,
     needs_namespaces,
     read_only_bind,
+    regrow,
     run_in_namespace,
     tmpfs,
 )
@@ -145,6 +152,67 @@ def test_a_disk_full_before_the_start_is_one_clear_line(page_server: PageServer,
     deliver = results["deliver"]
     assert deliver.returncode in (0, 1) and "Traceback" not in deliver.stderr, deliver
     assert results["run"].returncode == 1 and "Traceback" not in results["run"].stderr, results["run"]
+
+
+# --------------------------------------------------------------------------- a disk with I/O errors
+
+
+@needs_loop_devices
+def test_an_io_error_is_one_clear_line_and_the_earlier_records_stay(
+    page_server: PageServer, tmp_path: Path
+) -> None:
+    """A disk that fails with real I/O errors (EIO) under the archive: ext4 on a loop device whose free space
+    was cut off (tests/support/mounts.py), so whatever the file system allocates from then on cannot be
+    written (SQLite's commit: fdatasync of the write-ahead log fails with EIO, "disk I/O error"; a new blob:
+    its fsync fails with EIO), and a stretch cut from under the database cannot be read."""
+    config = write_config(
+        tmp_path, page_server.base_url, [Site("fb", "/policy", 'notify = "all"'), Site("news", "/news")]
+    )
+    page_server.set("/news", page(4), etag=False)
+    for version in (1, 2):
+        page_server.set("/policy", page(version), etag=False)
+        cycle(config)
+    archive, staged, backing = tmp_path / "archive", tmp_path / "staged", tmp_path / "backing"
+    archive.rename(staged)
+    for prefix in range(256):  # every blob folder there already: what fails is a file's data, not a folder
+        (staged / "blobs" / f"{prefix:02x}").mkdir(exist_ok=True)
+    page_server.set("/policy", page(3), etag=False)  # fb changed: its new raw body is a new blob
+    q = ["-q", "--config", str(config)]
+    found = f"find {archive} -name '*{TEMP_SUFFIX}'"
+    try:
+        results = run_in_namespace(
+            ext4_on_loop(backing, archive, staged),
+            [
+                Step("changed", [*q, "check", "fb"]),  # the new blob is the first write
+                Step("unchanged", [*q, "check", "news"]),  # nothing new: the commit is the first write
+                Step("run", shell=f"timeout 60 {_python()} -m watchdog {' '.join(q)} run"),
+                Step("regrow", shell=regrow(backing, archive)),  # read back from the device itself
+                Step("verify", [*q, "verify"]),
+                Step("history", [*q, "history", "fb", "--json"]),
+                Step("news", [*q, "history", "news", "--json"]),
+                Step("temporaries", shell=found),
+                Step("cut", shell=cut_from_file(backing, archive, DB_NAME)),
+                Step("read", [*q, "history", "fb", "--json"]),
+            ],
+            tmp_path / "results",
+        )
+    finally:
+        detach_loops(backing)
+    changed = one_error_line(results["changed"])
+    assert str(archive / "blobs") in changed and os.strerror(errno.EIO) in changed, changed
+    unchanged = one_error_line(results["unchanged"])
+    assert str(archive / DB_NAME) in unchanged and "disk I/O error" in unchanged, unchanged
+    run = results["run"]
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run
+    assert run.stderr.count("storage error") == 1 and str(archive) in run.stderr, run.stderr
+    assert results["regrow"].returncode == 0, results["regrow"]
+    assert results["verify"].returncode == 0 and results["verify"].stdout.startswith("ok: 3 versions")
+    assert results["history"].stdout.count('"id"') == 2, "the earlier records are intact, nothing was added"
+    assert results["news"].stdout.count('"id"') == 1, results["news"]
+    assert temporaries(results["temporaries"].stdout) == [], "the blob that failed left no temporary file"
+    assert results["cut"].returncode == 0, results["cut"]
+    read = one_error_line(results["read"])
+    assert str(archive / DB_NAME) in read and "disk I/O error" in read, read
 
 
 # --------------------------------------------------------------------------- read-only copies

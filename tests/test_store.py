@@ -39,6 +39,7 @@ from watchdog.models import (
 from watchdog.storage.chain import chain_hash, sha256
 from watchdog.storage.interfaces import Storage
 from watchdog.storage.sqlite import DB_NAME, MIGRATIONS, SqliteStorage
+from watchdog.storage.sqlite.connection import open_writer
 
 T0 = datetime(2025, 5, 28, 0, 30, tzinfo=UTC)
 TARGET = Target(id="meta-privacy-policy", url="https://example.org/policy", name="Meta Privacy Policy")
@@ -455,3 +456,21 @@ def test_a_notice_no_check_produced_is_owed_once_per_channel(store: Storage) -> 
         ("channel-failing@abc", "mail"),
         ("channel-failing@abc", "slack"),
     ]
+
+
+def test_an_error_sqlite_already_undid_is_the_error_reported(tmp_path: Path) -> None:
+    """After some errors (a full database or disk, an I/O error) SQLite undoes the whole transaction itself:
+    the error reported is that one, not the failed ROLLBACK after it ("no transaction is active")."""
+    db = open_writer(tmp_path / DB_NAME)
+    try:
+        db.execute("CREATE TABLE filler (data BLOB)")
+        row = db.one("PRAGMA page_count")
+        assert row is not None
+        db.execute(f"PRAGMA max_page_count = {row[0] + 4}")  # a real limit of SQLite's: the database is full
+        with pytest.raises(StorageError, match="database or disk is full"), db.transaction():
+            for _ in range(16):
+                db.execute("INSERT INTO filler VALUES (?)", (os.urandom(4096),))
+        assert not db.connection.in_transaction
+        db.execute("INSERT INTO filler VALUES (x'00')")  # the connection works on
+    finally:
+        db.close()

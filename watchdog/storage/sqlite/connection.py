@@ -3,6 +3,7 @@ reader (including a read-only copy of an archive), and applying the migrations."
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -67,10 +68,18 @@ class Database:
                 yield
             except BaseException:
                 self._depth = 0
-                self.execute("ROLLBACK")
+                self._roll_back()
                 raise
             self._depth = 0
             self.execute("COMMIT")
+
+    def _roll_back(self) -> None:
+        """Undo the open transaction. After some errors (a full database or disk, an I/O error) SQLite has
+        undone it already, and a ROLLBACK then fails ("no transaction is active"); a ROLLBACK that fails on
+        a failing disk must not hide the error that caused it either: the caller re-raises that one."""
+        if self.connection.in_transaction:
+            with contextlib.suppress(StorageError):
+                self.execute("ROLLBACK")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         try:
