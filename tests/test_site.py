@@ -339,3 +339,48 @@ def test_the_version_page_is_citable_and_every_passage_links_to_its_section(
     compare = pages["compare/fb@v1--fb@v2.html"]
     assert compare.findtext(".//h1") == "fb: fb@v1 → fb@v2" and compare.find_class("passage")
     assert "fb@v1 (previous)" in version.text_content() or "fb@v1 (first version)" in version.text_content()
+
+
+def test_a_version_text_is_rendered_once_and_its_page_stays_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unchanged check moves the current version's "last seen", so its page is rendered again after every
+    cycle; the full text, the bulk of the page, is rendered once per text (kept under the storage dir's
+    cache) and the page is byte for byte what a rendering from scratch gives. A damaged entry is rendered
+    again."""
+    import watchdog.publish.site
+
+    rendered: list[int] = []
+    original = watchdog.publish.site.text_blocks
+
+    def counting(text: str) -> list[dict[str, object]]:
+        rendered.append(len(text))
+        return original(text)
+
+    monkeypatch.setattr(watchdog.publish.site, "text_blocks", counting)
+    store, meta = small_archive(tmp_path / "a")
+    config = make_config(tmp_path / "a", [META])
+    site = tmp_path / "a" / "site"
+    with store:
+        after_cycle(config, store)
+        assert len(rendered) == 2, "each version's text, once"
+        for _ in range(2):
+            meta.record(meta.tick(), seen="meta@v2")  # "last seen" moves
+            before = (site / "versions" / "meta@v2.html").read_bytes()
+            after_cycle(config, store)
+            page = (site / "versions" / "meta@v2.html").read_bytes()
+            assert page != before, "the page shows the new last-seen time"
+        assert len(rendered) == 2, "the texts were not rendered again"
+        export_site(config, store, tmp_path / "fresh")  # no cache: every text rendered
+        assert page == (tmp_path / "fresh" / "versions" / "meta@v2.html").read_bytes()
+
+        for entry in (tmp_path / "a" / "cache" / "full-texts").rglob("*.html"):
+            entry.write_bytes(b"\xff\xfe damaged")
+        meta.record(meta.tick(), seen="meta@v2")
+        rendered.clear()
+        after_cycle(config, store)
+        assert len(rendered) == 1, "the damaged entry of the re-rendered page is rendered again"
+        export_site(config, store, tmp_path / "fresh2")
+    page = (site / "versions" / "meta@v2.html").read_bytes()
+    assert page == (tmp_path / "fresh2" / "versions" / "meta@v2.html").read_bytes()
+    assert b"We may use public posts to train artificial intelligence." in page

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from watchdog.config import Config
 from watchdog.errors import StorageError
-from watchdog.publish.archive import DiffCache, code_fingerprint, diff_cache_dir, load_archive
+from watchdog.publish.archive import DiffCache, code_fingerprint, diff_cache_dir, full_texts_dir, load_archive
 from watchdog.publish.evidence import chain_heads_json
 from watchdog.publish.output import Page, WriteReport, page_key, write_pages
 from watchdog.storage.files import sweep_temporaries
@@ -59,15 +59,27 @@ def after_cycle(config: Config, store: Storage) -> None:
     """Refresh <storage dir>/feeds/ and <storage dir>/site/ after a cycle (only what changed is written)."""
     root = config.storage_dir
     report = publish(
-        config, store, site_dir=root / "site", feeds_dir=root / "feeds", cache_dir=diff_cache_dir(root)
+        config,
+        store,
+        site_dir=root / "site",
+        feeds_dir=root / "feeds",
+        cache_dir=diff_cache_dir(root),
+        texts_dir=full_texts_dir(root),
     )
     log.debug("published: %s", report)
 
 
 def publish(
-    config: Config, store: Storage, *, site_dir: Path, feeds_dir: Path, cache_dir: Path | None
+    config: Config,
+    store: Storage,
+    *,
+    site_dir: Path,
+    feeds_dir: Path,
+    cache_dir: Path | None,
+    texts_dir: Path | None = None,
 ) -> PublishReport:
-    """Generate the site into `site_dir` and the feeds into `feeds_dir` from one snapshot of the archive."""
+    """Generate the site into `site_dir` and the feeds into `feeds_dir` from one snapshot of the archive.
+    `cache_dir` keeps the diffs, `texts_dir` the version pages' rendered full texts (None: not kept)."""
     # the generators load Jinja2 and lxml (~0.1 s): only a command that publishes pays for them
     from watchdog.publish.feeds import FeedBuilder
     from watchdog.publish.site import SiteBuilder
@@ -77,7 +89,7 @@ def publish(
         _sweep(site_dir, feeds_dir)
         archive = load_archive(reader)
         diffs = DiffCache(texts=reader.text, directory=cache_dir)
-        site = SiteBuilder(config, archive, reader, diffs, generator)
+        site = SiteBuilder(config, archive, reader, diffs, generator, full_texts_dir=texts_dir)
         feeds = FeedBuilder(config, archive, reader, diffs, generator)
         heads = _chain_heads_page(reader)  # beside the feeds and the site: whoever keeps a copy can
         site_report = write_pages(site_dir, [*site.pages(), heads], generator=generator)  # detect a rewrite

@@ -166,6 +166,11 @@ def classification_of(change: ChangeRecord, evidence: Sequence[Mapping[str, Any]
 # --------------------------------------------------------------------------- diffs, cached by content
 
 
+def full_texts_dir(storage_dir: Path) -> Path:
+    """Where the version pages' full texts, rendered once per text, are kept (publish/site.py, FullTexts)."""
+    return storage_dir / CACHE_FOLDER / "full-texts"
+
+
 def diff_cache_dir(storage_dir: Path) -> Path:
     """Where the diff cache of an archive lives: shared by the pipeline (which fills it when it records a
     change) and publishing (which reads it back)."""
