@@ -7,6 +7,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import lxml.html
 import pytest
@@ -173,17 +174,19 @@ def test_a_real_change_is_told_the_same_way_by_every_channel_the_feed_and_the_si
     smtp_server: SmtpSink,
     webhook_sink: WebhookSink,
     second_webhook_sink: WebhookSink,
+    cloud_posts: list[dict[str, Any]],
     tmp_path: Path,
     before: str,
     after: str,
     quoted: str | None,
 ) -> None:
     mattermost = f"mmost://{second_webhook_sink.host}:{second_webhook_sink.port}/token1"
+    slack = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#policy"  # intercepted: a cloud service
     config = write_config(
         tmp_path,
         page_server.base_url,
         [Site("fb", "/p", 'name = "Meta Privacy Policy"\nmax_shrink = 0.9\nnotify = "all"')],
-        channels=[smtp_server.url(), webhook_sink.url, mattermost],
+        channels=[smtp_server.url(), webhook_sink.url, mattermost, slack],
         head=f'[alerts]\narchive_url = "{ARCHIVE_URL}"\n',
     )
     page_server.set("/p", render_page(corpus_text(before)), etag=False)
@@ -212,6 +215,9 @@ def test_a_real_change_is_told_the_same_way_by_every_channel_the_feed_and_the_si
     (hook,) = webhook_sink.received
     (chat,) = second_webhook_sink.received
     assert hook["title"] == headline
+    [slack_post] = [p["json"] for p in cloud_posts if "hooks.slack.com" in p["url"]]
+    slack_title = slack_post["attachments"][0]["title"]  # apprise writes & < > as Slack's entities
+    assert slack_title == headline.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     assert len(chat["text"]) <= 4000 and change_page in chat["text"], "the archive link survives the cut"
     for body in (html, plain, hook["message"], chat["text"]):
         assert not LINE_NUMBERS.search(body), LINE_NUMBERS.search(body)

@@ -4,18 +4,17 @@ Markdown, Slack mrkdwn, right-to-left overrides and zero-width characters. None 
 Real receivers where the service can run here: Mattermost (apprise's mmost:// posts to a local HTTP
 server), Matrix (apprise's matrix:// in hookshot mode posts the formatted body a Matrix client shows, and its
 plain fallback, to a local HTTP server), a json:// webhook, e-mail (aiosmtpd). Cloud-only services (Slack,
-Discord, Microsoft Teams through Power Automate, Telegram) are intercepted at the HTTP layer (requests),
-the one mock allowed: what they would have received is checked the way the service reads it."""
+Discord, Microsoft Teams through Power Automate, Telegram) are intercepted at the HTTP layer (requests,
+support.sinks.cloud_posts), the one mock allowed: what they would have received is checked the way the
+service reads it."""
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, ClassVar
+from typing import Any
 
 import lxml.html
-import pytest
-import requests
 from markdown_it import MarkdownIt
 
 from support.messages import ARCHIVE, PAGE, alert_of, change_message, status_alert_of
@@ -174,43 +173,11 @@ def test_an_email_is_escaped_html(smtp_server: SmtpSink) -> None:
 # --------------------------------------------------------------------------- cloud services, intercepted
 
 
-class _Reply:
-    """What the services answer: Slack's webhooks say "ok", the others a JSON object."""
-
-    status_code = 200
-    headers: ClassVar[dict[str, str]] = {}
-
-    def __init__(self, url: str) -> None:
-        self.content = b"ok" if "hooks.slack.com" in url else b'{"ok": true, "result": {}}'
-        self.text = self.content.decode()
-
-    def json(self) -> dict[str, Any]:
-        return {"ok": True, "result": {}}
-
-
-@pytest.fixture
-def posts(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """What apprise's cloud plugins send (requests.post / requests.request): the one interception."""
-    seen: list[dict[str, Any]] = []
-
-    real_post = requests.post
-
-    def capture(url: str, **kwargs: Any) -> Any:
-        if url.startswith("http://127.0.0.1:"):  # a receiver of ours (Mattermost): the real request
-            return real_post(url, **kwargs)
-        data = kwargs.get("data")
-        body = json.loads(data) if isinstance(data, str | bytes) else (kwargs.get("json") or data)
-        seen.append({"url": url, "json": body})
-        return _Reply(url)
-
-    monkeypatch.setattr("requests.request", lambda method, url, **kw: capture(url, **kw))
-    monkeypatch.setattr("requests.post", lambda url, **kw: capture(url, **kw))
-    return seen
-
-
-def test_slack_gets_mrkdwn_with_its_control_sequences_entity_escaped(posts: list[dict[str, Any]]) -> None:
+def test_slack_gets_mrkdwn_with_its_control_sequences_entity_escaped(
+    cloud_posts: list[dict[str, Any]],
+) -> None:
     send("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#policy")
-    [post] = posts
+    [post] = cloud_posts
     body = post["json"]["attachments"][0]["text"]
     assert_inert_text(body, "slack")
     ours = re.compile(
@@ -220,9 +187,9 @@ def test_slack_gets_mrkdwn_with_its_control_sequences_entity_escaped(posts: list
     assert "&lt;!channel&gt;" in body and "&lt;`https://evil.example/phish`\\|the form&gt;" in body
 
 
-def test_discord_gets_no_ping_and_no_masked_link(posts: list[dict[str, Any]]) -> None:
+def test_discord_gets_no_ping_and_no_masked_link(cloud_posts: list[dict[str, Any]]) -> None:
     send("discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js")
-    [post] = posts
+    [post] = cloud_posts
     payload = post["json"]
     assert "allow_mentions" not in payload and "allowed_mentions" not in payload, (
         "apprise found nobody to ping"
@@ -234,10 +201,10 @@ def test_discord_gets_no_ping_and_no_masked_link(posts: list[dict[str, Any]]) ->
         assert_no_foreign_markup(rendered_markdown(body), "discord")
 
 
-def test_teams_and_telegram_get_inert_bodies(posts: list[dict[str, Any]]) -> None:
+def test_teams_and_telegram_get_inert_bodies(cloud_posts: list[dict[str, Any]]) -> None:
     send("workflows://prod-01.westus.logic.azure.com:443/abcd1234/signature12345")
     send("tgram://123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/-1001234567")
-    teams, telegram = posts[0]["json"], posts[-1]["json"]
+    teams, telegram = cloud_posts[0]["json"], cloud_posts[-1]["json"]
     card = json.dumps(teams, ensure_ascii=False)
     assert not CONTROL.search(card) and "@everyone" not in card and "<script>" not in card
     texts = [b["text"] for b in teams["attachments"][0]["content"]["body"] if b.get("type") == "TextBlock"]
@@ -253,7 +220,7 @@ def test_teams_and_telegram_get_inert_bodies(posts: list[dict[str, Any]]) -> Non
 
 
 def test_failure_alerts_neutralise_server_text_too(
-    webhook_sink: WebhookSink, second_webhook_sink: WebhookSink, posts: list[dict[str, Any]]
+    webhook_sink: WebhookSink, second_webhook_sink: WebhookSink, cloud_posts: list[dict[str, Any]]
 ) -> None:
     """A rejection reason and an HTTP reason phrase come from the server: as hostile as page text, for every
     service (Mattermost and Matrix received for real, the cloud services intercepted)."""
@@ -274,7 +241,7 @@ def test_failure_alerts_neutralise_server_text_too(
         Notifier([target], sleep=lambda _s: None).send(target, status_alert_of(failing))
     mattermost = webhook_sink.received[0]["text"]
     matrix = second_webhook_sink.received[0]
-    slack, discord, teams, telegram = (post["json"] for post in posts)
+    slack, discord, teams, telegram = (post["json"] for post in cloud_posts)
     attachment = slack["attachments"][0]
     for where, body in (
         ("mattermost", mattermost),

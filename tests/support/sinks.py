@@ -1,7 +1,9 @@
 """Real local endpoints for the notify stage: an SMTP server (aiosmtpd) and a webhook sink (http.server),
 both on 127.0.0.1 with ephemeral ports, plus `ListOutbox`, an in-memory stand-in for the store's outbox.
 
-Fixtures: `smtp_server`, `webhook_sink`, `second_webhook_sink`, `list_outbox`. Load them with
+Fixtures: `smtp_server`, `webhook_sink`, `second_webhook_sink`, `list_outbox`, and `cloud_posts`: what
+apprise's plugins for cloud-only services (Slack, Discord, Teams, Telegram) would send, intercepted at the
+HTTP layer (requests), the one mock allowed; requests to 127.0.0.1 still go out for real. Load them with
 `pytest_plugins = ["support.sinks"]` (tests/ is on sys.path, as for support.pageserver).
 
 apprise URL for the SMTP server (see `SmtpSink.url`):
@@ -29,9 +31,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+import requests
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -216,6 +219,39 @@ def second_webhook_sink() -> Iterator[WebhookSink]:
         yield sink
     finally:
         sink.stop()
+
+
+class _CloudReply:
+    """What the cloud services answer: Slack's webhooks say "ok", the others a JSON object."""
+
+    status_code = 200
+    headers: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, url: str) -> None:
+        self.content = b"ok" if "hooks.slack.com" in url else b'{"ok": true, "result": {}}'
+        self.text = self.content.decode()
+
+    def json(self) -> dict[str, Any]:
+        return {"ok": True, "result": {}}
+
+
+@pytest.fixture
+def cloud_posts(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What apprise's cloud plugins send (requests.post / requests.request), as {"url", "json"}."""
+    seen: list[dict[str, Any]] = []
+    real_post = requests.post
+
+    def capture(url: str, **kwargs: Any) -> Any:
+        if url.startswith("http://127.0.0.1:"):  # a receiver of ours (Mattermost, a webhook): for real
+            return real_post(url, **kwargs)
+        data = kwargs.get("data")
+        body = json.loads(data) if isinstance(data, str | bytes) else (kwargs.get("json") or data)
+        seen.append({"url": url, "json": body})
+        return _CloudReply(url)
+
+    monkeypatch.setattr("requests.request", lambda method, url, **kw: capture(url, **kw))
+    monkeypatch.setattr("requests.post", lambda url, **kw: capture(url, **kw))
+    return seen
 
 
 # --------------------------------------------------------------------------- outbox
