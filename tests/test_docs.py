@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from watchdog.cli import COMMANDS, build_parser
-from watchdog.config import AlertSettings, DaemonSettings, StorageSettings, ValidateSettings
+from watchdog.config import AlertSettings, DaemonSettings, ImportSettings, StorageSettings, ValidateSettings
 from watchdog.models import FetchSettings, Target
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -28,6 +28,7 @@ SECTIONS = {
     "validate": ValidateSettings,
     "daemon": DaemonSettings,
     "storage": StorageSettings,
+    "import": ImportSettings,
 }
 
 

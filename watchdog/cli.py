@@ -12,7 +12,8 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TextIO
 
 from watchdog import __version__
@@ -20,15 +21,21 @@ from watchdog.archive_copy import cmd_copy_archive, configure_copy_archive
 from watchdog.config import Config, check_channels, load_config, resolve_config_path
 from watchdog.daemon import cmd_run, configure_run
 from watchdog.doctor import Diagnosis, diagnose
-from watchdog.errors import ConfigError, FetchError, NotFoundError, UsageError, WatchdogError
+from watchdog.errors import ConfigError, FetchError, NotFoundError, QueryError, UsageError, WatchdogError
 from watchdog.follow import with_followed
-from watchdog.models import Capture, ChangeRecord, Outcome, Target, TargetState, Version, iso
+from watchdog.importers.history import ChangeIds, Source, Tally, run_import
+from watchdog.importers.ota import GitRepository, OtaSource
+from watchdog.importers.wayback import WaybackSource
+from watchdog.models import Capture, ChangeRecord, NewChange, Outcome, Target, TargetState, Version, iso
 from watchdog.notify import channel_health
+from watchdog.pipeline import Context, Fetchers, describe_change
 from watchdog.publish import commands as publish_commands
 from watchdog.publish.evidence import AnchorError
 from watchdog.reextract import capture_of
 from watchdog.storage import open_store
 from watchdog.storage.interfaces import ArchiveReader, Storage
+from watchdog.storage.search import MAX_RESULTS
+from watchdog.trace import Trace, trace
 
 log = logging.getLogger("watchdog")
 
@@ -547,6 +554,210 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- import, search, trace
+
+
+def _configure_import(sub: argparse.ArgumentParser) -> None:
+    sources = sub.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    ota = sources.add_parser(
+        "ota",
+        help="a document's history from an Open Terms Archive versions repository (a clone or a bundle)",
+        description="Import a document's history from an Open Terms Archive versions repository.",
+    )
+    ota.add_argument(
+        "repository", metavar="SOURCE", help="a clone of the versions repository, or a git bundle"
+    )
+    ota.add_argument(
+        "--document",
+        required=True,
+        metavar="PATH",
+        help="the document's file, e.g. 'Facebook/Privacy Policy.md'",
+    )
+    ota.add_argument(
+        "--target", required=True, metavar="ID", help="the configured target it is the history of"
+    )
+    _json_flag(ota)
+    ota.set_defaults(handler=cmd_import_ota)
+    wayback = sources.add_parser(
+        "wayback",
+        help="a target's history from the Wayback Machine's CDX API",
+        description="Import a target's history from the Wayback Machine ([import] wayback_url).",
+    )
+    wayback.add_argument("--target", required=True, metavar="ID")
+    wayback.add_argument(
+        "--from", dest="since", metavar="DATE", type=_parse_date, help="first day (YYYY-MM-DD)"
+    )
+    wayback.add_argument("--to", dest="until", metavar="DATE", type=_parse_date, help="last day (YYYY-MM-DD)")
+    _json_flag(wayback)
+    wayback.set_defaults(handler=cmd_import_wayback)
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _import_target(config: Config, target_id: str) -> Target:
+    target = config.target(target_id)
+    if target is None:
+        raise UsageError(f"unknown target {target_id!r} (import into a configured target)")
+    if target.kind != "page":
+        raise UsageError(f"{target_id} is a feed: only pages have a history to import")
+    return target
+
+
+def cmd_import_ota(args: argparse.Namespace) -> int:
+    config = _config(args)
+    target = _import_target(config, args.target)
+    with _open_store(config, writer=True) as store, GitRepository(Path(args.repository)) as repository:
+        source = OtaSource(repository, args.document, target, config)
+        _import(config, store, source, target, as_json=args.json)
+    return EXIT_OK
+
+
+def cmd_import_wayback(args: argparse.Namespace) -> int:
+    config = _config(args)
+    target = _import_target(config, args.target)
+    fetchers = Fetchers(config)
+    try:
+        with _open_store(config, writer=True) as store:
+            imported = [v for v in store.archive.versions(target.id) if v.source != "live"]
+            last = imported[0] if imported and imported[0].source == "wayback" else None
+            source = WaybackSource(
+                target,
+                config,
+                fetchers.for_target_kind("http"),
+                since=args.since,
+                until=args.until,
+                previous=(last.length, last.text_hash) if last else None,
+                sleep=_real_sleep,
+            )
+            _import(config, store, source, target, as_json=args.json)
+    finally:
+        fetchers.close()
+    return EXIT_OK
+
+
+def _import(config: Config, store: Storage, source: Source, target: Target, *, as_json: bool) -> Tally:
+    """Run an import (nothing is pushed to any channel), report it, then refresh feeds and site."""
+    ctx = Context(config=config, store=store, fetchers=Fetchers(config))
+
+    def describe(before: str, after: str, ids: ChangeIds) -> NewChange:
+        return describe_change(
+            target,
+            ctx,
+            before,
+            after,
+            change_id=ids.change_id,
+            from_id=ids.from_id,
+            to_id=ids.to_id,
+            at=ids.at,
+            kind="imported",
+        )
+
+    progress = _ImportProgress(target.id, source.name, as_json=as_json)
+    tally = run_import(source, target, store, describe=describe, progress=progress, at=datetime.now(UTC))
+    progress.finish(tally)
+    _after_cycle(config, store)
+    return tally
+
+
+class _ImportProgress:
+    """A progress bar on a terminal (stderr); otherwise, or with --json, one JSON object per line."""
+
+    def __init__(self, target_id: str, source: str, *, as_json: bool) -> None:
+        self._target, self._source = target_id, source
+        self._bar = not as_json and sys.stderr.isatty()
+
+    def step(self, done: int, total: int, ref: str, outcome: str) -> None:
+        if not self._bar:
+            line = {"event": "progress", "target": self._target, "source": self._source}
+            _print_json_lines([{**line, "done": done, "total": total, "ref": ref, "outcome": outcome}])
+            return
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "." * (width - filled)
+        sys.stderr.write(f"\r{self._target} [{bar}] {done}/{total} {ref[:14]} {outcome:<10}")
+        sys.stderr.flush()
+
+    def finish(self, tally: Tally) -> None:
+        counts = tally.to_dict()
+        if not self._bar:
+            _print_json_lines([{"event": "done", "target": self._target, "source": self._source, **counts}])
+            return
+        sys.stderr.write("\n")
+        print(
+            f"{self._target}: imported {counts['versions'] + counts['technical']} version(s) "
+            f"from {self._source} ({counts['technical']} technical) and {counts['changes']} change(s); "
+            f"{counts['collapsed']} record(s) repeated the text before them, {counts['rejected']} failed "
+            f"validation; {counts['covered']} were imported before, {counts['after_live']} came after the "
+            f"live watch began; {counts['relinked']} record(s) re-linked; nothing was sent to any channel",
+            file=_out(),
+        )
+
+
+def _configure_search(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("query", metavar="QUERY", help='words (all must occur) or a "quoted phrase"')
+    sub.add_argument("--target", metavar="ID")
+    sub.add_argument(
+        "--limit",
+        type=int,
+        default=50,
+        metavar="N",
+        help=f"at most N sentences (default 50, at most {MAX_RESULTS})",
+    )
+    _json_flag(sub)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _open_store(config, writer=False) as store:
+        if (
+            args.target
+            and store.archive.target_state(args.target) is None
+            and config.target(args.target) is None
+        ):
+            raise NotFoundError(f"unknown target {args.target!r}")
+        hits = store.archive.search(args.query, target=args.target, limit=args.limit)
+    if args.json:
+        _print_json_lines([hit.to_dict() for hit in hits])
+        return EXIT_OK
+    if not hits:
+        print("no sentence of the archive matches", file=_out())
+    for hit in hits:
+        until = "now" if hit.last_seen is None else iso(hit.last_seen)[:10]
+        print(f"{hit.target_id}  {iso(hit.first_seen)[:10]} – {until:<10}  {hit.sentence}", file=_out())
+    return EXIT_OK
+
+
+def _configure_trace(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("target_id", metavar="TARGET_ID")
+    sub.add_argument("text", metavar="TEXT", help="the sentence (the nearest one is followed when not exact)")
+    _json_flag(sub)
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    config = _config(args)
+    with _open_store(config, writer=False) as store:
+        if store.archive.target_state(args.target_id) is None:
+            raise NotFoundError(f"unknown target {args.target_id!r} (or nothing archived for it yet)")
+        life = trace(store.archive, args.target_id, args.text)
+    if args.json:
+        _print_json_lines([event.to_dict() for event in life.events])
+        return EXIT_OK
+    _print_trace(life)
+    return EXIT_OK
+
+
+def _print_trace(life: Trace) -> None:
+    if not life.exact:
+        print(f"no sentence is exactly that; the nearest: {life.sentence}", file=_out())
+    for event in life.events:
+        print(f"{iso(event.at)[:10]}  {event.event:<11}  {event.version:<32}  {event.text}", file=_out())
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
     "check": ("one cycle over all (or the named) targets, then exit", _configure_check, cmd_check),
     "run": ("the daemon: check each target on its interval until SIGTERM", configure_run, cmd_run),
@@ -598,6 +809,21 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
         _no_arguments,
         cmd_publish,
     ),
+    "import": (
+        "bring in a target's history from Open Terms Archive (ota) or the Wayback Machine (wayback)",
+        _configure_import,
+        cmd_import_ota,
+    ),
+    "search": (
+        "sentences of the archive containing QUERY, with when each was first and last seen",
+        _configure_search,
+        cmd_search,
+    ),
+    "trace": (
+        "the life of one sentence: when it appeared, each edit, when it disappeared",
+        _configure_trace,
+        cmd_trace,
+    ),
     "doctor": (
         "why a target fails, and selectors that would reproduce its last version",
         _configure_doctor,
@@ -627,7 +853,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    except (UsageError, NotFoundError, AnchorError) as exc:
+    except (UsageError, NotFoundError, AnchorError, QueryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except WatchdogError as exc:

@@ -84,6 +84,7 @@ JITTER = Bounds(0, 1)
 MAX_WORKERS = Bounds(1, 64, integer=True)
 LEASE = Bounds(2, 3600)
 NODE_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._:-]{0,62}[A-Za-z0-9])?$")
+WAYBACK_PAUSE = Bounds(0, 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,14 @@ class StorageSettings:
     lease: timedelta = timedelta(seconds=60)  # how long a due check stays claimed by a silent node
 
 
+@dataclass(frozen=True, slots=True)
+class ImportSettings:
+    """`import wayback`: where the Wayback Machine is, and the pause between two of its captures."""
+
+    wayback_url: str = "https://web.archive.org"
+    wayback_pause: timedelta = timedelta(seconds=1)
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path | None  # None for the bundled default
@@ -128,6 +137,7 @@ class Config:
     validate: ValidateSettings = field(default_factory=ValidateSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    imports: ImportSettings = field(default_factory=ImportSettings)
 
     @property
     def source(self) -> str:
@@ -377,7 +387,9 @@ class _Reader:
         self, raw: dict[str, Any], *, base: Path, bundled_topics: tuple[Topic, ...], is_bundled: bool
     ) -> Config | None:
         self.unknown_keys(
-            "", raw, ("storage", "fetch", "alerts", "validate", "daemon", "targets", "channels", "topics")
+            "",
+            raw,
+            ("storage", "fetch", "alerts", "validate", "daemon", "import", "targets", "channels", "topics"),
         )
         storage_dir = self.storage(raw.get("storage", {}), base, is_bundled)
         storage = self.shared_storage(raw.get("storage", {}))
@@ -387,10 +399,12 @@ class _Reader:
         channels = self.channels(raw.get("channels", []), base)
         sections = (self.alerts(raw.get("alerts", {})), self.validation(raw.get("validate", {})))
         daemon = self.daemon(raw.get("daemon", {}))
-        if self.problems or storage_dir is None or fetch is None or None in sections or daemon is None:
+        imports = self.imports(raw.get("import", {}))
+        if self.problems or storage_dir is None or fetch is None or None in (*sections, daemon, imports):
             return None
         path = None if is_bundled else Path(self.file)
         alerts, validate = cast(tuple[AlertSettings, ValidateSettings], sections)
+        assert daemon is not None and imports is not None
         return Config(
             path,
             storage_dir,
@@ -402,6 +416,7 @@ class _Reader:
             validate,
             daemon,
             storage or StorageSettings(),
+            imports,
         )
 
     def storage(self, value: object, base: Path, is_bundled: bool) -> Path | None:
@@ -502,6 +517,27 @@ class _Reader:
             "publish": self.boolean,
         }
         return DaemonSettings(**self.fields("daemon.", table, spec))
+
+    def imports(self, value: object) -> ImportSettings | None:
+        table = self.table("import", value)
+        if table is None:
+            return None
+        spec: dict[str, Callable[[str, object], object]] = {
+            "wayback_url": self.base_url,
+            "wayback_pause": partial(self.duration, bounds=WAYBACK_PAUSE),
+        }
+        return ImportSettings(**self.fields("import.", table, spec))
+
+    def base_url(self, key: str, value: object) -> str | None:
+        """An http(s) address that paths are appended to: no query, no fragment."""
+        text = self.url(key, value)
+        if text is None:
+            return None
+        parts = urlsplit(text)
+        if parts.query or parts.fragment:
+            self.problem(key, f"must be a base address without '?' or '#': {_shown(text)}")
+            return None
+        return text.rstrip("/")
 
     def signatures(self, key: str, value: object) -> tuple[tuple[str, str], ...] | None:
         result = []

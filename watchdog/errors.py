@@ -11,6 +11,8 @@
     │   └── ConflictError         another writer recorded the same target first (a shared archive): this
     │                             write is refused whole, the archive stays as that writer left it
     ├── NotFoundError             a version, change or target id that does not exist
+    ├── QueryError                a search query with nothing to search for
+    ├── ImportSourceError         an import's source cannot be read (git failed, the CDX API refused)
     ├── UsageError                a command line that cannot be carried out as given (exit 2)
     └── DeliveryError             a channel did not take an alert (wrapped apprise failure): retry later
         ├── DeliveryUncertain     the alert went out and no answer came back: the channel may have it
@@ -86,6 +88,14 @@ class NotFoundError(WatchdogError):
 
 class UsageError(WatchdogError):
     """Bad arguments (an unknown target, a destination that cannot be used): exit 2, like a bad config."""
+
+
+class QueryError(WatchdogError):
+    pass
+
+
+class ImportSourceError(WatchdogError):
+    pass
 
 
 class DeliveryError(WatchdogError):

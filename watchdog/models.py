@@ -503,6 +503,147 @@ class Claim:
     later: Mapping[str, datetime] = field(default_factory=dict)
 
 
+# --------------------------------------------------------------------------- imports (watchdog/importers)
+
+ImportOutcome = Literal["version", "technical", "collapsed", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedVersion:
+    """A version brought in by an import: the text its source recorded, when, and from what. `first_seen` is
+    the source's recording time (so every listing orders it where it belongs), `last_seen` the last time
+    the source recorded that same text; `snapshot`: the raw capture it was read from (Wayback), if any."""
+
+    text: str
+    recorded_at: datetime
+    last_seen: datetime
+    source: VersionSource
+    provenance: Mapping[str, Any]
+    technical: bool = False
+    snapshot: NewSnapshot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportLedgerEntry:
+    """One record of the source (a commit, a capture) and what the import made of it: a version, a
+    technical version, nothing new (`collapsed`: its text is the version before it) or nothing at all
+    (`rejected`: it failed validation). `version_id`: the version it made or collapsed into."""
+
+    ref: str
+    recorded_at: datetime
+    outcome: ImportOutcome
+    version_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportBatch:
+    """Everything one import adds to one target, written in ONE transaction (Imports.record_import).
+
+    `versions` come in recording order, all after the target's imported history and before its first live
+    version; their ids are predicted from `expected` (`<target>@v<version + 1>`, ...), and `changes` (kind
+    `imported`, between consecutive versions) name them. `boundary`: the change from the last imported
+    version to the target's first live version, when the live watch began before this import. `extended`:
+    existing imported versions whose text the source recorded again (their last_seen moves); `snapshots`:
+    raw captures kept that made no new version (rejected, or the text of the version before them)."""
+
+    target_id: str
+    name: str
+    url: str
+    source: VersionSource
+    at: datetime
+    versions: tuple[ImportedVersion, ...] = ()
+    changes: tuple[NewChange, ...] = ()
+    boundary: NewChange | None = None
+    extended: tuple[tuple[str, datetime], ...] = ()
+    ledger: tuple[ImportLedgerEntry, ...] = ()
+    snapshots: tuple[NewSnapshot, ...] = ()
+    expected: Sequences | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What an import's write created, and how many existing records it re-linked in the hash chain."""
+
+    versions: tuple[Version, ...] = ()
+    changes: tuple[ChangeRecord, ...] = ()
+    relinked: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Relink:
+    """A re-linking of a target's hash chain: an import placed `inserted` records at `position`, before
+    records that already existed, whose links changed. The links they had before are kept (`superseded`:
+    record id, chain position, prev_hash, record_hash), so the head published before (`old_head`, over
+    `old_count` records) can still be recomputed from the records as they are now (`verify` does)."""
+
+    id: int
+    target_id: str
+    at: datetime
+    position: int
+    inserted: int
+    old_head: str
+    old_count: int
+    superseded: tuple[tuple[str, int, str, str], ...] = ()
+
+
+# --------------------------------------------------------------------------- search (the sentence index)
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceHit:
+    """A sentence of a target's archive and when it was first and last seen (`last_seen` None: it is in the
+    current version). Dates are the versions' own: a version's first_seen, and last_seen of the last
+    version (in recording order) that held the sentence."""
+
+    target_id: str
+    sentence: str
+    first_seen: datetime
+    first_version: str
+    last_seen: datetime | None
+    last_version: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target_id,
+            "sentence": self.sentence,
+            "first_seen": iso(self.first_seen),
+            "last_seen": iso(self.last_seen) if self.last_seen else None,
+            "first_version": self.first_version,
+            "last_version": self.last_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSentences:
+    """A version and the ids of the sentences it holds (the sentence index), for `trace` and the site's
+    "in the policy since"."""
+
+    version: Version
+    sentence_ids: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """One step in the life of a sentence (`trace`): it appeared, was edited (`text` is the new wording) or
+    disappeared, in `version`, at that version's first_seen."""
+
+    target_id: str
+    version: str
+    at: datetime
+    event: Literal["appeared", "edited", "disappeared"]
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target_id,
+            "version": self.version,
+            "at": iso(self.at),
+            "event": self.event,
+            "text": self.text,
+        }
+
+
 # --------------------------------------------------------------------------- diff / classify
 
 

@@ -204,20 +204,27 @@ def _check(target: Target, ctx: Context) -> Outcome:
     current = state.current
     if isinstance(result, NotModified):
         return _unchanged(target, ctx, state, at=result.fetched_at)
-    if current is not None and _same_bytes_as(state, target, result):
+    if _watched(state) and _same_bytes_as(state, target, result):
         return _unchanged(target, ctx, state, at=result.fetched_at, capture=result)
     reading = _reading(target, result)
-    if current is not None and reading is not None and _reads_as_current(ctx, state, target, result, reading):
+    if _watched(state) and reading is not None and _reads_as_current(ctx, state, target, result, reading):
         return _unchanged(target, ctx, state, at=result.fetched_at, capture=result)
     accepted = _read(target, ctx, state, result, reading=reading)
     if isinstance(accepted, Outcome):
         return accepted
     _remember(ctx, target, reading, accepted.document)
-    if current is None:
+    if current is None or not _watched(state):
         return _baseline(target, ctx, state, accepted)
     if accepted.document.text_hash == current.text_hash:
         return _unchanged(target, ctx, state, at=accepted.capture.fetched_at, capture=accepted.capture)
     return _new_text(target, ctx, state, accepted)
+
+
+def _watched(state: CheckState) -> bool:
+    """Has the live watch begun? Its first accepted capture is a baseline, even after imported history
+    (watchdog/importers): the imported text was read by another tool or at another time, so the live watch
+    starts from a text of its own; how it differs from the last imported version is recorded, not pushed."""
+    return state.current is not None and state.current.source == "live"
 
 
 def _same_bytes_as(state: CheckState, target: Target, capture: Capture) -> bool:
@@ -296,7 +303,9 @@ def _read(
 ) -> Accepted | Outcome:
     """Extract and validate (against the current version, or against `after`, the text being confirmed);
     a failure is recorded as a rejected snapshot (kept as evidence)."""
-    previous_length = len(after.text) if after else (state.current.length if state.current else None)
+    previous_length = (
+        len(after.text) if after else (state.current.length if state.current and _watched(state) else None)
+    )
     accepted_hash = after.text_hash if after else (state.current.text_hash if state.current else None)
     rejection, document = extract_and_validate(
         target,
@@ -495,17 +504,36 @@ def _new_version(accepted: Accepted) -> NewVersion:
 
 
 def _baseline(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Outcome:
-    """The first accepted text: a version, no change, no alert."""
+    """The first accepted text: a version, no alert; after imported history, the change from the last
+    imported version is recorded with kind `imported` (never pushed)."""
     record = replace(
         _record(target, state, at=accepted.capture.fetched_at, status="new"),
         snapshot=_accepted_snapshot(target, accepted),
         version=_new_version(accepted),
         validators=_validators_of(accepted.capture),
+        change=_from_imported(target, ctx, state, accepted),
     )
     recovery = _recovery(target, ctx, state)
     done = _write(ctx, record, recovery)
     assert done.version is not None
     return Outcome(target.id, "new", version=done.version.id, alerted=done.alerted(recovery.event_id))
+
+
+def _from_imported(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> NewChange | None:
+    imported = state.current
+    if imported is None or imported.text_hash == accepted.document.text_hash:
+        return None
+    return describe_change(
+        target,
+        ctx,
+        ctx.store.blobs.get_text(imported.text_hash),
+        accepted.document.text,
+        change_id=state.sequences.next_change_id(target.id),
+        from_id=imported.id,
+        to_id=state.sequences.next_version_id(target.id),
+        at=accepted.capture.fetched_at,
+        kind="imported",
+    )
 
 
 def _new_text(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Outcome:
@@ -851,6 +879,44 @@ def _classify(target: Target, ctx: Context, text_diff: TextDiff) -> Classificati
     return with_evidence(Classification((), (), "none"), kept, {t.id: t.severity for t in ctx.config.topics})
 
 
+def describe_change(
+    target: Target,
+    ctx: Context,
+    before: str,
+    after: str,
+    *,
+    change_id: str,
+    from_id: str,
+    to_id: str,
+    at: datetime,
+    kind: ChangeKind,
+) -> NewChange:
+    """A change no check saw (between imported versions, or from the last one to the live watch's first),
+    diffed, classified and summarised as a check's change is; it is recorded with `kind`, never alerted.
+    What a live check would have called it shows as for a live change: an editorial or capture change
+    touches no topic, and its summary starts with that kind ("editorial: ...")."""
+    texts = {text_hash(before): before, text_hash(after): after}
+    cache = DiffCache(texts=texts.__getitem__, directory=diff_cache_dir(ctx.config.storage_dir))
+    text_diff = cache.diff(text_hash(before), text_hash(after))
+    classification = _classify(target, ctx, text_diff)
+    classification = _link_evidence(target, ctx, classification, before, after, text_diff)
+    live_kind = change_kind(text_diff, classification, shape_problem=None, earlier_texts=tuple)
+    if live_kind != "change":
+        classification = replace(classification, topics=(), matches=(), severity="none")
+    message = _message(
+        target,
+        ctx,
+        change_id=change_id,
+        from_id=from_id,
+        to_id=to_id,
+        at=at,
+        diff=text_diff,
+        found=classification,
+        kind=live_kind,
+    )
+    return replace(_change_record(message, kind=live_kind), kind=kind, to_version=to_id)
+
+
 def _watched_links(
     target: Target,
     ctx: Context,
@@ -860,11 +926,19 @@ def _watched_links(
     text_diff: TextDiff,
 ) -> Classification:
     """Add the `opt-out` evidence of watched links that disappeared, appeared or changed target."""
+    if not target.watch_links:
+        return classification
+    before = ctx.store.blobs.get_text(before_hash)
+    return _link_evidence(target, ctx, classification, before, accepted.document.text, text_diff)
+
+
+def _link_evidence(
+    target: Target, ctx: Context, classification: Classification, before: str, after: str, text_diff: TextDiff
+) -> Classification:
     watch = LinkWatch(target.watch_links)
     if not watch:
         return classification
-    before = ctx.store.blobs.get_text(before_hash)
-    changes = link_changes(before, accepted.document.text, watch)
+    changes = link_changes(before, after, watch)
     if not changes:
         return classification
     severity_of = {t.id: t.severity for t in ctx.config.topics}

@@ -25,11 +25,9 @@ import string
 from functools import lru_cache
 from html import escape, unescape
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode, urlsplit
 
-if TYPE_CHECKING:
-    from markdown_it import MarkdownIt
+from watchdog.importers.markdown import markdown_to_html
 
 __all__ = ["corpus_markdown", "corpus_versions", "render_page"]
 
@@ -53,50 +51,11 @@ HIDDEN_WRAPPERS = (
 )
 
 
-@lru_cache(maxsize=1)
-def _markdown() -> MarkdownIt:
-    from markdown_it import MarkdownIt
-
-    # commonmark keeps raw HTML (the corpus uses <br> inside table cells); GFM tables on top.
-    return MarkdownIt("commonmark").enable("table")
-
-
 @lru_cache(maxsize=8)
 def _rendered(markdown_text: str) -> str:
-    # The same version is rendered under many seeds; Markdown parsing is the slow part.
-    html: str = _markdown().render(markdown_text)
-    return CELL.sub(_real_cell, html)
-
-
-# Open Terms Archive's Markdown cannot hold block elements in table cells, so its converter wrote Meta's
-# cell headings as a literal "### " and the lists inside cells as "<br>* item" lines. Meta's own pages
-# (tests/fixtures/extract/*printable-html*) have <h3> and <ul><li> there: the page is rebuilt that way.
-CELL = re.compile(r"<(td|th)>(.*?)</\1>", re.DOTALL)
-CELL_HEADING = re.compile(r"^(#{1,6}) +(.*)$", re.DOTALL)
-
-
-def _real_cell(match: re.Match[str]) -> str:
-    tag, content = match.group(1), match.group(2)
-    heading = CELL_HEADING.match(content)
-    if heading:
-        level = len(heading.group(1))
-        return f"<{tag}><h{level}>{heading.group(2)}</h{level}></{tag}>"
-    if "<br>" not in content and not content.startswith(("* ", "- ")):
-        return match.group(0)
-    blocks: list[str] = []
-    items: list[str] = []
-    for piece in content.split("<br>"):
-        if piece.startswith(("* ", "- ")):
-            items.append(f"<li>{piece[2:]}</li>")
-            continue
-        if items:
-            blocks.append("<ul>" + "".join(items) + "</ul>")
-            items = []
-        if piece.strip():
-            blocks.append(f"<p>{piece}</p>")
-    if items:
-        blocks.append("<ul>" + "".join(items) + "</ul>")
-    return f"<{tag}>{''.join(blocks)}</{tag}>"
+    # The same version is rendered under many seeds; Markdown parsing is the slow part. The rendering is
+    # the importer's (watchdog/importers/markdown.py), cells rebuilt as Meta's pages have them.
+    return markdown_to_html(markdown_text)
 
 
 def render_page(markdown_text: str, *, seed: int = 0, chrome: bool = True, root_id: str = "root") -> bytes:

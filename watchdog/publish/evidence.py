@@ -6,7 +6,10 @@ one consistent snapshot), never from what the writer believes:
   present, readable, and its SHA-256 (of the uncompressed bytes) equal to its name;
 - every version and change record: its record hash, recomputed from its hashed fields and its prev_hash;
 - every target's chain: positions 1..n with no gap, each prev_hash equal to the record hash of the record
-  before it (versions and changes interleave by chain_seq), and the target's chain head equal to the last.
+  before it (versions and changes interleave by chain_seq), and the target's chain head equal to the last;
+- every re-link by an import (storage/chain.py): the links it superseded, recomputed from the records as
+  they are now, chain from the record before the re-linked position to the head the import replaced, so a
+  head or record hash published before an import still proves the same records.
 
 The hash rule (storage/chain.py), for anyone re-checking an export: record_hash = SHA-256 of the UTF-8 JSON
 of {"prev": prev_hash, **payload}, keys sorted, separators "," and ":", non-ASCII unescaped. Each exported
@@ -20,7 +23,8 @@ every hash, trim the newest records, or delete a target, and `verify` would stil
 (feeds/chain-heads.json, site/chain-heads.json) and exported on demand (`export --chain-heads FILE`); anyone
 who kept a copy checks the archive against it (`verify --against FILE`, `check_anchor`): every target of the
 copy must still exist, hold at least as many records, and its record at the copy's position must hash to
-the copy's head. An archive that only grew since passes.
+the copy's head. An archive that only grew since passes, and so does one into which history was imported
+before its live records (its re-link keeps the links the copy saw; see above).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from watchdog.errors import WatchdogError
-from watchdog.models import ChainEntry, ChainHead, ChangeRecord, Snapshot, Version
+from watchdog.models import ChainEntry, ChainHead, ChangeRecord, Relink, Snapshot, Version
 from watchdog.storage.chain import chain_hash, change_payload, ts, version_payload
 from watchdog.storage.interfaces import ArchiveReader, Blobs, Storage
 
@@ -59,10 +63,14 @@ def verify(store: Storage) -> list[str]:
 def check_archive(store: Storage, *, against: Sequence[ChainHead] = ()) -> VerifyReport:
     """Every hash and link of the archive, and (`against`) the chain heads of an earlier copy."""
     with store.reading() as reader:
-        entries, heads = reader.chain(), reader.chain_heads()
+        entries, heads, relinks = reader.chain(), reader.chain_heads(), reader.relinks()
         blobs = _BlobChecker(store.blobs)
-        problems = [*_check_blobs(reader, entries, blobs), *_check_chains(entries, heads)]
-        problems += check_anchor(entries, against)
+        problems = [
+            *_check_blobs(reader, entries, blobs),
+            *_check_chains(entries, heads),
+            *_check_relinks(entries, relinks),
+        ]
+        problems += check_anchor(entries, against, relinks)
     versions = sum(1 for e in entries if e.kind == "version")
     return VerifyReport(tuple(problems), versions, len(entries) - versions, len(blobs.seen))
 
@@ -179,6 +187,34 @@ def _check_links(records: list[ChainEntry]) -> Iterator[str]:
         previous = record
 
 
+def _check_relinks(entries: Sequence[ChainEntry], relinks: Sequence[Relink]) -> Iterator[str]:
+    records = {e.id: e for e in entries}
+    at_position = {(e.target_id, e.chain_seq): e for e in entries}
+    for relink in relinks:
+        before = at_position.get((relink.target_id, relink.position - 1))
+        expected = before.record_hash if before is not None else ""
+        yield from _check_superseded(relink, records, expected)
+
+
+def _check_superseded(relink: Relink, records: dict[str, ChainEntry], expected: str) -> Iterator[str]:
+    """The chain as it stood before the re-link: records at positions `position`..`old_count`, linked from
+    the record before them (never moved since) to `old_head`."""
+    name = f"target {relink.target_id}: the chain before the import of {relink.at:%Y-%m-%d %H:%M}"
+    positions = [seq for _, seq, _, _ in relink.superseded]
+    if positions != list(range(relink.position, relink.old_count + 1)):
+        yield f"{name}: its superseded links do not cover positions {relink.position}..{relink.old_count}"
+    for record_id, seq, prev, record_hash in relink.superseded:
+        record = records.get(record_id)
+        hashed = payload(record) if record is not None else None
+        if hashed is None:
+            yield f"{name}: record {record_id} (position {seq}) is missing or unreadable"
+        elif prev != expected or chain_hash(prev, hashed) != record_hash:
+            yield f"{name}: record {record_id} (position {seq}) no longer gives the hash it had"
+        expected = record_hash
+    if expected != relink.old_head:
+        yield f"{name}: its links do not end in the head it had ({relink.old_head[:16]}…)"
+
+
 # --------------------------------------------------------------------------- anchoring
 
 HEADS_FORMAT = "policy-watchdog chain heads 1"
@@ -215,13 +251,23 @@ def _anchor_head(target_id: str, item: dict[str, Any]) -> ChainHead:
     return ChainHead(str(target_id), head, records)
 
 
-def check_anchor(entries: Sequence[ChainEntry], anchor: Sequence[ChainHead]) -> list[str]:
+def check_anchor(
+    entries: Sequence[ChainEntry], anchor: Sequence[ChainHead], relinks: Sequence[Relink] = ()
+) -> list[str]:
     """What an earlier copy of the chain heads says the archive has lost or rewritten (see the module
-    docstring); empty when every anchored chain is still there, whole, with the same records."""
+    docstring); empty when every anchored chain is still there, whole, with the same records. A head
+    taken before an import re-linked the chain (storage/chain.py) still stands when the links that import
+    superseded hold it: `_check_relinks` proves those links recompute from the records as they are now."""
     by_target: dict[str, dict[int, ChainEntry]] = {}
     for entry in entries:
         by_target.setdefault(entry.target_id, {})[entry.chain_seq] = entry
-    return [p for head in anchor if (p := _anchor_problem(head, by_target.get(head.target_id)))]
+    superseded = {(r.target_id, seq, old) for r in relinks for _, seq, _, old in r.superseded}
+    return [
+        p
+        for head in anchor
+        if (head.target_id, head.count, head.head) not in superseded
+        and (p := _anchor_problem(head, by_target.get(head.target_id)))
+    ]
 
 
 def _anchor_problem(head: ChainHead, records: dict[int, ChainEntry] | None) -> str | None:

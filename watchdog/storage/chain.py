@@ -20,6 +20,21 @@ and classifier evidence (recomputed from the two hashed texts by the diff and cl
 flag, a version's last_seen, a snapshot's `alternative`, a target's state and `last_node`.
 
 Timestamps are hashed as stored: ISO-8601 UTC with microseconds (`ts`).
+
+Imported history (watchdog/importers) and the chain. A chain is in recording order: the versions an import
+brings in (with the `imported` changes between them) come before the live ones, so reading a chain from
+its start reads the document's history from its start. An import into a target that has no live record
+yet simply appends. An import into a target whose live watch has begun puts its records where they belong,
+before the first live version, and that moves every live record: a hash chain cannot grow at its start
+without every later link changing. So the import, in its one transaction, re-links the live records (new
+position, prev_hash and record_hash; their contents, ids and texts untouched), adds the change from the
+last imported version to the first live one right after that version, and keeps the links it replaced
+(`chain_superseded`, under one `chain_relinks` row naming the position, how many records it inserted, and
+the head and length the chain had). Since the records' contents never change, the old links recompute from
+the records as they are now: `verify` checks both the chain as it is and, for every re-link, the chain as
+it was, so a head or record hash published before an import (an export, a citation) still proves exactly
+the records it covered. Only records from the first live version on are ever re-linked: imports extend the
+imported history forward (watchdog/importers says which source records they skip), never before it.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ PostgreSQL shared by several nodes). Callers depend on these protocols only; SQL
     storage.outbox    Outbox          notify: rows owed to channels, their delivery and attempt log
     storage.blobs     Blobs           content-addressed bytes (raw pages, texts, alert payloads)
     storage.leases    Leases          which node checks which due target; whose turn it is at a host
+    storage.imports   Imports         `import`: history from public archives, in one transaction per import
     storage.reading() -> ArchiveReader  one consistent read (publish, verify, export): every query inside
                                         sees the archive at one instant, while the daemon keeps writing
     storage.export() / importer()       copy-archive: rows as stored, out of one store and into another
@@ -28,13 +29,24 @@ server's validators, the check's status and the alerts owed; it writes the blobs
 then everything else in ONE transaction that assigns the ids and the hash-chain links, and returns them
 (Recorded). It refuses (StorageError) when the target's counters moved since the read (`expected`).
 
+The sentence index (storage/search.py: what a sentence is, how a query reads): every version written, by a
+check or an import, has its sentences indexed in the same transaction; a writer opening an archive made
+before the index indexes what is missing. `ArchiveReader.search` answers from it (SQLite FTS5; PostgreSQL
+full-text search), `sentence_presence` gives each version's sentence ids in recording order (`trace`, the
+site's "in the policy since").
+
+Imports (`Imports.record_import`, an ImportBatch from models.py): an import's versions go after the
+target's imported history and before its first live version, in recording order; when live records exist,
+they are re-linked after the imported block and their previous links kept (`ArchiveReader.relinks`), so a
+chain head published before the import can still be checked (storage/chain.py, publish/evidence.py).
+
 Errors: every backend raises StorageError (watchdog.errors) for anything it cannot read or write, with the
 path or address and the problem in one line; NotFoundError for an unknown version or change id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -53,12 +65,18 @@ from watchdog.models import (
     Claim,
     Delivery,
     Event,
+    ImportBatch,
+    ImportLedgerEntry,
+    ImportResult,
     OwedAlert,
     Recorded,
+    Relink,
+    SentenceHit,
     Snapshot,
     Target,
     TargetState,
     Version,
+    VersionSentences,
 )
 
 DEFAULT_CHANGE_KINDS: tuple[str, ...] = CHANGE_KINDS  # what `changes` lists unless asked for fewer kinds
@@ -147,6 +165,28 @@ class ArchiveReader(Protocol):
     def blob_references(self) -> list[BlobReference]:
         """Every blob a row refers to: version texts, raw snapshot bodies, outbox payloads."""
 
+    def search(
+        self, query: str, *, target: str | None = None, limit: int = 50, any_term: bool = False
+    ) -> list[SentenceHit]:
+        """Sentences holding every term of `query` (words and "quoted phrases", storage/search.py; any term
+        with `any_term`), best matches first, at most `limit` (capped at search.MAX_RESULTS); `last_seen`
+        None when the sentence is in its target's current version. QueryError when nothing is searchable."""
+
+    def sentence_presence(self, target_id: str) -> list[VersionSentences]:
+        """Each version of the target with the ids of its sentences, in recording (chain) order."""
+
+    def sentence_texts(self, target_id: str, ids: Iterable[int]) -> dict[int, str]:
+        """The text of each of these sentence ids of the target."""
+
+    def sentence_ids(self, target_id: str, hashes: Iterable[str]) -> dict[str, int]:
+        """The ids of the target's sentences with these hashes (search.sentence_hash); unknown ones out."""
+
+    def import_ledger(self, target_id: str) -> list[ImportLedgerEntry]:
+        """What the imports into the target made of each record of their sources, oldest first."""
+
+    def relinks(self) -> list[Relink]:
+        """Every re-linking of a chain by an import, with the links it superseded, by target, oldest first."""
+
 
 class CheckStore(Protocol):
     """The pipeline's side: targets registered, one check read once and written once, the schedule."""
@@ -162,6 +202,14 @@ class CheckStore(Protocol):
 
     def set_next_due(self, due: Mapping[str, datetime]) -> None:
         """The daemon's schedule: when each target is next due (one transaction)."""
+
+
+class Imports(Protocol):
+    """History brought in from public archives (watchdog/importers)."""
+
+    def record_import(self, batch: ImportBatch) -> ImportResult:
+        """Write one import into one target: blobs first, then ONE transaction (see the module docstring).
+        StorageError when the target's counters moved since `batch.expected` was read."""
 
 
 class Outbox(Protocol):
@@ -296,6 +344,9 @@ class Storage(Protocol):
 
     @property
     def leases(self) -> Leases: ...
+
+    @property
+    def imports(self) -> Imports: ...
 
     def reading(self) -> AbstractContextManager[ArchiveReader]:
         """A reader on a connection of its own, inside one read transaction."""

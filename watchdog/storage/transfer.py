@@ -114,6 +114,37 @@ COLUMNS: dict[str, dict[str, str]] = {
         "last_error": TEXT,
     },
     "outbox_attempts": {"id": INT, "outbox_id": INT, "at": TIME, "outcome": TEXT, "error": TEXT},
+    # imports (issue 15): what each import took from its sources, and the chain links an import re-linked
+    # (verify checks them); the sentence index is not copied: it is derived from the versions' texts, and
+    # an SQLite archive rebuilds it when a writer opens it
+    "import_ledger": {
+        "id": INT,
+        "target_id": TEXT,
+        "source": TEXT,
+        "ref": TEXT,
+        "recorded_at": TIME,
+        "outcome": TEXT,
+        "version_id": TEXT,
+        "reason": TEXT,
+        "imported_at": TIME,
+    },
+    "chain_relinks": {
+        "id": INT,
+        "target_id": TEXT,
+        "at": TIME,
+        "position": INT,
+        "inserted": INT,
+        "old_head": TEXT,
+        "old_count": INT,
+    },
+    "chain_superseded": {
+        "id": INT,
+        "relink_id": INT,
+        "record_id": TEXT,
+        "chain_seq": INT,
+        "prev_hash": TEXT,
+        "record_hash": TEXT,
+    },
 }
 TABLES: tuple[str, ...] = tuple(COLUMNS)
 CHAINED = ("versions", "changes")  # immutable records: a differing record hash is another archive

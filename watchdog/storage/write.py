@@ -70,6 +70,9 @@ class RowWriter(Protocol):
 
     def insert_version(self, row: Version, chain_seq: int) -> None: ...
 
+    def index_version(self, row: Version, text: str) -> None:
+        """The version's sentences into the sentence index (storage/search.py), in the same transaction."""
+
     def insert_change(
         self, row: ChangeRecord, evidence: Sequence[Mapping[str, Any]], chain_seq: int
     ) -> None: ...
@@ -137,24 +140,7 @@ class _CheckWrite:
         )
 
     def _snapshot(self, new: NewSnapshot) -> Snapshot:
-        capture = new.capture
-        row = Snapshot(
-            id=0,
-            target_id=self.record.target_id,
-            url=capture.url,
-            final_url=capture.final_url,
-            status=capture.status,
-            headers=capture.headers,
-            body_hash=sha256(capture.body),
-            fetched_at=capture.fetched_at,
-            fetcher=capture.fetcher,
-            config_fingerprint=new.fingerprint,
-            outcome=new.outcome,
-            reason_code=new.reason_code,
-            reason=new.reason,
-            text_hash=new.text_hash,
-            alternative=new.alternative,
-        )
+        row = raw_snapshot(self.record.target_id, new)
         return replace(row, id=self.writer.insert_snapshot(row))
 
     def _link(self, payload: dict[str, Any]) -> tuple[int, str, str]:
@@ -190,6 +176,7 @@ class _CheckWrite:
         chain_seq, prev, record_hash = self._link(version_payload(row, source_snapshot))
         row = replace(row, prev_hash=prev, record_hash=record_hash)
         self.writer.insert_version(row, chain_seq)
+        self.writer.index_version(row, new.text)
         self.target.current_version = row.id
         return row
 
@@ -259,3 +246,25 @@ class _CheckWrite:
             target.last_modified = record.validators.last_modified
         if record.node is not None:
             target.last_node = record.node
+
+
+def raw_snapshot(target_id: str, new: NewSnapshot) -> Snapshot:
+    """The raw snapshot's row (its id assigned by the backend on insert)."""
+    capture = new.capture
+    return Snapshot(
+        id=0,
+        target_id=target_id,
+        url=capture.url,
+        final_url=capture.final_url,
+        status=capture.status,
+        headers=capture.headers,
+        body_hash=sha256(capture.body),
+        fetched_at=capture.fetched_at,
+        fetcher=capture.fetcher,
+        config_fingerprint=new.fingerprint,
+        outcome=new.outcome,
+        reason_code=new.reason_code,
+        reason=new.reason,
+        text_hash=new.text_hash,
+        alternative=new.alternative,
+    )

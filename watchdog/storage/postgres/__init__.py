@@ -9,6 +9,8 @@ psycopg_pool).
     outbox.py       Outbox (a channel's rows delivered by one node at a time: advisory lock per channel)
     blobs.py        Blobs (the `blobs` table)  cluster.py  Leases (due checks claimed with SKIP LOCKED,
                                                            one request per host across nodes)
+    search.py       the sentence index in PostgreSQL's full-text search (tsvector, GIN)
+    imports.py      Imports (one import: one transaction, row-locked; storage/import_write.py)
     storage.py      PostgresStorage: the parts, their lifetime
     transfer.py     rows in and out as they are stored (copy-archive)
 """

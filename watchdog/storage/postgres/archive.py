@@ -3,24 +3,31 @@ snapshot transaction (`PostgresStorage.reading()`: publish, verify, export)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
-from watchdog.errors import NotFoundError
+from psycopg import sql
+
+from watchdog.errors import NotFoundError, QueryError
 from watchdog.models import (
     BlobReference,
     ChainEntry,
     ChainHead,
     ChangeRecord,
     Event,
+    ImportLedgerEntry,
+    Relink,
+    SentenceHit,
     Snapshot,
     TargetState,
     Version,
+    VersionSentences,
 )
 from watchdog.storage.interfaces import Blobs
 from watchdog.storage.postgres.connection import Params, Query, Row, Session, applied_migrations
+from watchdog.storage.postgres.search import ts_query
 from watchdog.storage.records import (
     change,
     change_entry,
@@ -30,6 +37,7 @@ from watchdog.storage.records import (
     version,
     version_entry,
 )
+from watchdog.storage.search import MAX_RESULTS, hit, parse_query, unpack_ids
 
 DEFAULT_KINDS: tuple[str, ...] = ("change", "revert", "editorial", "capture", "imported")
 
@@ -185,4 +193,87 @@ class PostgresArchive:
                 )
                 for r in alerts
             ),
+        ]
+
+    # ----------------------------------------------------------------- the sentence index, imports, re-links
+
+    def search(
+        self, query: str, *, target: str | None = None, limit: int = 50, any_term: bool = False
+    ) -> list[SentenceHit]:
+        try:
+            terms = parse_query(query)
+        except ValueError as exc:
+            raise QueryError(str(exc)) from exc
+        statement = sql.SQL(
+            "SELECT s.id, s.target_id, s.text, s.first_version, s.last_version, fv.first_seen, lv.last_seen, "
+            "t.current_version FROM sentences s JOIN targets t ON t.id = s.target_id "
+            "JOIN versions fv ON fv.id = s.first_version JOIN versions lv ON lv.id = s.last_version "
+            "WHERE to_tsvector('watchdog_words', s.text) @@ {q} "
+            "AND (%(target)s::text IS NULL OR s.target_id = %(target)s) "
+            "ORDER BY ts_rank(to_tsvector('watchdog_words', s.text), {q}) DESC, s.id LIMIT %(limit)s"
+        ).format(q=ts_query(terms, any_term=any_term))
+        params = {"target": target, "limit": max(0, min(limit, MAX_RESULTS))}
+        with self._reads.consistent() as session:
+            rows = session.query(statement, params)
+            wanted = sorted({r["current_version"] for r in rows if r["current_version"]})
+            current = {
+                r["version_id"]: frozenset(unpack_ids(r["ids"]))
+                for r in session.query(
+                    "SELECT version_id, ids FROM version_sentences WHERE version_id = ANY(%s)", (wanted,)
+                )
+            }
+        return [hit(r, current.get(r["current_version"], frozenset())) for r in rows]
+
+    def sentence_presence(self, target_id: str) -> list[VersionSentences]:
+        rows = self._reads.query(
+            "SELECT v.*, vs.ids AS sentence_ids FROM versions v "
+            "JOIN version_sentences vs ON vs.version_id = v.id WHERE v.target_id = %s ORDER BY v.chain_seq",
+            (target_id,),
+        )
+        return [VersionSentences(version(r), frozenset(unpack_ids(r["sentence_ids"]))) for r in rows]
+
+    def sentence_texts(self, target_id: str, ids: Iterable[int]) -> dict[int, str]:
+        rows = self._reads.query(
+            "SELECT id, text FROM sentences WHERE target_id = %s AND id = ANY(%s)",
+            (target_id, sorted(set(ids))),
+        )
+        return {int(r["id"]): str(r["text"]) for r in rows}
+
+    def sentence_ids(self, target_id: str, hashes: Iterable[str]) -> dict[str, int]:
+        rows = self._reads.query(
+            "SELECT hash, id FROM sentences WHERE target_id = %s AND hash = ANY(%s)",
+            (target_id, sorted(set(hashes))),
+        )
+        return {str(r["hash"]): int(r["id"]) for r in rows}
+
+    def import_ledger(self, target_id: str) -> list[ImportLedgerEntry]:
+        rows = self._reads.query(
+            "SELECT * FROM import_ledger WHERE target_id = %s ORDER BY recorded_at, ref", (target_id,)
+        )
+        return [
+            ImportLedgerEntry(r["ref"], r["recorded_at"], r["outcome"], r["version_id"], r["reason"])
+            for r in rows
+        ]
+
+    def relinks(self) -> list[Relink]:
+        with self._reads.consistent() as session:
+            relinks = session.query("SELECT * FROM chain_relinks ORDER BY target_id, id")
+            superseded = session.query("SELECT * FROM chain_superseded ORDER BY relink_id, chain_seq")
+        links: dict[int, list[tuple[str, int, str, str]]] = {}
+        for row in superseded:
+            links.setdefault(int(row["relink_id"]), []).append(
+                (str(row["record_id"]), int(row["chain_seq"]), str(row["prev_hash"]), str(row["record_hash"]))
+            )
+        return [
+            Relink(
+                int(r["id"]),
+                r["target_id"],
+                r["at"],
+                int(r["position"]),
+                int(r["inserted"]),
+                r["old_head"],
+                int(r["old_count"]),
+                tuple(links.get(int(r["id"]), ())),
+            )
+            for r in relinks
         ]

@@ -29,6 +29,7 @@ from watchdog.models import (
 from watchdog.storage.postgres.blobs import insert_blob
 from watchdog.storage.postgres.cluster import HELD_ELSEWHERE
 from watchdog.storage.postgres.connection import Database, Row, Session
+from watchdog.storage.postgres.search import index_version
 from watchdog.storage.records import sequences, snapshot, target_row, target_state, version
 from watchdog.storage.write import TargetRow, write_check
 
@@ -120,7 +121,7 @@ class PostgresChecks:
             assert row is not None
             if record.status is not None:
                 _check_lease(row, record)
-            return write_check(record, target_row(row), _Writer(session))
+            return write_check(record, target_row(row), Writer(session))
 
 
 def _with_node(record: CheckRecord, node: str) -> CheckRecord:
@@ -145,7 +146,7 @@ def _put_blobs(session: Session, record: CheckRecord) -> None:
         insert_blob(session, alert.payload.encode("utf-8"))
 
 
-class _Writer:
+class Writer:
     """RowWriter: the statements of one check's write, inside its transaction."""
 
     def __init__(self, session: Session) -> None:
@@ -203,6 +204,9 @@ class _Writer:
                 Jsonb(dict(row.provenance)) if row.provenance is not None else None,
             ),
         )
+
+    def index_version(self, row: Version, text: str) -> None:
+        index_version(self._session, row, text)
 
     def insert_change(self, row: ChangeRecord, evidence: Sequence[Mapping[str, Any]], chain_seq: int) -> None:
         self._session.execute(

@@ -18,7 +18,9 @@ from watchdog.storage.postgres.blobs import PostgresBlobs
 from watchdog.storage.postgres.checks import PostgresChecks
 from watchdog.storage.postgres.cluster import PostgresLeases
 from watchdog.storage.postgres.connection import Database, migrate
+from watchdog.storage.postgres.imports import PostgresImports
 from watchdog.storage.postgres.outbox import PostgresOutbox
+from watchdog.storage.postgres.search import index_missing
 from watchdog.storage.postgres.transfer import PostgresRows, PostgresSink
 
 
@@ -33,6 +35,7 @@ class PostgresStorage:
         self._checks = PostgresChecks(db, node)
         self._outbox = PostgresOutbox(db)
         self._leases = PostgresLeases(db, node, lease)
+        self._imports = PostgresImports(db)
 
     @classmethod
     def open(
@@ -50,6 +53,7 @@ class PostgresStorage:
         db = Database.connect(url, max_size=connections, name=f"policy-watchdog {node}")
         try:
             migrate(db)
+            index_missing(db, PostgresBlobs(db))
         except BaseException:
             db.close()
             raise
@@ -83,6 +87,10 @@ class PostgresStorage:
     @property
     def leases(self) -> PostgresLeases:
         return self._leases
+
+    @property
+    def imports(self) -> PostgresImports:
+        return self._imports
 
     @contextmanager
     def reading(self) -> Iterator[PostgresArchive]:

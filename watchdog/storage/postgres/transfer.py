@@ -16,7 +16,8 @@ from watchdog.storage.transfer import BOOL, COLUMNS, INT, JSON, TIME, Converters
 
 _OUT: Converters = {TIME: lambda v: v.astimezone(UTC), BOOL: bool, INT: int}
 _IN: Converters = {JSON: Jsonb, TIME: lambda v: _aware(v)}
-IDENTITIES = ("snapshots", "outbox", "outbox_attempts")  # integer ids the database hands out
+# integer ids the database hands out
+IDENTITIES = ("snapshots", "outbox", "outbox_attempts", "import_ledger", "chain_relinks", "chain_superseded")
 
 
 def _aware(moment: datetime) -> datetime:

@@ -8,8 +8,9 @@ Layout of a storage dir:
 Modules: connection (Database: one connection shared by the daemon's threads, statements and transactions
 serialised by one lock; opening a writer, a reader, or a read-only copy of an archive; migrations), rows
 (rows -> models), archive (ArchiveReader), checks (CheckStore: a check read in one read transaction and
-written in one transaction), outbox (Outbox and its attempt log), storage (SqliteStorage: the parts, their
-lifetime, upgrades on open).
+written in one transaction; its `Writer` runs the statements storage/write.py decides), search (the sentence
+index: FTS5), imports (Imports: an import in one transaction, storage/import_write.py), outbox (Outbox
+and its attempt log), storage (SqliteStorage: the parts, their lifetime, upgrades on open).
 
 `SqliteStorage.open(dir)` opens (creates, migrates) it and hands out the parts of storage/interfaces.py, and
 `reading()`, a reader on a connection of its own inside one read transaction. A check is written in one

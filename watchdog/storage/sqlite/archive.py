@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from watchdog.errors import NotFoundError
+from watchdog.errors import NotFoundError, QueryError
 from watchdog.models import (
     BlobReference,
     ChainEntry,
     ChainHead,
     ChangeRecord,
     Event,
+    ImportLedgerEntry,
+    Relink,
+    SentenceHit,
     Snapshot,
     TargetState,
     Version,
+    VersionSentences,
 )
 from watchdog.storage.blobs import BlobStore
 from watchdog.storage.chain import ts
@@ -26,11 +30,13 @@ from watchdog.storage.records import (
     change_entry,
     event,
     int_or,
+    moment,
     snapshot,
     target_state,
     version,
     version_entry,
 )
+from watchdog.storage.search import MAX_RESULTS, fts5_query, hit, parse_query, unpack_ids
 from watchdog.storage.sqlite.connection import (
     Database,
     applied_migrations,
@@ -54,7 +60,8 @@ class SqliteArchive:
         return None if row is None else target_state(row)
 
     def versions(self, target_id: str) -> list[Version]:
-        sql = "SELECT * FROM versions WHERE target_id = ? ORDER BY seq DESC"
+        # chain order is recording order: imported history comes before the live versions
+        sql = "SELECT * FROM versions WHERE target_id = ? ORDER BY chain_seq DESC"
         return [version(r) for r in self._db.query(sql, (target_id,))]
 
     def current_version(self, target_id: str) -> Version | None:
@@ -122,13 +129,15 @@ class SqliteArchive:
 
     def snapshots(self, target_id: str, *, outcome: str | None = None) -> list[Snapshot]:
         rows = self._db.query(
-            "SELECT * FROM snapshots WHERE target_id = ? AND (? IS NULL OR outcome = ?) ORDER BY id",
+            # by capture time: an import adds raw captures (Wayback) older than the live ones
+            "SELECT * FROM snapshots WHERE target_id = ? AND (? IS NULL OR outcome = ?) "
+            "ORDER BY fetched_at, id",
             (target_id, outcome, outcome),
         )
         return [snapshot(row) for row in rows]
 
     def latest_snapshots(self, target_id: str, count: int) -> list[Snapshot]:
-        sql = "SELECT * FROM snapshots WHERE target_id = ? ORDER BY id DESC LIMIT ?"
+        sql = "SELECT * FROM snapshots WHERE target_id = ? ORDER BY fetched_at DESC, id DESC LIMIT ?"
         return [snapshot(row) for row in self._db.query(sql, (target_id, count))]
 
     def snapshot_body(self, snapshot: Snapshot) -> bytes:
@@ -165,4 +174,89 @@ class SqliteArchive:
             *(BlobReference(str(r[1]), f"text of version {r[0]}", str(r[0])) for r in texts),
             *(BlobReference(str(r[2]), f"raw body of snapshot {r[0]} of {r[1]}") for r in bodies),
             *(BlobReference(str(r[2]), f"alert {r[0]} owed to channel {str(r[1])[:12]}") for r in alerts),
+        ]
+
+    # ----------------------------------------------------------------- the sentence index, imports, re-links
+
+    def search(
+        self, query: str, *, target: str | None = None, limit: int = 50, any_term: bool = False
+    ) -> list[SentenceHit]:
+        try:
+            match = fts5_query(parse_query(query), any_term=any_term)
+        except ValueError as exc:
+            raise QueryError(str(exc)) from exc
+        with self._db.transaction(write=False):
+            rows = self._db.query(
+                "SELECT s.id, s.target_id, s.text, s.first_version, s.last_version, fv.first_seen, "
+                "lv.last_seen, t.current_version FROM sentences_fts f "
+                "JOIN sentences s ON s.id = f.rowid JOIN targets t ON t.id = s.target_id "
+                "JOIN versions fv ON fv.id = s.first_version JOIN versions lv ON lv.id = s.last_version "
+                "WHERE sentences_fts MATCH ? AND (? IS NULL OR s.target_id = ?) "
+                "ORDER BY f.rank, s.id LIMIT ?",
+                (match, target, target, max(0, min(limit, MAX_RESULTS))),
+            )
+            current = self._sentences_of_versions({row["current_version"] for row in rows})
+        return [hit(row, current.get(row["current_version"], frozenset())) for row in rows]
+
+    def _sentences_of_versions(self, version_ids: set[str | None]) -> dict[str, frozenset[int]]:
+        wanted = json.dumps(sorted(v for v in version_ids if v))
+        rows = self._db.query(
+            "SELECT version_id, ids FROM version_sentences "
+            "WHERE version_id IN (SELECT value FROM json_each(?))",
+            (wanted,),
+        )
+        return {row[0]: frozenset(unpack_ids(row[1])) for row in rows}
+
+    def sentence_presence(self, target_id: str) -> list[VersionSentences]:
+        rows = self._db.query(
+            "SELECT v.*, vs.ids AS sentence_ids FROM versions v "
+            "JOIN version_sentences vs ON vs.version_id = v.id WHERE v.target_id = ? ORDER BY v.chain_seq",
+            (target_id,),
+        )
+        return [VersionSentences(version(row), frozenset(unpack_ids(row["sentence_ids"]))) for row in rows]
+
+    def sentence_texts(self, target_id: str, ids: Iterable[int]) -> dict[int, str]:
+        rows = self._db.query(
+            "SELECT id, text FROM sentences WHERE target_id = ? AND id IN (SELECT value FROM json_each(?))",
+            (target_id, json.dumps(sorted(set(ids)))),
+        )
+        return {int(row[0]): str(row[1]) for row in rows}
+
+    def sentence_ids(self, target_id: str, hashes: Iterable[str]) -> dict[str, int]:
+        rows = self._db.query(
+            "SELECT hash, id FROM sentences WHERE target_id = ? AND hash IN (SELECT value FROM json_each(?))",
+            (target_id, json.dumps(sorted(set(hashes)))),
+        )
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    def import_ledger(self, target_id: str) -> list[ImportLedgerEntry]:
+        rows = self._db.query(
+            "SELECT * FROM import_ledger WHERE target_id = ? ORDER BY recorded_at, ref", (target_id,)
+        )
+        return [
+            ImportLedgerEntry(r["ref"], moment(r["recorded_at"]), r["outcome"], r["version_id"], r["reason"])
+            for r in rows
+        ]
+
+    def relinks(self) -> list[Relink]:
+        with self._db.transaction(write=False):
+            relinks = self._db.query("SELECT * FROM chain_relinks ORDER BY target_id, id")
+            superseded = self._db.query("SELECT * FROM chain_superseded ORDER BY relink_id, chain_seq")
+        links: dict[int, list[tuple[str, int, str, str]]] = {}
+        for row in superseded:
+            links.setdefault(int(row["relink_id"]), []).append(
+                (str(row["record_id"]), int(row["chain_seq"]), str(row["prev_hash"]), str(row["record_hash"]))
+            )
+        return [
+            Relink(
+                id=int(r["id"]),
+                target_id=r["target_id"],
+                at=moment(r["at"]),
+                position=int(r["position"]),
+                inserted=int(r["inserted"]),
+                old_head=r["old_head"],
+                old_count=int(r["old_count"]),
+                superseded=tuple(links.get(int(r["id"]), ())),
+            )
+            for r in relinks
         ]

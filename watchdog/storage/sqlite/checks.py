@@ -1,5 +1,5 @@
 """Storage, SQLite backend: CheckStore, a check's state read in one read transaction and its results written
-in one transaction (storage/write.py decides the rows, ids and hash-chain links; `_Writer` runs them)."""
+in one transaction (storage/write.py decides the rows, ids and hash-chain links; `Writer` runs them)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from watchdog.storage.blobs import BlobStore
 from watchdog.storage.chain import ts
 from watchdog.storage.records import sequences, snapshot, target_row, target_state, version
 from watchdog.storage.sqlite.connection import Database
+from watchdog.storage.sqlite.search import index_version
 from watchdog.storage.write import TargetRow, write_check
 
 # --------------------------------------------------------------------------- one check: read once, write once
@@ -94,7 +95,7 @@ class SqliteChecks:
         _put_blobs(self._blobs, record)  # first: content-addressed, fsynced; the transaction only refers
         with self._db.transaction():
             row = self._upsert_target(record.target_id, record.name, record.url)
-            return write_check(record, target_row(row), _Writer(self._db))
+            return write_check(record, target_row(row), Writer(self._db))
 
 
 def _put_blobs(blobs: BlobStore, record: CheckRecord) -> None:
@@ -110,7 +111,7 @@ def _time(moment: datetime | None) -> str | None:
     return None if moment is None else ts(moment)
 
 
-class _Writer:
+class Writer:
     """RowWriter (storage/write.py): the statements of one check's write, inside its transaction."""
 
     def __init__(self, db: Database) -> None:
@@ -167,6 +168,9 @@ class _Writer:
                 json.dumps(dict(row.provenance), ensure_ascii=False) if row.provenance is not None else None,
             ),
         )
+
+    def index_version(self, row: Version, text: str) -> None:
+        index_version(self.db, row, text)
 
     def insert_change(self, row: ChangeRecord, evidence: Sequence[Mapping[str, Any]], chain_seq: int) -> None:
         self.db.execute(

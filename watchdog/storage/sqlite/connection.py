@@ -88,6 +88,15 @@ class Database:
         except sqlite3.Error as exc:
             raise StorageError(f"archive database error ({self.path}): {exc}") from exc
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        try:
+            with self._mutex:
+                self.connection.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise StorageError(f"archive database error ({self.path}): {exc}") from exc
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._mutex:
             try:

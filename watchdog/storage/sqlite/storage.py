@@ -25,7 +25,9 @@ from watchdog.storage.sqlite.connection import (
     pending_migrations,
     upgraded_in_memory,
 )
+from watchdog.storage.sqlite.imports import SqliteImports
 from watchdog.storage.sqlite.outbox import SqliteOutbox
+from watchdog.storage.sqlite.search import index_missing
 from watchdog.storage.sqlite.transfer import SqliteRows, SqliteSink
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class SqliteStorage:
         self._archive = SqliteArchive(db, self._blobs)
         self._checks = SqliteChecks(db, self._blobs)
         self._outbox = SqliteOutbox(db, self._blobs)
+        self._imports = SqliteImports(db, self._blobs)
 
     @property
     def directory(self) -> Path:
@@ -76,6 +79,10 @@ class SqliteStorage:
     def leases(self) -> SoloLeases:
         return self._leases
 
+    @property
+    def imports(self) -> SqliteImports:
+        return self._imports
+
     @classmethod
     def open(
         cls, directory: Path, *, writer: bool = True, lock_held_by: int | None = None, node: str | None = None
@@ -97,6 +104,7 @@ class SqliteStorage:
             raise
         try:
             migrate(storage.db)
+            index_missing(storage.db, storage.blobs)
             if lock is not None:
                 _sweep(directory)
         except BaseException:
@@ -115,7 +123,7 @@ class SqliteStorage:
         if not pending:
             return cls(directory, db, None)
         if db.static:  # a read-only copy: it cannot be upgraded on disk
-            return cls(directory, upgraded_in_memory(db), None)
+            return cls._in_memory(directory, db)
         db.close()
         return cls._open_upgraded(directory)
 
@@ -139,8 +147,19 @@ class SqliteStorage:
                     ) from exc
                 time.sleep(0.1)
             except StorageError:  # read-only (a file, a folder, a medium): read an upgraded copy instead
-                return cls(directory, upgraded_in_memory(open_reader(directory / DB_NAME)), None)
+                return cls._in_memory(directory, open_reader(directory / DB_NAME))
         return cls.open(directory, writer=False)
+
+    @classmethod
+    def _in_memory(cls, directory: Path, db: Database) -> SqliteStorage:
+        """An archive from an older release that cannot be written: upgraded (and indexed) in memory."""
+        storage = cls(directory, upgraded_in_memory(db), None)
+        try:
+            index_missing(storage.db, storage.blobs)
+        except BaseException:
+            storage.close()
+            raise
+        return storage
 
     @contextmanager
     def reading(self) -> Iterator[SqliteArchive]:

@@ -1,0 +1,102 @@
+"""Storage, PostgreSQL backend: the sentence index (storage/search.py says what it holds) in PostgreSQL's
+full-text search: written with each version, in its transaction (the target's row is locked by then, so two
+nodes never index one target at once); built, target by target, for versions written before it (an archive
+upgraded to migration 0005, or filled by `copy-archive`, which copies no index) when a node opens it.
+
+A query's terms become one `phraseto_tsquery('watchdog_words', term)` each (a word, or a phrase whose words
+must follow each other), all required (&&) or any (||); the configuration (migration 0005) folds case and
+accents and does not stem, as SQLite's FTS5 unicode61 tokenizer with remove_diacritics does.
+Terms are passed as literals (psycopg quotes them), never as tsquery syntax, so no query text is operators.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from psycopg import sql
+
+from watchdog.models import Version
+from watchdog.storage.interfaces import Blobs
+from watchdog.storage.postgres.connection import Database, Session
+from watchdog.storage.records import version
+from watchdog.storage.search import pack_ids, sentences_of
+
+log = logging.getLogger(__name__)
+
+
+def ts_query(terms: tuple[str, ...], *, any_term: bool = False) -> sql.Composable:
+    """The tsquery of a parsed query (storage/search.py, parse_query), each term a quoted literal."""
+    parts = [sql.SQL("phraseto_tsquery('watchdog_words', {})").format(sql.Literal(term)) for term in terms]
+    return sql.SQL("(") + sql.SQL(" || " if any_term else " && ").join(parts) + sql.SQL(")")
+
+
+def index_version(session: Session, row: Version, text: str) -> None:
+    """Add a version's sentences to the index: new sentences get their row (their text vector is indexed
+    by the GIN index of migration 0005); a known one moves its first or last version when this version
+    comes before or after them in recording order (an import adds history before the live versions)."""
+    found = sentences_of(text)
+    hashes = [digest for digest, _ in found]
+    known = {
+        r["hash"]: r
+        for r in session.query(
+            "SELECT id, hash, first_at, last_at FROM sentences WHERE target_id = %s AND hash = ANY(%s)",
+            (row.target_id, hashes),
+        )
+    }
+    new = [(digest, sentence) for digest, sentence in found if digest not in known]
+    added: dict[str, int] = {}
+    if new:
+        inserted = session.query(
+            "INSERT INTO sentences (target_id, hash, text, first_version, first_at, last_version, last_at) "
+            "SELECT %(target)s, h, t, %(version)s, %(at)s, %(version)s, %(at)s "
+            "FROM unnest(%(hashes)s::text[], %(texts)s::text[]) AS s(h, t) RETURNING id, hash",
+            {
+                "target": row.target_id,
+                "version": row.id,
+                "at": row.first_seen,
+                "hashes": [d for d, _ in new],
+                "texts": [t.replace("\x00", "") for _, t in new],
+            },
+        )
+        added = {str(r["hash"]): int(r["id"]) for r in inserted}
+    ids = [added[d] if d in added else int(known[d]["id"]) for d in hashes]
+    earlier = [int(r["id"]) for r in known.values() if row.first_seen < r["first_at"]]
+    later = [int(r["id"]) for r in known.values() if row.first_seen >= r["last_at"]]
+    if earlier:
+        session.execute(
+            "UPDATE sentences SET first_version = %s, first_at = %s WHERE id = ANY(%s)",
+            (row.id, row.first_seen, earlier),
+        )
+    if later:
+        session.execute(
+            "UPDATE sentences SET last_version = %s, last_at = %s WHERE id = ANY(%s)",
+            (row.id, row.first_seen, later),
+        )
+    session.execute(
+        "INSERT INTO version_sentences (version_id, target_id, ids) VALUES (%s, %s, %s)",
+        (row.id, row.target_id, pack_ids(ids)),
+    )
+
+
+def index_missing(db: Database, blobs: Blobs) -> int:
+    """Index the versions the sentence index does not hold yet, one transaction per target (its row
+    locked first: a check or another node's indexing waits), in recording order; how many."""
+    targets = db.query(
+        "SELECT DISTINCT target_id FROM versions v WHERE NOT EXISTS "
+        "(SELECT 1 FROM version_sentences s WHERE s.version_id = v.id) ORDER BY target_id"
+    )
+    done = 0
+    for target in targets:
+        with db.transaction() as session:
+            session.execute("SELECT 1 FROM targets WHERE id = %s FOR UPDATE", (target["target_id"],))
+            rows = session.query(
+                "SELECT * FROM versions v WHERE target_id = %s AND NOT EXISTS "
+                "(SELECT 1 FROM version_sentences s WHERE s.version_id = v.id) ORDER BY chain_seq",
+                (target["target_id"],),
+            )
+            if rows and not done:
+                log.info("building the search index of the archived versions")
+            for r in rows:
+                index_version(session, version(r), blobs.get_text(r["text_hash"]))
+            done += len(rows)
+    return done

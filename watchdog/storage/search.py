@@ -1,0 +1,89 @@
+"""Storage, the sentence index: its rules, shared by every backend (no SQL here).
+
+Every version's text is cut into sentences by the diff's own splitter (diff.split_sentences: lines, table
+cells, sentence ends), so search, `trace` and the site's "in the policy since" see the same sentences an
+alert quotes. The backend keeps, per target, each distinct sentence once (its SHA-256, its text, the first
+and the last version, in recording order, that held it) in a full-text index (SQLite FTS5; PostgreSQL full
+text search), and per version the ids of its sentences, packed (`pack_ids`).
+
+A query is words and "quoted phrases" (`parse_query`); every term must occur (or, for the nearest-sentence
+look-up of `trace`, any term). Terms are passed to the engine as quoted literals (`fts5_query`), so no query
+text is ever read as the engine's own syntax (NEAR, column filters, `*`, parentheses).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+import zlib
+from collections.abc import Iterable
+
+from watchdog.diff import split_sentences
+from watchdog.models import SentenceHit
+from watchdog.storage.records import Row, moment
+
+MAX_RESULTS = 500  # the most sentences one search answers with, whatever the caller asks
+_TERMS = re.compile(r'"([^"]*)"|(\S+)')
+_WORD = re.compile(r"\w", re.UNICODE)
+
+
+def sentence_hash(sentence: str) -> str:
+    return hashlib.sha256(sentence.encode("utf-8")).hexdigest()
+
+
+def sentences_of(text: str) -> list[tuple[str, str]]:
+    """The distinct sentences of a version's text, in order of first occurrence, as (hash, sentence). A
+    "sentence" without a letter (a footnote number, a table rule) is not one."""
+    seen: dict[str, str] = {}
+    for start, end in split_sentences(text):
+        sentence = text[start:end]
+        if not any(c.isalpha() for c in sentence):
+            continue
+        seen.setdefault(sentence_hash(sentence), sentence)
+    return list(seen.items())
+
+
+def pack_ids(ids: Iterable[int]) -> bytes:
+    """Sentence ids as stored per version: unsigned 64-bit little-endian, zlib-compressed."""
+    values = list(ids)
+    return zlib.compress(struct.pack(f"<{len(values)}Q", *values), 6)
+
+
+def unpack_ids(blob: bytes) -> tuple[int, ...]:
+    raw = zlib.decompress(blob)
+    return struct.unpack(f"<{len(raw) // 8}Q", raw)
+
+
+def parse_query(query: str) -> tuple[str, ...]:
+    """The terms of a query: each "quoted phrase" and each other word, in order; terms without a letter or
+    digit are dropped. ValueError when nothing searchable is left."""
+    terms = []
+    for match in _TERMS.finditer(query):
+        term = " ".join((match.group(1) if match.group(1) is not None else match.group(2)).split())
+        if _WORD.search(term):
+            terms.append(term)
+    if not terms:
+        raise ValueError(f'nothing to search for in {query!r}: give words or a "quoted phrase"')
+    return tuple(terms)
+
+
+def fts5_query(terms: Iterable[str], *, any_term: bool = False) -> str:
+    """An FTS5 MATCH expression: each term a quoted string (a phrase for several words), all required (or
+    any, for `any_term`)."""
+    quoted = ['"' + term.replace('"', '""') + '"' for term in terms]
+    return (" OR " if any_term else " ").join(quoted)
+
+
+def hit(row: Row, current: frozenset[int]) -> SentenceHit:
+    """A search answer from its row (id, target_id, text, first_version, first_seen, last_version,
+    last_seen); `current`: the sentence ids of its target's current version (still there: no last seen)."""
+    still_there = int(row["id"]) in current
+    return SentenceHit(
+        target_id=row["target_id"],
+        sentence=row["text"],
+        first_seen=moment(row["first_seen"]),
+        first_version=row["first_version"],
+        last_seen=None if still_there else moment(row["last_seen"]),
+        last_version=None if still_there else row["last_version"],
+    )
