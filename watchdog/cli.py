@@ -26,7 +26,17 @@ from watchdog.follow import with_followed
 from watchdog.importers.history import ChangeIds, Source, Tally, run_import
 from watchdog.importers.ota import GitRepository, OtaSource
 from watchdog.importers.wayback import WaybackSource
-from watchdog.models import Capture, ChangeRecord, NewChange, Outcome, Target, TargetState, Version, iso
+from watchdog.models import (
+    SOURCE_NAMES,
+    Capture,
+    ChangeRecord,
+    NewChange,
+    Outcome,
+    Target,
+    TargetState,
+    Version,
+    iso,
+)
 from watchdog.notify import channel_health
 from watchdog.pipeline import Context, Fetchers, describe_change
 from watchdog.publish import commands as publish_commands
@@ -308,7 +318,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     if not versions:
         print(f"{args.target_id}: no version yet (run `policy-watchdog check {args.target_id}`)", file=_out())
         return EXIT_OK
-    rows = [["VERSION", "FIRST SEEN", "LAST SEEN", "CHARS", "SHA-256", "NOTE"]]
+    rows = [["VERSION", "FIRST SEEN", "LAST SEEN", "CHARS", "SHA-256", "SOURCE", "NOTE"]]
     rows += [
         [
             v.id,
@@ -316,6 +326,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             iso(v.last_seen),
             str(v.length),
             v.text_hash[:12],
+            SOURCE_NAMES.get(v.source, v.source),
             _note(v, current, returns),
         ]
         for v in versions

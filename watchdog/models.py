@@ -26,6 +26,8 @@ Side = Literal["inserted", "deleted", "context"]
 ChangeKind = Literal["change", "revert", "editorial", "capture", "imported"]
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("change", "revert", "editorial", "capture", "imported")
 VersionSource = Literal["live", "ota", "wayback"]
+# how listings name a version's source (history, the site)
+SOURCE_NAMES: dict[str, str] = {"live": "live", "ota": "Open Terms Archive", "wayback": "Wayback Machine"}
 AttemptOutcome = Literal["delivered", "failed", "unknown"]
 
 SEVERITY_RANK: dict[str, int] = {"low": 1, "medium": 2, "high": 3}

@@ -3,6 +3,10 @@
     feeds/all.atom               every change and revert, plus failure / recovery notices of any target
     feeds/target/<id>.atom       one target's changes and reverts
     feeds/topic/<id>.atom        changes touching one topic (and the reverts that withdraw them)
+    feeds/archive.atom           imported history (`import ota`, `import wayback`), at its original dates
+
+Imported changes are history, not news: they are in no feed but the archive feed, so a reader of the other
+feeds never gets years of old changes at once when an import runs.
 
 Each feed holds its newest `[alerts] feed_entries` entries (default FEED_LIMIT; the static site keeps the
 whole history). An entry is a stored change record, so a technical re-extraction (a version without a
@@ -158,18 +162,29 @@ class FeedBuilder:
         inputs = FeedInputs(spec, tuple(ordered), self.config.alerts.archive_url, self.config.topics)
         return Page(spec.path, page_key(self.generator, inputs), lambda: render_feed(self, inputs))
 
+    @cached_property
+    def news(self) -> tuple[ChangeEntry, ...]:
+        """The entries the news feeds carry: every change but imported history."""
+        return tuple(e for e in self.entries if e.change.kind != "imported")
+
     def _feeds(self) -> list[tuple[FeedSpec, list[Entry]]]:
-        return [self._global_feed(), *self._target_feeds(), *self._topic_feeds()]
+        return [self._global_feed(), *self._target_feeds(), *self._topic_feeds(), self._archive_feed()]
 
     def _global_feed(self) -> tuple[FeedSpec, list[Entry]]:
         names = {t.id: t.name for t in self.archive.targets}
         events = [EventEntry(e, names.get(e.target_id, e.target_id)) for e in self.archive.events]
         spec = FeedSpec("all.atom", f"{TAG}feed/all", "policy-watchdog: all changes", "index.html")
-        return spec, [*self.entries, *events]
+        return spec, [*self.news, *events]
+
+    def _archive_feed(self) -> tuple[FeedSpec, list[Entry]]:
+        spec = FeedSpec(
+            "archive.atom", f"{TAG}feed/archive", "policy-watchdog: imported history", "index.html"
+        )
+        return spec, [e for e in self.entries if e.change.kind == "imported"]
 
     def _target_feeds(self) -> list[tuple[FeedSpec, list[Entry]]]:
         by_target: dict[str, list[Entry]] = {t.id: [] for t in self.archive.targets}
-        for entry in self.entries:
+        for entry in self.news:
             by_target.setdefault(entry.change.target_id, []).append(entry)
         names = {t.id: t.name for t in self.archive.targets}
         return [
@@ -189,7 +204,7 @@ class FeedBuilder:
         return [
             (
                 FeedSpec(f"topic/{tid}.atom", f"{TAG}feed/topic/{tid}", f"{title}: changes", "index.html"),
-                [e for e in self.entries if tid in dict(e.topics)],
+                [e for e in self.news if tid in dict(e.topics)],
             )
             for tid, title in self._topic_ids()
         ]
@@ -197,7 +212,7 @@ class FeedBuilder:
     def _topic_ids(self) -> list[tuple[str, str]]:
         """Configured topics (a feed exists before its first change) and any topic of an older change."""
         known = {t.id: t.title for t in self.config.topics}
-        for entry in self.entries:
+        for entry in self.news:
             for topic_id, title in entry.topics:
                 known.setdefault(topic_id, title)
         return sorted(known.items())

@@ -4,6 +4,8 @@
     /<path>.html      -> <storage dir>/site/<path>.html
     /compare?from=<version id>&to=<version id>   any two versions of a target, diffed on demand (the
                       static site has the pages of each version against the previous and the first one)
+    /search?q=<words>[&target=<id>]   the archive's sentences holding the words, with when each was
+                      first and last seen (at most site.SEARCH_PAGE_LIMIT; the sentence index, read-only)
 
 GET and HEAD only (anything else: 405); no write endpoint. Every file carries a strong ETag (SHA-256 of its
 bytes) and Last-Modified, and conditional requests get 304, so feed readers poll cheaply. The request path
@@ -46,7 +48,7 @@ from watchdog.config import Config
 from watchdog.errors import NotFoundError, StorageError, WatchdogError
 from watchdog.publish import after_cycle
 from watchdog.publish.archive import diff_cache_dir
-from watchdog.publish.site import CSS_HASH, compare_page
+from watchdog.publish.site import CSS_HASH, compare_page, search_page
 from watchdog.storage import open_store
 
 log = logging.getLogger(__name__)
@@ -260,6 +262,9 @@ class ArchiveHandler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path == "/compare":
             self._compare(head=head)
             return
+        if urlsplit(self.path).path == "/search":
+            self._search(head=head)
+            return
         try:
             path = resolve(self.roots, self.path)
         except BadPath as exc:
@@ -299,6 +304,27 @@ class ArchiveHandler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._plain(HTTPStatus.BAD_REQUEST, f"bad request: {exc}", head=head)
             return
+        self._page(page, head=head)
+
+    def _search(self, *, head: bool) -> None:
+        """/search?q=<words>[&target=<id>]: the archive's sentences holding the words (site.search_page),
+        read from the archive on each request, read-only, at most SEARCH_PAGE_LIMIT sentences."""
+        query = parse_qs(urlsplit(self.path).query, max_num_fields=4)
+        words, target = (query.get(key, [""])[0] for key in ("q", "target"))
+        config = cast(ArchiveServer, self.server).config
+        if config is None:
+            self._plain(HTTPStatus.NOT_FOUND, "not found: this server has no archive to search", head=head)
+            return
+        try:
+            with open_store(config, writer=False) as store:
+                page = search_page(store.archive, words, target or None)
+        except ValueError as exc:
+            self._plain(HTTPStatus.BAD_REQUEST, f"bad request: {exc}", head=head)
+            return
+        self._page(page, head=head)
+
+    def _page(self, page: bytes, *, head: bool) -> None:
+        """A page made for this request: validators from its bytes, no-cache as every answer."""
         stamp = datetime.now(UTC).replace(microsecond=0)
         etag = '"' + hashlib.sha256(page).hexdigest()[:32] + '"'
         self._send(Resource(page, CONTENT_TYPES[".html"], etag, stamp), head=head)

@@ -36,8 +36,17 @@ from typing import Any, TypeVar
 from markupsafe import Markup
 
 from watchdog.config import Config
-from watchdog.errors import StorageError
-from watchdog.models import ChangeRecord, Event, Snapshot, TargetState, TextDiff, Version
+from watchdog.errors import QueryError, StorageError
+from watchdog.models import (
+    SOURCE_NAMES,
+    ChangeRecord,
+    Event,
+    SentenceHit,
+    Snapshot,
+    TargetState,
+    TextDiff,
+    Version,
+)
 from watchdog.publish.archive import Archive, DiffCache, change_evidence, change_message, matches_of
 from watchdog.publish.output import Page, page_key
 from watchdog.render.cite import effective_date
@@ -47,6 +56,8 @@ from watchdog.render.html import archive
 from watchdog.sections import cells, headings
 from watchdog.storage.files import write_atomically
 from watchdog.storage.interfaces import ArchiveReader
+from watchdog.storage.search import sentences_of
+from watchdog.trace import since_when
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +192,7 @@ class VersionRef:
     technical: bool
     length: int
     text_hash: str
+    source: str = "live"  # VersionSource: imported versions say where they came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +234,7 @@ class VersionInputs:
     replaced: tuple[ChangeRecord, ...]  # changes (and reverts) away from it
     compare: tuple[tuple[str, str], ...]  # (href, label) of its static compare pages
     base_url: str | None  # [alerts] archive_url: the citation's permalink
+    since: tuple[tuple[int, datetime], ...] = ()  # its sentence ids, each in the policy since (trace.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +268,13 @@ def ref(version: Version | None) -> VersionRef | None:
     if version is None:
         return None
     return VersionRef(
-        version.id, version.seq, version.first_seen, version.technical, version.length, version.text_hash
+        version.id,
+        version.seq,
+        version.first_seen,
+        version.technical,
+        version.length,
+        version.text_hash,
+        version.source,
     )
 
 
@@ -272,6 +291,9 @@ class SiteBuilder:
     diffs: DiffCache
     generator: str
     stories: dict[str, Story] = field(default_factory=dict, compare=False)
+    sentences_since: dict[str, dict[str, tuple[tuple[int, datetime], ...]]] = field(
+        default_factory=dict, compare=False
+    )
     full_texts_dir: Path | None = None  # where the rendered full texts are kept (None: in memory only)
 
     @cached_property
@@ -369,8 +391,19 @@ class SiteBuilder:
             replaced=tuple(c for c in changes if c.from_version == version.id),
             compare=compare_links(version, self._refs(head.id)),
             base_url=self.config.alerts.archive_url,
+            since=self._since(head.id).get(version.id, ()),
         )
         return self._page(page_path("versions", version.id), inputs, render_version)
+
+    def _since(self, target_id: str) -> dict[str, tuple[tuple[int, datetime], ...]]:
+        """Per version of the target: since when each of its sentences has been in the policy without a
+        break (one read of the sentence index per target and publish)."""
+        if target_id not in self.sentences_since:
+            self.sentences_since[target_id] = {
+                version.id: tuple(sorted(since.items()))
+                for version, since in since_when(self.store.sentence_presence(target_id))
+            }
+        return self.sentences_since[target_id]
 
     def _text_file(self, version: Version) -> Page:
         path = f"texts/{version.id}.txt"
@@ -587,6 +620,8 @@ def _version_item(version: VersionRef) -> Item:
     kind = "technical re-extraction (not a change at the source)" if version.technical else "first version"
     if not version.technical and version.seq > 1:
         kind = "version"
+    if version.source != "live":
+        kind += f", imported from {SOURCE_NAMES.get(version.source, version.source)}"
     return Item(version.first_seen, f"{version.id}: {kind}", _href(1, "versions", version.id))
 
 
@@ -736,10 +771,38 @@ def render_version(builder: SiteBuilder, inputs: VersionInputs) -> bytes:
         "compare": inputs.compare,
         "target_href": _href(1, "targets", head.id),
         "problem": problem,
-        "full_text": builder.full_texts.html(version.text_hash, text) if problem is None else "",
+        "full_text": _full_text(builder, inputs, text) if problem is None else "",
     }
     frame = Frame(title, up="../", feed_href=f"feeds/target/{head.id}.atom", feed_title=head.name)
     return render_page("version.html", frame, v=v)
+
+
+def _full_text(builder: SiteBuilder, inputs: VersionInputs, text: str) -> Markup:
+    """The full text, each paragraph with since when it is in the policy; kept per text and since-dates."""
+    variant = hashlib.sha256(repr(inputs.since).encode()).hexdigest()[:32] if inputs.since else ""
+    version = inputs.version
+    return builder.full_texts.html(
+        version.text_hash,
+        text,
+        variant=variant,
+        blocks=lambda: _with_since(builder, inputs, text_blocks(text)),
+    )
+
+
+def _with_since(
+    builder: SiteBuilder, inputs: VersionInputs, blocks: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each block with `since`: the date its wording has been in the policy since, without a break (the
+    latest of its sentences' dates); None for a block without a sentence, or an archive without the index."""
+    since = dict(inputs.since)
+    if not since:
+        return blocks
+    found = {block_id: sentences_of(block["source"]) for block_id, block in enumerate(blocks)}
+    ids = builder.store.sentence_ids(inputs.version.target_id, {h for f in found.values() for h, _ in f})
+    for number, block in enumerate(blocks):
+        dates = [since[ids[h]] for h, _ in found[number] if h in ids and ids[h] in since]
+        block["since"] = max(dates) if dates else None
+    return blocks
 
 
 def citation(inputs: VersionInputs, effective: Any) -> str:
@@ -789,6 +852,7 @@ def _version_facts(inputs: VersionInputs, effective: Any) -> list[Fact]:
         fact("First seen", Part(time=version.first_seen)),
         fact("Last seen", Part(time=version.last_seen)),
         fact("Characters", str(version.length)),
+        *_source_facts(version),
     ]
     if version.technical:
         facts.append(fact("Kind", "technical re-extraction: same page, read with new settings; not a change"))
@@ -802,6 +866,29 @@ def _version_facts(inputs: VersionInputs, effective: Any) -> list[Fact]:
         fact("Record hash", Part(version.record_hash, code=True)),
         fact("Previous record hash", Part(version.prev_hash, code=True)),
     ]
+    return facts
+
+
+def _source_facts(version: Version) -> list[Fact]:
+    """Where an imported version comes from: its source, its commit or capture, its recording time."""
+    if version.source == "live":
+        return []
+    where = version.provenance or {}
+    name = SOURCE_NAMES.get(version.source, version.source)
+    facts = [fact("Source", f"imported from {name} (recorded there, not fetched by this watchdog)")]
+    if version.recorded_at is not None:
+        facts.append(fact("Recorded by the source", Part(time=version.recorded_at)))
+    if version.source == "ota":
+        facts.append(
+            fact("Repository", str(where.get("repository", "")), " ", Part(str(where.get("path", ""))))
+        )
+        facts.append(
+            fact("Commit", Part(str(where.get("commit", "")), code=True), f" {where.get('title', '')}")
+        )
+        facts += [fact("Snapshot", Part(url, href=url, external=True)) for url in where.get("snapshots", ())]
+    elif version.source == "wayback":
+        url = str(where.get("capture_url", ""))
+        facts.append(fact("Capture", Part(url, href=url, external=True) if url else "—"))
     return facts
 
 
@@ -849,14 +936,24 @@ class FullTexts:
         self._directory = directory
         self._generator = generator
 
-    def html(self, text_hash: str, text: str) -> Markup:
-        path = self._path(text_hash)
+    def html(
+        self,
+        text_hash: str,
+        text: str,
+        *,
+        variant: str = "",
+        blocks: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> Markup:
+        """`variant`: what else the rendering depends on (the since-dates of its paragraphs), part of the key;
+        `blocks`: the text's blocks as shown (default: text_blocks), computed only when not kept."""
+        path = self._path(text_hash + variant)
         if path is not None:
             try:
                 return Markup(path.read_text("utf-8"))  # noqa: S704 (rendered by the autoescaping template)
             except (OSError, UnicodeError):
                 pass  # missing or unreadable: rendered again
-        html = archive().get_template("site/_full_text.html").render(blocks=text_blocks(text))
+        shown = blocks() if blocks is not None else text_blocks(text)
+        html = archive().get_template("site/_full_text.html").render(blocks=shown)
         if path is not None:
             try:
                 write_atomically(path, html.encode("utf-8"))
@@ -884,6 +981,7 @@ def text_blocks(text: str) -> list[dict[str, Any]]:
         shown = display_line(line)
         row = shown.kind == "row" or (shown.kind == "heading" and " | " in shown.text)
         if table is not None and (row or shown.kind == "heading"):
+            table["source"] += "\n" + line
             _add_row(
                 table,
                 shown.text,
@@ -893,7 +991,7 @@ def text_blocks(text: str) -> list[dict[str, Any]]:
             )
             continue
         if row:
-            table = {"kind": "table", "rows": [], "width": 1}
+            table = {"kind": "table", "rows": [], "width": 1, "source": line}
             blocks.append(table)
             _add_row(table, shown.text, head=shown.kind == "heading", group=False, anchor="")
             continue
@@ -905,6 +1003,7 @@ def text_blocks(text: str) -> list[dict[str, Any]]:
                     "level": min(shown.depth + 1, 6),
                     "text": shown.text,
                     "anchor": anchors.get(number, ""),
+                    "source": line,
                 }
             )
         else:
@@ -913,6 +1012,7 @@ def text_blocks(text: str) -> list[dict[str, Any]]:
                     "kind": shown.kind if shown.kind == "item" else "text",
                     "level": shown.depth,
                     "text": shown.text,
+                    "source": line,
                 }
             )
     return blocks
@@ -993,3 +1093,54 @@ def compare_page(
     refs = (ref(before), ref(after))
     assert refs[0] is not None and refs[1] is not None
     return render_compare(builder, CompareInputs(TargetRef(before.target_id, name, url), refs[0], refs[1]))
+
+
+# --------------------------------------------------------------------------- search page (`serve`)
+
+SEARCH_PAGE_LIMIT = 100  # sentences one search page shows, at most
+QUERY_MAX = 300  # characters of a query the page takes
+
+
+def search_page(store: ArchiveReader, query: str, target: str | None) -> bytes:
+    """`serve`'s /search: the sentences of every version holding the query's words (storage/search.py),
+    each with when it was first and last seen, at most SEARCH_PAGE_LIMIT; read-only. ValueError for a
+    query longer than QUERY_MAX or an unknown target."""
+    if len(query) > QUERY_MAX:
+        raise ValueError(f"a query is at most {QUERY_MAX} characters")
+    names = {t.id: t.name for t in store.target_states()}
+    if target and target not in names:
+        raise ValueError(f"unknown target {target!r}")
+    hits: list[SentenceHit] = []
+    problem = None
+    if query.strip():
+        try:
+            hits = store.search(query, target=target or None, limit=SEARCH_PAGE_LIMIT)
+        except QueryError as exc:
+            problem = str(exc)
+    shown = len(hits)
+    count = f"{shown} sentence{'s' if shown != 1 else ''}" + (
+        f" (the first {SEARCH_PAGE_LIMIT}: narrow the query)" if shown >= SEARCH_PAGE_LIMIT else ""
+    )
+    title = f"Search: {query}" if query.strip() else "Search the archive"
+    s = {
+        "title": title,
+        "query": query,
+        "target": target or "",
+        "targets": sorted(names.items()),
+        "problem": problem,
+        "count": count,
+        "hits": [
+            {
+                "sentence": h.sentence,
+                "name": names.get(h.target_id, h.target_id),
+                "first_seen": h.first_seen,
+                "first_version": h.first_version,
+                "first_href": _href(0, "versions", h.first_version),
+                "last_seen": h.last_seen,
+                "last_version": h.last_version,
+                "last_href": _href(0, "versions", h.last_version) if h.last_version else None,
+            }
+            for h in hits
+        ],
+    }
+    return render_page("search.html", Frame(title, up=""), s=s)
