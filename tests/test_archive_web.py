@@ -7,9 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -17,14 +15,14 @@ from urllib.parse import quote
 import pytest
 from lxml import etree
 from test_import_ota import AI_TERMS, BUNDLE, import_ota, policy_config
+from test_serve import running
 
 from support.archives import T0, Builder, make_config, open_store
 from support.harness import cli, open_archive
 from support.pageserver import PageServer
-from watchdog.config import Config
 from watchdog.models import Target
 from watchdog.publish import after_cycle
-from watchdog.publish.serve import ArchiveServer, make_server
+from watchdog.publish.serve import ArchiveServer
 from watchdog.publish.site import SEARCH_PAGE_LIMIT
 
 POLICY = Target("policy", "https://example.org/policy", "Privacy Policy")
@@ -32,19 +30,6 @@ TERMS = Target("terms", "https://example.org/terms", "Terms")
 V1 = "# Privacy Policy\n\nWe collect information you provide. We use public posts to improve our services.\n"
 V2 = "# Privacy Policy\n\nWe collect information you provide.\n\nWe use public posts to train AI at Meta.\n"
 ATOM = "{http://www.w3.org/2005/Atom}"
-
-
-@contextmanager
-def running(config: Config) -> Iterator[ArchiveServer]:
-    server = make_server(config, host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def get(server: ArchiveServer, path: str, method: str = "GET") -> tuple[int, dict[str, str], str]:

@@ -13,6 +13,7 @@ import pytest
 
 from support.harness import Site, cli, cycle, open_archive, write_config
 from support.pageserver import PageServer
+from support.postgres import Backend
 from support.sinks import WebhookSink
 from support.wayback import WaybackServer
 
@@ -65,7 +66,11 @@ def run_import(config: Path, *extra: str) -> tuple[list[dict[str, object]], dict
 
 
 def test_captures_are_imported_like_live_captures_politely_with_raw_snapshots_kept(
-    tmp_path: Path, page_server: PageServer, wayback_server: WaybackServer, webhook_sink: WebhookSink
+    tmp_path: Path,
+    page_server: PageServer,
+    wayback_server: WaybackServer,
+    webhook_sink: WebhookSink,
+    each_backend: Backend,
 ) -> None:
     channel = f'[[channels]]\nurl = "{webhook_sink.url}"\nnotify = "all"\n'
     config = config_for(tmp_path, page_server, wayback_server, channels=channel)

@@ -33,7 +33,7 @@ from watchdog.models import (
     Version,
 )
 from watchdog.storage.chain import chain_hash, change_payload, sha256, version_payload
-from watchdog.storage.write import RowWriter, TargetRow, raw_snapshot
+from watchdog.storage.write import RowWriter, TargetRow, change_row, raw_snapshot
 
 
 class ImportWriter(RowWriter, Protocol):
@@ -149,21 +149,7 @@ class _ImportWrite:
 
     def _change(self, new: NewChange, at: datetime) -> ChangeRecord:
         self.target.change_seq += 1
-        row = ChangeRecord(
-            id=f"{self.target_id}@c{self.target.change_seq}",
-            target_id=self.target_id,
-            seq=self.target.change_seq,
-            from_version=new.from_version,
-            to_version=new.to_version or "",
-            detected_at=at,
-            kind=new.kind,
-            topics=tuple(new.topics),
-            severity=new.severity,
-            summary=new.summary,
-            alerted=False,
-            reverted_to=new.reverted_to,
-            sections=tuple(new.sections),
-        )
+        row = change_row(self.target_id, self.target.change_seq, new, new.to_version or "", at)
         chain_seq, prev, record_hash = self._link(change_payload(row))
         row = replace(row, prev_hash=prev, record_hash=record_hash)
         self.writer.insert_change(row, [dict(item) for item in new.evidence], chain_seq)

@@ -9,11 +9,21 @@ The readers below take either, so the mapping from columns to models is written 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from watchdog.models import ChainEntry, ChangeRecord, Event, Sequences, Snapshot, TargetState, Version
+from watchdog.models import (
+    ChainEntry,
+    ChangeRecord,
+    Event,
+    ImportLedgerEntry,
+    Relink,
+    Sequences,
+    Snapshot,
+    TargetState,
+    Version,
+)
 from watchdog.storage.write import TargetRow
 
 
@@ -200,3 +210,31 @@ def change_entry(row: Row) -> ChainEntry:
         return entry("change", row, change=change(row), evidence=tuple(evidence))
     except UNREADABLE as exc:
         return entry("change", row, problem=f"its row cannot be read ({exc}): altered")
+
+
+def ledger_entry(row: Row) -> ImportLedgerEntry:
+    return ImportLedgerEntry(
+        row["ref"], moment(row["recorded_at"]), row["outcome"], row["version_id"], row["reason"]
+    )
+
+
+def relinks_of(relinks: Sequence[Row], superseded: Sequence[Row]) -> list[Relink]:
+    """The re-linkings of the chains (chain_relinks rows), each with the links it superseded."""
+    links: dict[int, list[tuple[str, int, str, str]]] = {}
+    for row in superseded:
+        links.setdefault(int(row["relink_id"]), []).append(
+            (str(row["record_id"]), int(row["chain_seq"]), str(row["prev_hash"]), str(row["record_hash"]))
+        )
+    return [
+        Relink(
+            id=int(r["id"]),
+            target_id=r["target_id"],
+            at=moment(r["at"]),
+            position=int(r["position"]),
+            inserted=int(r["inserted"]),
+            old_head=r["old_head"],
+            old_count=int(r["old_count"]),
+            superseded=tuple(links.get(int(r["id"]), ())),
+        )
+        for r in relinks
+    ]

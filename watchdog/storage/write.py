@@ -186,22 +186,7 @@ class _CheckWrite:
         if to_version is None:
             raise StorageError(f"a change of {target_id} needs a version to point to")
         self.target.change_seq += 1
-        seq = self.target.change_seq
-        row = ChangeRecord(
-            id=f"{target_id}@c{seq}",
-            target_id=target_id,
-            seq=seq,
-            from_version=new.from_version,
-            to_version=to_version,
-            detected_at=self.record.at,
-            kind=new.kind,
-            topics=tuple(new.topics),
-            severity=new.severity,
-            summary=new.summary,
-            alerted=False,
-            reverted_to=new.reverted_to,
-            sections=tuple(new.sections),
-        )
+        row = change_row(target_id, self.target.change_seq, new, to_version, self.record.at)
         chain_seq, prev, record_hash = self._link(change_payload(row))
         row = replace(row, prev_hash=prev, record_hash=record_hash)
         self.writer.insert_change(row, [dict(item) for item in new.evidence], chain_seq)
@@ -267,4 +252,23 @@ def raw_snapshot(target_id: str, new: NewSnapshot) -> Snapshot:
         reason=new.reason,
         text_hash=new.text_hash,
         alternative=new.alternative,
+    )
+
+
+def change_row(target_id: str, seq: int, new: NewChange, to_version: str, at: datetime) -> ChangeRecord:
+    """A change's row before its chain links (a check's or an import's)."""
+    return ChangeRecord(
+        id=f"{target_id}@c{seq}",
+        target_id=target_id,
+        seq=seq,
+        from_version=new.from_version,
+        to_version=to_version,
+        detected_at=at,
+        kind=new.kind,
+        topics=tuple(new.topics),
+        severity=new.severity,
+        summary=new.summary,
+        alerted=False,
+        reverted_to=new.reverted_to,
+        sections=tuple(new.sections),
     )

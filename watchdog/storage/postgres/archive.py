@@ -32,6 +32,8 @@ from watchdog.storage.records import (
     change,
     change_entry,
     event,
+    ledger_entry,
+    relinks_of,
     snapshot,
     target_state,
     version,
@@ -250,30 +252,10 @@ class PostgresArchive:
         rows = self._reads.query(
             "SELECT * FROM import_ledger WHERE target_id = %s ORDER BY recorded_at, ref", (target_id,)
         )
-        return [
-            ImportLedgerEntry(r["ref"], r["recorded_at"], r["outcome"], r["version_id"], r["reason"])
-            for r in rows
-        ]
+        return [ledger_entry(r) for r in rows]
 
     def relinks(self) -> list[Relink]:
         with self._reads.consistent() as session:
             relinks = session.query("SELECT * FROM chain_relinks ORDER BY target_id, id")
             superseded = session.query("SELECT * FROM chain_superseded ORDER BY relink_id, chain_seq")
-        links: dict[int, list[tuple[str, int, str, str]]] = {}
-        for row in superseded:
-            links.setdefault(int(row["relink_id"]), []).append(
-                (str(row["record_id"]), int(row["chain_seq"]), str(row["prev_hash"]), str(row["record_hash"]))
-            )
-        return [
-            Relink(
-                int(r["id"]),
-                r["target_id"],
-                r["at"],
-                int(r["position"]),
-                int(r["inserted"]),
-                r["old_head"],
-                int(r["old_count"]),
-                tuple(links.get(int(r["id"]), ())),
-            )
-            for r in relinks
-        ]
+        return relinks_of(relinks, superseded)

@@ -30,7 +30,8 @@ from watchdog.storage.records import (
     change_entry,
     event,
     int_or,
-    moment,
+    ledger_entry,
+    relinks_of,
     snapshot,
     target_state,
     version,
@@ -233,30 +234,10 @@ class SqliteArchive:
         rows = self._db.query(
             "SELECT * FROM import_ledger WHERE target_id = ? ORDER BY recorded_at, ref", (target_id,)
         )
-        return [
-            ImportLedgerEntry(r["ref"], moment(r["recorded_at"]), r["outcome"], r["version_id"], r["reason"])
-            for r in rows
-        ]
+        return [ledger_entry(r) for r in rows]
 
     def relinks(self) -> list[Relink]:
         with self._db.transaction(write=False):
             relinks = self._db.query("SELECT * FROM chain_relinks ORDER BY target_id, id")
             superseded = self._db.query("SELECT * FROM chain_superseded ORDER BY relink_id, chain_seq")
-        links: dict[int, list[tuple[str, int, str, str]]] = {}
-        for row in superseded:
-            links.setdefault(int(row["relink_id"]), []).append(
-                (str(row["record_id"]), int(row["chain_seq"]), str(row["prev_hash"]), str(row["record_hash"]))
-            )
-        return [
-            Relink(
-                id=int(r["id"]),
-                target_id=r["target_id"],
-                at=moment(r["at"]),
-                position=int(r["position"]),
-                inserted=int(r["inserted"]),
-                old_head=r["old_head"],
-                old_count=int(r["old_count"]),
-                superseded=tuple(links.get(int(r["id"]), ())),
-            )
-            for r in relinks
-        ]
+        return relinks_of(relinks, superseded)
