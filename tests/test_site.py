@@ -186,7 +186,8 @@ def test_hostile_page_text_stays_text_on_every_page(tmp_path: Path, snippet: str
         forms = page.xpath("//form")
         # only serve's two read-only GET endpoints: /compare and /search
         assert all(
-            f.get("action", "") in ("compare", "../compare", "search") and f.get("method") == "get" for f in forms
+            f.get("action", "") in ("compare", "../compare", "search") and f.get("method") == "get"
+            for f in forms
         )
         dangerous = page.xpath(
             "//script | //iframe | //object | //embed | //svg | //img | //base"

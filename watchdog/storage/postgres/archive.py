@@ -141,7 +141,9 @@ class PostgresArchive:
 
     def snapshots(self, target_id: str, *, outcome: str | None = None) -> list[Snapshot]:
         rows = self._reads.query(
-            "SELECT * FROM snapshots WHERE target_id = %s AND (%s::text IS NULL OR outcome = %s) ORDER BY id",
+            # by capture time, as in SQLite: an import adds raw captures (Wayback) older than the live ones
+            "SELECT * FROM snapshots WHERE target_id = %s AND (%s::text IS NULL OR outcome = %s) "
+            "ORDER BY fetched_at, id",
             (target_id, outcome, outcome),
         )
         return [snapshot(row) for row in rows]
