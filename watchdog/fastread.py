@@ -70,7 +70,7 @@ _HIDDEN, _LAYOUT, _ALT, _URL, _LEVEL = (
     f"{{{NS}}}{name}" for name in ("hidden", "layout", "alt", "url", "level")
 )
 _ALT_START: Final = "|"
-_FORMAT: Final = b"fastread 1\0"  # bump when the serialisation fingerprinted below changes meaning
+_FORMAT: Final = b"fastread 2\0"  # bump when the serialisation fingerprinted below changes meaning
 
 
 def read_page(
@@ -436,8 +436,16 @@ def _runs_read(serialised: str) -> str | None:
     outside, inside = pieces[::2], pieces[1::2]
     if any("<pre" in piece for piece in outside) or any(piece.count("<pre") > 1 for piece in inside):
         return None  # unclosed or nested <pre>: no promise
-    pieces[::2] = [_read_runs(piece) for piece in outside]
+    # a piece after a <pre> element starts right after that element's tag: its first run is a run after a tag
+    pieces[::2] = [_read_runs(outside[0])] + [_after_pre(piece) for piece in outside[1:]]
     return "".join(pieces)
+
+
+def _after_pre(piece: str) -> str:
+    return _read_runs(_PRE_END + piece)[len(_PRE_END) :]
+
+
+_PRE_END: Final = "</pre>"
 
 
 _PRE: Final = lazy(r"(<pre(?:\s[^>]*)?/>|<pre[\s>].*?</pre>)", re.DOTALL)
