@@ -337,6 +337,18 @@ def test_a_snapshot_keeps_its_alternative_and_text_hash(store: Storage) -> None:
     assert store.checks.read_check(TARGET.id, recent_since=EVER, snapshots=2).latest_snapshots == (kept,)
 
 
+def test_the_latest_snapshots_are_the_latest_captured_on_both_backends(store: Storage) -> None:
+    """An import adds raw captures older than the live ones after them: "latest" (doctor's last rejected
+    capture) is by capture time, on every backend alike."""
+    live = write(
+        store, status="rejected", failed=True, snapshot=NewSnapshot(capture(b"live"), "f", "rejected")
+    )
+    older = capture(b"from the wayback machine", at=T0 - timedelta(days=400))
+    write(store, T0 - timedelta(days=400), status=None, snapshot=NewSnapshot(older, "f", "accepted"))
+    (latest,) = store.archive.latest_snapshots(TARGET.id, 1)
+    assert latest.id == live.snapshot_id
+
+
 def test_a_blob_that_cannot_be_written_is_a_storage_error(tmp_path: Path) -> None:
     with SqliteStorage.open(tmp_path) as opened:
         # a regular file where the blob's directory should be: the write fails like a full or read-only disk

@@ -150,7 +150,9 @@ class PostgresArchive:
 
     def latest_snapshots(self, target_id: str, count: int) -> list[Snapshot]:
         rows = self._reads.query(
-            "SELECT * FROM snapshots WHERE target_id = %s ORDER BY id DESC LIMIT %s", (target_id, count)
+            # by capture time, as in SQLite: an import adds raw captures older than the live ones
+            "SELECT * FROM snapshots WHERE target_id = %s ORDER BY fetched_at DESC, id DESC LIMIT %s",
+            (target_id, count),
         )
         return [snapshot(row) for row in rows]
 
