@@ -481,6 +481,18 @@ class CheckRecord:
     expected: Sequences | None = None
     node: str | None = None
 
+    @classmethod
+    def technical_reading(
+        cls, target: Target, snapshot: Snapshot, text: str, expected: Sequences | None
+    ) -> CheckRecord:
+        """`text`, what today's code and settings read from an archived raw page, as a technical version
+        dated by that page's capture: no change, no alert, the check status left alone (`reextract`,
+        and a check whose reading of the current page changed)."""
+        version = NewVersion(text=text, seen_at=snapshot.fetched_at, technical=True, snapshot_id=snapshot.id)
+        return cls(
+            target.id, target.name, target.url, snapshot.fetched_at, None, version=version, expected=expected
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Recorded:

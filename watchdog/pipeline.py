@@ -604,19 +604,7 @@ def _restate(target: Target, ctx: Context, state: CheckState, reread: Document) 
     technical version, so the change that follows holds the page's own edits only. A rare path, and the one
     place a check writes (and then reads) twice."""
     assert state.current_snapshot is not None
-    snapshot = state.current_snapshot
-    version = NewVersion(
-        text=reread.text, seen_at=snapshot.fetched_at, technical=True, snapshot_id=snapshot.id
-    )
-    record = CheckRecord(
-        target.id,
-        target.name,
-        target.url,
-        snapshot.fetched_at,
-        None,
-        version=version,
-        expected=state.sequences,
-    )
+    record = CheckRecord.technical_reading(target, state.current_snapshot, reread.text, state.sequences)
     ctx.store.checks.record_check(record)
     return _read_state(target, ctx)
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from watchdog.config import Config
 from watchdog.extract import text_hash
-from watchdog.models import Capture, CheckRecord, CheckState, NewVersion, Snapshot, Target
+from watchdog.models import Capture, CheckRecord, CheckState, Snapshot, Target
 from watchdog.pipeline import extract_and_validate
 from watchdog.storage.interfaces import ArchiveReader, Storage
 
@@ -67,16 +67,7 @@ def reextract(target: Target, config: Config, store: Storage) -> ReextractReport
 def _add_technical(target: Target, store: Storage, state: CheckState, text: str, snapshot: Snapshot) -> str:
     """The text the current settings give, as a technical version: no change record, no alert, and the
     target's check status is left alone (this is no check)."""
-    version = NewVersion(text=text, seen_at=snapshot.fetched_at, technical=True, snapshot_id=snapshot.id)
-    record = CheckRecord(
-        target.id,
-        target.name,
-        target.url,
-        snapshot.fetched_at,
-        None,
-        version=version,
-        expected=state.sequences,
-    )
+    record = CheckRecord.technical_reading(target, snapshot, text, state.sequences)
     done = store.checks.record_check(record)
     assert done.version is not None
     return done.version.id
