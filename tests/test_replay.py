@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from support.pageserver import PageServer
 from support.replay import FIXTURES, Folder, Step, load_expectations
 from support.sinks import WebhookSink
@@ -254,6 +256,7 @@ def test_expectations_cover_every_file_of_every_corpus_folder() -> None:
         assert folder.steps[0].status == "new"
 
 
+@pytest.mark.slow
 def test_replay_every_pair_of_every_folder(
     page_server: PageServer, webhook_sink: WebhookSink, tmp_path: Path
 ) -> None:
