@@ -32,8 +32,15 @@ from watchdog.models import (
     Relink,
     Version,
 )
-from watchdog.storage.chain import chain_hash, change_payload, sha256, version_payload
-from watchdog.storage.write import RowWriter, TargetRow, change_row, raw_snapshot
+from watchdog.storage.chain import change_payload, sha256, version_payload
+from watchdog.storage.write import (
+    RowWriter,
+    TargetRow,
+    change_row,
+    insert_change,
+    insert_version,
+    raw_snapshot,
+)
 
 
 class ImportWriter(RowWriter, Protocol):
@@ -100,12 +107,6 @@ class _ImportWrite:
         self.writer.update_target(self.target_id, target)
         return ImportResult(tuple(versions), tuple(changes), len(tail))
 
-    def _link(self, payload: dict[str, Any]) -> tuple[int, str, str]:
-        self.target.chain_seq += 1
-        prev = self.target.chain_head
-        self.target.chain_head = chain_hash(prev, payload)
-        return self.target.chain_seq, prev, self.target.chain_head
-
     def _block(self) -> tuple[list[Version], list[ChangeRecord]]:
         into: dict[str, list[NewChange]] = {}
         for new in self.batch.changes:
@@ -141,18 +142,12 @@ class _ImportWrite:
             recorded_at=item.recorded_at,
             provenance=item.provenance,
         )
-        chain_seq, prev, record_hash = self._link(version_payload(row, raw))
-        row = replace(row, prev_hash=prev, record_hash=record_hash)
-        self.writer.insert_version(row, chain_seq)
-        self.writer.index_version(row, item.text)
-        return row
+        return insert_version(self.writer, self.target, row, raw, item.text)
 
     def _change(self, new: NewChange, at: datetime) -> ChangeRecord:
         self.target.change_seq += 1
         row = change_row(self.target_id, self.target.change_seq, new, new.to_version or "", at)
-        chain_seq, prev, record_hash = self._link(change_payload(row))
-        row = replace(row, prev_hash=prev, record_hash=record_hash)
-        self.writer.insert_change(row, [dict(item) for item in new.evidence], chain_seq)
+        row = insert_change(self.writer, self.target, row, new)
         last = self.target.last_change_at
         self.target.last_change_at = at if last is None else max(last, at)
         return row
@@ -174,7 +169,7 @@ class _ImportWrite:
         )
         added: list[ChangeRecord] = []
         for entry in tail:
-            chain_seq, prev, record_hash = self._link(_payload(entry))
+            chain_seq, prev, record_hash = self.target.link(_payload(entry))
             self.writer.relink(entry, chain_seq, prev, record_hash)
             if entry is tail[0] and boundary is not None:
                 assert entry.version is not None  # the first live version

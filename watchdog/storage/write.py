@@ -59,6 +59,32 @@ class TargetRow:
     def sequences(self) -> Sequences:
         return Sequences(self.version_seq, self.change_seq, self.event_seq, self.chain_seq)
 
+    def link(self, payload: dict[str, Any]) -> tuple[int, str, str]:
+        """Append to the target's hash chain: (chain_seq, prev_hash, record_hash)."""
+        self.chain_seq += 1
+        prev = self.chain_head
+        self.chain_head = chain_hash(prev, payload)
+        return self.chain_seq, prev, self.chain_head
+
+
+def insert_version(
+    writer: RowWriter, target: TargetRow, row: Version, raw: Snapshot | None, text: str
+) -> Version:
+    """A new version chained onto `target`, inserted and indexed (checks and imports alike)."""
+    chain_seq, prev, record_hash = target.link(version_payload(row, raw))
+    row = replace(row, prev_hash=prev, record_hash=record_hash)
+    writer.insert_version(row, chain_seq)
+    writer.index_version(row, text)
+    return row
+
+
+def insert_change(writer: RowWriter, target: TargetRow, row: ChangeRecord, new: NewChange) -> ChangeRecord:
+    """A new change chained onto `target` and inserted with its evidence (checks and imports alike)."""
+    chain_seq, prev, record_hash = target.link(change_payload(row))
+    row = replace(row, prev_hash=prev, record_hash=record_hash)
+    writer.insert_change(row, [dict(item) for item in new.evidence], chain_seq)
+    return row
+
 
 class RowWriter(Protocol):
     """The statements of a check's write, run by a backend inside the write's transaction."""
@@ -143,13 +169,6 @@ class _CheckWrite:
         row = raw_snapshot(self.record.target_id, new)
         return replace(row, id=self.writer.insert_snapshot(row))
 
-    def _link(self, payload: dict[str, Any]) -> tuple[int, str, str]:
-        """Append to the target's hash chain: (chain_seq, prev_hash, record_hash)."""
-        self.target.chain_seq += 1
-        prev = self.target.chain_head
-        self.target.chain_head = chain_hash(prev, payload)
-        return self.target.chain_seq, prev, self.target.chain_head
-
     def _version(self, new: NewVersion, new_snapshot: Snapshot | None) -> Version:
         target_id = self.record.target_id
         self.target.version_seq += 1
@@ -173,10 +192,7 @@ class _CheckWrite:
             recorded_at=new.recorded_at,
             provenance=new.provenance,
         )
-        chain_seq, prev, record_hash = self._link(version_payload(row, source_snapshot))
-        row = replace(row, prev_hash=prev, record_hash=record_hash)
-        self.writer.insert_version(row, chain_seq)
-        self.writer.index_version(row, new.text)
+        row = insert_version(self.writer, self.target, row, source_snapshot, new.text)
         self.target.current_version = row.id
         return row
 
@@ -187,9 +203,7 @@ class _CheckWrite:
             raise StorageError(f"a change of {target_id} needs a version to point to")
         self.target.change_seq += 1
         row = change_row(target_id, self.target.change_seq, new, to_version, self.record.at)
-        chain_seq, prev, record_hash = self._link(change_payload(row))
-        row = replace(row, prev_hash=prev, record_hash=record_hash)
-        self.writer.insert_change(row, [dict(item) for item in new.evidence], chain_seq)
+        row = insert_change(self.writer, self.target, row, new)
         self.target.last_change_at = row.detected_at
         return row
 
