@@ -19,7 +19,7 @@ from support.messages import ARCHIVE, change_message
 from watchdog.diff import diff_texts
 from watchdog.models import ChangeMessage, message_from_json, message_to_json
 from watchdog.render import html, markdown, text
-from watchdog.render.compose import HEADLINE_MAX, HUGE, Links, Story, compose, fit
+from watchdog.render.compose import HEADLINE_MAX, HUGE, Cut, Links, Story, compose, fit
 from watchdog.render.json import story_json
 from watchdog.render.markdown import PLAIN_MARKDOWN, escape
 
@@ -217,6 +217,34 @@ def test_every_format_fits_its_limit_and_keeps_the_archive_link(pair: tuple[str,
         assert change in body, "the archive link survives the cut"
         if body.lstrip().startswith("<!DOCTYPE"):
             assert body.rstrip().endswith("</html>") and unclosed(body) == []
+
+
+@pytest.mark.parametrize("share", [0.2, 0.5, 0.9])
+def test_fitting_renders_each_cut_once_and_returns_the_longest_that_fits(share: float) -> None:
+    """The search probes cuts from the shortest up: none is rendered twice (the answer is a probe), and
+    the body returned is the longest cut that fits, found by rendering every cut in turn."""
+    story, links = story_of(real(EN_MAY))
+    limit = int(len(html.render_fragment(story, links)) * share)
+    rendered: list[Cut | None] = []
+
+    def render(cut: Cut | None) -> str:
+        rendered.append(cut)
+        return html.render_fragment(story, links, cut=cut)
+
+    body = fit(story, render, lambda b: len(b) <= limit, last_resort="-")
+    assert len(rendered) == len(set(map(repr, rendered))), "a cut rendered twice"
+    assert len(rendered) < 20
+    every = [html.render_fragment(story, links, cut=c) for c in compose_cuts(story)]
+    assert body == [b for b in every if len(b) <= limit][-1]
+
+
+def compose_cuts(story: Story) -> list[Cut]:
+    """Every cut, shortest first: n whole passages, then n whole passages and k lines of the next."""
+    found = []
+    for index, passage in enumerate(story.passages):
+        found.append(Cut(index))
+        found.extend(Cut(index, n) for n in range(1, len(passage.lines)))
+    return found
 
 
 class _Balance(HTMLParser):

@@ -43,7 +43,7 @@ from watchdog.publish.archive import Archive, DiffCache, change_evidence, change
 from watchdog.publish.output import Page, page_key
 from watchdog.publish.site import listing_title
 from watchdog.render.compose import Links, Story, compose, fit, page_path
-from watchdog.render.html import archive, render_fragment, visible
+from watchdog.render.html import archive, inline, render_fragment, visible
 from watchdog.render.text import render_text
 from watchdog.storage.interfaces import ArchiveReader
 
@@ -368,7 +368,7 @@ def _shown_line(text: str) -> str:
 
 
 def _paragraph(text: str) -> str:
-    return archive().from_string("<p>{{ text }}</p>").render(text=text)
+    return inline(archive(), "<p>{{ text }}</p>").render(text=text)
 
 
 def _event_entry(feed: Element, inputs: FeedInputs, entry: EventEntry) -> None:

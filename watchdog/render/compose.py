@@ -466,9 +466,16 @@ def fit(
     if fits(whole):
         return whole
     cuts = _cuts(story)
-    count = largest(len(cuts), lambda n: fits(render(cuts[n - 1])))
+    bodies: dict[int, str] = {}  # the search probes the answer before returning it: rendered once
+
+    def cut_body(n: int) -> str:
+        if n not in bodies:
+            bodies[n] = render(cuts[n - 1])
+        return bodies[n]
+
+    count = largest(len(cuts), lambda n: fits(cut_body(n)))
     if count:
-        return render(cuts[count - 1])
+        return cut_body(count)
     resorts = [last_resort] if isinstance(last_resort, str) else list(last_resort)
     for body in resorts:
         if fits(body):

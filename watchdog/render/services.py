@@ -180,7 +180,7 @@ def _status(message: StatusMessage, shape: Shape, *, fits: Fits, title_max: int)
         body = "\n".join(markdown.escape(line, shape.dialect) for line in body.split("\n"))
     elif shape.render == "html":
         paragraphs = [p for p in body.split("\n\n") if p.strip()]
-        body = html.mail().from_string(_STATUS_HTML).render(title=title, paragraphs=paragraphs)
+        body = html.inline(html.mail(), _STATUS_HTML).render(title=title, paragraphs=paragraphs)
     head = (
         ""
         if shape.title_field
