@@ -12,15 +12,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from support.archives import T0, Builder, open_store
 from support.harness import cli
 from support.postgres import Backend
-from support.replay import corpus_text
+from support.replay import corpus_text, series
+from watchdog.diff import split_sentences
 from watchdog.errors import NotFoundError, QueryError
 from watchdog.models import Target
 from watchdog.storage.interfaces import Storage
-from watchdog.storage.search import MAX_RESULTS, fts5_query, parse_query, sentences_of
+from watchdog.storage.search import MAX_RESULTS, fts5_query, parse_query, sentence_hash, sentences_of
 from watchdog.storage.sqlite import DB_NAME, SqliteStorage
 from watchdog.trace import since_when, trace
 
@@ -105,6 +108,57 @@ def test_a_query_with_nothing_to_search_is_refused(query: str) -> None:
 def test_every_term_is_a_quoted_literal_for_fts5() -> None:
     assert fts5_query(('say "hi"', "x")) == '"say ""hi""" "x"'
     assert fts5_query(("a", "b"), any_term=True) == '"a" OR "b"'
+
+
+def whole_text_sentences(text: str) -> list[tuple[str, str]]:
+    """The sentences of the whole text at once, as the index read them before it read line by line."""
+    seen: dict[str, str] = {}
+    for start, end in split_sentences(text):
+        sentence = text[start:end]
+        if any(c.isalpha() for c in sentence):
+            seen.setdefault(sentence_hash(sentence), sentence)
+    return list(seen.items())
+
+
+PIECES = [
+    "e.g",
+    "etc",
+    "U.S",
+    "No",
+    "Art",
+    ".",
+    "!",
+    "…",
+    " ",
+    " | ",
+    " • ",
+    "We",
+    "a",
+    "1",
+    "2.",
+    "# ",
+    "- ",
+    '"',
+    "(",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(PIECES), max_size=12).map("".join), max_size=8))
+def test_sentences_read_line_by_line_are_those_of_the_whole_text(lines: list[str]) -> None:
+    """Each line's sentences are kept between texts; a line that starts with a sentence end is read after
+    the line before it (an abbreviation ending that line means no sentence ends there)."""
+    text = "\n".join(lines)
+    assert sentences_of(text) == whole_text_sentences(text)
+    assert sentences_of(text) == whole_text_sentences(text)  # the second time from the kept lines
+
+
+def test_sentences_of_real_policies_are_those_of_the_whole_text() -> None:
+    names = [*series("facebook-privacy-policy-en")[:3], *series("facebook-privacy-policy-fr")[:2]]
+    for text in map(corpus_text, names):
+        assert sentences_of(text) == whole_text_sentences(text)
+    assert [s for _, s in sentences_of("See e.g\n. We train AI")] == ["See e.g", ". We train AI"]
+    assert [s for _, s in sentences_of("See it\n. We train AI")] == ["See it", "We train AI"]
 
 
 def test_a_sentence_is_a_sentence_of_the_diff_and_each_is_kept_once() -> None:

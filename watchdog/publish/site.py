@@ -952,7 +952,7 @@ class FullTexts:
                 return Markup(path.read_text("utf-8"))  # noqa: S704 (rendered by the autoescaping template)
             except (OSError, UnicodeError):
                 pass  # missing or unreadable: rendered again
-        shown = blocks() if blocks is not None else text_blocks(text)
+        shown = _since_marked(blocks() if blocks is not None else text_blocks(text))
         html = archive().get_template("site/_full_text.html").render(blocks=shown)
         if path is not None:
             try:
@@ -966,6 +966,20 @@ class FullTexts:
             return None
         name = hashlib.sha256(f"{self._generator}\0{text_hash}".encode()).hexdigest()
         return self._directory / name[:2] / f"{name}.html"
+
+
+def _since_marked(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each block with `since_mark`: its "in the policy since" note, rendered by the `since` macro once per
+    date (a policy has thousands of paragraphs and a few dates; a macro call per paragraph was half the
+    cost of rendering a full text)."""
+    since = archive().get_template("site/_macros.html").module.since  # type: ignore[attr-defined]
+    marks: dict[Any, Markup] = {}
+    for block in blocks:
+        moment = block.get("since")
+        if moment not in marks:
+            marks[moment] = Markup(since({"since": moment}))  # noqa: S704 (rendered by the autoescaping macro)
+        block["since_mark"] = marks[moment]
+    return blocks
 
 
 def text_blocks(text: str) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ import re
 import struct
 import zlib
 from collections.abc import Iterable
+from functools import lru_cache
 
 from watchdog.diff import split_sentences
 from watchdog.models import SentenceHit
@@ -34,14 +35,41 @@ def sentence_hash(sentence: str) -> str:
 
 def sentences_of(text: str) -> list[tuple[str, str]]:
     """The distinct sentences of a version's text, in order of first occurrence, as (hash, sentence). A
-    "sentence" without a letter (a footnote number, a table rule) is not one."""
+    "sentence" without a letter (a footnote number, a table rule) is not one.
+
+    Line by line (no sentence spans two lines), each line's sentences kept (`_line_sentences`): a check that
+    records a new version indexes its text, then publishing reads the sentences of each of its paragraphs
+    again (the version page's "in the policy since"), and a policy's lines recur from version to version."""
     seen: dict[str, str] = {}
-    for start, end in split_sentences(text):
-        sentence = text[start:end]
-        if not any(c.isalpha() for c in sentence):
-            continue
-        seen.setdefault(sentence_hash(sentence), sentence)
+    previous = ""
+    for line in text.split("\n"):
+        found = _line_sentences(line) if line[:1] not in _TERMINATORS else _after(previous, line)
+        for digest, sentence in found:
+            seen.setdefault(digest, sentence)
+        previous = line
     return list(seen.items())
+
+
+# A line that starts with a sentence end: whether it ends a sentence there depends on the word that ends the
+# line before (diff.split_sentences looks back across the line break for an abbreviation such as "e.g").
+_TERMINATORS = frozenset(".!?…")
+
+
+@lru_cache(maxsize=8192)
+def _line_sentences(line: str) -> tuple[tuple[str, str], ...]:
+    return _lettered(line, split_sentences(line))
+
+
+def _after(previous: str, line: str) -> tuple[tuple[str, str], ...]:
+    """The sentences of `line` read after `previous` (its line break included), as in the whole text."""
+    text = f"{previous}\n{line}"
+    offset = len(previous) + 1
+    return _lettered(text, [span for span in split_sentences(text) if span[0] >= offset])
+
+
+def _lettered(text: str, spans: Iterable[tuple[int, int]]) -> tuple[tuple[str, str], ...]:
+    sentences = (text[start:end] for start, end in spans)
+    return tuple((sentence_hash(s), s) for s in sentences if any(c.isalpha() for c in s))
 
 
 def pack_ids(ids: Iterable[int]) -> bytes:
