@@ -8,6 +8,8 @@ corpus pairs (locale drift, heading re-rendering) and on real edits that must st
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from support.corpus import corpus_markdown, render_page
 from watchdog.diff import diff_texts
 from watchdog.extract import extract
-from watchdog.normalise import editorial_reason, is_chrome_line, meaning_key
+from watchdog.normalise import LAYERS, Layer, editorial_reason, is_chrome_line, meaning_key
 
 EDITORIAL = [
     # spelling: word pairs, both directions
@@ -191,6 +193,66 @@ def test_chrome_lines(line: str, chrome: bool) -> None:
 def test_meaning_key_is_idempotent_and_total(text: str) -> None:
     key = meaning_key(text)
     assert meaning_key(key) == key
+
+
+def layers_by_definition(before: str, after: str) -> str:
+    """The category of a one-line edit whose meaning keys are equal, read off its definition: the layers
+    without which the two keys differ, else the first layer whose prefix of the layers equalises them."""
+
+    def key(text: str, layers: list[Layer]) -> str:
+        for _name, transform in layers:
+            text = transform(text)
+        return re.sub(r"\s+", " ", text).strip()
+
+    needed = [
+        name
+        for name, _ in LAYERS
+        if key(before, [x for x in LAYERS if x[0] != name]) != key(after, [x for x in LAYERS if x[0] != name])
+    ]
+    if needed:
+        return ", ".join(needed)
+    return next(
+        LAYERS[i - 1][0]
+        for i in range(1, len(LAYERS) + 1)
+        if key(before, [*LAYERS[:i]]) == key(after, [*LAYERS[:i]])
+    )
+
+
+EDITS = st.sampled_from(
+    [
+        ("organise", "organize"),
+        ("We've", "we have"),
+        ("1 January 2025", "January 1, 2025"),
+        (",", ""),
+        ("\u201cAI\u201d", '"AI"'),
+        ("Meta", "META"),
+        ("[1]", ""),
+        ("licence", "license"),
+        ("-", "\u2013"),
+        ("help us to", "help us"),
+        ("# ", ""),
+        ("co-operate", "cooperate"),
+        (" ", "  "),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["we", "use", "your", "data", "AI", "on", "5", "."]), EDITS), max_size=8
+    )
+)
+def test_the_category_of_an_editorial_line_edit_is_its_definition(
+    words: list[tuple[str, tuple[str, str]]],
+) -> None:
+    """The category is worked out from each layer's intermediate texts (computed once per line): the same
+    as leaving each layer out in turn and keying both sides from scratch."""
+    before = " ".join(f"{word} {edit[0]}" for word, edit in words)
+    after = " ".join(f"{word} {edit[1]}" for word, edit in words)
+    if before == after or "\n" in before or meaning_key(before) != meaning_key(after):
+        return
+    assert editorial_reason(before, after) == layers_by_definition(before, after)
 
 
 # --------------------------------------------------------------------------- real corpus edits
