@@ -8,6 +8,7 @@ import http.client
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from test_serve import running
 from support.archives import T0, Builder, make_config, open_store
 from support.harness import cli, open_archive
 from support.pageserver import PageServer
+from support.postgres import Backend, PostgresServer
 from watchdog.models import Target
 from watchdog.publish import after_cycle
 from watchdog.publish.serve import ArchiveServer
@@ -44,21 +46,37 @@ def get(server: ArchiveServer, path: str, method: str = "GET") -> tuple[int, dic
         connection.close()
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ArchiveServer, list[str]]]:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ArchiveServer, list[str]]]:
     """An archive of two targets: the policy's two versions, and terms with more sentences than a page
-    shows; one server for the read-only tests of the search page."""
+    shows; one server for the read-only tests of the search page, on each backend (SQLite's FTS5 index,
+    PostgreSQL's full-text search)."""
     directory = tmp_path_factory.mktemp("search") / "data"
-    with open_store(directory, [POLICY, TERMS]) as store:
-        policy = Builder(store, POLICY)
-        ids = [policy.version(V1)]
-        policy.change(V2)
-        assert policy.current is not None
-        ids.append(policy.current)
-        many = "\n\n".join(f"Clause {i} applies to public data." for i in range(SEARCH_PAGE_LIMIT + 20))
-        Builder(store, TERMS).version(f"# Terms\n\n{many}\n")
-    with running(make_config(directory, [POLICY, TERMS])) as server:
-        yield server, ids
+    server: PostgresServer | None = None
+    url = None
+    if request.param == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        url = server.create_database()
+    backend = Backend(request.param, url)
+    try:
+        with backend.open(directory) as store:
+            store.checks.sync_targets([POLICY, TERMS])
+            policy = Builder(store, POLICY)
+            ids = [policy.version(V1)]
+            policy.change(V2)
+            assert policy.current is not None
+            ids.append(policy.current)
+            many = "\n\n".join(f"Clause {i} applies to public data." for i in range(SEARCH_PAGE_LIMIT + 20))
+            Builder(store, TERMS).version(f"# Terms\n\n{many}\n")
+        config = make_config(directory, [POLICY, TERMS])
+        config = replace(config, storage=replace(config.storage, url=url))
+        with running(config) as archive_server:
+            yield archive_server, ids
+    finally:
+        if server is not None and url is not None:
+            server.drop_database(url)
 
 
 def hits(body: str) -> list[str]:
