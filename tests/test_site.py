@@ -388,3 +388,51 @@ def test_a_version_text_is_rendered_once_and_its_page_stays_the_same(
     page = (site / "versions" / "meta@v2.html").read_bytes()
     assert page == (tmp_path / "fresh2" / "versions" / "meta@v2.html").read_bytes()
     assert b"We may use public posts to train artificial intelligence." in page
+
+
+def test_compiled_templates_are_kept_and_a_damaged_one_is_compiled_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`check` is a new process every cycle: the templates' compiled code is kept under the storage dir's
+    cache, so the next process loads it instead of compiling the templates again; a damaged entry is
+    compiled again, and the pages are byte for byte what an export without any cache gives."""
+    import jinja2
+
+    from watchdog.render.html import archive, mail
+
+    compiled: list[str | None] = []
+    original = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: object, name: str | None = None, *args: object) -> object:
+        compiled.append(name)
+        return original(self, source, name, *args)  # type: ignore[call-overload]
+
+    def forget() -> None:  # what a new process starts with: no template loaded
+        archive().cache.clear()  # type: ignore[union-attr]
+        mail().cache.clear()  # type: ignore[union-attr]
+        compiled.clear()
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    store, _meta = small_archive(tmp_path / "a")
+    config = make_config(tmp_path / "a", [META])
+    kept = tmp_path / "a" / "cache" / "templates"
+    with store:
+        forget()
+        after_cycle(config, store)
+        assert "site/version.html" in compiled
+        assert len(list(kept.rglob("*.cache"))) == len({name for name in compiled if name})
+        forget()
+        (tmp_path / "a" / "site" / "index.html").unlink()
+        (tmp_path / "a" / "site" / "versions" / "meta@v2.html").unlink()
+        after_cycle(config, store)
+        assert (tmp_path / "a" / "site" / "index.html").is_file()
+        assert [name for name in compiled if name] == [], "every template loaded from its kept code"
+        for entry in kept.rglob("*.cache"):
+            entry.write_bytes(entry.read_bytes()[:40] + b"\x00damaged")
+        forget()
+        (tmp_path / "a" / "site" / "versions" / "meta@v2.html").unlink()
+        after_cycle(config, store)
+        assert "site/version.html" in compiled, "a damaged entry is compiled again"
+        export_site(config, store, tmp_path / "fresh")
+    for page in ("index.html", "versions/meta@v2.html", "versions/meta@v1.html"):
+        assert (tmp_path / "a" / "site" / page).read_bytes() == (tmp_path / "fresh" / page).read_bytes()

@@ -24,7 +24,14 @@ from pathlib import Path
 
 from watchdog.config import Config
 from watchdog.errors import StorageError
-from watchdog.publish.archive import DiffCache, code_fingerprint, diff_cache_dir, full_texts_dir, load_archive
+from watchdog.publish.archive import (
+    DiffCache,
+    code_fingerprint,
+    diff_cache_dir,
+    full_texts_dir,
+    load_archive,
+    templates_cache_dir,
+)
 from watchdog.publish.evidence import chain_heads_json
 from watchdog.publish.output import Page, WriteReport, page_key, write_pages
 from watchdog.storage.files import sweep_temporaries
@@ -65,6 +72,7 @@ def after_cycle(config: Config, store: Storage) -> None:
         feeds_dir=root / "feeds",
         cache_dir=diff_cache_dir(root),
         texts_dir=full_texts_dir(root),
+        templates_dir=templates_cache_dir(root),
     )
     log.debug("published: %s", report)
 
@@ -77,12 +85,18 @@ def publish(
     feeds_dir: Path,
     cache_dir: Path | None,
     texts_dir: Path | None = None,
+    templates_dir: Path | None = None,
 ) -> PublishReport:
     """Generate the site into `site_dir` and the feeds into `feeds_dir` from one snapshot of the archive.
-    `cache_dir` keeps the diffs, `texts_dir` the version pages' rendered full texts (None: not kept)."""
+    `cache_dir` keeps the diffs, `texts_dir` the version pages' rendered full texts, `templates_dir` the
+    templates' compiled code (None: not kept)."""
     # the generators load Jinja2 and lxml (~0.1 s): only a command that publishes pays for them
     from watchdog.publish.feeds import FeedBuilder
     from watchdog.publish.site import SiteBuilder
+    from watchdog.render.html import keep_compiled
+
+    if templates_dir is not None:
+        keep_compiled(templates_dir)
 
     generator = code_fingerprint(*GENERATOR_MODULES)
     with _exclusive(site_dir), store.reading() as reader:

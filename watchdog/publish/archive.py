@@ -171,6 +171,11 @@ def full_texts_dir(storage_dir: Path) -> Path:
     return storage_dir / CACHE_FOLDER / "full-texts"
 
 
+def templates_cache_dir(storage_dir: Path) -> Path:
+    """Where the templates' compiled code is kept (render/html.py, keep_compiled)."""
+    return storage_dir / CACHE_FOLDER / "templates"
+
+
 def diff_cache_dir(storage_dir: Path) -> Path:
     """Where the diff cache of an archive lives: shared by the pipeline (which fills it when it records a
     change) and publishing (which reads it back)."""
