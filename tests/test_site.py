@@ -6,6 +6,7 @@ import base64
 import gzip
 import hashlib
 import re
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -13,13 +14,20 @@ import lxml.html
 import pytest
 
 from support.archives import Builder, corpus_archive, make_config, open_store
+from support.corpus import render_page
+from support.harness import Site, cycle, write_config
 from support.pageserver import PageServer
+from support.replay import corpus_text
+from watchdog.config import load_config
 from watchdog.models import Target
 from watchdog.publish import after_cycle, export_site, publish
 from watchdog.publish.output import MANIFEST, Page, write_pages
 from watchdog.publish.site import CSP
+from watchdog.storage import open_store as open_store_of
 from watchdog.storage.sqlite import SqliteStorage
 
+APRIL = "series/facebook-privacy-policy-en/2025-04-23T12-31-08Z.md"
+MAY = "series/facebook-privacy-policy-en/2025-05-28T00-30-56Z.md"
 META = Target(id="meta", url="https://example.org/policy", name="Meta Privacy Policy")
 BASE = "Our policy explains how we use information.\nYou can contact us at any time.\n"
 
@@ -436,3 +444,97 @@ def test_compiled_templates_are_kept_and_a_damaged_one_is_compiled_again(
         export_site(config, store, tmp_path / "fresh")
     for page in ("index.html", "versions/meta@v2.html", "versions/meta@v1.html"):
         assert (tmp_path / "a" / "site" / page).read_bytes() == (tmp_path / "fresh" / page).read_bytes()
+
+
+# --------------------------------------------------------------------------- after a real check
+
+
+def published(root: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every published file (site and feeds under the storage dir `root`): its inode, its mtime and its bytes
+    (a rewrite replaces the file: a new inode)."""
+    found = {}
+    for path in sorted([*(root / "site").rglob("*"), *(root / "feeds").rglob("*")]):
+        if path.is_file() and path.suffix != ".lock":
+            stat = path.stat()
+            found[str(path.relative_to(root))] = (stat.st_ino, stat.st_mtime_ns, path.read_bytes())
+    return found
+
+
+def moved(before: dict[str, tuple[int, int, bytes]], after: dict[str, tuple[int, int, bytes]]) -> set[str]:
+    return {p for p in after if before.get(p) != after[p]} | (set(before) - set(after))
+
+
+UNCHANGED_CHECKS = [
+    pytest.param(True, 1, id="304"),
+    pytest.param(False, 1, id="same-bytes"),
+    pytest.param(False, 2, id="new-noise"),
+]
+
+
+@pytest.mark.parametrize(("etag", "seed"), UNCHANGED_CHECKS)
+def test_an_unchanged_check_rewrites_only_the_pages_showing_its_time(
+    page_server: PageServer, tmp_path: Path, etag: bool, seed: int
+) -> None:
+    """After a check that finds the text unchanged (a 304, the same bytes, new page noise), publishing
+    leaves every feed and every page untouched (same inode, mtime and bytes), except the three that show
+    the check's time: the index and the target's timeline ("last check"), the current version's page
+    ("last seen")."""
+    config_path = write_config(tmp_path, page_server.base_url, [Site("fb", "/policy")])
+    config = load_config(config_path, environ={})
+    page_server.set("/policy", render_page(corpus_text(APRIL), seed=1), etag=etag)
+    assert cycle(config_path)[0].status == "new"
+    with open_store_of(config) as store:
+        after_cycle(config, store)
+    root = config.storage_dir
+    first = published(root)
+    time.sleep(1.1)  # the next check's time differs to the second shown in the pages
+    page_server.set("/policy", render_page(corpus_text(APRIL), seed=seed), etag=etag)
+    assert cycle(config_path)[0].status == "unchanged"
+    with open_store_of(config) as store:
+        after_cycle(config, store)
+    assert moved(first, published(root)) == {
+        "site/index.html",
+        "site/targets/fb.html",
+        "site/versions/fb@v1.html",
+        f"site/{MANIFEST}",
+    }
+
+
+def test_a_real_change_rewrites_exactly_the_pages_it_touches(page_server: PageServer, tmp_path: Path) -> None:
+    """A real wording change: its change page, its version's page, text, raw capture and comparison are
+    created; the previous version's page (its "newer" link, "replaced by"), the index and the timeline are
+    rewritten, and so are the feeds that carry the change (all, the target's, its topics'); nothing else."""
+    config_path = write_config(tmp_path, page_server.base_url, [Site("fb", "/policy")])
+    config = load_config(config_path, environ={})
+    page_server.set("/policy", render_page(corpus_text(APRIL), seed=1), etag=False)
+    assert cycle(config_path)[0].status == "new"
+    with open_store_of(config) as store:
+        after_cycle(config, store)
+    root = config.storage_dir
+    first = published(root)
+    page_server.set("/policy", render_page(corpus_text(MAY), seed=1), etag=False)
+    outcome = cycle(config_path)[0]
+    assert outcome.status == "changed" and outcome.topics
+    with open_store_of(config) as store:
+        after_cycle(config, store)
+    after = published(root)
+    raw = {p for p in after if p.startswith("site/raw/")} - set(first)
+    assert len(raw) == 1
+    topic_feeds = {f"feeds/topic/{topic}.atom" for topic in outcome.topics}
+    assert moved(first, after) == {
+        "site/changes/fb@c1.html",
+        "site/versions/fb@v2.html",
+        "site/texts/fb@v2.txt",
+        "site/compare/fb@v1--fb@v2.html",
+        *raw,
+        "site/versions/fb@v1.html",
+        "site/index.html",
+        "site/targets/fb.html",
+        "site/chain-heads.json",
+        f"site/{MANIFEST}",
+        "feeds/all.atom",
+        "feeds/target/fb.atom",
+        *topic_feeds,
+        "feeds/chain-heads.json",
+        f"feeds/{MANIFEST}",
+    }
