@@ -19,7 +19,7 @@ from support.sinks import WebhookSink
 from watchdog.classify import CompiledTopics, classify, compile_topics
 from watchdog.diff import diff_texts
 from watchdog.extract import extract
-from watchdog.kinds import change_kind, correction_text, restored_share
+from watchdog.kinds import change_kind, correction_text, restored_share, same_meaning
 from watchdog.models import Topic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +99,17 @@ def test_a_text_accepted_after_persistent_rejections_is_a_capture() -> None:
         diff, classify(diff, topics()), shape_problem="3 shrunk rejections", earlier_texts=list
     )
     assert found == "capture"
+
+
+def test_same_meaning_of_whole_versions() -> None:
+    """A locale copy says what its original says (the categories of its edits); the two regional variants
+    of the US policy do not (one rewords the ad opt-out instructions); a text is the same as itself."""
+    copy = diff_texts(text(f"{GENAI}/2025-10-03.md"), text(f"{GENAI}/2025-12-28.md"))
+    assert same_meaning(copy) is not None and "spelling" in str(same_meaning(copy))
+    variants = diff_texts(text(f"{US}/2026-05-01T0053Z.md"), text(f"{US}/2026-05-01T1253Z.md"))
+    assert same_meaning(variants) is None
+    same = text(f"{US}/2026-05-01T1253Z.md")
+    assert same_meaning(diff_texts(same, same)) == "whitespace"
 
 
 def test_restored_share_counts_only_added_prose() -> None:

@@ -16,12 +16,22 @@ capture     the capture changed shape, not the wording: a text   only channels t
             accepted after repeated size rejections, or content  (operators), worded as a capture problem
             the archive already holds coming back (accordions
             captured again)
-revert      back to a text seen within the revert window         nobody; but if the change it undoes was
-                                                                 pushed, each channel that got it gets one
-                                                                 correction, once
+revert      back to a text seen recently (below), or to the      nobody; but if the change it undoes was
+            meaning of one (every edit between them is one       pushed, each channel that got it gets one
+            that keeps the meaning: `same_meaning`)              correction, once
 ==========  ===================================================  ==========================================
 
 All kinds are archived and published with their kind.
+
+**Recently seen.** A version is recently seen when a check found its text (or made it current again) no
+longer ago than `[alerts] revert_window` (default 30 days) before the new capture: its `last_seen`. A page
+that alternates between variants (an A/B test, a regional copy) refreshes each variant's `last_seen` at
+every flip, so however long it flaps, only the first appearance of each variant is news; a text not seen
+within the window is judged afresh.
+
+**Flapping.** A return to a recently seen text that leaves a text which had itself come back by a return
+within the window (A -> B -> A -> B) means the page flips between variants: the operators (channels tagged
+`failing`) get one note per pair of variants (`flap_note`), the readers nothing more.
 
 **Restored content.** A capture that only *adds* text, most of it (`RESTORED`, 75% of the added prose)
 already in one of the target's recent versions, and deletes nothing of meaning, is the page showing again
@@ -39,7 +49,14 @@ from watchdog.diff import split_sentences
 from watchdog.models import ChangeKind, Classification, TextDiff
 from watchdog.normalise import editorial_reason, is_chrome_line, is_heading_line, meaning_key
 
-__all__ = ["RESTORED", "change_kind", "correction_text", "restored_share"]
+__all__ = [
+    "RESTORED",
+    "change_kind",
+    "correction_text",
+    "flap_note",
+    "restored_share",
+    "same_meaning",
+]
 
 RESTORED: Final = 0.75  # share of the added prose that must be known for a "restored content" capture
 
@@ -87,6 +104,18 @@ def restored_share(diff: TextDiff, earlier_texts: Iterable[str]) -> float:
     return sum(len(s) for s in added if meaning_key(s) in known) / total
 
 
+def same_meaning(diff: TextDiff) -> str | None:
+    """The categories of the edits between two texts when every one keeps the meaning (normalise.
+    editorial_reason: the editorial rule of `change_kind`, applied to a whole version), else None."""
+    reasons = [editorial_reason(hunk.before, hunk.after) for hunk in diff.hunks]
+    if any(reason is None for reason in reasons):
+        return None
+    return (
+        ", ".join(dict.fromkeys(r for reason in reasons if reason for r in reason.split(", ")))
+        or "whitespace"
+    )
+
+
 def _prose(text: str) -> list[str]:
     """Sentences of the text's prose lines (headings and chrome left out)."""
     lines = "\n".join(
@@ -110,6 +139,18 @@ def correction_text(*, target_name: str, back_to: str, announced_at: datetime, n
     return (
         f"{target_name}: withdrawn: the page is back to {back_to}; the change announced at "
         f"{announced_at:%Y-%m-%d %H:%M} UTC lasted {_duration(now - announced_at)}"
+    )
+
+
+def flap_note(*, target_name: str, variants: tuple[str, str], returns: int, window: timedelta) -> str:
+    """The operators' note on a page flipping between two variants (module docstring: Flapping)."""
+    first, second = variants
+    return (
+        f"{target_name} flips between the texts of {first} and {second} ({returns} returns to an earlier "
+        f"text within {_duration(window)}): an A/B test, a regional variant or a load balancer serving two "
+        f"copies. Each further flip between texts seen within the last {_duration(window)} is archived as a "
+        f"revert and announced to nobody; a new text is judged as usual (a new wording is announced). "
+        f"Compare them with `policy-watchdog diff {first} {second}`."
     )
 
 

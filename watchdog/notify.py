@@ -73,6 +73,7 @@ _NOTIFY_TYPES = {
 }
 # Notices about a target rather than its wording: failing, recovering (and `capture`, see route()).
 _STATUS_KINDS = frozenset({"failing", "recovered"})
+_OPERATOR_KINDS = frozenset({"capture", "flapping"})  # about how the page is served, for operators only
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +108,14 @@ def route(alert: Alert, channel: Channel, *, target_notify: str = "topics") -> b
     Failure / recovery alerts go to channels tagged "failing" and to untagged ones. A capture notice (the
     page's shape changed, not its wording: kinds.py, a selector alternative switch) goes only to channels
     tagged "failing": operators asked for it; an untagged channel is a reader's, and a reader is told of
-    wording changes. A change that touches no topic goes only where the channel or the target asks for all
+    wording changes. So does a flap note (the page flips between variants: kinds.py). A change that
+    touches no topic goes only where the channel or the target asks for all
     changes. Otherwise an untagged channel takes everything and a tagged one only alerts sharing a tag
     (topic ids, severities, target ids).
     """
     if alert.kind in _STATUS_KINDS:
         return not channel.tags or "failing" in channel.tags
-    if alert.kind == "capture":  # the capture changed shape: operators only (TEAM.md agreement 5)
+    if alert.kind in _OPERATOR_KINDS:  # the capture changed shape: operators only (TEAM.md agreement 5)
         return "failing" in channel.tags
     if not alert.topic_change and "all" not in (channel.notify, target_notify):
         return False

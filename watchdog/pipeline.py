@@ -35,7 +35,7 @@ from watchdog.fetchers.base import Fetcher
 from watchdog.fetchers.browser import BrowserFetcher
 from watchdog.fetchers.http import HostLimiter, HostTurns, HttpFetcher
 from watchdog.follow import follow_new_items
-from watchdog.kinds import change_kind, correction_text
+from watchdog.kinds import change_kind, correction_text, flap_note, same_meaning
 from watchdog.links import link_changes, link_evidence, with_evidence
 from watchdog.models import (
     Alert,
@@ -550,7 +550,7 @@ def _new_text(target: Target, ctx: Context, state: CheckState, accepted: Accepte
         return confirmed
     earlier = _recent_with_text(state, ctx, confirmed.document.text_hash, confirmed.capture.fetched_at)
     if earlier is not None:
-        return _revert(target, ctx, state, confirmed, earlier_id=earlier)
+        return _revert(target, ctx, state, confirmed, earlier=earlier)
     if _switched_selectors(target, state, confirmed, reread):
         return _selector_switch(target, ctx, state, confirmed)
     return _change(target, ctx, state, confirmed)
@@ -689,51 +689,151 @@ def _confirm(target: Target, ctx: Context, state: CheckState, accepted: Accepted
     return second
 
 
-def _recent_with_text(state: CheckState, ctx: Context, text_hash: str, at: datetime) -> str | None:
-    """An earlier version with this exact text, seen within the revert window (an A->B->A flip)."""
+def _recently_seen(state: CheckState, ctx: Context, at: datetime) -> list[Version]:
+    """The target's recently seen versions (kinds.py): last seen no longer than the revert window before
+    `at`, newest first."""
     window_start = at - ctx.config.alerts.revert_window
-    for version in state.recent:
-        if version.text_hash == text_hash and version.last_seen >= window_start:
-            return version.id
-    return None
+    return [version for version in state.recent if version.last_seen >= window_start]
+
+
+def _recent_with_text(state: CheckState, ctx: Context, text_hash: str, at: datetime) -> Version | None:
+    """A recently seen version with this exact text (an A->B->A flip)."""
+    return next((v for v in _recently_seen(state, ctx, at) if v.text_hash == text_hash), None)
 
 
 def _revert(
-    target: Target, ctx: Context, state: CheckState, accepted: Accepted, *, earlier_id: str
+    target: Target, ctx: Context, state: CheckState, accepted: Accepted, *, earlier: Version
 ) -> Outcome:
     """Back to a text seen recently: recorded as "reverted to X", never alerted again."""
     assert state.current is not None
     change = NewChange(
         from_version=state.current.id,
-        to_version=earlier_id,
+        to_version=earlier.id,
         kind="revert",
-        summary=f"reverted to {earlier_id}",
-        reverted_to=earlier_id,
+        summary=f"reverted to {earlier.id}",
+        reverted_to=earlier.id,
     )
     at = accepted.capture.fetched_at
-    correction = _correction(target, ctx, state, earlier_id=earlier_id, at=at)
+    back = _back_to(target, ctx, state, earlier, at=at)
     record = replace(
         _record(target, state, at=at, status="changed"),
-        seen=earlier_id,
-        current=earlier_id,
+        seen=earlier.id,
+        current=earlier.id,
         change=change,
-        alerts=correction,
+        alerts=back.alerts,
     )
     done = _write(ctx, record, _recovery(target, ctx, state))
     assert done.change is not None
-    log.info("%s: text reverted to %s (%s)", target.id, earlier_id, done.change.id)
-    extra: dict[str, Any] = {"kind": "revert"}
-    if correction and done.alerted(correction[0].event_id):
-        extra["correction"] = True
-    return Outcome(target.id, "changed", version=earlier_id, change=done.change.id, extra=extra)
+    log.info("%s: text reverted to %s (%s)", target.id, earlier.id, done.change.id)
+    return Outcome(
+        target.id, "changed", version=earlier.id, change=done.change.id, extra=back.outcome_extra(done)
+    )
+
+
+def _same_meaning_as_recent(
+    ctx: Context, state: CheckState, accepted: Accepted
+) -> tuple[Version, str] | None:
+    """A recently seen version (not the current one) that the new text only rewrites without changing its
+    meaning (kinds.same_meaning), with the categories of those edits. Looked for only when the new text is
+    a wording change against the current version (rare), in the RETURN_CANDIDATES newest versions."""
+    current_id = state.current.id if state.current else None
+    candidates = [v for v in _recently_seen(state, ctx, accepted.capture.fetched_at) if v.id != current_id]
+    for version in candidates[:RETURN_CANDIDATES]:
+        reasons = same_meaning(_diff(ctx, version.text_hash, accepted.document))
+        if reasons is not None:
+            return version, reasons
+    return None
+
+
+# How many recently seen versions a new wording is compared with (one diff each) to find a variant it only
+# rewrites: a page flipping between more variants than this is rare, and each comparison costs a diff.
+RETURN_CANDIDATES = 5
+
+
+def _meaning_return(
+    target: Target, ctx: Context, state: CheckState, accepted: Accepted, *, earlier: Version, reasons: str
+) -> Outcome:
+    """The page went back to a recently seen variant, written differently (every edit between them keeps
+    the meaning): its exact text becomes a version, and the change is a revert to the earlier variant,
+    never alerted, exactly as a return to the same text is."""
+    assert state.current is not None
+    at = accepted.capture.fetched_at
+    change = NewChange(
+        from_version=state.current.id,
+        kind="revert",
+        summary=f"reverted to {earlier.id} in meaning (only edits that keep it: {reasons})",
+        reverted_to=earlier.id,
+    )
+    back = _back_to(target, ctx, state, earlier, at=at)
+    record = replace(
+        _record(target, state, at=at, status="changed"),
+        snapshot=_accepted_snapshot(target, accepted),
+        version=_new_version(accepted),
+        validators=_validators_of(accepted.capture),
+        change=change,
+        alerts=back.alerts,
+    )
+    done = _write(ctx, record, _recovery(target, ctx, state))
+    assert done.version is not None and done.change is not None
+    log.info("%s: back to the meaning of %s (%s: %s)", target.id, earlier.id, done.change.id, reasons)
+    return Outcome(
+        target.id, "changed", version=done.version.id, change=done.change.id, extra=back.outcome_extra(done)
+    )
+
+
+@dataclass(frozen=True)
+class BackTo:
+    """What a return to a recently seen text owes: a correction (a pushed change withdrawn) and, when the
+    page flips between variants, the operators' note (once per pair of variants)."""
+
+    correction: tuple[OwedAlert, ...] = ()
+    flap_note: tuple[OwedAlert, ...] = ()
+    flapping: bool = False
+
+    @property
+    def alerts(self) -> tuple[OwedAlert, ...]:
+        return self.correction + self.flap_note
+
+    def outcome_extra(self, done: Recorded) -> dict[str, Any]:
+        extra: dict[str, Any] = {"kind": "revert"}
+        if self.correction and done.alerted(self.correction[0].event_id):
+            extra["correction"] = True
+        if self.flapping:
+            extra["flapping"] = True
+        return extra
+
+
+def _back_to(target: Target, ctx: Context, state: CheckState, earlier: Version, *, at: datetime) -> BackTo:
+    assert state.current is not None
+    window = ctx.config.alerts.revert_window
+    returns = ctx.store.archive.changes(target=target.id, since=at - window, kinds=("revert",))
+    # the text the page now leaves had itself come back by a return within the window: the page flips
+    # between variants (A -> B -> A -> B); it is not one edit withdrawn
+    flapping = any(c.to_version == state.current.id for c in returns)
+    correction = _correction(target, ctx, state, earlier=earlier, at=at)
+    if not flapping:
+        return BackTo(correction)
+    # a variant is named by its first version: a text that came back rewritten (same meaning) is that one
+    variant = {c.to_version: c.reverted_to for c in returns if c.reverted_to}
+    pair = sorted({variant.get(v.id, v.id) for v in (earlier, state.current)}, key=_version_seq)
+    if len(pair) < 2:  # two writings of one variant: no variants to tell the operators about
+        return BackTo(correction, flapping=True)
+    note = _flap_note(target, ctx, (pair[0], pair[1]), at=at, returns=len(returns) + 1)
+    return BackTo(correction, note, flapping=True)
+
+
+def _version_seq(version_id: str) -> int:
+    return int(version_id.rsplit("@v", 1)[1])  # "<target>@v<seq>"
 
 
 def _correction(
-    target: Target, ctx: Context, state: CheckState, *, earlier_id: str, at: datetime
+    target: Target, ctx: Context, state: CheckState, *, earlier: Version, at: datetime
 ) -> tuple[OwedAlert, ...]:
-    """The page went back: if the change that brought the text now left was pushed, each channel that got
-    it is owed one correction (queued with the revert's write; the outbox takes an event once per channel,
-    so a page that keeps flipping corrects a change once)."""
+    """The page went back: if the change that brought the text now left was pushed, and the page is back to
+    a text it showed before that change was announced, each channel that got it is owed one correction
+    (queued with the revert's write; the outbox takes an event once per channel, so a page that keeps
+    flipping corrects a change once). A return to a variant first seen after the change (A -> B -> A -> B:
+    back to B) withdraws nothing: B was announced, and its withdrawal corrected, already."""
     assert state.current is not None
     current_id = state.current.id
     pushed = [
@@ -741,7 +841,7 @@ def _correction(
         for c in ctx.store.archive.changes(target=target.id, kinds=("change",))
         if c.to_version == current_id and c.alerted
     ]
-    if not pushed:
+    if not pushed or earlier.first_seen >= pushed[0].detected_at:
         return ()
     withdrawn = pushed[0]  # newest first
     keys = tuple(key for key, _at, _attempts in ctx.store.outbox.deliveries_for(withdrawn.id))
@@ -749,7 +849,7 @@ def _correction(
     if not keys or ctx.store.outbox.deliveries_for(event_id):
         return ()
     body = correction_text(
-        target_name=target.name, back_to=earlier_id, announced_at=withdrawn.detected_at, now=at
+        target_name=target.name, back_to=earlier.id, announced_at=withdrawn.detected_at, now=at
     )
     message = StatusMessage(
         event_id,
@@ -758,12 +858,36 @@ def _correction(
         target.name,
         target.url,
         at,
-        f"back to {earlier_id}",
+        f"back to {earlier.id}",
         title=f"[{target.name}] correction: the change announced as {withdrawn.id} was withdrawn",
         body=body,
     )
     alert = replace(_status_alert(target, ctx, message), tags=(target.id,))
     return (OwedAlert(event_id, alert.to_json(), keys),)
+
+
+def _flap_note(
+    target: Target, ctx: Context, pair: tuple[str, str], *, at: datetime, returns: int
+) -> tuple[OwedAlert, ...]:
+    """The operators' note that the page flips between two variants: once per pair (its event id names the
+    pair; the outbox takes an event once per channel), to channels tagged `failing` (notify.route)."""
+    first, second = pair
+    event_id = f"{first}-{second.rsplit('@', 1)[-1]}-flapping"
+    if ctx.store.outbox.deliveries_for(event_id):
+        return ()
+    window = ctx.config.alerts.revert_window
+    message = StatusMessage(
+        event_id,
+        "flapping",
+        target.id,
+        target.name,
+        target.url,
+        at,
+        f"flips between {first} and {second}",
+        title=f"[{target.name}] the page flips between {first} and {second}: flips not announced",
+        body=flap_note(target_name=target.name, variants=pair, returns=returns, window=window),
+    )
+    return _owe(target, ctx, _status_alert(target, ctx, message))
 
 
 def _change(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Outcome:
@@ -773,6 +897,8 @@ def _change(target: Target, ctx: Context, state: CheckState, accepted: Accepted)
     classification = _classify(target, ctx, text_diff)
     classification = _watched_links(target, ctx, classification, before_hash, accepted, text_diff)
     kind = _kind(target, ctx, state, accepted, text_diff, classification)
+    if kind == "change" and (same := _same_meaning_as_recent(ctx, state, accepted)) is not None:
+        return _meaning_return(target, ctx, state, accepted, earlier=same[0], reasons=same[1])
     if kind != "change":  # not a wording change: no topic is announced
         classification = replace(classification, topics=(), matches=(), severity="none")
     at = accepted.capture.fetched_at

@@ -676,9 +676,14 @@ def _revert_note(inputs: ChangeInputs) -> str | None:
     if change.kind != "revert":
         return None
     withdrawn = f" It withdraws {inputs.undone.id}." if inputs.undone else ""
+    earlier = change.reverted_to or change.to_version
+    if earlier != change.to_version:  # a recently seen variant back, written differently (kinds.py)
+        return (
+            f"The page went back to the wording of {earlier}, seen before, with only edits that keep its "
+            f"meaning ({change.to_version} keeps the exact text): a revert, not a new wording.{withdrawn}"
+        )
     return (
-        f"The page went back to the text of {change.to_version}, seen before: a revert, not a new wording."
-        f"{withdrawn}"
+        f"The page went back to the text of {earlier}, seen before: a revert, not a new wording.{withdrawn}"
     )
 
 
