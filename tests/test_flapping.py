@@ -109,11 +109,16 @@ def play(page_server: PageServer, config: Path, steps: list[str | tuple[str, Edi
     return outcomes
 
 
-def changes(config: Path) -> list[dict[str, Any]]:
+def json_lines(config: Path, *command: str) -> list[dict[str, Any]]:
+    """`policy-watchdog --config <file> <command> --json`, in process, oldest first."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert cli.main(["--config", str(config), "changes", "--json"]) == 0
-    return [json.loads(line) for line in reversed(out.getvalue().splitlines())]  # oldest first
+        assert cli.main(["--config", str(config), *command, "--json"]) == 0
+    return [json.loads(line) for line in reversed(out.getvalue().splitlines())]
+
+
+def changes(config: Path) -> list[dict[str, Any]]:
+    return json_lines(config, "changes")
 
 
 def titles(sink: WebhookSink) -> list[str]:
@@ -191,3 +196,7 @@ def test_a_variant_coming_back_written_differently_is_a_return_not_news(
     assert back["kind"] == "revert" and back["to_version"] == "us@v3" and not back["alerted"]
     assert back["summary"].startswith("reverted to us@v2 in meaning (only edits that keep it: ")
     assert "date format" in back["summary"] and "spelling" in back["summary"]
+    returns = {
+        row["id"]: [r["change"] for r in row["returns"]] for row in json_lines(config, "history", "us")
+    }
+    assert returns == {"us@v1": ["us@c2", "us@c4"], "us@v2": ["us@c3"], "us@v3": ["us@c5"]}

@@ -336,11 +336,12 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def _returns(changes: Sequence[ChangeRecord]) -> dict[str, list[ChangeRecord]]:
-    """version id -> the reverts that brought its text back, oldest first."""
+    """version id -> the reverts that brought its text (or its meaning: a variant back, written differently)
+    back, oldest first."""
     found: dict[str, list[ChangeRecord]] = {}
     for change in sorted(changes, key=lambda c: c.detected_at):
         if change.kind == "revert":
-            found.setdefault(change.to_version, []).append(change)
+            found.setdefault(change.reverted_to or change.to_version, []).append(change)
     return found
 
 

@@ -387,7 +387,10 @@ class SiteBuilder:
             newer=newer,
             older=older,
             introduced_by=introduced.id if introduced else None,
-            returns=tuple(c for c in changes if c.kind == "revert" and c.to_version == version.id),
+            # reverts that brought its text, or its meaning (a variant back, rewritten), back
+            returns=tuple(
+                c for c in changes if c.kind == "revert" and (c.reverted_to or c.to_version) == version.id
+            ),
             replaced=tuple(c for c in changes if c.from_version == version.id),
             compare=compare_links(version, self._refs(head.id)),
             base_url=self.config.alerts.archive_url,
