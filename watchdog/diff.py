@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from watchdog.models import Hunk, Segment, TextDiff
@@ -85,7 +86,8 @@ def diff_texts(before: str, after: str, *, max_block_chars: int = 20_000, native
     )
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
+@lru_cache(maxsize=2048)  # pure: classify, the kind and the story split the same hunk texts again
+def split_sentences(text: str) -> tuple[tuple[int, int], ...]:
     """Spans (start, end) of the sentences of `text`, in order, without surrounding whitespace.
 
     Boundaries: every line break, every table-cell separator, and . ! ? … (with closing quotes) followed
@@ -96,7 +98,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for start, end in _units(text):
         spans.extend(_sentences_in(text, start, end))
-    return spans
+    return tuple(spans)
 
 
 def changed_region(old: str, new: str) -> tuple[int, int]:

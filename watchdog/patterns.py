@@ -52,6 +52,9 @@ class LazyPattern(Generic[AnyStr]):
         literals = self._literals
         return literals is not None and not might_match(fold(string), literals)  # type: ignore[arg-type]
 
+    # Each method below reads the compiled pattern from its slot (the property and the prefilter only when
+    # needed): the normaliser and the renderers call these ~300,000 times in a cycle that finds changes.
+
     @property
     def pattern(self) -> AnyStr:
         return self._source
@@ -61,42 +64,74 @@ class LazyPattern(Generic[AnyStr]):
         return self.compiled.flags
 
     def search(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[AnyStr] | None:
-        compiled = self.compiled
-        return None if self._cannot_match(string) else compiled.search(string, pos, endpos)
+        compiled = self._compiled or self.compiled
+        return (
+            None
+            if self._literals is not None and self._cannot_match(string)
+            else compiled.search(string, pos, endpos)
+        )
 
     def match(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[AnyStr] | None:
-        compiled = self.compiled
-        return None if self._cannot_match(string) else compiled.match(string, pos, endpos)
+        compiled = self._compiled or self.compiled
+        return (
+            None
+            if self._literals is not None and self._cannot_match(string)
+            else compiled.match(string, pos, endpos)
+        )
 
     def fullmatch(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[AnyStr] | None:
-        compiled = self.compiled
-        return None if self._cannot_match(string) else compiled.fullmatch(string, pos, endpos)
+        compiled = self._compiled or self.compiled
+        return (
+            None
+            if self._literals is not None and self._cannot_match(string)
+            else compiled.fullmatch(string, pos, endpos)
+        )
 
     def finditer(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[AnyStr]]:
-        compiled = self.compiled
-        return iter(()) if self._cannot_match(string) else compiled.finditer(string, pos, endpos)
+        compiled = self._compiled or self.compiled
+        return (
+            iter(())
+            if self._literals is not None and self._cannot_match(string)
+            else compiled.finditer(string, pos, endpos)
+        )
 
     def findall(self, string: AnyStr, pos: int = 0, endpos: int = sys.maxsize) -> list[AnyStr]:
-        compiled = self.compiled
-        found: list[AnyStr] = [] if self._cannot_match(string) else compiled.findall(string, pos, endpos)
+        compiled = self._compiled or self.compiled
+        found: list[AnyStr] = (
+            []
+            if self._literals is not None and self._cannot_match(string)
+            else compiled.findall(string, pos, endpos)
+        )
         return found
 
     def split(self, string: AnyStr, maxsplit: int = 0) -> list[AnyStr]:
-        compiled = self.compiled
-        pieces: list[AnyStr] = [string] if self._cannot_match(string) else compiled.split(string, maxsplit)
+        compiled = self._compiled or self.compiled
+        pieces: list[AnyStr] = (
+            [string]
+            if self._literals is not None and self._cannot_match(string)
+            else compiled.split(string, maxsplit)
+        )
         return pieces
 
     def sub(
         self, repl: AnyStr | Callable[[re.Match[AnyStr]], AnyStr], string: AnyStr, count: int = 0
     ) -> AnyStr:
-        compiled = self.compiled
-        return string if self._cannot_match(string) else compiled.sub(repl, string, count)
+        compiled = self._compiled or self.compiled
+        return (
+            string
+            if self._literals is not None and self._cannot_match(string)
+            else compiled.sub(repl, string, count)
+        )
 
     def subn(
         self, repl: AnyStr | Callable[[re.Match[AnyStr]], AnyStr], string: AnyStr, count: int = 0
     ) -> tuple[AnyStr, int]:
-        compiled = self.compiled
-        return (string, 0) if self._cannot_match(string) else compiled.subn(repl, string, count)
+        compiled = self._compiled or self.compiled
+        return (
+            (string, 0)
+            if self._literals is not None and self._cannot_match(string)
+            else compiled.subn(repl, string, count)
+        )
 
     def __repr__(self) -> str:
         return f"lazy({self._source!r}, {self._flags})"
