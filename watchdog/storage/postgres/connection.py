@@ -19,11 +19,13 @@ from typing import Any, LiteralString
 import psycopg
 from psycopg import sql
 from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from watchdog.errors import StorageError
 from watchdog.storage.address import redacted_url
 from watchdog.storage.migrations import Migration, migrations
+from watchdog.storage.sql import Dialect
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,29 @@ CONNECT_TIMEOUT = 30.0  # seconds to wait for the first connection (the database
 MIGRATION_LOCK = 0x706F6C6963790001  # advisory lock key: one node migrates at a time ("policy" + 1)
 
 Row = DictRow
+
+
+def no_nul(text: str) -> str:
+    """PostgreSQL's text cannot hold NUL: a reason quoting a hostile server keeps U+FFFD in its place (the
+    reasons are words for people, never hashed)."""
+    return text.replace("\x00", "\ufffd")
+
+
+def _same(moment: datetime) -> datetime:
+    return moment
+
+
+# the shared statements (storage/sql.py) in PostgreSQL: psycopg's placeholders, arrays, timestamptz, jsonb
+DIALECT = Dialect(
+    name="postgres",
+    param="%s",
+    in_values="= ANY(?)",
+    json_each="jsonb_array_elements_text",
+    values=list,
+    time=_same,
+    json=Jsonb,
+    text=no_nul,
+)
 Params = Sequence[Any] | Mapping[str, Any] | None
 Query = LiteralString | bytes | sql.SQL | sql.Composed
 

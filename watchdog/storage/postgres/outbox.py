@@ -16,8 +16,7 @@ import psycopg
 from watchdog.errors import StorageError
 from watchdog.models import Attempt, AttemptOutcome, Delivery, OwedAlert
 from watchdog.storage.postgres.blobs import insert_blob
-from watchdog.storage.postgres.checks import no_nul
-from watchdog.storage.postgres.connection import Database, Row, Session, database_error, lock_key
+from watchdog.storage.postgres.connection import Database, Row, Session, database_error, lock_key, no_nul
 from watchdog.storage.postgres.rows import utc
 
 # payloads come with their rows: one query, not one per row

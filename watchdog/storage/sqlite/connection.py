@@ -4,6 +4,7 @@ reader (including a read-only copy of an archive), and applying the migrations."
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -11,7 +12,7 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,22 @@ from urllib.parse import quote
 from watchdog.errors import StorageError
 from watchdog.storage.chain import ts
 from watchdog.storage.migrations import Migration, migrations
+from watchdog.storage.sql import Dialect
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "archive.sqlite3"
 MIGRATIONS: tuple[Migration, ...] = migrations("sqlite")
+# the shared statements (storage/sql.py) in SQLite: times as ISO-8601 text (chain.ts), JSON as text
+DIALECT = Dialect(
+    name="sqlite",
+    param="?",
+    in_values="IN (SELECT value FROM json_each(?))",
+    json_each="json_each",
+    values=lambda items: json.dumps(list(items)),
+    time=ts,
+    json=lambda value: json.dumps(value, ensure_ascii=False),
+)
 
 # --------------------------------------------------------------------------- the connection
 
@@ -51,27 +63,31 @@ class Database:
         self._depth = 0
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[None]:
-        """One atomic unit of work (write: BEGIN IMMEDIATE; else a consistent read); nested uses join the
-        outer transaction."""
+    def transaction(self, *, write: bool = True) -> Iterator[Database]:
+        """One atomic unit of work (write: BEGIN IMMEDIATE; else a consistent read), its statements on this
+        database; nested uses join the outer transaction."""
         with self._mutex:
             if self._depth:
                 self._depth += 1
                 try:
-                    yield
+                    yield self
                 finally:
                     self._depth -= 1
                 return
             self.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             self._depth = 1
             try:
-                yield
+                yield self
             except BaseException:
                 self._depth = 0
                 self._roll_back()
                 raise
             self._depth = 0
             self.execute("COMMIT")
+
+    def consistent(self) -> AbstractContextManager[Database]:
+        """Several reads that must agree: one read transaction (or the one already open)."""
+        return self.transaction(write=False)
 
     def _roll_back(self) -> None:
         """Undo the open transaction. After some errors (a full database or disk, an I/O error) SQLite has
@@ -81,14 +97,13 @@ class Database:
             with contextlib.suppress(StorageError):
                 self.execute("ROLLBACK")
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        try:
-            with self._mutex:
-                return self.connection.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise StorageError(f"archive database error ({self.path}): {exc}") from exc
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; the number of rows it touched."""
+        with self._mutex:
+            return self._cursor(sql, params).rowcount
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for many parameter rows."""
         if not rows:
             return
         try:
@@ -100,9 +115,15 @@ class Database:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._mutex:
             try:
-                return self.execute(sql, params).fetchall()
+                return self._cursor(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise StorageError(f"archive database error ({self.path}): {exc}") from exc
+
+    def _cursor(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+        try:
+            return self.connection.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StorageError(f"archive database error ({self.path}): {exc}") from exc
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = self.query(sql, params)

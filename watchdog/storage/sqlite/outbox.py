@@ -71,12 +71,11 @@ class SqliteOutbox:
         # its own short transaction: the window in which a crash can cause a duplicate is the time between
         # the channel accepting the message and this commit
         with self._db.transaction():
-            cursor = self._db.execute(
+            if self._db.execute(
                 "UPDATE outbox SET delivered_at = ?, attempts = attempts + ?, last_error = NULL "
                 "WHERE id = ? AND delivered_at IS NULL",
                 (ts(at), int(attempt is None), delivery_id),  # begin_attempt counted it already
-            )
-            if cursor.rowcount:
+            ):
                 self._complete(delivery_id, at, "delivered", None, attempt)
 
     def mark_delivered_many(
@@ -86,12 +85,11 @@ class SqliteOutbox:
         with self._db.transaction():
             for delivery_id in delivery_ids:
                 attempt = (attempts or {}).get(delivery_id)
-                cursor = self._db.execute(
+                if self._db.execute(
                     "UPDATE outbox SET delivered_at = ?, attempts = attempts + ?, last_error = NULL "
                     "WHERE id = ? AND delivered_at IS NULL",
                     (ts(at), int(attempt is None), delivery_id),
-                )
-                if cursor.rowcount:
+                ):
                     self._complete(delivery_id, at, "delivered", None, attempt)
 
     def mark_failed(
@@ -123,11 +121,12 @@ class SqliteOutbox:
         )
 
     def _log(self, delivery_id: int, at: datetime, outcome: AttemptOutcome, error: str | None) -> int:
-        cursor = self._db.execute(
-            "INSERT INTO outbox_attempts (outbox_id, at, outcome, error) VALUES (?,?,?,?)",
+        row = self._db.one(
+            "INSERT INTO outbox_attempts (outbox_id, at, outcome, error) VALUES (?,?,?,?) RETURNING id",
             (delivery_id, ts(at), outcome, error),
         )
-        return int(cursor.lastrowid or 0)
+        assert row is not None  # RETURNING always yields the row written
+        return int(row["id"])
 
     def enqueue_notice(self, alert: OwedAlert, *, at: datetime) -> int:
         digest = self._blobs.put_text(alert.payload)  # first, as record_check does: rows only refer to it
@@ -137,7 +136,7 @@ class SqliteOutbox:
                     "INSERT OR IGNORE INTO outbox "
                     "(event_id, channel_key, alert_hash, created_at, next_attempt_at) VALUES (?,?,?,?,?)",
                     (alert.event_id, key, digest, ts(at), ts(at)),
-                ).rowcount
+                )
                 for key in alert.channel_keys
             )
 

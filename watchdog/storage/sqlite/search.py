@@ -36,20 +36,21 @@ def index_version(db: Database, version: Version, text: str) -> None:
     for digest, sentence in found:
         row = known.get(digest)
         if row is None:
-            cursor = db.execute(
+            added = db.one(
                 "INSERT INTO sentences (target_id, hash, text, first_version, first_at, last_version, "
-                "last_at) VALUES (?,?,?,?,?,?,?)",
+                "last_at) VALUES (?,?,?,?,?,?,?) RETURNING id",
                 (version.target_id, digest, sentence, version.id, at, version.id, at),
             )
-            ids.append(int(cursor.lastrowid or 0))
+            assert added is not None  # RETURNING always yields the row written
+            ids.append(int(added["id"]))
             continue
         ids.append(int(row["id"]))
         if at < row["first_at"]:
             earlier.append((version.id, at, int(row["id"])))
         if at >= row["last_at"]:
             later.append((version.id, at, int(row["id"])))
-    db.executemany("UPDATE sentences SET first_version = ?, first_at = ? WHERE id = ?", earlier)
-    db.executemany("UPDATE sentences SET last_version = ?, last_at = ? WHERE id = ?", later)
+    db.many("UPDATE sentences SET first_version = ?, first_at = ? WHERE id = ?", earlier)
+    db.many("UPDATE sentences SET last_version = ?, last_at = ? WHERE id = ?", later)
     db.execute(
         "INSERT INTO version_sentences (version_id, target_id, ids) VALUES (?,?,?)",
         (version.id, version.target_id, pack_ids(ids)),
