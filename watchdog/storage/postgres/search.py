@@ -6,14 +6,12 @@ upgraded to migration 0005, or filled by `copy-archive`, which copies no index) 
 A query's terms become one `phraseto_tsquery('watchdog_words', term)` each (a word, or a phrase whose words
 must follow each other), all required (&&) or any (||); the configuration (migration 0005) folds case and
 accents and does not stem, as SQLite's FTS5 unicode61 tokenizer with remove_diacritics does.
-Terms are passed as literals (psycopg quotes them), never as tsquery syntax, so no query text is operators.
+Terms are passed as parameters, never as tsquery syntax, so no query text is operators.
 """
 
 from __future__ import annotations
 
 import logging
-
-from psycopg import sql
 
 from watchdog.models import Version
 from watchdog.storage.interfaces import Blobs
@@ -24,10 +22,10 @@ from watchdog.storage.search import pack_ids, sentences_of
 log = logging.getLogger(__name__)
 
 
-def ts_query(terms: tuple[str, ...], *, any_term: bool = False) -> sql.Composable:
-    """The tsquery of a parsed query (storage/search.py, parse_query), each term a quoted literal."""
-    parts = [sql.SQL("phraseto_tsquery('watchdog_words', {})").format(sql.Literal(term)) for term in terms]
-    return sql.SQL("(") + sql.SQL(" || " if any_term else " && ").join(parts) + sql.SQL(")")
+def ts_query(terms: int, *, any_term: bool = False) -> str:
+    """The tsquery of a parsed query (storage/search.py, parse_query) of `terms` terms, each one parameter."""
+    each = ["phraseto_tsquery('watchdog_words', %s)"] * terms
+    return "(" + (" || " if any_term else " && ").join(each) + ")"
 
 
 def index_version(session: Session, row: Version, text: str) -> None:
