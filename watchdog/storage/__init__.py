@@ -3,7 +3,7 @@ outbox) behind narrow interfaces. SQL lives only in this package.
 
     interfaces.py   the protocols callers use: Storage, ArchiveReader, CheckStore, Outbox, Blobs (how to use
                     them: its docstring)
-    sqlite.py       the SQLite backend (archive.sqlite3 + blobs/ in the storage dir; the default)
+    sqlite/         the SQLite backend (archive.sqlite3 + blobs/ in the storage dir; the default)
     migrations/     named schema migrations, one SQL file per migration and backend
     chain.py        the hash-chain rule (what a record hashes), shared by the writer and `verify`
     blobs.py        content-addressed blob files; lock.py: one writer per storage dir; files.py: the one
@@ -17,6 +17,10 @@ outbox) behind narrow interfaces. SQL lives only in this package.
     postgres/       the PostgreSQL backend (`[storage] url`): one database shared by several daemons
     leases.py       who checks what (SoloLeases: one writer holds everything)
     write.py        one check's write, computed once for every backend (ids, hash-chain links)
+    sql.py          the SQL both backends share: each backend's Dialect, the Cursor they run it on
+    statements.py   a check's read and write and an import's write, as shared statements
+    reader.py       the ArchiveReader (SqlArchive), shared
+    records.py      stored rows as models, whichever backend read them
 
 `open_store` picks the backend from the config: PostgreSQL when `[storage] url` is set, else SQLite.
 """

@@ -3,9 +3,11 @@ captures, texts, alert payloads) live in the database too, so every node reads e
 dir keeps only this machine's published files and caches. Needs the `postgres` extra (psycopg 3 and
 psycopg_pool).
 
-    connection.py   the pool, transactions, sessions, errors -> StorageError, migrations/postgres/
-    rows.py         rows -> models
-    archive.py      ArchiveReader            checks.py   CheckStore (one check: one transaction, row-locked)
+    connection.py   the pool, transactions, sessions, errors -> StorageError, migrations/postgres/, and
+                    DIALECT: how the shared statements of storage/sql.py are spelled here
+    rows.py         its times in UTC (rows -> models: storage/records.py)
+    archive.py      ArchiveReader (storage/reader.py, with full-text search)
+    checks.py       CheckStore (one check: one transaction, row-locked; storage/statements.py)
     outbox.py       Outbox (a channel's rows delivered by one node at a time: advisory lock per channel)
     blobs.py        Blobs (the `blobs` table)  cluster.py  Leases (due checks claimed with SKIP LOCKED,
                                                            one request per host across nodes)

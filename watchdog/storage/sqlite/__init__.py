@@ -1,4 +1,4 @@
-"""Storage, SQLite backend: the archive as one SQLite file (WAL) plus blob files. The only SQL of the project.
+"""Storage, SQLite backend: the archive as one SQLite file (WAL) plus blob files.
 
 Layout of a storage dir:
     archive.sqlite3     targets' state, raw-snapshot metadata, versions, changes, events, the alert outbox
@@ -6,11 +6,13 @@ Layout of a storage dir:
     .lock               held (flock) by the one process allowed to write (storage/lock.py)
 
 Modules: connection (Database: one connection shared by the daemon's threads, statements and transactions
-serialised by one lock; opening a writer, a reader, or a read-only copy of an archive; migrations), rows
-(rows -> models), archive (ArchiveReader), checks (CheckStore: a check read in one read transaction and
-written in one transaction; its `Writer` runs the statements storage/write.py decides), search (the sentence
-index: FTS5), imports (Imports: an import in one transaction, storage/import_write.py), outbox (Outbox
-and its attempt log), storage (SqliteStorage: the parts, their lifetime, upgrades on open).
+serialised by one lock; opening a writer, a reader, or a read-only copy of an archive; migrations; DIALECT,
+how the shared statements of storage/sql.py are spelled here), archive (the ArchiveReader of
+storage/reader.py, with FTS5 for search), checks (CheckStore: a check read in one read transaction and
+written in one transaction, by storage/write.py and storage/statements.py), search (the sentence index:
+FTS5), imports (Imports: an import in one transaction, storage/import_write.py), outbox (the Outbox and its
+attempt log), transfer (copy-archive's rows), storage (SqliteStorage: the parts, their lifetime, upgrades
+on open).
 
 `SqliteStorage.open(dir)` opens (creates, migrates) it and hands out the parts of storage/interfaces.py, and
 `reading()`, a reader on a connection of its own inside one read transaction. A check is written in one
