@@ -19,7 +19,7 @@ outbox) behind narrow interfaces. SQL lives only in this package.
     write.py        one check's write, computed once for every backend (ids, hash-chain links)
     sql.py          the SQL both backends share: each backend's Dialect, the Cursor they run it on
     statements.py   a check's read and write and an import's write, as shared statements
-    reader.py       the ArchiveReader (SqlArchive), shared
+    reader.py       the ArchiveReader (SqlArchive); outbox.py: the Outbox (SqlOutbox), both shared
     records.py      stored rows as models, whichever backend read them
 
 `open_store` picks the backend from the config: PostgreSQL when `[storage] url` is set, else SQLite.

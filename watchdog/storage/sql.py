@@ -97,3 +97,7 @@ class Transactions(Protocol):
     """A database that runs units of work: each `transaction()` commits when its block ends."""
 
     def transaction(self) -> AbstractContextManager[Cursor]: ...
+
+
+class SqlDatabase(Reads, Transactions, Protocol):
+    """A backend's database: single reads, consistent reads, and transactions."""

@@ -8,7 +8,8 @@ psycopg_pool).
     rows.py         its times in UTC (rows -> models: storage/records.py)
     archive.py      ArchiveReader (storage/reader.py, with full-text search)
     checks.py       CheckStore (one check: one transaction, row-locked; storage/statements.py)
-    outbox.py       Outbox (a channel's rows delivered by one node at a time: advisory lock per channel)
+    outbox.py       Outbox (storage/outbox.py; a channel's rows delivered by one node at a time: advisory
+                    lock per channel; payloads from the `blobs` table in one query)
     blobs.py        Blobs (the `blobs` table)  cluster.py  Leases (due checks claimed with SKIP LOCKED,
                                                            one request per host across nodes)
     search.py       the sentence index in PostgreSQL's full-text search (tsvector, GIN)

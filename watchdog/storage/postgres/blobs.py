@@ -11,11 +11,12 @@ from watchdog.errors import StorageError
 from watchdog.storage.blobs import stored_problem
 from watchdog.storage.chain import sha256
 from watchdog.storage.postgres.connection import Database, Session
+from watchdog.storage.sql import Cursor
 
 LEVEL = 6  # the blob files' zlib level: the same bytes in both backends
 
 
-def insert_blob(session: Session, data: bytes) -> str:
+def insert_blob(session: Cursor, data: bytes) -> str:
     """Store `data` in the session's transaction (idempotent); its digest."""
     digest = sha256(data)
     session.execute(

@@ -8,11 +8,11 @@ Layout of a storage dir:
 Modules: connection (Database: one connection shared by the daemon's threads, statements and transactions
 serialised by one lock; opening a writer, a reader, or a read-only copy of an archive; migrations; DIALECT,
 how the shared statements of storage/sql.py are spelled here), archive (the ArchiveReader of
-storage/reader.py, with FTS5 for search), checks (CheckStore: a check read in one read transaction and
-written in one transaction, by storage/write.py and storage/statements.py), search (the sentence index:
-FTS5), imports (Imports: an import in one transaction, storage/import_write.py), outbox (the Outbox and its
-attempt log), transfer (copy-archive's rows), storage (SqliteStorage: the parts, their lifetime, upgrades
-on open).
+storage/reader.py, with FTS5 for search), checks (CheckStore: a check read in one read transaction and written
+in one transaction, by storage/write.py and storage/statements.py), search (the sentence index: FTS5), imports
+(Imports: an import in one transaction, storage/import_write.py), outbox (the Outbox of storage/outbox.py, its
+payloads in blob files), transfer (copy-archive's rows), storage (SqliteStorage: the parts, their lifetime,
+upgrades on open).
 
 `SqliteStorage.open(dir)` opens (creates, migrates) it and hands out the parts of storage/interfaces.py, and
 `reading()`, a reader on a connection of its own inside one read transaction. A check is written in one
