@@ -34,7 +34,7 @@ def _same(text: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one per backend: compared and hashed as itself (the statement cache)
 class Dialect:
     """How one backend spells the shared statements and passes their values (see the module's docstring)."""
 
