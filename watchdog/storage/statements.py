@@ -2,9 +2,11 @@
 (storage/sql.py: written in shared SQL, spelled by the backend's Dialect, run on its Cursor).
 
 storage/write.py and storage/import_write.py decide the rows, ids and hash-chain links; `Statements` runs
-them inside the backend's transaction. What differs between the backends is around it, in their checks.py
-and imports.py: where blobs go, and how the target's row is locked (SQLite: the file's write lock;
-PostgreSQL: the upsert's row lock and the node's lease).
+them inside the backend's transaction, the sentence index (storage/search.py) included. What differs
+between the backends is around it, in their checks.py, imports.py and search.py: where blobs go, how the
+target's row is locked (SQLite: the file's write lock; PostgreSQL: the upsert's row lock and the node's
+lease), and how new sentences enter the full-text index (one row each under SQLite's FTS5 trigger; one
+statement for all of them in PostgreSQL).
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ from watchdog.models import (
     Snapshot,
     Version,
 )
-from watchdog.storage.records import change_entry, sequences, snapshot, target_state, version, version_entry
+from watchdog.storage.records import (
+    change_entry,
+    moment,
+    sequences,
+    snapshot,
+    target_state,
+    version,
+    version_entry,
+)
+from watchdog.storage.search import pack_ids, sentences_of
 from watchdog.storage.sql import Cursor, Dialect, Reads
 from watchdog.storage.write import TargetRow
 
@@ -70,14 +81,19 @@ def read_check(
     )
 
 
+# A backend's insert of a version's new sentences (hash, text) into the sentence index: their ids by hash.
+InsertSentences = Callable[[Version, Sequence[tuple[str, str]]], Mapping[str, int]]
+
+
 class Statements:
     """RowWriter (storage/write.py) and ImportWriter (storage/import_write.py) on a backend's cursor, inside
-    the write's transaction. `index`: the backend's sentence index, written with each version."""
+    the write's transaction. `insert_sentences`: the backend's, for the sentence index (full-text search
+    differs: SQLite's FTS5 table follows by trigger, PostgreSQL's GIN index by itself)."""
 
-    def __init__(self, cursor: Cursor, dialect: Dialect, index: Callable[[Version, str], None]) -> None:
+    def __init__(self, cursor: Cursor, dialect: Dialect, insert_sentences: InsertSentences) -> None:
         self._cursor = cursor
         self._dialect = dialect
-        self._index = index
+        self._insert_sentences = insert_sentences
 
     def _run(self, statement: str, params: Sequence[Any]) -> int:
         return self._cursor.execute(self._dialect.sql(statement), params)
@@ -145,7 +161,39 @@ class Statements:
         )
 
     def index_version(self, row: Version, text: str) -> None:
-        self._index(row, text)
+        """Add a version's sentences to the index (storage/search.py): a new sentence gets its row (the
+        backend's `insert_sentences`, which indexes its text for full-text search); a known one moves its
+        first or last version when this version comes before or after them in recording order (an import
+        adds history before the live versions)."""
+        d = self._dialect
+        found = sentences_of(text)
+        hashes = [digest for digest, _ in found]
+        known = {
+            r["hash"]: r
+            for r in self._query(
+                "SELECT id, hash, first_at, last_at FROM sentences WHERE target_id = ? AND hash {in_values}",
+                (row.target_id, d.values(hashes)),
+            )
+        }
+        added = self._insert_sentences(row, [(digest, s) for digest, s in found if digest not in known])
+        ids = [added[digest] if digest in added else int(known[digest]["id"]) for digest in hashes]
+        earlier = [int(r["id"]) for r in known.values() if row.first_seen < moment(r["first_at"])]
+        later = [int(r["id"]) for r in known.values() if row.first_seen >= moment(r["last_at"])]
+        at = d.time(row.first_seen)
+        if earlier:
+            self._run(
+                "UPDATE sentences SET first_version = ?, first_at = ? WHERE id {in_values}",
+                (row.id, at, d.values(earlier)),
+            )
+        if later:
+            self._run(
+                "UPDATE sentences SET last_version = ?, last_at = ? WHERE id {in_values}",
+                (row.id, at, d.values(later)),
+            )
+        self._run(
+            "INSERT INTO version_sentences (version_id, target_id, ids) VALUES (?, ?, ?)",
+            (row.id, row.target_id, pack_ids(ids)),
+        )
 
     def insert_change(self, row: ChangeRecord, evidence: Sequence[Mapping[str, Any]], chain_seq: int) -> None:
         d = self._dialect

@@ -10,16 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from functools import partial
 
 from watchdog.errors import ConflictError
 from watchdog.models import CheckRecord, CheckState, Recorded, Target
 from watchdog.storage.postgres.blobs import insert_blob
 from watchdog.storage.postgres.cluster import HELD_ELSEWHERE
 from watchdog.storage.postgres.connection import DIALECT, Database, Row, Session
-from watchdog.storage.postgres.search import index_version
+from watchdog.storage.postgres.search import statements
 from watchdog.storage.records import target_row
-from watchdog.storage.statements import REGISTER_TARGET, Statements, read_check
+from watchdog.storage.statements import REGISTER_TARGET, read_check
 from watchdog.storage.write import write_check
 
 _REGISTER = DIALECT.sql(REGISTER_TARGET)
@@ -96,12 +95,6 @@ def _check_lease(row: Row, record: CheckRecord) -> None:
             f"{record.target_id} is being checked by node {row['lease_node']} (claimed until "
             f"{row['lease_until']:%H:%M:%S}): this node's check of it is dropped; nothing was written"
         )
-
-
-def statements(session: Session) -> Statements:
-    """The shared statements of a write (storage/statements.py) in this transaction, indexing with
-    PostgreSQL's full-text search."""
-    return Statements(session, DIALECT, partial(index_version, session))
 
 
 def _put_blobs(session: Session, record: CheckRecord) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from watchdog.models import ImportBatch, ImportResult
 from watchdog.storage.import_write import write_import
 from watchdog.storage.postgres.blobs import insert_blob
-from watchdog.storage.postgres.checks import statements
 from watchdog.storage.postgres.connection import DIALECT, Database
+from watchdog.storage.postgres.search import statements
 from watchdog.storage.records import target_row
 from watchdog.storage.statements import UPSERT_TARGET
 

@@ -1,7 +1,8 @@
 """Storage, PostgreSQL backend: the sentence index (storage/search.py says what it holds) in PostgreSQL's
-full-text search: written with each version, in its transaction (the target's row is locked by then, so two
-nodes never index one target at once); built, target by target, for versions written before it (an archive
-upgraded to migration 0005, or filled by `copy-archive`, which copies no index) when a node opens it.
+full-text search: written with each version, in its transaction, by storage/statements.py (the target's row
+is locked by then, so two nodes never index one target at once; new sentences are inserted here, in one
+statement); built, target by target, for versions written before it (an archive upgraded to migration 0005,
+or filled by `copy-archive`, which copies no index) when a node opens it.
 
 A query's terms become one `phraseto_tsquery('watchdog_words', term)` each (a word, or a phrase whose words
 must follow each other), all required (&&) or any (||); the configuration (migration 0005) folds case and
@@ -12,12 +13,14 @@ Terms are passed as parameters, never as tsquery syntax, so no query text is ope
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from functools import partial
 
 from watchdog.models import Version
 from watchdog.storage.interfaces import Blobs
-from watchdog.storage.postgres.connection import Database, Session
+from watchdog.storage.postgres.connection import DIALECT, Database, Session
 from watchdog.storage.records import version
-from watchdog.storage.search import pack_ids, sentences_of
+from watchdog.storage.statements import Statements
 
 log = logging.getLogger(__name__)
 
@@ -28,52 +31,29 @@ def ts_query(terms: int, *, any_term: bool = False) -> str:
     return "(" + (" || " if any_term else " && ").join(each) + ")"
 
 
-def index_version(session: Session, row: Version, text: str) -> None:
-    """Add a version's sentences to the index: new sentences get their row (their text vector is indexed
-    by the GIN index of migration 0005); a known one moves its first or last version when this version
-    comes before or after them in recording order (an import adds history before the live versions)."""
-    found = sentences_of(text)
-    hashes = [digest for digest, _ in found]
-    known = {
-        r["hash"]: r
-        for r in session.query(
-            "SELECT id, hash, first_at, last_at FROM sentences WHERE target_id = %s AND hash = ANY(%s)",
-            (row.target_id, hashes),
-        )
-    }
-    new = [(digest, sentence) for digest, sentence in found if digest not in known]
-    added: dict[str, int] = {}
-    if new:
-        inserted = session.query(
-            "INSERT INTO sentences (target_id, hash, text, first_version, first_at, last_version, last_at) "
-            "SELECT %(target)s, h, t, %(version)s, %(at)s, %(version)s, %(at)s "
-            "FROM unnest(%(hashes)s::text[], %(texts)s::text[]) AS s(h, t) RETURNING id, hash",
-            {
-                "target": row.target_id,
-                "version": row.id,
-                "at": row.first_seen,
-                "hashes": [d for d, _ in new],
-                "texts": [t.replace("\x00", "") for _, t in new],
-            },
-        )
-        added = {str(r["hash"]): int(r["id"]) for r in inserted}
-    ids = [added[d] if d in added else int(known[d]["id"]) for d in hashes]
-    earlier = [int(r["id"]) for r in known.values() if row.first_seen < r["first_at"]]
-    later = [int(r["id"]) for r in known.values() if row.first_seen >= r["last_at"]]
-    if earlier:
-        session.execute(
-            "UPDATE sentences SET first_version = %s, first_at = %s WHERE id = ANY(%s)",
-            (row.id, row.first_seen, earlier),
-        )
-    if later:
-        session.execute(
-            "UPDATE sentences SET last_version = %s, last_at = %s WHERE id = ANY(%s)",
-            (row.id, row.first_seen, later),
-        )
-    session.execute(
-        "INSERT INTO version_sentences (version_id, target_id, ids) VALUES (%s, %s, %s)",
-        (row.id, row.target_id, pack_ids(ids)),
+def statements(session: Session) -> Statements:
+    """The shared statements of a write (storage/statements.py) in this transaction, indexing here."""
+    return Statements(session, DIALECT, partial(insert_sentences, session))
+
+
+def insert_sentences(session: Session, row: Version, new: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """A version's new sentences (hash, text) into the index, in one statement (their text vectors are
+    indexed by the GIN index of migration 0005); their ids by hash."""
+    if not new:
+        return {}
+    inserted = session.query(
+        "INSERT INTO sentences (target_id, hash, text, first_version, first_at, last_version, last_at) "
+        "SELECT %(target)s, h, t, %(version)s, %(at)s, %(version)s, %(at)s "
+        "FROM unnest(%(hashes)s::text[], %(texts)s::text[]) AS s(h, t) RETURNING id, hash",
+        {
+            "target": row.target_id,
+            "version": row.id,
+            "at": row.first_seen,
+            "hashes": [digest for digest, _ in new],
+            "texts": [text.replace("\x00", "") for _, text in new],
+        },
     )
+    return {str(r["hash"]): int(r["id"]) for r in inserted}
 
 
 def index_missing(db: Database, blobs: Blobs) -> int:
@@ -95,6 +75,6 @@ def index_missing(db: Database, blobs: Blobs) -> int:
             if rows and not done:
                 log.info("building the search index of the archived versions")
             for r in rows:
-                index_version(session, version(r), blobs.get_text(r["text_hash"]))
+                statements(session).index_version(version(r), blobs.get_text(r["text_hash"]))
             done += len(rows)
     return done

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from functools import partial
 
 from watchdog.models import CheckRecord, CheckState, Recorded, Target
 from watchdog.storage.blobs import BlobStore
 from watchdog.storage.records import target_row
 from watchdog.storage.sqlite.connection import DIALECT, Database
-from watchdog.storage.sqlite.search import index_version
-from watchdog.storage.statements import REGISTER_TARGET, UPSERT_TARGET, Statements, read_check
+from watchdog.storage.sqlite.search import statements
+from watchdog.storage.statements import REGISTER_TARGET, UPSERT_TARGET, read_check
 from watchdog.storage.write import write_check
 
 
@@ -46,11 +45,6 @@ class SqliteChecks:
             row = db.one(DIALECT.sql(UPSERT_TARGET), (record.target_id, record.name, record.url))
             assert row is not None  # RETURNING always yields the row written
             return write_check(record, target_row(row), statements(db))
-
-
-def statements(db: Database) -> Statements:
-    """The shared statements of a write (storage/statements.py) on this database, indexing with FTS5."""
-    return Statements(db, DIALECT, partial(index_version, db))
 
 
 def _put_blobs(blobs: BlobStore, record: CheckRecord) -> None:

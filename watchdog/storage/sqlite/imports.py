@@ -7,8 +7,8 @@ from watchdog.models import ImportBatch, ImportResult
 from watchdog.storage.blobs import BlobStore
 from watchdog.storage.import_write import write_import
 from watchdog.storage.records import target_row
-from watchdog.storage.sqlite.checks import statements
 from watchdog.storage.sqlite.connection import DIALECT, Database
+from watchdog.storage.sqlite.search import statements
 from watchdog.storage.statements import UPSERT_TARGET
 
 

@@ -1,60 +1,42 @@
-"""Storage, SQLite backend: the sentence index (storage/search.py says what it holds): written with each
-version, in its transaction; built for the versions of an archive from before it when a writer opens it."""
+"""Storage, SQLite backend: the sentence index (storage/search.py says what it holds; storage/statements.py
+writes it with each version, in its transaction): new sentences, each with its FTS5 entry (by trigger); and
+the index built for the versions of an archive from before it when a writer opens it."""
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Sequence
+from functools import partial
 
 from watchdog.models import Version
 from watchdog.storage.blobs import BlobStore
 from watchdog.storage.chain import ts
 from watchdog.storage.records import version
-from watchdog.storage.search import pack_ids, sentences_of
-from watchdog.storage.sqlite.connection import Database
+from watchdog.storage.sqlite.connection import DIALECT, Database
+from watchdog.storage.statements import Statements
 
 log = logging.getLogger(__name__)
 
 
-def index_version(db: Database, version: Version, text: str) -> None:
-    """Add a version's sentences to the index (storage/search.py): a new sentence gets its row (and, by
-    trigger, its full-text entry); a known one moves its first or last version when this version comes
-    before or after them in recording order (an import adds history before the live versions)."""
-    found = sentences_of(text)
+def statements(db: Database) -> Statements:
+    """The shared statements of a write (storage/statements.py) on this database, indexing here."""
+    return Statements(db, DIALECT, partial(insert_sentences, db))
+
+
+def insert_sentences(db: Database, version: Version, new: Sequence[tuple[str, str]]) -> dict[str, int]:
+    """A version's new sentences (hash, text) into the index, each with its full-text entry (by trigger);
+    their ids by hash."""
     at = ts(version.first_seen)
-    known = {
-        row["hash"]: row
-        for row in db.query(
-            "SELECT id, hash, first_at, last_at FROM sentences "
-            "WHERE target_id = ? AND hash IN (SELECT value FROM json_each(?))",
-            (version.target_id, json.dumps([digest for digest, _ in found])),
+    added = {}
+    for digest, sentence in new:
+        row = db.one(
+            "INSERT INTO sentences (target_id, hash, text, first_version, first_at, last_version, last_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (version.target_id, digest, sentence, version.id, at, version.id, at),
         )
-    }
-    ids: list[int] = []
-    earlier: list[tuple[str, str, int]] = []
-    later: list[tuple[str, str, int]] = []
-    for digest, sentence in found:
-        row = known.get(digest)
-        if row is None:
-            added = db.one(
-                "INSERT INTO sentences (target_id, hash, text, first_version, first_at, last_version, "
-                "last_at) VALUES (?,?,?,?,?,?,?) RETURNING id",
-                (version.target_id, digest, sentence, version.id, at, version.id, at),
-            )
-            assert added is not None  # RETURNING always yields the row written
-            ids.append(int(added["id"]))
-            continue
-        ids.append(int(row["id"]))
-        if at < row["first_at"]:
-            earlier.append((version.id, at, int(row["id"])))
-        if at >= row["last_at"]:
-            later.append((version.id, at, int(row["id"])))
-    db.many("UPDATE sentences SET first_version = ?, first_at = ? WHERE id = ?", earlier)
-    db.many("UPDATE sentences SET last_version = ?, last_at = ? WHERE id = ?", later)
-    db.execute(
-        "INSERT INTO version_sentences (version_id, target_id, ids) VALUES (?,?,?)",
-        (version.id, version.target_id, pack_ids(ids)),
-    )
+        assert row is not None  # RETURNING always yields the row written
+        added[digest] = int(row["id"])
+    return added
 
 
 def index_missing(db: Database, blobs: BlobStore) -> int:
@@ -68,5 +50,5 @@ def index_missing(db: Database, blobs: BlobStore) -> int:
         log.info("building the search index of %d archived version(s)", len(rows))
     for row in rows:
         with db.transaction():
-            index_version(db, version(row), blobs.get_text(row["text_hash"]))
+            statements(db).index_version(version(row), blobs.get_text(row["text_hash"]))
     return len(rows)
