@@ -5,7 +5,8 @@ back), rows as they are stored: ids, hashes, chain links, the outbox and its att
         for table in TABLES: dest.importer().upsert(table, rows.rows(table, after, 500))   # batches
 
 Rows travel in a neutral form (COLUMNS: times as aware datetimes, JSON as Python values, flags as bools);
-each backend converts to and from its own column types. A batch is written in one transaction, as an
+each backend converts to and from its own column types (`SqlRows` and `SqlSink` read and write them, once for
+both backends, with the backend's converters and Dialect). A batch is written in one transaction, as an
 upsert on the row's id, so the copy is idempotent (a second run changes nothing), resumable (an interrupted
 run is simply run again) and follows a source that moved meanwhile (the daemon kept running: state columns
 such as last_seen, alerted, delivered_at are brought up to date). A version or change record that exists on
@@ -21,6 +22,8 @@ from typing import Any
 
 from watchdog.errors import StorageError
 from watchdog.storage.interfaces import Blobs, Row, RowSink, RowSource, Storage
+from watchdog.storage.records import Row as Stored
+from watchdog.storage.sql import Cursor, Dialect, SqlDatabase
 
 TEXT, INT, TIME, JSON, BOOL = "text", "int", "time", "json", "bool"
 
@@ -218,7 +221,7 @@ def _copy_blobs(source: Blobs, dest: Blobs, digests: set[str]) -> None:
         dest.put(source.get(digest))  # content-addressed: the same name on both sides, stored once
 
 
-def convert_row(row: Mapping[str, Any], table: str, convert: Converters) -> Row:
+def convert_row(row: Stored, table: str, convert: Converters) -> Row:
     """A row with each column converted by its kind's function (absent kinds unchanged; NULL stays)."""
     kinds = COLUMNS[table]
     return {
@@ -229,3 +232,65 @@ def convert_row(row: Mapping[str, Any], table: str, convert: Converters) -> Row:
 
 def _same(value: Any) -> Any:
     return value
+
+
+# --------------------------------------------------------------------------- rows in and out, as stored
+# Table and column names come from COLUMNS (a KeyError for any other), never from input.
+
+
+def _names(table: str) -> str:
+    return ", ".join(COLUMNS[table])
+
+
+def _table(table: str) -> str:
+    if table not in COLUMNS:
+        raise KeyError(f"not an archive table: {table!r}")
+    return table
+
+
+class SqlRows:
+    """RowSource: inside one consistent read (a backend's `export()`), each row converted by `out`."""
+
+    def __init__(self, cursor: Cursor, dialect: Dialect, out: Converters) -> None:
+        self._cursor = cursor
+        self._dialect = dialect
+        self._out = out
+
+    def count(self, table: str) -> int:
+        row = self._cursor.one(self._dialect.sql(f"SELECT count(*) AS n FROM {_table(table)}"))  # noqa: S608
+        return int(row["n"]) if row else 0
+
+    def rows(self, table: str, after: object | None, limit: int) -> list[Row]:
+        where, params = ("WHERE id > ?", (after, limit)) if after is not None else ("", (limit,))
+        query = f"SELECT {_names(table)} FROM {table} {where} ORDER BY id LIMIT ?"  # noqa: S608 (COLUMNS)
+        return [
+            convert_row(r, table, self._out) for r in self._cursor.query(self._dialect.sql(query), params)
+        ]
+
+
+class SqlSink:
+    """RowSink: each batch in its own transaction, each row converted by `into` and upserted on its id."""
+
+    def __init__(self, db: SqlDatabase, dialect: Dialect, into: Converters) -> None:
+        self._db = db
+        self._dialect = dialect
+        self._into = into
+
+    def record_hashes(self, table: str, ids: Sequence[str]) -> dict[str, str]:
+        query = f"SELECT id, record_hash FROM {table} WHERE id {{in_values}}"  # noqa: S608 (COLUMNS)
+        rows = self._db.query(self._dialect.sql(query), (self._dialect.values(list(ids)),))
+        return {r["id"]: r["record_hash"] for r in rows}
+
+    def upsert(self, table: str, rows: Sequence[Row]) -> None:
+        names = list(COLUMNS[table])
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "id")
+        query = (
+            f"INSERT INTO {table} ({_names(table)}) VALUES ({', '.join('?' * len(names))}) "  # noqa: S608
+            f"ON CONFLICT (id) DO UPDATE SET {updates}"
+        )
+        values = [[convert_row(row, table, self._into)[n] for n in names] for row in rows]
+        with self._db.transaction() as cursor:
+            cursor.many(self._dialect.sql(query), values)
+
+    def finish(self) -> None:
+        """After the last batch (SQLite: nothing; its INTEGER PRIMARY KEY goes on after the largest id)."""

@@ -21,7 +21,8 @@ from watchdog.storage.postgres.connection import Database, migrate
 from watchdog.storage.postgres.imports import PostgresImports
 from watchdog.storage.postgres.outbox import PostgresOutbox
 from watchdog.storage.postgres.search import index_missing
-from watchdog.storage.postgres.transfer import PostgresRows, PostgresSink
+from watchdog.storage.postgres.transfer import PostgresSink, rows_of
+from watchdog.storage.transfer import SqlRows
 
 
 class PostgresStorage:
@@ -99,10 +100,10 @@ class PostgresStorage:
             yield PostgresArchive(session, self._blobs)
 
     @contextmanager
-    def export(self) -> Iterator[PostgresRows]:
+    def export(self) -> Iterator[SqlRows]:
         """copy-archive: the rows as stored, inside one REPEATABLE READ, READ ONLY transaction."""
         with self.db.transaction(read_only=True) as session:
-            yield PostgresRows(session)
+            yield rows_of(session)
 
     def importer(self) -> PostgresSink:
         return PostgresSink(self.db)

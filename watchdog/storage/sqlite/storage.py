@@ -28,7 +28,8 @@ from watchdog.storage.sqlite.connection import (
 from watchdog.storage.sqlite.imports import SqliteImports
 from watchdog.storage.sqlite.outbox import SqliteOutbox
 from watchdog.storage.sqlite.search import index_missing
-from watchdog.storage.sqlite.transfer import SqliteRows, SqliteSink
+from watchdog.storage.sqlite.transfer import rows_of, sink_of
+from watchdog.storage.transfer import SqlRows, SqlSink
 
 log = logging.getLogger(__name__)
 
@@ -174,19 +175,19 @@ class SqliteStorage:
                 db.close()
 
     @contextmanager
-    def export(self) -> Iterator[SqliteRows]:
+    def export(self) -> Iterator[SqlRows]:
         """copy-archive: the rows as stored, on a connection of its own inside one read transaction."""
         db = self.db if self.db.static else open_reader(self._directory / DB_NAME)
         try:
             with db.transaction(write=False):
-                yield SqliteRows(db)
+                yield rows_of(db)
         finally:
             if db is not self.db:
                 db.close()
 
-    def importer(self) -> SqliteSink:
+    def importer(self) -> SqlSink:
         """copy-archive into this storage dir: on the writer's connection (the dir's lock is ours)."""
-        return SqliteSink(self.db)
+        return sink_of(self.db)
 
     def close(self) -> None:
         self.db.close()
