@@ -154,6 +154,20 @@ def postmaster_pid(data: Path) -> int:
     return int((data / "postmaster.pid").read_text().split()[0])
 
 
+def local_postmaster(url: str) -> int | None:
+    """With --url: the server's postmaster when it runs on this machine (a backend's parent), so its CPU is
+    measured too; None when it is elsewhere."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute("SELECT pg_backend_pid()").fetchone()
+    try:
+        stat = Path(f"/proc/{row[0] if row else 0}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, PermissionError):
+        return None
+    return int(stat[1])
+
+
 def has_children(pid: int) -> bool:
     try:
         return any(Path(task, "children").read_text().strip() for task in Path(f"/proc/{pid}/task").iterdir())
@@ -191,8 +205,17 @@ class Steady:
         )
 
 
-def start_nodes(config: Path, work: Path, count: int) -> list[DaemonProcess]:
-    return [DaemonProcess(config, env=daemon_env(), log_path=work / f"node-{n}.log") for n in range(count)]
+def start_nodes(config: Path, work: Path, count: int, phase: str) -> list[DaemonProcess]:
+    """`count` daemons, each logging into a file of its own for this phase."""
+    logs = [work / f"{phase}-node-{n}.log" for n in range(count)]
+    return [DaemonProcess(config, env=daemon_env(), log_path=log) for log in logs]
+
+
+def started(node: DaemonProcess) -> bool:
+    """The daemon has read its config, synced its targets and begun its loop (its "running:" line): at
+    10,000 targets that takes seconds of CPU, more with several nodes starting at once on 2 cores, and must
+    not be counted as the steady state."""
+    return "watchdog.daemon: running:" in node.log()
 
 
 def stop_nodes(nodes: list[DaemonProcess]) -> None:
@@ -214,7 +237,7 @@ def first_pass(config: Path, work: Path, targets: int, nodes: int, postmaster: i
         f"postgresql: first pass, {targets} targets get their first version ({nodes} node(s)) ...", flush=True
     )
     started, cpu0 = time.monotonic(), postgres_cpu(postmaster)
-    group = start_nodes(config, work, nodes)
+    group = start_nodes(config, work, nodes, "first-pass")
     try:
         done = wait_until(lambda: versions_count(config) >= targets, 3600, every=5.0)
         cpu = sum(sum(cpu_seconds(n.pid)) for n in group)
@@ -254,7 +277,7 @@ def steady(
     config: Path, work: Path, site: Site, nodes: int, seconds: float, backend: str, postmaster: int | None
 ) -> Steady:
     """`nodes` daemons for `seconds` once started: checks/s, CPU, RSS."""
-    group = start_nodes(config, work, nodes)
+    group = start_nodes(config, work, nodes, f"{backend}-{nodes}")
     try:
         return measure(group, site, seconds, backend, postmaster)
     finally:
@@ -265,7 +288,9 @@ def measure(
     group: list[DaemonProcess], site: Site, seconds: float, backend: str, postmaster: int | None
 ) -> Steady:
     samplers = [Sampler(n.pid, every=1.0) for n in group]
-    time.sleep(10)  # start-up: the config, the first claims, the start-up publishing pass
+    if not wait_until(lambda: all(started(n) for n in group), 900, every=1.0):
+        raise SystemExit(f"the daemons did not start within 15 minutes: see {group[0].log_path}")
+    time.sleep(10)  # warm-up: the first claims, the start-up publishing pass
     wait_until(lambda: not any(has_children(n.pid) for n in group), 600, every=1.0)
     before = [cpu_seconds(n.pid) for n in group]
     hits0, server0, t0 = site.total(), postgres_cpu(postmaster), time.monotonic()
@@ -353,6 +378,8 @@ def main() -> None:
             server = PostgresServer(pg_bindir())
             server.start()
             url, postmaster = server.create_database(), postmaster_pid(server.data)
+        else:
+            postmaster = local_postmaster(url)
         empty = database_size(url)
         sqlite_work = Path(tmp) / "sqlite"
         sqlite_work.mkdir()
