@@ -20,12 +20,13 @@ from watchdog.cli import main
 from watchdog.config import load_config
 from watchdog.daemon import Daemon, Edges, SignalFlags, Wakeup
 from watchdog.errors import ConflictError, StorageError
-from watchdog.models import CheckRecord, NewChange, NewVersion, OwedAlert, Target
+from watchdog.models import CheckRecord, DueClaim, NewChange, NewVersion, Outcome, OwedAlert, Target
 from watchdog.publish.evidence import check_archive
 from watchdog.sdnotify import SystemdNotifier
 from watchdog.storage import open_store
 from watchdog.storage.migrations import migrations
 from watchdog.storage.postgres import MIGRATIONS, PostgresStorage
+from watchdog.storage.postgres.cluster import LOOK_AGAIN
 
 pytestmark = pytest.mark.postgres
 
@@ -140,6 +141,170 @@ def test_two_nodes_never_claim_the_same_due_target(nodes: Callable[..., Postgres
     assert again.claimed == () and set(again.later) == set(first.claimed)
     assert all(again.later[i] == due_later for i in first.claimed), "not due before the time a gave"
     assert c.leases.claim(list(first.claimed), due_later, limit=6).claimed == first.claimed
+
+
+def test_the_archive_hands_out_due_targets_most_overdue_first_and_never_twice(
+    nodes: Callable[..., PostgresStorage],
+) -> None:
+    """claim_due: the shared archive is the schedule. Due targets in due order across nodes, each to one
+    node; a node left with room is told when to ask again (at once when it got all it asked for; within
+    LOOK_AGAIN while another live node holds due targets; else the next due time)."""
+    a, b, c = nodes("a"), nodes("b"), nodes("c")
+    a.checks.sync_targets(TARGETS)
+    hour = T0 + timedelta(hours=1)
+    a.checks.set_next_due({f"t{i}": T0 - timedelta(seconds=i) for i in range(5)} | {"t5": hour})
+    first = a.leases.claim_due(T0, limit=2)
+    assert first.claimed == ("t4", "t3") and first.retry_at == T0, "the most overdue; full: ask again now"
+    second = b.leases.claim_due(T0, limit=5, skip=["t0"])
+    assert second.claimed == ("t2", "t1"), "past a's, never t0 (skipped: in flight or unknown here)"
+    assert second.retry_at is not None and T0 < second.retry_at <= T0 + LOOK_AGAIN, "a holds due ones"
+    third = c.leases.claim_due(T0, limit=5)
+    assert third.claimed == ("t0",)
+    assert a.leases.claim_due(T0, limit=5, skip=first.claimed).claimed == (), "every due target is held"
+    assert c.leases.claim_due(T0, limit=5).claimed == ("t0",), "(a node's own leases: skip says in flight)"
+    a.checks.set_next_due(dict.fromkeys(first.claimed, hour))  # their checks end: leases freed
+    b.checks.set_next_due(dict.fromkeys(second.claimed, hour))
+    c.checks.set_next_due({"t0": hour - timedelta(minutes=1)})
+    idle = a.leases.claim_due(T0, limit=5)
+    assert idle == DueClaim((), hour - timedelta(minutes=1)), "nothing held, nothing due: the next due time"
+    assert a.leases.claim_due(hour, limit=6).claimed[0] == "t0", "then the ones due at `hour` (any order)"
+    a.close()  # its connections end, as on kill -9: what it held is due and free at once
+    assert wait_for(lambda: len(c.leases.claim_due(hour, limit=9).claimed) == 6, 2.0)
+
+
+def test_nodes_claiming_at_once_share_the_due_list_without_overlap(
+    postgres_url: str, nodes: Callable[..., PostgresStorage]
+) -> None:
+    """Four nodes claim 4 at a time, all at once, from 400 due targets: SKIP LOCKED sends each past the
+    rows another is claiming, so every target goes to exactly one node and none waits for another."""
+    stores = [nodes(f"n{i}") for i in range(4)]
+    many = [Target(f"m{i:03d}", f"https://example.org/m{i}", f"M{i}") for i in range(400)]
+    stores[0].checks.sync_targets(many)
+    stores[0].checks.set_next_due({t.id: T0 - timedelta(milliseconds=i) for i, t in enumerate(many)})
+    got: dict[str, list[str]] = {}
+    start = threading.Barrier(4)
+
+    def claim(store: PostgresStorage) -> None:
+        mine = got.setdefault(store.leases.node, [])
+        start.wait()
+        while batch := store.leases.claim_due(T0, limit=4, skip=mine).claimed:
+            mine.extend(batch)
+
+    threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    everything = [i for ids in got.values() for i in ids]
+    assert sorted(everything) == [t.id for t in many], "each due target claimed once, by one node"
+    assert all(len(ids) > 0 for ids in got.values()), f"every node got work: {[len(v) for v in got.values()]}"
+    held = sql(postgres_url, "SELECT lease_node, count(*) FROM targets GROUP BY lease_node")
+    assert dict(held) == {n: len(ids) for n, ids in got.items()}
+
+
+def test_daemons_on_one_archive_check_each_due_target_once_and_only_their_own(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Two daemon loops (nodes a and b) on one archive, 40 targets due now, interval one hour: every
+    target checked exactly once between them, and a target in the archive that their configs do not have
+    (another node's config, or removed) is never checked nor left leased. Idle afterwards, a node asks
+    the archive for due targets a few times (while the other's checks run), not once per loop turn."""
+    lines = [
+        f'[[targets]]\nid = "t{i:02d}"\nurl = "http://127.0.0.1:9/{i}"\ninterval = "1h"' for i in range(40)
+    ]
+    checked: list[tuple[str, str]] = []
+    claims: dict[str, int] = {}
+    lock = threading.Lock()
+    other = PostgresStorage.open(postgres_url, directory=tmp_path / "other", node="other")
+    other.checks.sync_targets([Target("foreign", "http://127.0.0.1:9/f", "F")])
+    other.checks.set_next_due({"foreign": T0})
+    running: list[tuple[Daemon, threading.Thread, Wakeup]] = []
+    try:
+        for name in ("a", "b"):
+            path = tmp_path / f"{name}.toml"
+            storage = f'[storage]\ndir = "{name}"\nurl = "{postgres_url}"\nnode = "{name}"\n'
+            path.write_text(storage + "[daemon]\npublish = false\n\n" + "\n".join(lines) + "\n")
+            config = load_config(path, environ={})
+            if not running:  # all due in 0.5 s (a start-up spreads overdue targets over ~40 s instead)
+                other.checks.sync_targets(config.targets)
+                other.checks.set_next_due(
+                    {t.id: datetime.now(UTC) + timedelta(seconds=0.5) for t in config.targets}
+                )
+            store = open_store(config)
+            claim_due = store.leases.claim_due
+
+            def counted(
+                *args: object, _name: str = name, _claim: Callable[..., DueClaim] = claim_due, **kw: object
+            ) -> DueClaim:
+                with lock:
+                    claims[_name] = claims.get(_name, 0) + 1
+                return _claim(*args, **kw)
+
+            store.leases.claim_due = counted  # type: ignore[method-assign]
+
+            def check(target: Target, _ctx: object, _name: str = name) -> Outcome:
+                with lock:
+                    checked.append((_name, target.id))
+                time.sleep(0.05)
+                return Outcome(target.id, "unchanged")
+
+            wakeup = Wakeup()
+            edges = Edges(check=check, publish=lambda _c, _s: None, stop_timeout=2.0)
+            daemon = Daemon(
+                path,
+                config,
+                store,
+                notifier=SystemdNotifier(),
+                flags=SignalFlags(),
+                wakeup=wakeup,
+                edges=edges,
+            )
+            thread = threading.Thread(target=daemon.run, daemon=True)
+            running.append((daemon, thread, wakeup))
+        for _daemon, thread, _wakeup in running:
+            thread.start()
+        assert wait_for(lambda: len(checked) >= 40, 30)
+        time.sleep(1.0)
+        idle = dict(claims)
+        time.sleep(3.0)
+    finally:
+        for daemon, thread, wakeup in running:
+            daemon.request_stop()
+            thread.join(10)
+            daemon.store.close()
+            wakeup.close()
+    ids = sorted(i for _n, i in checked)
+    assert ids == [f"t{i:02d}" for i in range(40)], "each due target checked once, by one node"
+    assert {n for n, _i in checked} == {"a", "b"}, "both nodes took a share"
+    assert all(claims[n] - idle[n] <= 2 for n in ("a", "b")), f"idle nodes sleep: {idle} -> {claims}"
+    row = sql(postgres_url, "SELECT next_due_at, lease_node FROM targets WHERE id = 'foreign'")
+    assert row == [(T0, None)], "another config's target: never checked here, never left leased"
+    other.close()
+
+
+def test_a_node_starting_beside_running_ones_locks_no_target_it_does_not_change(
+    postgres_url: str, nodes: Callable[..., PostgresStorage]
+) -> None:
+    """sync_targets writes only new or renamed targets: a node (re)starting with the same config does not
+    lock every target's row, so it never holds up the running nodes' writes (nor waits for them)."""
+    a, b = nodes("a"), nodes("b")
+    a.checks.sync_targets(TARGETS)
+    with psycopg.connect(postgres_url) as busy:  # a running node's write to t0 in progress
+        busy.execute("SELECT 1 FROM targets WHERE id = 't0' FOR UPDATE")
+        synced = threading.Thread(target=b.checks.sync_targets, args=(TARGETS,), daemon=True)
+        synced.start()
+        synced.join(5)
+        assert not synced.is_alive(), "the same targets: nothing written, nothing waited for"
+        renamed = [
+            Target("t1", "https://example.org/1", "renamed"),
+            Target("t9", "https://example.org/9", "T9"),
+        ]
+        b.checks.sync_targets(renamed)  # t0 still locked: only t1 and the new t9 are written
+    assert sql(postgres_url, "SELECT id, name FROM targets WHERE id IN ('t0', 't1', 't9') ORDER BY id") == [
+        ("t0", "T0"),
+        ("t1", "renamed"),
+        ("t9", "T9"),
+    ]
 
 
 def test_a_dead_nodes_leases_pass_at_once_a_silent_ones_when_they_expire(

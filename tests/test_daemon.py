@@ -145,6 +145,58 @@ def test_schedule_due_skips_targets_in_flight_and_serves_the_longest_overdue_fir
     assert schedule.due(NOW, busy=busy.__contains__) == []
 
 
+def test_schedule_heap_answers_as_a_full_sort_would_through_reloads_checks_and_clock_steps() -> None:
+    """The schedule keeps a heap so that a pass costs O(due x log targets), not a sort of every target: over
+    thousands of random operations (checks ending, reloads adding and dropping targets, clock steps, busy
+    targets) its answers equal those of a full sort of the due times, and stale heap entries are dropped
+    (the heap stays within a bound of the live targets)."""
+    rng = random.Random(13)
+    schedule = Schedule(jitter=0.5, rng=random.Random(2))
+    ids = [f"t{i:03d}" for i in range(300)]
+    now = NOW
+    schedule.apply([target(i, S * rng.randint(1, 30)) for i in ids[:200]], {}, now)
+    for step in range(3000):
+        now += S * rng.random()
+        live = [t.id for t in schedule.targets]
+        busy = set(rng.sample(live, min(len(live), rng.randint(0, 6))))
+        limit = rng.choice([None, 1, 4, 16])
+        order = sorted((schedule.due_at(i), i) for i in live)
+        expected = [i for d, i in order if d is not None and d <= now and i not in busy][:limit]
+        assert [t.id for t in schedule.due(now, busy=busy.__contains__, limit=limit)] == expected
+        free = [(d, i) for d, i in order if i not in busy]
+        assert schedule.next_due(busy=busy.__contains__) == (free[0][0] if free else None)
+        roll = rng.random()
+        if roll < 0.8 and expected:
+            schedule.done(rng.choice(expected), now)
+        elif roll < 0.81:
+            kept = rng.sample(ids, 200)
+            schedule.apply([target(i, S * rng.randint(1, 30)) for i in kept], {}, now)
+        elif roll < 0.815:
+            schedule.shift(S * rng.randint(-600, 600))
+        assert len(schedule._heap) <= 2 * len(schedule.targets) + 64 + 1, f"step {step}"
+
+
+def test_a_pass_of_the_schedule_looks_at_the_due_head_only() -> None:
+    """With 20,000 targets all overdue, asking for the first 4 due targets walks a handful of heap
+    entries, not the whole schedule: counted through the `busy` callback, called once per entry looked at."""
+    schedule = Schedule(jitter=0.0, rng=random.Random(1))
+    many = [target(f"t{i:05d}", 24 * H) for i in range(20_000)]
+    schedule.apply(many, {t.id: NOW + S * (20_000 - i) for i, t in enumerate(many)}, NOW)
+    later = NOW + 24 * H  # all overdue by then
+    looked: list[str] = []
+    in_flight = {"t19999", "t19998"}  # the two most overdue
+
+    def busy(target_id: str) -> bool:
+        looked.append(target_id)
+        return target_id in in_flight
+
+    assert [t.id for t in schedule.due(later, busy=busy, limit=4)] == ["t19997", "t19996", "t19995", "t19994"]
+    assert len(looked) == 6, "the 4 taken and the 2 in flight above them"
+    looked.clear()
+    assert schedule.next_due(busy=busy) == NOW + S * 3
+    assert len(looked) == 3
+
+
 def test_status_line_reads_like_a_sentence() -> None:
     due = datetime(2026, 5, 1, 14, 5, 9).astimezone()  # a local time, as the person reading it sees it
     assert status_line(targets=12, failing=1, next_due=due) == "12 targets, 1 failing, next check 14:05:09"

@@ -231,6 +231,9 @@ def test_the_check_status_failures_events_and_validators(store: Storage) -> None
     write(store, status="error", reason="down", failed=True, event=NewEvent("failing", "down"))
     state = store.checks.read_check(TARGET.id, recent_since=EVER, snapshots=2)
     assert (state.failures, state.failing, state.target.last_reason) == (2, True, "down")  # type: ignore[union-attr]
+    assert (store.archive.failing(2), store.archive.failing(3)) == ([TARGET.id], []), (
+        "the status line's count"
+    )
     assert state.sequences.next_event_id(TARGET.id, "recovered") == f"{TARGET.id}@recovered2"
     done = write(
         store,
@@ -241,6 +244,7 @@ def test_the_check_status_failures_events_and_validators(store: Storage) -> None
     assert done.event is not None and done.event.id == f"{TARGET.id}@recovered2"
     state = store.checks.read_check(TARGET.id, recent_since=EVER, snapshots=2)
     assert (state.failures, state.failing) == (0, False)
+    assert store.archive.failing(1) == []
     assert state.target and (state.target.etag, state.target.last_status) == ('"e1"', "unchanged")
     assert [e.kind for e in store.archive.events(target=TARGET.id)] == ["recovered", "failing"]
     write(store, status=None, version=NewVersion("technical\n", T0, technical=True))

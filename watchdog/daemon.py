@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import heapq
 import logging
 import os
 import queue
@@ -92,9 +93,6 @@ PUBLISH_REFRESH = 600.0  # refresh at least this often while checks run ("last c
 STUCK_AFTER = 1800.0
 STATUS_MIN_GAP = 1.0  # seconds between two STATUS= lines: a person reads them, not a graph
 MAX_IDLE = 300.0  # wake at least this often: the wall clock may have jumped
-# On a shared archive, due targets are claimed from up to this many times as many candidates as there are
-# free workers: candidates another node took meanwhile leave room for the next ones in the same round.
-CLAIM_BREADTH = 4
 # A change in (wall clock - boot-time clock) larger than this is a step of the wall clock, not drift: NTP
 # slews by at most 0.5 ms per second, i.e. 0.15 s over the longest sleep (MAX_IDLE).
 CLOCK_STEP = 2.0
@@ -129,6 +127,9 @@ class Schedule:
         self._gap = startup_gap
         self._targets: dict[str, Target] = {}
         self._due: dict[str, datetime] = {}
+        # (due time, id), a min-heap: a pass looks at the head only, O(due x log targets) rather than a sort
+        # of every target. An entry whose time `_due` no longer holds is stale: dropped when it surfaces.
+        self._heap: list[tuple[datetime, str]] = []
 
     @property
     def targets(self) -> tuple[Target, ...]:
@@ -136,6 +137,9 @@ class Schedule:
 
     def due_at(self, target_id: str) -> datetime | None:
         return self._due.get(target_id)
+
+    def target(self, target_id: str) -> Target | None:
+        return self._targets.get(target_id)
 
     def apply(
         self, targets: Sequence[Target], persisted: Mapping[str, datetime | None], now: datetime
@@ -160,6 +164,7 @@ class Schedule:
         self._targets = {t.id: t for t in targets}
         changed.update(self._spread(late, now))
         self._due.update(changed)
+        self._rebuild()
         return changed
 
     def done(self, target_id: str, now: datetime) -> datetime | None:
@@ -168,27 +173,56 @@ class Schedule:
         if target is None:
             return None
         due = now + target.interval * (1 + self._rng.uniform(0, self.jitter))
-        self._due[target_id] = due
+        self._set(target_id, due)
         return due
 
     def shift(self, step: timedelta) -> dict[str, datetime]:
         """The wall clock stepped by `step`: move every due time with it (returned, to be persisted)."""
         self._due = {target_id: due + step for target_id, due in self._due.items()}
+        self._rebuild()
         return dict(self._due)
 
-    def postpone(self, target_id: str, at: datetime) -> None:
-        """Another node checked the target, or is checking it: look at it again at `at` (not persisted: the
-        shared archive holds its due time)."""
-        if target_id in self._due:
-            self._due[target_id] = at
-
-    def due(self, now: datetime, *, busy: Callable[[str], bool]) -> list[Target]:
-        """Targets due by `now` and not in flight, longest overdue first (fair when workers are scarce)."""
-        ready = [(d, i) for i, d in self._due.items() if d <= now and not busy(i)]
-        return [self._targets[i] for _d, i in sorted(ready)]
+    def due(self, now: datetime, *, busy: Callable[[str], bool], limit: int | None = None) -> list[Target]:
+        """Targets due by `now` and not in flight, longest overdue first (fair when workers are scarce); the
+        first `limit` of them (None: all)."""
+        return [self._targets[i] for _d, i in self._head(limit, busy=busy, until=now)]
 
     def next_due(self, *, busy: Callable[[str], bool] = lambda _i: False) -> datetime | None:
-        return min((d for i, d in self._due.items() if not busy(i)), default=None)
+        head = self._head(1, busy=busy)
+        return head[0][0] if head else None
+
+    def _set(self, target_id: str, due: datetime) -> None:
+        self._due[target_id] = due
+        heapq.heappush(self._heap, (due, target_id))
+        if len(self._heap) > 2 * len(self._due) + 64:  # mostly stale entries: start afresh, O(targets)
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._heap = [(due, target_id) for target_id, due in self._due.items()]
+        heapq.heapify(self._heap)
+
+    def _head(
+        self, limit: int | None, *, busy: Callable[[str], bool], until: datetime | None = None
+    ) -> list[tuple[datetime, str]]:
+        """The first `limit` entries (None: all) due by `until` (None: any time) and not busy, in due order
+        (ties by id). Pops them and the busy ones above them, then puts them back: O(k log n) for k looked
+        at; stale entries met on the way are dropped for good."""
+        heap = self._heap
+        found: list[tuple[datetime, str]] = []
+        popped: list[tuple[datetime, str]] = []
+        seen: set[str] = set()
+        while heap and (limit is None or len(found) < limit) and (until is None or heap[0][0] <= until):
+            entry = heapq.heappop(heap)
+            due, target_id = entry
+            if self._due.get(target_id) != due or target_id in seen:
+                continue  # superseded by a later _set (or a duplicate of a live entry)
+            seen.add(target_id)
+            popped.append(entry)
+            if not busy(target_id):
+                found.append(entry)
+        for entry in popped:
+            heapq.heappush(heap, entry)
+        return found
 
     def _longest_wait(self, target: Target) -> timedelta:
         return target.interval * (1 + self.jitter)
@@ -467,6 +501,10 @@ class Daemon:
         self._next_renewal = float("-inf")
         self._next_news = float("-inf")
         self._news: int | None = None
+        # a shared archive: when to ask it for due targets next, and the targets it holds that this node's
+        # config has not
+        self._next_claim: datetime | None = None
+        self._foreign: set[str] = set()
         self._status = ""
         self._status_stale = True
         self._last_report = float("-inf")
@@ -535,11 +573,15 @@ class Daemon:
         # a shared archive's due times are every node's: only this node's clock moved, so only its view does
         if not self.store.leases.shared:
             self._persist(moved)
+        self._claim_by(None)
         self._status_stale = True
 
     def _adopt(self, targets: Sequence[Target]) -> None:
         persisted = {s.id: s.next_due_at for s in self.store.archive.target_states()}
         self._persist(self.schedule.apply(targets, persisted, self.clock_watch.now()))
+        # a shared archive may hold targets of other nodes' configs (or removed ones): never claimed here
+        self._foreign = set(persisted) - {t.id for t in targets}
+        self._claim_by(None)
         self._status_stale = True
 
     def _persist(self, due: Mapping[str, datetime]) -> None:
@@ -552,24 +594,39 @@ class Daemon:
         if free <= 0:
             return
         runtime = self.runtime
-        for target in self._claimed(self.schedule.due(self.clock_watch.now(), busy=self.workers.busy), free):
+        now = self.clock_watch.now()
+        if self.store.leases.shared:
+            due = self._claimed(now, free)
+        else:
+            due = self.schedule.due(now, busy=self.workers.busy, limit=free)
+        for target in due:
             # made here, on the loop thread: Fetchers' lazy cache is not meant for concurrent first use
             runtime.ctx.fetchers.for_target(target)
             job = partial(self._check, target, runtime.ctx)
             self.workers.start(target.id, "check", job, owner=runtime)
 
-    def _claimed(self, due: Sequence[Target], free: int) -> list[Target]:
-        """The due targets this node checks now: all it has room for, or, on an archive shared with other
-        nodes, those the archive leases to it; the others are looked at again when the archive says (their
-        new due time, or when another node's lease runs out)."""
-        leases = self.store.leases
-        if not leases.shared or not due:
-            return list(due[:free])
-        candidates = {t.id: t for t in due[: free * CLAIM_BREADTH]}
-        claim = leases.claim(list(candidates), self.clock_watch.now(), limit=free)
-        for target_id, at in claim.later.items():
-            self.schedule.postpone(target_id, at)
-        return [candidates[target_id] for target_id in claim.claimed]
+    def _claimed(self, now: datetime, free: int) -> list[Target]:
+        """An archive shared with other nodes is the schedule: the due targets it leases to this node, most
+        overdue first across all nodes. Asked again at once while it fills every free worker, else when
+        it says more may be due (the next due time; soon while another node holds due targets)."""
+        if self._next_claim is None or now < self._next_claim:
+            return []
+        skip = [*self.workers.keys("check"), *self._foreign]
+        claim = self.store.leases.claim_due(now, limit=free, skip=skip)
+        # nothing due at all: still ask now and then (a node may have started with new targets meanwhile)
+        self._next_claim = claim.retry_at or now + timedelta(seconds=MAX_IDLE)
+        mine = [target for i in claim.claimed if (target := self.schedule.target(i)) is not None]
+        if len(mine) < len(claim.claimed):  # another node's config has targets this one's has not
+            foreign = [i for i in claim.claimed if self.schedule.target(i) is None]
+            self.store.leases.release(foreign)
+            self._foreign.update(foreign)
+            self._next_claim = now
+        return mine
+
+    def _claim_by(self, at: datetime | None) -> None:
+        """Ask the shared archive for due targets no later than `at` (None: at once)."""
+        at = at or self.clock_watch.now()
+        self._next_claim = at if self._next_claim is None else min(self._next_claim, at)
 
     def _renew(self) -> None:
         """Keep this node's leases on the targets it is checking (a shared archive)."""
@@ -585,7 +642,8 @@ class Daemon:
         """A shared archive: what other nodes recorded is published here too (every node publishes the
         archive into its own storage dir), looked at every PUBLISH_MIN_GAP."""
         now = self.edges.monotonic()
-        if not self.store.leases.shared or now < self._next_news:
+        # a worker node (publish = false) publishes nothing: what others recorded is none of its business
+        if not self.store.leases.shared or not self._publishes() or now < self._next_news:
             return
         self._next_news = now + PUBLISH_MIN_GAP
         news = self.store.leases.news()
@@ -618,6 +676,7 @@ class Daemon:
         next_due = self.schedule.done(job.key, self.clock_watch.now())
         if next_due is not None:
             due[job.key] = next_due
+            self._claim_by(next_due)
         if job.error is not None:  # another node recorded the target first (ConflictError): no harm done
             log.warning("%s: this check is dropped: %s", job.key, job.error)
             return []
@@ -763,12 +822,10 @@ class Daemon:
         self._status_stale, self._last_report = False, now
         threshold = self.config.alerts.failure_threshold
         configured = {t.id for t in self.config.targets}
-        failing = sum(
-            1
-            for s in self.store.archive.target_states()
-            if s.id in configured and s.consecutive_failures >= threshold
-        )
-        text = status_line(targets=len(configured), failing=failing, next_due=self.schedule.next_due())
+        failing = len(configured.intersection(self.store.archive.failing(threshold)))
+        # a shared archive's due times are every node's: this node's next claim, not its own view of them
+        next_due = self._next_claim if self.store.leases.shared else self.schedule.next_due()
+        text = status_line(targets=len(configured), failing=failing, next_due=next_due)
         if text != self._status:
             self._status = text
             self.notifier.status(text)
@@ -778,15 +835,18 @@ class Daemon:
         now = self.edges.monotonic()
         moments = [now + MAX_IDLE]
         if self.workers.count("check") < self.config.daemon.max_workers:
-            next_due = self.schedule.next_due(busy=self.workers.busy)
+            if self.store.leases.shared:
+                next_due = self._next_claim
+            else:
+                next_due = self.schedule.next_due(busy=self.workers.busy)
             if next_due is not None:
                 moments.append(now + (next_due - self.clock_watch.now()).total_seconds())
         if self.notifier.watchdog_interval is not None:
             moments.append(self._next_ping)
-        if self.store.leases.shared:
+        if self.store.leases.shared and self._publishes():
             moments.append(self._next_news)
-            if self.workers.count("check"):
-                moments.append(self._next_renewal)
+        if self.store.leases.shared and self.workers.count("check"):
+            moments.append(self._next_renewal)
         if self._status_stale:
             moments.append(self._last_report + STATUS_MIN_GAP)
         moments += self._chore_moments()

@@ -517,6 +517,16 @@ class Claim:
     later: Mapping[str, datetime] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class DueClaim:
+    """The due targets a node of a shared archive leased in the archive's own order (`claimed`, most overdue
+    first), and when to ask again if it has room for more (`retry_at`: None, nothing is due until a node
+    changes a due time; the moment itself when more may be due now)."""
+
+    claimed: tuple[str, ...] = ()
+    retry_at: datetime | None = None
+
+
 # --------------------------------------------------------------------------- imports (watchdog/importers)
 
 ImportOutcome = Literal["version", "technical", "collapsed", "rejected"]

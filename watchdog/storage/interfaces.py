@@ -46,7 +46,7 @@ path or address and the problem in one line; NotFoundError for an unknown versio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -64,6 +64,7 @@ from watchdog.models import (
     CheckState,
     Claim,
     Delivery,
+    DueClaim,
     Event,
     ImportBatch,
     ImportLedgerEntry,
@@ -106,6 +107,10 @@ class ArchiveReader(Protocol):
         """Every target the archive knows (configured or not any more), by id."""
 
     def target_state(self, target_id: str) -> TargetState | None: ...
+
+    def failing(self, threshold: int) -> list[str]:
+        """The ids of the targets whose last `threshold` checks or more all failed (the daemon's status line
+        reads this every second: the failing few, not every target's row)."""
 
     def versions(self, target_id: str) -> list[Version]: ...
 
@@ -307,6 +312,12 @@ class Leases(Protocol):
     def claim(self, target_ids: Sequence[str], now: datetime, *, limit: int, due_only: bool = True) -> Claim:
         """Lease at most `limit` of the targets that are due by `now` (any of them: due_only False) and held
         by no other node; for the others, when to ask again."""
+
+    def claim_due(self, now: datetime, *, limit: int, skip: Collection[str] = ()) -> DueClaim:
+        """A shared archive is its own schedule: lease at most `limit` targets due by `now`, most overdue
+        first, held by no other live node and not in `skip` (this node's checks in flight, targets it does
+        not know); concurrent callers get different targets. One writer (SQLite) keeps its schedule in
+        the daemon and claims nothing here."""
 
     def news(self) -> int:
         """A number that grows whenever any node records a version, a change or an event: a node

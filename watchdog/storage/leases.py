@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
-from watchdog.models import Claim
+from watchdog.models import Claim, DueClaim
 
 
 def default_node() -> str:
@@ -32,6 +32,10 @@ class SoloLeases:
     def claim(self, target_ids: Sequence[str], now: datetime, *, limit: int, due_only: bool = True) -> Claim:
         del now, due_only  # the caller's own schedule said they are due
         return Claim(claimed=tuple(target_ids[:limit]))
+
+    def claim_due(self, now: datetime, *, limit: int, skip: Collection[str] = ()) -> DueClaim:
+        del now, limit, skip  # the daemon's own schedule is the only one: nothing is leased here
+        return DueClaim()
 
     def news(self) -> int:
         return 0  # nothing is recorded by any other process: this one publishes after its own checks

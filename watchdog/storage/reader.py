@@ -87,6 +87,10 @@ class SqlArchive(ABC):
         row = self._one("SELECT * FROM targets WHERE id = ?", (target_id,))
         return None if row is None else target_state(row)
 
+    def failing(self, threshold: int) -> list[str]:
+        rows = self._query("SELECT id FROM targets WHERE consecutive_failures >= ? ORDER BY id", (threshold,))
+        return [row["id"] for row in rows]
+
     def versions(self, target_id: str) -> list[Version]:
         # chain order is recording order: imported history comes before the live versions
         rows = self._query("SELECT * FROM versions WHERE target_id = ? ORDER BY chain_seq DESC", (target_id,))

@@ -47,10 +47,14 @@ class PostgresChecks:
     def sync_targets(self, targets: Sequence[Target]) -> None:
         if not targets:
             return
-        with self._db.transaction() as session:
-            # in id order: two nodes syncing the same targets lock their rows in the same order (no deadlock)
-            rows = sorted((t.id, t.name, t.url) for t in targets)
-            session.many(_REGISTER, rows)
+        # only the rows that are new or whose name or URL changed: an upsert locks every row it meets, and a
+        # node (re)starting beside running ones would hold up their writes to all targets until it commits
+        known = {(r["id"], r["name"], r["url"]) for r in self._db.query("SELECT id, name, url FROM targets")}
+        # in id order: two nodes syncing the same targets lock their rows in the same order (no deadlock)
+        rows = sorted({(t.id, t.name, t.url) for t in targets} - known)
+        if rows:
+            with self._db.transaction() as session:
+                session.many(_REGISTER, rows)
 
     def set_next_due(self, due: Mapping[str, datetime]) -> None:
         """The next due times, each releasing this node's lease on its target (a check ended). A target
