@@ -44,14 +44,9 @@ def build(directory: Path) -> Path:
 
 
 def run(handler: Callable[[argparse.Namespace], int], config: Path, *argv: str) -> tuple[int, str]:
-    """A command's handler, parsed as the CLI parses it (the configure function of commands.py)."""
-    parser = argparse.ArgumentParser()
-    if handler is commands.cmd_export:
-        commands.configure_export(parser)
-    if handler is commands.cmd_verify:
-        commands.configure_verify(parser)
-    args = parser.parse_args(list(argv))
-    args.config = str(config)
+    """A command's handler, with its arguments parsed by the CLI's parser."""
+    command = {commands.cmd_export: "export", commands.cmd_verify: "verify"}[handler]
+    args = watchdog_cli.build_parser().parse_args(["--config", str(config), command, *argv])
     out = io.StringIO()
     with redirect_stdout(out):
         code = handler(args)

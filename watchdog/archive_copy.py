@@ -29,15 +29,6 @@ EXIT_OK, EXIT_FAILED = 0, 1
 BAR = 30  # characters
 
 
-def configure_copy_archive(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument(
-        "--to",
-        required=True,
-        metavar="URL",
-        help="postgresql://user@host/database, or a storage dir (SQLite) to copy the archive into",
-    )
-
-
 def cmd_copy_archive(args: argparse.Namespace) -> int:
     config = load_config(resolve_config_path(args.config))
     destination = destination_config(config, args.to, environ=os.environ)

@@ -11,21 +11,26 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from watchdog import __version__
-from watchdog.archive_copy import cmd_copy_archive, configure_copy_archive
 from watchdog.config import Config, check_channels, load_config, resolve_config_path
-from watchdog.daemon import cmd_run, configure_run
-from watchdog.doctor import Diagnosis, diagnose
-from watchdog.errors import ConfigError, FetchError, NotFoundError, QueryError, UsageError, WatchdogError
+from watchdog.deferred import deferred
+from watchdog.errors import (
+    AnchorError,
+    ConfigError,
+    FetchError,
+    NotFoundError,
+    QueryError,
+    UsageError,
+    WatchdogError,
+)
 from watchdog.follow import with_followed
-from watchdog.importers.history import ChangeIds, Source, Tally, run_import
-from watchdog.importers.ota import GitRepository, OtaSource
-from watchdog.importers.wayback import WaybackSource
+from watchdog.logs import setup_logging
 from watchdog.models import (
     SOURCE_NAMES,
     Capture,
@@ -37,15 +42,41 @@ from watchdog.models import (
     Version,
     iso,
 )
-from watchdog.notify import channel_health
-from watchdog.pipeline import Context, Fetchers, describe_change
-from watchdog.publish import commands as publish_commands
-from watchdog.publish.evidence import AnchorError
-from watchdog.reextract import capture_of
 from watchdog.storage import open_store
 from watchdog.storage.interfaces import ArchiveReader, Storage
 from watchdog.storage.search import MAX_RESULTS
-from watchdog.trace import Trace, trace
+
+# The modules of the commands other than the one that runs, and of the stages it may not reach, are loaded
+# when first used (watchdog/deferred.py): `check` loads neither the daemon, nor the importers, nor
+# publishing before its first request.
+if TYPE_CHECKING:
+    from watchdog import archive_copy, chores, daemon, demo, diff, doctor, notify, pipeline, publish
+    from watchdog import reextract as reextracting
+    from watchdog import trace as tracing
+    from watchdog.importers import history, ota, wayback
+    from watchdog.publish import commands as publish_commands
+    from watchdog.render import html as render_html
+    from watchdog.render import markdown as render_markdown
+    from watchdog.render import text as render_text
+else:
+    archive_copy = deferred("watchdog.archive_copy")
+    chores = deferred("watchdog.chores")
+    daemon = deferred("watchdog.daemon")
+    demo = deferred("watchdog.demo")
+    doctor = deferred("watchdog.doctor")
+    diff = deferred("watchdog.diff")
+    history = deferred("watchdog.importers.history")
+    notify = deferred("watchdog.notify")
+    ota = deferred("watchdog.importers.ota")
+    pipeline = deferred("watchdog.pipeline")
+    publish = deferred("watchdog.publish")
+    publish_commands = deferred("watchdog.publish.commands")
+    reextracting = deferred("watchdog.reextract")
+    render_html = deferred("watchdog.render.html")
+    render_markdown = deferred("watchdog.render.markdown")
+    render_text = deferred("watchdog.render.text")
+    tracing = deferred("watchdog.trace")
+    wayback = deferred("watchdog.importers.wayback")
 
 log = logging.getLogger("watchdog")
 
@@ -119,6 +150,55 @@ def _configure_reextract(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("target_id", metavar="TARGET_ID")
 
 
+def _configure_serve(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    sub.add_argument("--port", type=_port, default=8080, help="port (default: 8080; 0: any free port)")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from exc
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range (0-65535): {port}")
+    return port
+
+
+def _configure_export_site(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("directory", metavar="DIR", help="where to write the site (created if missing)")
+
+
+def _configure_export(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--format", choices=("jsonl",), default="jsonl", help="jsonl: one JSON object per line")
+    sub.add_argument("--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    sub.add_argument("--with-text", action="store_true", help="include each version's full text")
+    sub.add_argument(
+        "--chain-heads",
+        metavar="FILE",
+        help="write each target's last record hash and record count to FILE (keep it: `verify --against "
+        "FILE` later detects a rewritten, trimmed or deleted chain); alone, nothing else is exported",
+    )
+
+
+def _configure_verify(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--against",
+        metavar="FILE",
+        help="also check the archive against chain heads kept earlier (`export --chain-heads`, or a copy of "
+        "feeds/chain-heads.json): every chain must still be there, whole, with the same records",
+    )
+
+
+def _configure_copy_archive(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="postgresql://user@host/database, or a storage dir (SQLite) to copy the archive into",
+    )
+
+
 def _configure_notify(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("action", choices=("test",), help="test: send a test message to every channel")
 
@@ -173,15 +253,13 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from watchdog.pipeline import Context, Fetchers, run_cycle, shared_host_turns
-
     config = _config(args)
     targets = _select_targets(config, args.target_ids)
     with _open_store(config, writer=True) as store:
-        fetchers = Fetchers(config, host_turns=shared_host_turns(store))
+        fetchers = pipeline.Fetchers(config, host_turns=pipeline.shared_host_turns(store))
         try:
-            ctx = Context(config=config, store=store, fetchers=fetchers, sleep=_real_sleep)
-            outcomes = run_cycle(targets, ctx)
+            ctx = pipeline.Context(config=config, store=store, fetchers=fetchers, sleep=_real_sleep)
+            outcomes = pipeline.run_cycle(targets, ctx)
         finally:
             fetchers.close()
         _print_outcomes(outcomes, as_json=args.json)  # the results stand even if publishing fails next
@@ -190,16 +268,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _real_sleep(seconds: float) -> None:
-    import time
-
     time.sleep(seconds)
 
 
 def _after_cycle(config: Config, store: Storage) -> None:
     """Feeds and the static site are refreshed after each cycle."""
-    from watchdog.publish import after_cycle
-
-    after_cycle(config, store)
+    publish.after_cycle(config, store)
 
 
 def _select_targets(config: Config, ids: Sequence[str]) -> list[Target]:
@@ -293,7 +367,7 @@ def _print_channels(config: Config) -> None:
     if not config.channels:
         return
     with _open_store(config, writer=False) as store:
-        health = channel_health(config.channels, store.outbox.all_pending())
+        health = notify.channel_health(config.channels, store.outbox.all_pending())
     rows = [["CHANNEL", "STATE", "OWED", "UNCONFIRMED", "NEXT TRY", "REASON"]]
     for h in health:
         due = _when(h.next_attempt_at) if h.owed else "-"
@@ -397,16 +471,16 @@ def cmd_changes(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    # imported here: render.html loads Jinja2, which only this command and publishing need
-    from watchdog.diff import diff_texts
-    from watchdog.render import html, markdown, text
-
     config = _config(args)
     with _open_store(config, writer=False) as store:
         before = store.archive.version_text(args.version_a)
         after = store.archive.version_text(args.version_b)
-    renderers = {"text": text.full_diff, "md": markdown.full_diff, "html": html.full_diff}
-    _out().write(renderers[args.format](diff_texts(before, after)))
+    renderers = {
+        "text": render_text.full_diff,
+        "md": render_markdown.full_diff,
+        "html": render_html.full_diff,
+    }
+    _out().write(renderers[args.format](diff.diff_texts(before, after)))
     return EXIT_OK
 
 
@@ -425,39 +499,32 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_reextract(args: argparse.Namespace) -> int:
-    from watchdog.reextract import reextract
-
     config = _config(args)
     target = config.target(args.target_id)
     if target is None:
         raise UsageError(f"unknown target {args.target_id!r}")
     with _open_store(config, writer=True) as store:
-        report = reextract(target, config, store)
+        report = reextracting.reextract(target, config, store)
         _after_cycle(config, store)
     print(report, file=_out())
     return EXIT_OK
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
-    from watchdog.notify import Notifier
-
     config = _config(args)
     if not config.channels:
         print("no [[channels]] configured", file=_out())
         return EXIT_USAGE
-    results = Notifier(config.channels).test()
+    results = notify.Notifier(config.channels).test()
     for label, error in results:
         print(f"{label}: {'ok' if error is None else 'FAILED: ' + error}", file=_out())
     return EXIT_FAILED if any(error for _, error in results) else EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from watchdog.demo import run_demo
-    from watchdog.logs import setup_logging
-
     if not args.verbose:
         setup_logging(-1)  # the demo tells its own story on stdout; keep routine log lines out of it
-    return run_demo(out=_out())
+    return demo.run_demo(out=_out())
 
 
 def _configure_deliver(sub: argparse.ArgumentParser) -> None:
@@ -466,15 +533,12 @@ def _configure_deliver(sub: argparse.ArgumentParser) -> None:
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
-    from watchdog.chores import expected_parent
-    from watchdog.pipeline import Context, Fetchers, deliver
-
     config = _config(args)
-    holder = expected_parent() if args.under_daemon else None
+    holder = chores.expected_parent() if args.under_daemon else None
     with open_store(config, writer=True, lock_held_by=holder) as store:
-        ctx = Context(config=config, store=store, fetchers=Fetchers(config))
-        deliver(ctx)
-        health = channel_health(config.channels, store.outbox.all_pending())
+        ctx = pipeline.Context(config=config, store=store, fetchers=pipeline.Fetchers(config))
+        pipeline.deliver(ctx)
+        health = notify.channel_health(config.channels, store.outbox.all_pending())
     in_brief = sum(h.in_brief for h in health)
     owed, unconfirmed = sum(h.owed for h in health) - in_brief, sum(h.unconfirmed for h in health)
     if owed:
@@ -501,8 +565,6 @@ def _configure_doctor(sub: argparse.ArgumentParser) -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Why a target fails and, when its selectors no longer match, selectors that would read it again."""
-    from watchdog.pipeline import extract_and_validate
-
     config = _config(args)
     target = config.target(args.target_id)
     if target is None:
@@ -511,10 +573,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         current = store.archive.current_version(target.id)
         reference = store.archive.version_text(current.id) if current else None
         capture, source = _doctor_capture(config, target, store.archive, offline=args.offline)
-    rejection, _ = extract_and_validate(
+    rejection, _ = pipeline.extract_and_validate(
         target, config, capture, previous_length=current.length if current else None
     )
-    diagnosis = diagnose(
+    diagnosis = doctor.diagnose(
         target,
         capture,
         source=source,
@@ -526,7 +588,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if diagnosis.status == "ok" else EXIT_FAILED
 
 
-def _print_diagnosis(diagnosis: Diagnosis, *, as_json: bool) -> None:
+def _print_diagnosis(diagnosis: doctor.Diagnosis, *, as_json: bool) -> None:
     if as_json:
         _print_json_lines([diagnosis.to_dict()])
     else:
@@ -537,11 +599,9 @@ def _doctor_capture(
     config: Config, target: Target, store: ArchiveReader, *, offline: bool
 ) -> tuple[Capture, str]:
     """The page fetched now or, offline or when the fetch fails, the last rejected snapshot."""
-    from watchdog.pipeline import Fetchers
-
     problem = "--offline"
     if not offline:
-        fetchers = Fetchers(config)
+        fetchers = pipeline.Fetchers(config)
         try:
             fetched = fetchers.for_target(target).fetch(target)
             if isinstance(fetched, Capture):
@@ -555,7 +615,7 @@ def _doctor_capture(
     if not rejected:
         raise NotFoundError(f"{target.id}: {problem}, and no rejected snapshot is stored to examine")
     snapshot = rejected[0]
-    capture = capture_of(store, snapshot)
+    capture = reextracting.capture_of(store, snapshot)
     return capture, f"the last rejected snapshot ({iso(snapshot.fetched_at)}; {problem})"
 
 
@@ -623,8 +683,8 @@ def _import_target(config: Config, target_id: str) -> Target:
 def cmd_import_ota(args: argparse.Namespace) -> int:
     config = _config(args)
     target = _import_target(config, args.target)
-    with _open_store(config, writer=True) as store, GitRepository(Path(args.repository)) as repository:
-        source = OtaSource(repository, args.document, target, config)
+    with _open_store(config, writer=True) as store, ota.GitRepository(Path(args.repository)) as repository:
+        source = ota.OtaSource(repository, args.document, target, config)
         _import(config, store, source, target, as_json=args.json)
     return EXIT_OK
 
@@ -632,12 +692,12 @@ def cmd_import_ota(args: argparse.Namespace) -> int:
 def cmd_import_wayback(args: argparse.Namespace) -> int:
     config = _config(args)
     target = _import_target(config, args.target)
-    fetchers = Fetchers(config)
+    fetchers = pipeline.Fetchers(config)
     try:
         with _open_store(config, writer=True) as store:
             imported = [v for v in store.archive.versions(target.id) if v.source != "live"]
             last = imported[0] if imported and imported[0].source == "wayback" else None
-            source = WaybackSource(
+            source = wayback.WaybackSource(
                 target,
                 config,
                 fetchers.for_target_kind("http"),
@@ -652,12 +712,14 @@ def cmd_import_wayback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _import(config: Config, store: Storage, source: Source, target: Target, *, as_json: bool) -> Tally:
+def _import(
+    config: Config, store: Storage, source: history.Source, target: Target, *, as_json: bool
+) -> history.Tally:
     """Run an import (nothing is pushed to any channel), report it, then refresh feeds and site."""
-    ctx = Context(config=config, store=store, fetchers=Fetchers(config))
+    ctx = pipeline.Context(config=config, store=store, fetchers=pipeline.Fetchers(config))
 
-    def describe(before: str, after: str, ids: ChangeIds) -> NewChange:
-        return describe_change(
+    def describe(before: str, after: str, ids: history.ChangeIds) -> NewChange:
+        return pipeline.describe_change(
             target,
             ctx,
             before,
@@ -670,7 +732,9 @@ def _import(config: Config, store: Storage, source: Source, target: Target, *, a
         )
 
     progress = _ImportProgress(target.id, source.name, as_json=as_json)
-    tally = run_import(source, target, store, describe=describe, progress=progress, at=datetime.now(UTC))
+    tally = history.run_import(
+        source, target, store, describe=describe, progress=progress, at=datetime.now(UTC)
+    )
     progress.finish(tally)
     _after_cycle(config, store)
     return tally
@@ -694,7 +758,7 @@ class _ImportProgress:
         sys.stderr.write(f"\r{self._target} [{bar}] {done}/{total} {ref[:14]} {outcome:<10}")
         sys.stderr.flush()
 
-    def finish(self, tally: Tally) -> None:
+    def finish(self, tally: history.Tally) -> None:
         counts = tally.to_dict()
         if not self._bar:
             _print_json_lines([{"event": "done", "target": self._target, "source": self._source, **counts}])
@@ -755,7 +819,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     with _open_store(config, writer=False) as store:
         if store.archive.target_state(args.target_id) is None:
             raise NotFoundError(f"unknown target {args.target_id!r} (or nothing archived for it yet)")
-        life = trace(store.archive, args.target_id, args.text)
+        life = tracing.trace(store.archive, args.target_id, args.text)
     if args.json:
         _print_json_lines([event.to_dict() for event in life.events])
         return EXIT_OK
@@ -763,7 +827,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_trace(life: Trace) -> None:
+def _print_trace(life: tracing.Trace) -> None:
     if not life.exact:
         print(f"no sentence is exactly that; the nearest: {life.sentence}", file=_out())
     for event in life.events:
@@ -772,7 +836,11 @@ def _print_trace(life: Trace) -> None:
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
     "check": ("one cycle over all (or the named) targets, then exit", _configure_check, cmd_check),
-    "run": ("the daemon: check each target on its interval until SIGTERM", configure_run, cmd_run),
+    "run": (
+        "the daemon: check each target on its interval until SIGTERM",
+        _no_arguments,
+        lambda args: daemon.cmd_run(args),
+    ),
     "targets": ("each target with its last check, last change and state", _json_flag, cmd_targets),
     "status": ("like targets, plus next due time; exit 1 when any target is failing", _json_flag, cmd_status),
     "history": ("a target's versions, newest first", _configure_history, cmd_history),
@@ -788,28 +856,28 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "notify": ("send a test message to every channel", _configure_notify, cmd_notify),
     "serve": (
         "read-only web view of the archive and the feeds",
-        publish_commands.configure_serve,
-        publish_commands.cmd_serve,
+        _configure_serve,
+        lambda args: publish_commands.cmd_serve(args),
     ),
     "export-site": (
         "write the static HTML archive (with its feeds) to DIR",
-        publish_commands.configure_export_site,
-        publish_commands.cmd_export_site,
+        _configure_export_site,
+        lambda args: publish_commands.cmd_export_site(args),
     ),
     "export": (
         "every version and change, with hashes and provenance (JSON lines)",
-        publish_commands.configure_export,
-        publish_commands.cmd_export,
+        _configure_export,
+        lambda args: publish_commands.cmd_export(args),
     ),
     "verify": (
         "recompute every hash and the hash chain; exit 1 on any mismatch",
-        publish_commands.configure_verify,
-        publish_commands.cmd_verify,
+        _configure_verify,
+        lambda args: publish_commands.cmd_verify(args),
     ),
     "copy-archive": (
         "copy the whole archive (ids, hashes, chains, outbox) to another store, e.g. postgresql://...",
-        configure_copy_archive,
-        cmd_copy_archive,
+        _configure_copy_archive,
+        lambda args: archive_copy.cmd_copy_archive(args),
     ),
     "deliver": (
         "send the alerts still owed to the channels (check and run do this themselves)",
@@ -853,8 +921,6 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from watchdog.logs import setup_logging
-
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(-1 if args.quiet else args.verbose)

@@ -20,14 +20,23 @@ from datetime import timedelta
 from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from watchdog import __version__
+from watchdog.deferred import deferred
 from watchdog.errors import ConfigError, ConfigProblem
 from watchdog.models import Channel, FetchSettings, SelectorSet, Target, Topic
-from watchdog.notify import channel_key, redact, unusable_channels
 from watchdog.storage.address import redacted_url
+
+# Loaded when first used (watchdog/deferred.py): channels' keys and labels need notify (without its
+# rendering), topics of the config file's own need the classifier; a config without them loads neither.
+if TYPE_CHECKING:
+    from watchdog import classify as classifier
+    from watchdog import notify as notify_stage
+else:
+    classifier = deferred("watchdog.classify")
+    notify_stage = deferred("watchdog.notify")
 
 ENV_CONFIG = "POLICY_WATCHDOG_CONFIG"
 SYSTEM_CONFIG = Path("/etc/policy-watchdog/watchdog.toml")
@@ -198,7 +207,9 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
     bundled = config_path.resolve() == (bundled_config_dir() / "watchdog.toml").resolve()
     reader = _Reader(str(config_path), env)
     raw = reader.read_toml(config_path)
-    bundled_topics = _Reader(str(bundled_config_dir() / "topics.toml"), env)
+    # The bundled topics' patterns are compiled by the test suite (tests/test_startup.py), not by every
+    # command that loads a config; a config's own patterns are compiled here (a bad one: exit 2).
+    bundled_topics = _Reader(str(bundled_config_dir() / "topics.toml"), env, compile_patterns=False)
     topics = bundled_topics.topics(
         bundled_topics.read_toml(bundled_config_dir() / "topics.toml").get("topics", [])
     )
@@ -206,7 +217,7 @@ def load_config(path: Path | str | None = None, *, environ: Mapping[str, str] | 
     problems = bundled_topics.problems + reader.problems
     if problems or config is None:
         raise ConfigError(problems)
-    _check_topics(config)
+    _check_topics(config, topics)
     return config
 
 
@@ -215,25 +226,27 @@ def check_channels(config: Config) -> None:
     load); raise ConfigError naming each channel it cannot use."""
     problems = [
         ConfigProblem(config.source, f"channels[{index}].url", reason)
-        for index, reason in unusable_channels(config.channels)
+        for index, reason in notify_stage.unusable_channels(config.channels)
     ]
     if problems:
         raise ConfigError(problems)
 
 
-def _check_topics(config: Config) -> None:
-    """Compile the merged topics once now, so a pattern that matches empty text fails `config check`."""
-    from watchdog.classify import compile_topics  # raises ConfigError naming topics.<id>.patterns[i]
-
-    compile_topics(config.topics, source=config.source)
+def _check_topics(config: Config, bundled: tuple[Topic, ...]) -> None:
+    """Compile the config's own topics now (those that are not the bundled ones, unchanged), so a pattern
+    that matches empty text fails `config check`; raises ConfigError naming topics.<id>.patterns[i]."""
+    own = [topic for topic in config.topics if topic not in bundled]
+    if own:
+        classifier.compile_topics(own, source=config.source)
 
 
 class _Reader:
     """Walks the TOML tree, converting values and collecting problems with their file and key."""
 
-    def __init__(self, file: str, environ: Mapping[str, str]) -> None:
+    def __init__(self, file: str, environ: Mapping[str, str], *, compile_patterns: bool = True) -> None:
         self.file = file
         self.environ = environ
+        self.compile_patterns = compile_patterns
         self.problems: list[ConfigProblem] = []
 
     def problem(self, key: str, message: str) -> None:
@@ -576,7 +589,8 @@ class _Reader:
         if text is None:
             return None
         try:
-            re.compile(text, re.IGNORECASE)
+            if self.compile_patterns:
+                re.compile(text, re.IGNORECASE)
         except re.error as exc:
             self.problem(key, f"invalid regular expression {text!r}: {exc}")
             return None
@@ -768,7 +782,14 @@ class _Reader:
         )
         if url is None or tags is None or notify is None or ("digest" in table and digest is None):
             return None
-        return Channel(channel_key(template), url, redact(url), tags, cast(Any, notify), cast(Any, digest))
+        return Channel(
+            notify_stage.channel_key(template),
+            url,
+            notify_stage.redact(url),
+            tags,
+            cast(Any, notify),
+            cast(Any, digest),
+        )
 
     def channel_url(self, key: str, template: str, base: Path) -> str | None:
         url = self.expand(key, template)

@@ -69,7 +69,6 @@ __all__ = [
     "Wakeup",
     "Workers",
     "cmd_run",
-    "configure_run",
     "run_daemon",
     "status_line",
 ]
@@ -994,11 +993,6 @@ def run_daemon(
             if store is not None:
                 store.close()
             wakeup.close()
-
-
-def configure_run(sub: argparse.ArgumentParser) -> None:
-    """`run` takes no options: everything is in the config file (`[daemon]`, per-target `interval`)."""
-    del sub
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -94,6 +94,10 @@ class QueryError(WatchdogError):
     pass
 
 
+class AnchorError(WatchdogError):
+    """A chain-heads file that cannot be read (not JSON, not this format)."""
+
+
 class ImportSourceError(WatchdogError):
     pass
 

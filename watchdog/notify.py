@@ -38,10 +38,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from watchdog.digest import DIGEST_KINDS, brief, period_of
+from watchdog.deferred import deferred
 from watchdog.errors import ChannelUnusable, DeliveryError, DeliveryUncertain
 from watchdog.models import (
     Alert,
@@ -55,9 +55,18 @@ from watchdog.models import (
     message_to_json,
 )
 from watchdog.patterns import lazy
-from watchdog.render.compose import largest
-from watchdog.render.services import ServiceFacts, shape_for, write
 from watchdog.storage.interfaces import Outbox
+
+# Rendering and digests are loaded when a message is first written or grouped (watchdog/deferred.py): the
+# config reads channels' keys and redacted labels from here, and a cycle with nothing owed sends nothing.
+if TYPE_CHECKING:
+    from watchdog import digest
+    from watchdog.render import compose
+    from watchdog.render import services as render_services
+else:
+    compose = deferred("watchdog.render.compose")
+    digest = deferred("watchdog.digest")
+    render_services = deferred("watchdog.render.services")
 
 log = logging.getLogger(__name__)
 
@@ -554,12 +563,12 @@ def _schemes(service: Any) -> tuple[str, ...]:
     return tuple(str(v).lower() for v in found)
 
 
-def _facts(service: Any) -> ServiceFacts:
+def _facts(service: Any) -> render_services.ServiceFacts:
     """What render needs to know about a service: what it renders, its title field, attachments."""
     formats = _formats(service)
     resolved = {_format_name(service.resolve_format(f)) for f in formats}
     forced = resolved.pop() if len(formats) > 1 and len(resolved) == 1 else None  # a ?format= in the URL
-    return ServiceFacts(
+    return render_services.ServiceFacts(
         schemes=_schemes(service),
         formats=formats,
         forced=forced,
@@ -571,14 +580,14 @@ def _facts(service: Any) -> ServiceFacts:
 def _shape(service: Any, alert: Alert) -> _Message:
     """The message one service gets: rendered from the alert's format-neutral message for what the
     service renders (watchdog.render.services), cut to its limits with the archive link kept."""
-    shape = shape_for(_facts(service))
+    shape = render_services.shape_for(_facts(service))
     target = _format_name(service.resolve_format(shape.declare))
     fits = _fits(service, source=shape.declare, target=target)
     notify_type = _NOTIFY_TYPES.get(alert.kind, "info")
     if alert.message is None:  # queued by an earlier release: its own text, cut at a line
         body = _legacy_body(alert, fits)
         return _Message(alert.title, body, "text", notify_type, None, None)
-    written = write(
+    written = render_services.write(
         message_from_json(alert.message),
         shape,
         fits=fits,
@@ -616,7 +625,7 @@ def _legacy_body(alert: Alert, fits: Callable[[str], bool]) -> str:
         return body
     pointer = "\n" + POINTER.format(event_id=alert.event_id)
     lines = body.splitlines(keepends=True)
-    count = largest(len(lines), lambda n: fits("".join(lines[:n]).rstrip() + pointer))
+    count = compose.largest(len(lines), lambda n: fits("".join(lines[:n]).rstrip() + pointer))
     return ("".join(lines[:count]).rstrip() + pointer) if count else pointer.strip()
 
 
@@ -723,7 +732,7 @@ class _Pass:
             if row.uncertain_sends >= MAX_UNCERTAIN_SENDS:
                 self.tally.count("unconfirmed")  # its brief went unanswered twice: settled for good
             else:
-                periods.setdefault(period_of(row.created_at, channel.digest), []).append(row)
+                periods.setdefault(digest.period_of(row.created_at, channel.digest), []).append(row)
         for (start, end), group in sorted(periods.items()):
             if channel.key in self.tally.held:
                 self.tally.count("skipped", len(group))
@@ -745,7 +754,7 @@ class _Pass:
         for all of them at once; a refusal is retried in the pass, then the whole brief backs off."""
         assert channel.digest is not None
         now = self.now
-        message = brief(channel.digest, start, end, [row.alert for row in group], channel=channel.key)
+        message = digest.brief(channel.digest, start, end, [row.alert for row in group], channel=channel.key)
         alert = Alert(
             event_id=message.event_id,
             kind="digest",
@@ -827,7 +836,7 @@ class _Pass:
 
 def _summed_up(delivery: Delivery, channel: Channel) -> bool:
     """A change row owed to a digest channel: it waits for its period's brief."""
-    return channel.digest is not None and delivery.alert.kind in DIGEST_KINDS
+    return channel.digest is not None and delivery.alert.kind in digest.DIGEST_KINDS
 
 
 def _deliver_one(
@@ -1055,5 +1064,5 @@ def _due_at(delivery: Delivery, channel: Channel) -> datetime | None:
     if not _summed_up(delivery, channel):
         return delivery.next_attempt_at
     assert channel.digest is not None
-    end = period_of(delivery.created_at, channel.digest)[1]
+    end = digest.period_of(delivery.created_at, channel.digest)[1]
     return max(end, delivery.next_attempt_at) if delivery.next_attempt_at else end

@@ -22,21 +22,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from watchdog.classify import CompiledTopics, classify, compile_topics
 from watchdog.config import Config, config_fingerprint
-from watchdog.doctor import advice as selector_advice
+from watchdog.deferred import deferred
 from watchdog.errors import ExtractError, FetchError, OversizeError, StorageError
 from watchdog.extract import LinkWatch, text_hash
 from watchdog.fastread import PageReading, read_page
-from watchdog.fetchers.auto import AutoFetcher
 from watchdog.fetchers.base import Fetcher
-from watchdog.fetchers.browser import BrowserFetcher
 from watchdog.fetchers.http import HostLimiter, HostTurns, HttpFetcher
 from watchdog.follow import follow_new_items
-from watchdog.kinds import change_kind, correction_text, flap_note, same_meaning
-from watchdog.links import link_changes, link_evidence, with_evidence
 from watchdog.models import (
     Alert,
     Capture,
@@ -65,14 +60,32 @@ from watchdog.models import (
     Version,
     message_to_json,
 )
-from watchdog.newsfeed import extract_feed
-from watchdog.notify import DeliveryReport, Notifier, deliver_pending, route
-from watchdog.publish.archive import DiffCache, diff_cache_dir
-from watchdog.readings import Entry, ReadingCache, readings_dir
-from watchdog.render.compose import compose, summary
 from watchdog.storage.chain import sha256
 from watchdog.storage.interfaces import Storage
 from watchdog.validate import DEFAULT_SIGNATURES, BlockSignature, validate
+
+# The stages a check reaches only when a page changed, a feed or a browser is configured, or after the
+# cycle's requests (delivery) are loaded when first used (watchdog/deferred.py): what an unchanged cycle
+# never needs costs it nothing, and no stage delays the first request.
+if TYPE_CHECKING:
+    from watchdog import classify as classifier
+    from watchdog import doctor, kinds, links, newsfeed, notify
+    from watchdog import readings as page_readings
+    from watchdog.fetchers import auto, browser
+    from watchdog.publish import archive as publish_archive
+    from watchdog.render import compose as render_compose
+else:
+    auto = deferred("watchdog.fetchers.auto")
+    browser = deferred("watchdog.fetchers.browser")
+    classifier = deferred("watchdog.classify")
+    doctor = deferred("watchdog.doctor")
+    kinds = deferred("watchdog.kinds")
+    links = deferred("watchdog.links")
+    newsfeed = deferred("watchdog.newsfeed")
+    notify = deferred("watchdog.notify")
+    page_readings = deferred("watchdog.readings")
+    publish_archive = deferred("watchdog.publish.archive")
+    render_compose = deferred("watchdog.render.compose")
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +132,13 @@ class Fetchers:
                 settings=self._config.fetch, clock=self._clock, host_limiter=self.host_limiter, **options
             )
         if kind == "browser":
-            return BrowserFetcher(
+            return browser.BrowserFetcher(
                 settings=self._config.fetch,
                 clock=self._clock,
                 host_limiter=self.host_limiter,
                 render_timeout=self._config.fetch.timeout,  # the same patience as for a plain response
             )
-        return AutoFetcher(http=self.for_target_kind("http"), browser=self.for_target_kind("browser"))
+        return auto.AutoFetcher(http=self.for_target_kind("http"), browser=self.for_target_kind("browser"))
 
     def for_target_kind(self, kind: str) -> Fetcher:
         if kind not in self._made:
@@ -145,22 +158,22 @@ class Context:
     config: Config
     store: Storage
     fetchers: Fetchers
-    notifier: Notifier | None = None
+    notifier: notify.Notifier | None = None
     clock: Clock = utc_now
     sleep: Sleep = field(default=lambda seconds: None)
-    _topics: CompiledTopics | None = None
-    _readings: ReadingCache | None = None
+    _topics: classifier.CompiledTopics | None = None
+    _readings: page_readings.ReadingCache | None = None
 
     @property
-    def topics(self) -> CompiledTopics:
+    def topics(self) -> classifier.CompiledTopics:
         if self._topics is None:
-            self._topics = compile_topics(self.config.topics)
+            self._topics = classifier.compile_topics(self.config.topics)
         return self._topics
 
     @property
-    def readings(self) -> ReadingCache:
+    def readings(self) -> page_readings.ReadingCache:
         if self._readings is None:
-            self._readings = ReadingCache(readings_dir(self.config.storage_dir))
+            self._readings = page_readings.ReadingCache(page_readings.readings_dir(self.config.storage_dir))
         return self._readings
 
 
@@ -275,7 +288,7 @@ def _remember(ctx: Context, target: Target, reading: PageReading | None, documen
         return
     fingerprints = reading.fingerprints((document.alternative or 0) + 1)
     if fingerprints is not None:
-        ctx.readings.add(target, Entry(fingerprints, document.text_hash, document.capture_hash))
+        ctx.readings.add(target, page_readings.Entry(fingerprints, document.text_hash, document.capture_hash))
 
 
 # --------------------------------------------------------------------------- fetch / extract / validate
@@ -434,7 +447,7 @@ def read_capture(target: Target, capture: Capture, reading: PageReading | None =
     """The text of a capture as the target reads it: a feed's items, or a page through its selector sets
     (with the fast reader where it applies: the same text as beautifulsoup4's, see watchdog.fastread)."""
     if target.kind == "feed":
-        return extract_feed(capture.body, url=capture.final_url)
+        return newsfeed.extract_feed(capture.body, url=capture.final_url)
     return (reading or capture_reading(target, capture)).extracted()
 
 
@@ -739,7 +752,7 @@ def _same_meaning_as_recent(
     current_id = state.current.id if state.current else None
     candidates = [v for v in _recently_seen(state, ctx, accepted.capture.fetched_at) if v.id != current_id]
     for version in candidates[:RETURN_CANDIDATES]:
-        reasons = same_meaning(_diff(ctx, version.text_hash, accepted.document))
+        reasons = kinds.same_meaning(_diff(ctx, version.text_hash, accepted.document))
         if reasons is not None:
             return version, reasons
     return None
@@ -848,7 +861,7 @@ def _correction(
     event_id = f"{withdrawn.id}-withdrawn"
     if not keys or ctx.store.outbox.deliveries_for(event_id):
         return ()
-    body = correction_text(
+    body = kinds.correction_text(
         target_name=target.name, back_to=earlier.id, announced_at=withdrawn.detected_at, now=at
     )
     message = StatusMessage(
@@ -885,7 +898,7 @@ def _flap_note(
         at,
         f"flips between {first} and {second}",
         title=f"[{target.name}] the page flips between {first} and {second}: flips not announced",
-        body=flap_note(target_name=target.name, variants=pair, returns=returns, window=window),
+        body=kinds.flap_note(target_name=target.name, variants=pair, returns=returns, window=window),
     )
     return _owe(target, ctx, _status_alert(target, ctx, message))
 
@@ -963,7 +976,7 @@ def _kind(
         versions = [v for v in ctx.store.archive.versions(target.id) if v.id != current_id]
         return [ctx.store.blobs.get_text(v.text_hash) for v in versions[:RESTORED_LOOKBACK]]
 
-    return change_kind(
+    return kinds.change_kind(
         text_diff, classification, shape_problem=accepted.shape_problem, earlier_texts=earlier_texts
     )
 
@@ -980,17 +993,21 @@ def _diff(ctx: Context, before_hash: str, after: Document) -> TextDiff:
     def text(digest: str) -> str:
         return after.text if digest == after.text_hash else ctx.store.blobs.get_text(digest)
 
-    cache = DiffCache(texts=text, directory=diff_cache_dir(ctx.config.storage_dir))
+    cache = publish_archive.DiffCache(
+        texts=text, directory=publish_archive.diff_cache_dir(ctx.config.storage_dir)
+    )
     return cache.diff(before_hash, after.text_hash)
 
 
 def _classify(target: Target, ctx: Context, text_diff: TextDiff) -> Classification:
-    classification = classify(text_diff, ctx.topics, only=target.topics)
+    classification = classifier.classify(text_diff, ctx.topics, only=target.topics)
     if target.kind != "feed":
         return classification
     # A feed's news is its new items: an item leaving the feed's window (a deleted block) is not.
     kept = tuple(m for m in classification.matches if m.side != "deleted")
-    return with_evidence(Classification((), (), "none"), kept, {t.id: t.severity for t in ctx.config.topics})
+    return links.with_evidence(
+        Classification((), (), "none"), kept, {t.id: t.severity for t in ctx.config.topics}
+    )
 
 
 def describe_change(
@@ -1010,11 +1027,13 @@ def describe_change(
     What a live check would have called it shows as for a live change: an editorial or capture change
     touches no topic, and its summary starts with that kind ("editorial: ...")."""
     texts = {text_hash(before): before, text_hash(after): after}
-    cache = DiffCache(texts=texts.__getitem__, directory=diff_cache_dir(ctx.config.storage_dir))
+    cache = publish_archive.DiffCache(
+        texts=texts.__getitem__, directory=publish_archive.diff_cache_dir(ctx.config.storage_dir)
+    )
     text_diff = cache.diff(text_hash(before), text_hash(after))
     classification = _classify(target, ctx, text_diff)
     classification = _link_evidence(target, ctx, classification, before, after, text_diff)
-    live_kind = change_kind(text_diff, classification, shape_problem=None, earlier_texts=tuple)
+    live_kind = kinds.change_kind(text_diff, classification, shape_problem=None, earlier_texts=tuple)
     if live_kind != "change":
         classification = replace(classification, topics=(), matches=(), severity="none")
     message = _message(
@@ -1052,11 +1071,11 @@ def _link_evidence(
     watch = LinkWatch(target.watch_links)
     if not watch:
         return classification
-    changes = link_changes(before, after, watch)
+    changes = links.link_changes(before, after, watch)
     if not changes:
         return classification
     severity_of = {t.id: t.severity for t in ctx.config.topics}
-    return with_evidence(classification, link_evidence(changes, text_diff), severity_of)
+    return links.with_evidence(classification, links.link_evidence(changes, text_diff), severity_of)
 
 
 def _change_record(message: ChangeMessage, *, kind: ChangeKind = "change") -> NewChange:
@@ -1071,13 +1090,15 @@ def _change_record(message: ChangeMessage, *, kind: ChangeKind = "change") -> Ne
         }
         for m in classification.matches
     )
-    story = compose(message)
+    story = render_compose.compose(message)
     return NewChange(
         from_version=message.from_version,
         kind=kind,
         topics=classification.topics,
         severity=classification.severity,
-        summary=summary(story) if kind == "change" else f"{kind}: {summary(story)}",
+        summary=render_compose.summary(story)
+        if kind == "change"
+        else f"{kind}: {render_compose.summary(story)}",
         evidence=evidence,
         sections=tuple(story.sections()),
     )
@@ -1155,7 +1176,7 @@ def _owe_change_alert(
     keys = _channel_keys(target, ctx, alert)
     if not keys:
         return ()
-    owed = replace(alert, title=compose(message).headline, message=message_to_json(message))
+    owed = replace(alert, title=render_compose.compose(message).headline, message=message_to_json(message))
     return (OwedAlert(message.event_id, owed.to_json(), tuple(keys), once_per_text=text_hash),)
 
 
@@ -1188,7 +1209,7 @@ def _owe(target: Target, ctx: Context, alert: Alert) -> tuple[OwedAlert, ...]:
 
 
 def _channel_keys(target: Target, ctx: Context, alert: Alert) -> list[str]:
-    return [c.key for c in ctx.config.channels if route(alert, c, target_notify=target.notify)]
+    return [c.key for c in ctx.config.channels if notify.route(alert, c, target_notify=target.notify)]
 
 
 def _status_alert(target: Target, ctx: Context, message: StatusMessage) -> Alert:
@@ -1254,7 +1275,7 @@ def _selector_advice(
         current = state.current
         if current is None:
             return None
-        return selector_advice(target, capture, ctx.store.blobs.get_text(current.text_hash), current.id)
+        return doctor.advice(target, capture, ctx.store.blobs.get_text(current.text_hash), current.id)
 
     return advise
 
@@ -1340,14 +1361,14 @@ def _claim(target: Target, ctx: Context) -> str | None:
 CLAIM_POLL = 0.2  # seconds between two attempts to claim a target another node is checking
 
 
-def deliver(ctx: Context) -> DeliveryReport | None:
+def deliver(ctx: Context) -> notify.DeliveryReport | None:
     """Send the alerts in the outbox that are due (a row backing off waits for its time); a channel that
     is down keeps its alerts for a later pass. None when no channel is configured."""
     if not ctx.config.channels:
         return None
     if ctx.notifier is None:
-        ctx.notifier = Notifier(ctx.config.channels)
-    report = deliver_pending(ctx.store.outbox, ctx.notifier, ctx.config.channels, now=ctx.clock())
+        ctx.notifier = notify.Notifier(ctx.config.channels)
+    report = notify.deliver_pending(ctx.store.outbox, ctx.notifier, ctx.config.channels, now=ctx.clock())
     log.debug("deliveries: %s", report)
     return report
 

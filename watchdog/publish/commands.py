@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import TextIO
 
 from watchdog.config import Config, load_config, resolve_config_path
-from watchdog.errors import StorageError
+from watchdog.errors import AnchorError, StorageError
 from watchdog.models import ChainHead
 from watchdog.publish import export_site
 from watchdog.publish.evidence import (
-    AnchorError,
     chain_heads_json,
     check_archive,
     export_jsonl,
@@ -27,8 +26,8 @@ from watchdog.storage import open_store
 from watchdog.storage.files import atomic_text_file, write_atomically
 from watchdog.storage.interfaces import Storage
 
-# the exit codes of watchdog.cli (which imports this module to build its command table: this module does
-# not import it)
+# the exit codes of watchdog.cli (whose command table calls these handlers, and defines their arguments:
+# this module does not import it)
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
@@ -36,22 +35,7 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(resolve_config_path(args.config))
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from exc
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range (0-65535): {port}")
-    return port
-
-
 # --------------------------------------------------------------------------- serve
-
-
-def configure_serve(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    sub.add_argument("--port", type=_port, default=8080, help="port (default: 8080; 0: any free port)")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -69,10 +53,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- export-site
 
 
-def configure_export_site(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("directory", metavar="DIR", help="where to write the site (created if missing)")
-
-
 def cmd_export_site(args: argparse.Namespace) -> int:
     config = _config(args)
     directory = Path(args.directory)
@@ -83,18 +63,6 @@ def cmd_export_site(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- export
-
-
-def configure_export(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--format", choices=("jsonl",), default="jsonl", help="jsonl: one JSON object per line")
-    sub.add_argument("--output", metavar="FILE", help="write to FILE (atomically) instead of stdout")
-    sub.add_argument("--with-text", action="store_true", help="include each version's full text")
-    sub.add_argument(
-        "--chain-heads",
-        metavar="FILE",
-        help="write each target's last record hash and record count to FILE (keep it: `verify --against "
-        "FILE` later detects a rewritten, trimmed or deleted chain); alone, nothing else is exported",
-    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -132,15 +100,6 @@ def _write_heads(store: Storage, path: Path) -> int:
 
 
 # --------------------------------------------------------------------------- verify
-
-
-def configure_verify(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument(
-        "--against",
-        metavar="FILE",
-        help="also check the archive against chain heads kept earlier (`export --chain-heads`, or a copy of "
-        "feeds/chain-heads.json): every chain must still be there, whole, with the same records",
-    )
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from watchdog.errors import WatchdogError
+from watchdog.errors import AnchorError
 from watchdog.models import ChainEntry, ChainHead, ChangeRecord, Relink, Snapshot, Version
 from watchdog.storage.chain import chain_hash, change_payload, ts, version_payload
 from watchdog.storage.interfaces import ArchiveReader, Blobs, Storage
@@ -218,10 +218,6 @@ def _check_superseded(relink: Relink, records: dict[str, ChainEntry], expected: 
 # --------------------------------------------------------------------------- anchoring
 
 HEADS_FORMAT = "policy-watchdog chain heads 1"
-
-
-class AnchorError(WatchdogError):
-    """A chain-heads file that cannot be read (not JSON, not this format)."""
 
 
 def chain_heads_json(heads: Sequence[ChainHead]) -> bytes:

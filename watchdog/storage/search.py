@@ -19,10 +19,18 @@ import struct
 import zlib
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from watchdog.diff import split_sentences
+from watchdog.deferred import deferred
 from watchdog.models import SentenceHit
 from watchdog.storage.records import Row, moment
+
+# The splitter is loaded when a new version's sentences are first indexed (watchdog/deferred.py): opening
+# the archive, or a cycle without a new version, never needs the diff.
+if TYPE_CHECKING:
+    from watchdog import diff
+else:
+    diff = deferred("watchdog.diff")
 
 MAX_RESULTS = 500  # the most sentences one search answers with, whatever the caller asks
 _TERMS = re.compile(r'"([^"]*)"|(\S+)')
@@ -57,14 +65,14 @@ _TERMINATORS = frozenset(".!?…")
 
 @lru_cache(maxsize=8192)
 def _line_sentences(line: str) -> tuple[tuple[str, str], ...]:
-    return _lettered(line, split_sentences(line))
+    return _lettered(line, diff.split_sentences(line))
 
 
 def _after(previous: str, line: str) -> tuple[tuple[str, str], ...]:
     """The sentences of `line` read after `previous` (its line break included), as in the whole text."""
     text = f"{previous}\n{line}"
     offset = len(previous) + 1
-    return _lettered(text, [span for span in split_sentences(text) if span[0] >= offset])
+    return _lettered(text, [span for span in diff.split_sentences(text) if span[0] >= offset])
 
 
 def _lettered(text: str, spans: Iterable[tuple[int, int]]) -> tuple[tuple[str, str], ...]:

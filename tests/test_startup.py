@@ -1,0 +1,176 @@
+"""Start-up of `check` (issue 14): what it loads before its first request, proven by module, not by time.
+
+The real command runs in a fresh interpreter against the local page server; a hook on socket.connect
+records `sys.modules` when the first request opens its connection. The heavy libraries of the stages an
+unchanged cycle does not reach before that point (rendering, delivery, publishing, the parser of record,
+the diff engines, the browser, PostgreSQL) and the modules of the other commands must not be there: each
+would add its import to every `check`. Timing lives in bench/bench_check.py (start-up column).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from support.corpus import corpus_markdown, render_page
+from support.pageserver import PageServer
+from watchdog.classify import compile_topics
+from watchdog.config import bundled_config_dir, load_config
+from watchdog.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs `policy-watchdog check` in this interpreter; at the first connect, the loaded modules go to argv[2].
+FIRST_REQUEST = r"""
+import json, socket, sys
+connect = socket.socket.connect
+def first_connect(self, address):
+    socket.socket.connect = connect
+    with open(sys.argv[2], "w") as out:
+        json.dump(sorted(sys.modules), out)
+    return connect(self, address)
+socket.socket.connect = first_connect
+from watchdog.cli import main
+raise SystemExit(main(["--config", sys.argv[1], "check", "--json"]))
+"""
+
+# Third-party libraries no unchanged page needs before its first request (top-level package names).
+HEAVY = (
+    "apprise",  # delivery
+    "jinja2",  # rendering, the site
+    "markdown_it",  # rendering
+    "bs4",  # the parser of record (the fast reader decides first, after the fetch)
+    "soupsieve",
+    "lxml",  # the fast reader: after the fetch
+    "diff_match_patch",  # the diff engines: a changed page only
+    "fast_diff_match_patch",
+    "playwright",  # the browser fetcher: browser targets only
+    "psycopg",  # PostgreSQL: a postgresql:// archive only
+    "psycopg_pool",
+    "click",  # httpx's command-line client (httpx imports it when it can)
+    "pygments",
+    "rich",
+)
+# Our own modules of the other commands and of the stages after the requests or after a change.
+OWN = (
+    "watchdog.archive_copy",
+    "watchdog.classify",
+    "watchdog.daemon",
+    "watchdog.demo",
+    "watchdog.diff",
+    "watchdog.digest",
+    "watchdog.doctor",
+    "watchdog.fetchers.browser",
+    "watchdog.importers",
+    "watchdog.kinds",
+    "watchdog.links",
+    "watchdog.publish",
+    "watchdog.render",
+    "watchdog.reextract",
+    "watchdog.trace",
+)
+
+
+def _config(tmp_path: Path, page_server: PageServer, extra: str = "") -> Path:
+    page_server.set(
+        "/policy", render_page(corpus_markdown("milestones/meta-privacy-policy-en-eu/2025-04-23.md"))
+    )
+    path = tmp_path / "watchdog.toml"
+    path.write_text(
+        "\n".join(
+            [
+                "[storage]",
+                'dir = "archive"',
+                "[fetch]",
+                "retries = 0",
+                "[[targets]]",
+                'id = "policy"',
+                f'url = "{page_server.url("/policy")}"',
+                'select = ["#root"]',
+                'confirm_delay = "0s"',
+                extra,
+            ]
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _loaded_before_first_request(config: Path, tmp_path: Path) -> list[str]:
+    modules = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_REQUEST, str(config), str(modules)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[0])["status"] == "new"  # a real cycle ran
+    loaded: list[str] = json.loads(modules.read_text())
+    return loaded
+
+
+def _offending(loaded: list[str]) -> list[str]:
+    return [
+        name
+        for name in loaded
+        if name.split(".")[0] in HEAVY or any(name == own or name.startswith(own + ".") for own in OWN)
+    ]
+
+
+def test_check_loads_only_what_its_first_request_needs(page_server: PageServer, tmp_path: Path) -> None:
+    loaded = _loaded_before_first_request(_config(tmp_path, page_server), tmp_path)
+    assert "watchdog.fetchers.http" in loaded and "httpx" in loaded  # the hook saw the real request
+    assert _offending(loaded) == []
+
+
+def test_channels_and_own_topics_load_no_rendering(page_server: PageServer, tmp_path: Path) -> None:
+    """A config with a channel and a topic of its own: notify (channel keys) and the classifier (the
+    topic's patterns are compiled at load, so a bad one is exit 2) come in, rendering and apprise do not."""
+    extra = "\n".join(
+        [
+            "[[channels]]",
+            'url = "json://127.0.0.1:9/hook"',
+            "[[topics]]",
+            'id = "mine"',
+            'patterns = ["training data"]',
+        ]
+    )
+    loaded = _loaded_before_first_request(_config(tmp_path, page_server, extra), tmp_path)
+    assert "watchdog.notify" in loaded and "watchdog.classify" in loaded
+    allowed = {"watchdog.classify", "watchdog.diff"}  # the classifier's own imports
+    assert [name for name in _offending(loaded) if name not in allowed] == []
+
+
+def test_bundled_topics_compile() -> None:
+    """Loading a config does not compile the bundled topics' patterns (only a config's own): so every one
+    of them must compile, and none may match empty text, here."""
+    path = bundled_config_dir() / "topics.toml"
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    config = load_config(ROOT / "config" / "watchdog.toml", environ={})
+    assert {t.id for t in config.topics} == {t["id"] for t in raw["topics"]}
+    compiled = compile_topics(config.topics, source=str(path))
+    assert sum(len(c.regexes) for c in compiled.topics) == sum(len(t["patterns"]) for t in raw["topics"])
+
+
+@pytest.mark.parametrize(
+    ("pattern", "key", "problem"),
+    [
+        ("(", "topics[mine].patterns[0]", "invalid regular expression"),
+        ("x*", "topics.mine.patterns[0]", "matches empty text"),
+    ],
+)
+def test_a_configs_own_bad_pattern_still_fails_at_load(
+    tmp_path: Path, pattern: str, key: str, problem: str
+) -> None:
+    path = tmp_path / "watchdog.toml"
+    path.write_text(f'[[topics]]\nid = "mine"\npatterns = [{json.dumps(pattern)}]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    assert [(p.key, problem in p.message) for p in raised.value.problems] == [(key, True)]
