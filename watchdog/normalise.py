@@ -636,7 +636,11 @@ def _without_labels(text: str) -> str:
 
 def _without_chrome(text: str) -> str:
     """Without labels (above) and without update notices."""
-    return _UPDATE_NOTICE.sub(" ", _without_labels(text))
+    return _without_notices(_without_labels(text))
+
+
+def _without_notices(text: str) -> str:
+    return _UPDATE_NOTICE.sub(" ", text)
 
 
 @lru_cache(maxsize=8192)  # pure: a change's passages are judged again by each format and page that shows it
@@ -655,19 +659,29 @@ def editorial_reason(before: str, after: str) -> str | None:
         return _layers_needed(before, after)
     if not (_has_furniture(before) or _has_furniture(after)):
         return None  # no heading, label or notice that a structural rule could set aside
-    if meaning_key(_without_labels(before)) == meaning_key(_without_labels(after)):
+    # Each rule below compares the keys of the two sides with something set aside; when a rule set nothing
+    # aside, its keys are those of the comparison before it, already found different: not computed again.
+    labels = (_without_labels(before), _without_labels(after))
+    if _one_meaning_once_aside(labels, (before, after)):
         return "link label"
-    if meaning_key(_without_chrome(before)) == meaning_key(_without_chrome(after)):
+    chrome = (_without_notices(labels[0]), _without_notices(labels[1]))  # _without_chrome of each side
+    if _one_meaning_once_aside(chrome, labels):
         return "page chrome"
     if not _headings_nested(before, after):
         return None  # a heading renamed ("Legitimate interests" -> "Consent") is a change of wording
     no_headings = (_without(before, is_heading_line), _without(after, is_heading_line))
     if meaning_key(no_headings[0]) == meaning_key(no_headings[1]):
         return "heading"
-    bare = [_without_chrome(side) for side in no_headings]
-    if meaning_key(bare[0]) == meaning_key(bare[1]):
+    bare = (_without_chrome(no_headings[0]), _without_chrome(no_headings[1]))
+    if _one_meaning_once_aside(bare, no_headings):
         return "heading, page chrome"
     return None
+
+
+def _one_meaning_once_aside(pair: tuple[str, str], unequal: tuple[str, str]) -> bool:
+    """Do the two texts of `pair` have one meaning key, given that those of `unequal` (what they were before
+    something was set aside) differ?"""
+    return pair != unequal and meaning_key(pair[0]) == meaning_key(pair[1])
 
 
 def _has_furniture(text: str) -> bool:
