@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 from watchdog.errors import StorageError
@@ -19,9 +20,26 @@ from watchdog.storage.chain import sha256
 from watchdog.storage.files import write_atomically
 
 FOLDER = "blobs"
+LEVEL = 6  # zlib's level: the same stored bytes in both backends (files here, rows in PostgreSQL)
 
 
-class BlobStore:
+class TextBlobs(ABC):
+    """Blobs of bytes, and texts as their UTF-8 bytes (both backends' `Blobs`)."""
+
+    @abstractmethod
+    def put(self, data: bytes) -> str: ...
+
+    @abstractmethod
+    def get(self, digest: str) -> bytes: ...
+
+    def put_text(self, text: str) -> str:
+        return self.put(text.encode("utf-8"))
+
+    def get_text(self, digest: str) -> str:
+        return self.get(digest).decode("utf-8")
+
+
+class BlobStore(TextBlobs):
     """The `Blobs` of a storage dir. File names are built as plain strings, not pathlib paths: CPython
     3.11's pathlib interns every path part, so a long-running daemon would keep every blob name it ever
     touched in memory for good."""
@@ -43,7 +61,7 @@ class BlobStore:
             return digest
         try:
             # a temporary file of its own per writer; a writer of the same blob finishing first is no error
-            write_atomically(target, zlib.compress(data, 6), durable=True)
+            write_atomically(target, zlib.compress(data, LEVEL), durable=True)
         except OSError as exc:  # a full disk or a read-only dir: fatal, nothing referenced it yet
             raise StorageError(
                 f"cannot write blob {digest[:12]} under {self.root}: {exc.strerror or exc}"
@@ -53,17 +71,12 @@ class BlobStore:
     def get(self, digest: str) -> bytes:
         try:
             with open(self._file(digest), "rb") as handle:  # noqa: PTH123
-                return zlib.decompress(handle.read())
+                stored = handle.read()
         except FileNotFoundError as exc:
             raise StorageError(f"blob {digest} is missing from {self.root}") from exc
-        except (OSError, zlib.error) as exc:
+        except OSError as exc:
             raise StorageError(f"blob {digest} is unreadable: {exc}") from exc
-
-    def put_text(self, text: str) -> str:
-        return self.put(text.encode("utf-8"))
-
-    def get_text(self, digest: str) -> str:
-        return self.get(digest).decode("utf-8")
+        return decompressed(digest, stored)
 
     def problem(self, digest: str) -> str | None:
         """None when the blob is present, readable and its content hashes to its name; else what is wrong."""
@@ -75,6 +88,14 @@ class BlobStore:
         except OSError as exc:
             return f"is unreadable ({exc})"
         return stored_problem(digest, stored)
+
+
+def decompressed(digest: str, stored: bytes) -> bytes:
+    """A blob's content from its stored (zlib-compressed) bytes; StorageError naming it when they are not."""
+    try:
+        return zlib.decompress(stored)
+    except zlib.error as exc:
+        raise StorageError(f"blob {digest} is unreadable: {exc}") from exc
 
 
 def stored_problem(digest: str, stored: bytes) -> str | None:

@@ -6,14 +6,13 @@ and written in the same transaction as the rows that refer to it when a check re
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
 from watchdog.errors import StorageError
-from watchdog.storage.blobs import stored_problem
+from watchdog.storage.blobs import LEVEL, TextBlobs, decompressed, stored_problem
 from watchdog.storage.chain import sha256
-from watchdog.storage.postgres.connection import Database, Session
+from watchdog.storage.postgres.connection import Database
 from watchdog.storage.sql import Cursor
-
-LEVEL = 6  # the blob files' zlib level: the same bytes in both backends
 
 
 def insert_blob(session: Cursor, data: bytes) -> str:
@@ -26,15 +25,7 @@ def insert_blob(session: Cursor, data: bytes) -> str:
     return digest
 
 
-def insert_compressed(session: Session, digest: str, size: int, compressed: bytes) -> None:
-    """Store a blob as its compressed bytes (copy-archive: the bytes are checked by `verify`, not here)."""
-    session.execute(
-        "INSERT INTO blobs (digest, size, data) VALUES (%s, %s, %s) ON CONFLICT (digest) DO NOTHING",
-        (digest, size, compressed),
-    )
-
-
-class PostgresBlobs:
+class PostgresBlobs(TextBlobs):
     """The `Blobs` of a PostgreSQL archive."""
 
     def __init__(self, db: Database) -> None:
@@ -45,25 +36,18 @@ class PostgresBlobs:
             return insert_blob(session, data)
 
     def get(self, digest: str) -> bytes:
-        data = self._compressed(digest)
-        if data is None:
-            raise StorageError(f"blob {digest} is missing from the archive database {self._db.address}")
-        try:
-            return zlib.decompress(data)
-        except zlib.error as exc:
-            raise StorageError(f"blob {digest} is unreadable: {exc}") from exc
+        return self.get_many([digest])[digest]
 
-    def put_text(self, text: str) -> str:
-        return self.put(text.encode("utf-8"))
-
-    def get_text(self, digest: str) -> str:
-        return self.get(digest).decode("utf-8")
+    def get_many(self, digests: Sequence[str]) -> dict[str, bytes]:
+        """Several blobs in one query (the outbox's payloads); StorageError: one is missing or unreadable."""
+        rows = self._db.query("SELECT digest, data FROM blobs WHERE digest = ANY(%s)", (list(digests),))
+        found = {row["digest"]: bytes(row["data"]) for row in rows}
+        for digest in digests:
+            if digest not in found:
+                raise StorageError(f"blob {digest} is missing from the archive database {self._db.address}")
+        return {digest: decompressed(digest, found[digest]) for digest in digests}
 
     def problem(self, digest: str) -> str | None:
         """None when the blob is present, readable and its content hashes to its name; else what is wrong."""
-        data = self._compressed(digest)
-        return "is missing" if data is None else stored_problem(digest, data)
-
-    def _compressed(self, digest: str) -> bytes | None:
         row = self._db.one("SELECT data FROM blobs WHERE digest = %s", (digest,))
-        return None if row is None else bytes(row["data"])
+        return "is missing" if row is None else stored_problem(digest, bytes(row["data"]))

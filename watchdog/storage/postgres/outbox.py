@@ -6,15 +6,13 @@ Rows are read again inside the turn, so a row another node delivered a moment ag
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import psycopg
 
-from watchdog.errors import StorageError
 from watchdog.storage.outbox import SqlOutbox
-from watchdog.storage.postgres.blobs import insert_blob
+from watchdog.storage.postgres.blobs import PostgresBlobs, insert_blob
 from watchdog.storage.postgres.connection import DIALECT, Database, database_error, lock_key
 from watchdog.storage.sql import Cursor
 
@@ -22,9 +20,10 @@ from watchdog.storage.sql import Cursor
 class PostgresOutbox(SqlOutbox):
     """Outbox of a PostgreSQL archive (storage/outbox.py), its payloads in the `blobs` table."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, blobs: PostgresBlobs) -> None:
         super().__init__(db, DIALECT)
         self._pool = db
+        self._blobs = blobs
 
     @contextmanager
     def channel_turn(self, channel_key: str) -> Iterator[bool]:
@@ -45,17 +44,7 @@ class PostgresOutbox(SqlOutbox):
 
     def _payloads(self, digests: Sequence[str]) -> Mapping[str, str]:
         """All in one query, not one per row."""
-        rows = self._pool.query("SELECT digest, data FROM blobs WHERE digest = ANY(%s)", (list(digests),))
-        found = {row["digest"]: bytes(row["data"]) for row in rows}
-        return {digest: self._payload(digest, found.get(digest)) for digest in digests}
-
-    def _payload(self, digest: str, data: bytes | None) -> str:
-        if data is None:
-            raise StorageError(f"blob {digest} is missing from the archive database {self._pool.address}")
-        try:
-            return zlib.decompress(data).decode("utf-8")
-        except (zlib.error, UnicodeDecodeError) as exc:
-            raise StorageError(f"blob {digest} is unreadable: {exc}") from exc
+        return {digest: data.decode("utf-8") for digest, data in self._blobs.get_many(digests).items()}
 
     def _store_payload(self, cursor: Cursor, text: str) -> str:
         return insert_blob(cursor, text.encode("utf-8"))  # in the rows' transaction, as record_check does

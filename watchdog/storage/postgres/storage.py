@@ -34,7 +34,7 @@ class PostgresStorage:
         self._blobs = PostgresBlobs(db)
         self._archive = PostgresArchive(db, self._blobs)
         self._checks = PostgresChecks(db, node)
-        self._outbox = PostgresOutbox(db)
+        self._outbox = PostgresOutbox(db, self._blobs)
         self._leases = PostgresLeases(db, node, lease)
         self._imports = PostgresImports(db)
 
