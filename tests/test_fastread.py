@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 import watchdog.extract
 import watchdog.fastread
-import watchdog.pipeline
+import watchdog.validate
 from support.corpus import render_page
 from support.harness import Site, cycle, write_config
 from support.pageserver import PageServer, Reply
@@ -627,7 +627,7 @@ def test_new_noise_on_the_current_text_is_unchanged_without_rendering_or_validat
 
     monkeypatch.setattr(watchdog.fastread, "_render", must_not_run)
     monkeypatch.setattr(watchdog.extract, "_parse", must_not_run)  # the parser of record's tree
-    monkeypatch.setattr(watchdog.pipeline, "validate", must_not_run)
+    monkeypatch.setattr(watchdog.validate, "validate", must_not_run)
     for seed in (2, 3):  # other class names, nonces, tracking parameters, hidden elements, white space
         page_server.set("/policy", policy(APRIL, seed=seed), etag=False)
         assert (cycle(config)[0].status, len(page_server.requests_to("/policy"))) == ("unchanged", seed)

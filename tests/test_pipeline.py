@@ -288,13 +288,13 @@ def test_identical_bytes_skip_parsing(
     page_server.set("/policy", page(APRIL), etag=False)  # no ETag: the body comes every time
     assert cycle(config)[0].status == "new"
     import watchdog.extract
-    import watchdog.pipeline
+    import watchdog.fastread
 
     def must_not_parse(*args: object, **kwargs: object) -> None:
         raise AssertionError("an unchanged page was parsed")
 
     monkeypatch.setattr(watchdog.extract, "extract", must_not_parse)  # the parser of record
-    monkeypatch.setattr(watchdog.pipeline, "read_page", must_not_parse)  # the fast reader
+    monkeypatch.setattr(watchdog.fastread, "read_page", must_not_parse)  # the fast reader
     (outcome,) = cycle(config)
     assert (outcome.status, outcome.version) == ("unchanged", "fb@v1")
 

@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -161,7 +160,7 @@ class Config:
 
 def bundled_config_dir() -> Path:
     """The bundled config/ folder: inside the installed wheel, or next to the package in a checkout."""
-    packaged = Path(str(resources.files("watchdog"))) / "_bundled_config"
+    packaged = Path(__file__).resolve().parent / "_bundled_config"  # not importlib.resources: see migrations
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent / "config"

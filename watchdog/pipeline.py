@@ -27,8 +27,6 @@ from typing import TYPE_CHECKING, Any
 from watchdog.config import Config, config_fingerprint
 from watchdog.deferred import deferred
 from watchdog.errors import ExtractError, FetchError, OversizeError, StorageError
-from watchdog.extract import LinkWatch, text_hash
-from watchdog.fastread import PageReading, read_page
 from watchdog.fetchers.base import Fetcher
 from watchdog.fetchers.http import HostLimiter, HostTurns, HttpFetcher
 from watchdog.follow import follow_new_items
@@ -62,15 +60,16 @@ from watchdog.models import (
 )
 from watchdog.storage.chain import sha256
 from watchdog.storage.interfaces import Storage
-from watchdog.validate import DEFAULT_SIGNATURES, BlockSignature, validate
 
-# The stages a check reaches only when a page changed, a feed or a browser is configured, or after the
-# cycle's requests (delivery) are loaded when first used (watchdog/deferred.py): what an unchanged cycle
-# never needs costs it nothing, and no stage delays the first request.
+# The stages a check reaches only after a response (reading and validating a page: never for a 304), when
+# a page changed, when a feed or a browser is configured, or after the cycle's requests (delivery) are
+# loaded when first used (watchdog/deferred.py): what a cycle never needs costs it nothing, and no stage
+# delays the first request.
 if TYPE_CHECKING:
     from watchdog import classify as classifier
-    from watchdog import doctor, kinds, links, newsfeed, notify
+    from watchdog import doctor, extract, fastread, kinds, links, newsfeed, notify
     from watchdog import readings as page_readings
+    from watchdog import validate as validation
     from watchdog.fetchers import auto, browser
     from watchdog.publish import archive as publish_archive
     from watchdog.render import compose as render_compose
@@ -79,6 +78,8 @@ else:
     browser = deferred("watchdog.fetchers.browser")
     classifier = deferred("watchdog.classify")
     doctor = deferred("watchdog.doctor")
+    extract = deferred("watchdog.extract")
+    fastread = deferred("watchdog.fastread")
     kinds = deferred("watchdog.kinds")
     links = deferred("watchdog.links")
     newsfeed = deferred("watchdog.newsfeed")
@@ -86,6 +87,7 @@ else:
     page_readings = deferred("watchdog.readings")
     publish_archive = deferred("watchdog.publish.archive")
     render_compose = deferred("watchdog.render.compose")
+    validation = deferred("watchdog.validate")
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +261,7 @@ def _same_bytes_as(state: CheckState, target: Target, capture: Capture) -> bool:
 # validated in full; a fingerprint not seen yet is remembered with the text it was read as.
 
 
-def _reading(target: Target, capture: Capture) -> PageReading | None:
+def _reading(target: Target, capture: Capture) -> fastread.PageReading | None:
     """The fast reader's reading of a page capture (None for a feed, or a body that is no page)."""
     if target.kind == "feed":
         return None
@@ -270,7 +272,7 @@ def _reading(target: Target, capture: Capture) -> PageReading | None:
 
 
 def _reads_as_current(
-    ctx: Context, state: CheckState, target: Target, capture: Capture, reading: PageReading
+    ctx: Context, state: CheckState, target: Target, capture: Capture, reading: fastread.PageReading
 ) -> bool:
     if state.current is None or not 200 <= capture.status < 300 or reading.slow:
         return False
@@ -282,7 +284,7 @@ def _reads_as_current(
     return False
 
 
-def _remember(ctx: Context, target: Target, reading: PageReading | None, document: Document) -> None:
+def _remember(ctx: Context, target: Target, reading: fastread.PageReading | None, document: Document) -> None:
     """A capture read and accepted in full: its fingerprints (those of the selector sets it took) and text."""
     if reading is None or reading.slow:
         return
@@ -312,7 +314,7 @@ def _read(
     capture: Capture,
     *,
     after: Document | None = None,
-    reading: PageReading | None = None,
+    reading: fastread.PageReading | None = None,
 ) -> Accepted | Outcome:
     """Extract and validate (against the current version, or against `after`, the text being confirmed);
     a failure is recorded as a rejected snapshot (kept as evidence)."""
@@ -410,7 +412,7 @@ def extract_and_validate(
     previous_length: int | None,
     accepted_hash: str | None = None,
     previous_text: Callable[[], str] | None = None,
-    reading: PageReading | None = None,
+    reading: fastread.PageReading | None = None,
 ) -> tuple[Rejection | None, Document | None]:
     """Pure: raw capture -> (rejection or None, document or None). Also used by `reextract`.
 
@@ -422,7 +424,11 @@ def extract_and_validate(
     except ExtractError as exc:
         return Rejection("unreadable", f"could not read the page: {exc}"), None
     document = Document(
-        target.id, extracted.text, text_hash(extracted.text), sha256(capture.body), extracted.alternative
+        target.id,
+        extracted.text,
+        extract.text_hash(extracted.text),
+        sha256(capture.body),
+        extracted.alternative,
     )
     if extracted.alternative is not None:
         log.info("%s: `select` found no text; read with alternative %d", target.id, extracted.alternative)
@@ -430,8 +436,10 @@ def extract_and_validate(
         # the very text of the current, already validated version (the common case: page noise only): the
         # text-based checks cannot say anything new, so they are skipped
         return None, document
-    signatures = DEFAULT_SIGNATURES + tuple(BlockSignature(c, p) for c, p in config.validate.block_signatures)
-    rejection = validate(
+    signatures = validation.DEFAULT_SIGNATURES + tuple(
+        validation.BlockSignature(c, p) for c, p in config.validate.block_signatures
+    )
+    rejection = validation.validate(
         capture,
         extracted,
         target=target,
@@ -443,7 +451,7 @@ def extract_and_validate(
     return rejection, document
 
 
-def read_capture(target: Target, capture: Capture, reading: PageReading | None = None) -> Extracted:
+def read_capture(target: Target, capture: Capture, reading: fastread.PageReading | None = None) -> Extracted:
     """The text of a capture as the target reads it: a feed's items, or a page through its selector sets
     (with the fast reader where it applies: the same text as beautifulsoup4's, see watchdog.fastread)."""
     if target.kind == "feed":
@@ -451,10 +459,10 @@ def read_capture(target: Target, capture: Capture, reading: PageReading | None =
     return (reading or capture_reading(target, capture)).extracted()
 
 
-def capture_reading(target: Target, capture: Capture) -> PageReading:
+def capture_reading(target: Target, capture: Capture) -> fastread.PageReading:
     """A page capture read lazily with the target's settings (raises ExtractError for a body that is no
     page)."""
-    return read_page(
+    return fastread.read_page(
         capture.body,
         content_type=capture.header("content-type"),
         url=capture.final_url,
@@ -1026,11 +1034,11 @@ def describe_change(
     diffed, classified and summarised as a check's change is; it is recorded with `kind`, never alerted.
     What a live check would have called it shows as for a live change: an editorial or capture change
     touches no topic, and its summary starts with that kind ("editorial: ...")."""
-    texts = {text_hash(before): before, text_hash(after): after}
+    texts = {extract.text_hash(before): before, extract.text_hash(after): after}
     cache = publish_archive.DiffCache(
         texts=texts.__getitem__, directory=publish_archive.diff_cache_dir(ctx.config.storage_dir)
     )
-    text_diff = cache.diff(text_hash(before), text_hash(after))
+    text_diff = cache.diff(extract.text_hash(before), extract.text_hash(after))
     classification = _classify(target, ctx, text_diff)
     classification = _link_evidence(target, ctx, classification, before, after, text_diff)
     live_kind = kinds.change_kind(text_diff, classification, shape_problem=None, earlier_texts=tuple)
@@ -1068,7 +1076,7 @@ def _watched_links(
 def _link_evidence(
     target: Target, ctx: Context, classification: Classification, before: str, after: str, text_diff: TextDiff
 ) -> Classification:
-    watch = LinkWatch(target.watch_links)
+    watch = extract.LinkWatch(target.watch_links)
     if not watch:
         return classification
     changes = links.link_changes(before, after, watch)

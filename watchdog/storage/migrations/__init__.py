@@ -10,7 +10,7 @@ end of a line; `--` comments run to the end of their line (keep `;` out of them)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,9 @@ class Migration:
 
 def migrations(backend: str) -> tuple[Migration, ...]:
     """The backend's migrations, in the order they apply."""
-    folder = resources.files(__package__).joinpath(backend)
+    # the files beside this module, as installed (importlib.resources would load zipfile and more at every
+    # start, for a package that is never zipped)
+    folder = Path(__file__).resolve().parent / backend
     found = sorted(
         (entry.name.removesuffix(".sql"), entry.read_text(encoding="utf-8"))
         for entry in folder.iterdir()
