@@ -1,8 +1,9 @@
 """Regular expressions compiled on first use.
 
-Every command loads every module, and a module's patterns used to be compiled when it was imported: ~300
-patterns, a noticeable share of the CPU a `check` spends before its first request, most of them for stages
-that run only when a page changed (diff, classify, the normaliser, rendering) or never in that command.
+A module's patterns used to be compiled when it was imported: ~300 patterns, a noticeable share of the CPU
+a `check` spent before its first request, most of them for stages that run only when a page changed (diff,
+classify, the normaliser, rendering) or never in that command (those modules are now also loaded on first
+use: deferred.py).
 `lazy(...)` stands for a compiled pattern and compiles it the first time a method is called, so a cycle
 of unchanged pages compiles none of the diff's, and a 304 cycle none of the extractor's.
 
