@@ -773,7 +773,8 @@ class Daemon:
         self._deliver.request(self.edges.monotonic())  # channels may have changed
         self._refresh.request(self.edges.monotonic())  # so may names and targets shown in the site
         self._close_retired()
-        self._last_status = {i: s for i, s in self._last_status.items() if config.target(i) is not None}
+        kept = {t.id for t in config.targets}  # a set: config.target() scans, once per target made O(n²)
+        self._last_status = {i: s for i, s in self._last_status.items() if i in kept}
         _log_reload(old, config)
 
     def _context(self, config: Config, *, previous: Context | None = None) -> Context:
