@@ -307,6 +307,37 @@ def test_a_node_starting_beside_running_ones_locks_no_target_it_does_not_change(
     ]
 
 
+def test_nodes_setting_overlapping_due_times_at_once_never_deadlock(
+    postgres_url: str, nodes: Callable[..., PostgresStorage]
+) -> None:
+    """set_next_due is one statement that locks its rows in id order: four nodes writing the due times of the
+    same 300 targets at once (as when they start together), each in its own order, all finish; a target
+    another node holds keeps the due time and lease that node gives it."""
+    stores = [nodes(f"n{i}") for i in range(4)]
+    many = [Target(f"d{i:03d}", f"https://example.org/d{i}", f"D{i}") for i in range(300)]
+    stores[0].checks.sync_targets(many)
+    assert stores[3].leases.claim(["d000"], T0, limit=1, due_only=False).claimed == ("d000",)
+    errors: list[BaseException] = []
+
+    def write(store: PostgresStorage, n: int) -> None:
+        ids = [t.id for t in many]
+        order = ids[::-1] if n % 2 else ids
+        try:
+            for k in range(5):
+                store.checks.set_next_due({i: T0 + timedelta(seconds=n * 10 + k) for i in order})
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(s, n)) for n, s in enumerate(stores[:3])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and not any(t.is_alive() for t in threads)
+    rows = dict(sql(postgres_url, "SELECT id, lease_node FROM targets"))
+    assert rows["d000"] == "n3" and {rows[t.id] for t in many[1:]} == {None}, "n3's lease kept, others freed"
+
+
 def test_a_dead_nodes_leases_pass_at_once_a_silent_ones_when_they_expire(
     nodes: Callable[..., PostgresStorage],
 ) -> None:

@@ -88,7 +88,11 @@ class SqlArchive(ABC):
         return None if row is None else target_state(row)
 
     def failing(self, threshold: int) -> list[str]:
-        rows = self._query("SELECT id FROM targets WHERE consecutive_failures >= ? ORDER BY id", (threshold,))
+        # "> 0 AND": the targets_failing partial index's own condition, so the planner reads only that index
+        sql = (
+            "SELECT id FROM targets WHERE consecutive_failures > 0 AND consecutive_failures >= ? ORDER BY id"
+        )
+        rows = self._query(sql, (max(threshold, 1),))
         return [row["id"] for row in rows]
 
     def versions(self, target_id: str) -> list[Version]:

@@ -25,9 +25,16 @@ _REGISTER = DIALECT.sql(REGISTER_TARGET)
 
 
 # SQL built from module constants only (no input): the lease rule is written once, in cluster.py
+# All rows in one statement (autocommit: no BEGIN/COMMIT round trips, no pipeline; executemany in a
+# transaction took, under cProfile at 10,000 targets, 2.4 ms of the loop's CPU per finished check, against
+# 0.85 ms for a claim), their rows locked in id order (the ORDER BY under FOR UPDATE): two nodes setting
+# overlapping targets, as at start-up, never deadlock.
 _SET_DUE = (
-    "UPDATE targets SET next_due_at = %(at)s, lease_node = NULL, lease_until = NULL "  # noqa: S608
-    f"WHERE id = %(id)s AND (lease_node IS NULL OR NOT {HELD_ELSEWHERE})"
+    "WITH due AS (SELECT * FROM unnest(%(ids)s::text[], %(ats)s::timestamptz[]) AS d(id, at)), "  # noqa: S608
+    "mine AS (SELECT t.id, due.at FROM targets t JOIN due ON t.id = due.id "
+    f"WHERE t.lease_node IS NULL OR NOT {HELD_ELSEWHERE} ORDER BY t.id FOR UPDATE OF t) "
+    "UPDATE targets t SET next_due_at = mine.at, lease_node = NULL, lease_until = NULL "
+    "FROM mine WHERE t.id = mine.id RETURNING t.id"
 )
 # The target's row, locked (an UPDATE locks what it touches) and read in one statement; name and URL
 # follow the config. No row: the target is registered first (_REGISTER), then locked the same way.
@@ -61,9 +68,8 @@ class PostgresChecks:
         claimed by another node meanwhile keeps the due time and lease that node gives it."""
         if not due:
             return
-        rows = [{"at": at, "id": target_id, "node": self._node} for target_id, at in sorted(due.items())]
-        with self._db.transaction() as session:
-            session.many(_SET_DUE, rows)
+        ids = list(due)
+        self._db.query(_SET_DUE, {"ids": ids, "ats": [due[i] for i in ids], "node": self._node})
 
     # ----------------------------------------------------------------- the read
 
