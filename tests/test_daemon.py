@@ -38,6 +38,7 @@ from watchdog.config import load_config
 from watchdog.daemon import Daemon, Edges, Schedule, SignalFlags, Wakeup, handling_signals, status_line
 from watchdog.errors import StorageError
 from watchdog.models import Outcome, Target
+from watchdog.notify import default_backoff
 from watchdog.pipeline import Context, check_target
 from watchdog.publish.evidence import check_archive
 from watchdog.sdnotify import SystemdNotifier
@@ -660,7 +661,10 @@ def test_kill_9_at_random_moments_loses_nothing_and_sends_nothing_twice(
     assert wait_until(lambda: current_texts_contain(config, ids, last), 40, every=0.2), group.logs()[-3000:]
     with archive(config) as store:
         changes = {c.id for c in store.archive.changes()}  # the pages no longer change: neither will this
-    delivered_all = wait_until(lambda: {c for _at, c in sink.deliveries()} >= changes, 20)
+    # a kill during a send leaves an attempt of unknown outcome (the channel may have the alert): by design
+    # (notify.py) its one re-send waits out the first backoff, holding that channel's later rows behind it
+    settle = 20 + default_backoff(1).total_seconds()
+    delivered_all = wait_until(lambda: {c for _at, c in sink.deliveries()} >= changes, settle)
     assert delivered_all, (changes, sink.deliveries())
     assert final.stop() == 0
 
