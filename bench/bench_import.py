@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_cluster import postgres_cpu, postmaster_pid  # noqa: E402
+from bench_cluster import database_size, postgres_cpu, postmaster_pid  # noqa: E402
 
 from watchdog.config import bundled_config_dir, load_config  # noqa: E402
 from watchdog.storage import open_store  # noqa: E402
@@ -124,14 +124,6 @@ def queries(store: Storage, target: str, count: int) -> list[str]:
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def database_size(url: str) -> int:
-    import psycopg  # the optional `postgres` extra: only this mode needs it
-
-    with psycopg.connect(url) as connection:
-        row = connection.execute("SELECT pg_database_size(current_database())").fetchone()
-    return int(row[0]) if row else 0
 
 
 def search_figures(store: Storage, target: str, count: int) -> tuple[list[float], int, int]:
