@@ -45,7 +45,7 @@ from support.pageserver import PageServer, Reply
 from watchdog.config import bundled_config_dir, load_config
 from watchdog.cssxpath import to_xpath
 from watchdog.errors import ExtractError
-from watchdog.extract import DROPPED_CHARS, extract
+from watchdog.extract import DROPPED_CHARS, SPACE_CHARS, extract
 from watchdog.fastread import PageReading, read_page
 from watchdog.models import Capture, Extracted, SelectorSet, Target
 from watchdog.validate import validate
@@ -690,6 +690,33 @@ def test_the_reading_cache_holds_only_what_the_settings_and_code_made(
     )
     assert (cycle(config)[0].status, len(rendered)) == ("unchanged", 2)
     assert (cycle(config)[0].status, len(rendered)) == ("unchanged", 2)
+
+
+def _runs_read_by_definition(serialised: str) -> str:
+    """The fast reader's white-space rules one by one, as first written (three whole-text passes where
+    fastread now makes one): the reference its faster form must equal."""
+    serialised = serialised.replace("&#13;", " ").replace("\n", " ").replace("\t", " ")
+    if re.search(f"[{re.escape(SPACE_CHARS + DROPPED_CHARS)}]", serialised):
+        serialised = watchdog.fastread._RUN_AFTER_TAG.sub(watchdog.fastread._run_after_tag, serialised)
+        serialised = re.sub(
+            f"[\x85\u2028\u2029]([ {re.escape(SPACE_CHARS + DROPPED_CHARS)}]*"
+            f"[{re.escape(SPACE_CHARS + DROPPED_CHARS)}][ {re.escape(SPACE_CHARS + DROPPED_CHARS)}]*)",
+            lambda m: m.group()[0] + watchdog.fastread._kept(m.group(1)),
+            serialised,
+        )
+        serialised = re.sub(f"[{re.escape(SPACE_CHARS)}]", " ", serialised)
+        serialised = re.sub(f"[{re.escape(DROPPED_CHARS)}]+", "", serialised)
+    return re.sub("  +", " ", serialised)
+
+
+RUN_ALPHABET = " \t\n\x85\u2028\u2029<>/ab" + SPACE_CHARS[:6] + DROPPED_CHARS[:6]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([*RUN_ALPHABET, "<b>", "</b>", "<p>", "</a>", "&#13;"]), max_size=40))
+def test_white_space_runs_read_in_fewer_passes_read_as_by_definition(tokens: list[str]) -> None:
+    serialised = "".join(tokens)
+    assert watchdog.fastread._read_runs(serialised) == _runs_read_by_definition(serialised)
 
 
 # --------------------------------------------------------------------------- watched links, ruled out cheaply

@@ -399,8 +399,7 @@ _RUN_CHARS: Final = re.escape(SPACE_CHARS + DROPPED_CHARS)
 _NEEDS_RUNS: Final = lazy(f"[{_RUN_CHARS}]")
 _RUN_AFTER_TAG: Final = lazy(f">([ {_RUN_CHARS}]*[{_RUN_CHARS}][ {_RUN_CHARS}]*)")
 _RUN_AFTER_SEPARATOR: Final = lazy(f"[\x85\u2028\u2029]([ {_RUN_CHARS}]*[{_RUN_CHARS}][ {_RUN_CHARS}]*)")
-_UNICODE_SPACE: Final = lazy(f"[{re.escape(SPACE_CHARS)}]")
-_INVISIBLES: Final = lazy(f"[{re.escape(DROPPED_CHARS)}]+")
+_SEPARATORS: Final = ("\x85", "\u2028", "\u2029")
 _INLINE_TAG: Final = lazy(
     "</?(?:b|strong|i|em|u|s|span|sup|sub|small|big|code|kbd|samp|var|abbr|cite|dfn|mark|q|time|font|bdi"
     "|bdo|del|ins|label|tt|nobr|strike|data|acronym)/?>|</a>"
@@ -454,11 +453,20 @@ _PRE: Final = lazy(r"(<pre(?:\s[^>]*)?/>|<pre[\s>].*?</pre>)", re.DOTALL)
 def _read_runs(serialised: str) -> str:
     # runs of HTML white space are one space wherever they are (outside <pre>): CR is written &#13;
     serialised = serialised.replace("&#13;", " ").replace("\n", " ").replace("\t", " ")
-    if _NEEDS_RUNS.search(serialised):
-        serialised = _RUN_AFTER_TAG.sub(_run_after_tag, serialised)
+    if not _NEEDS_RUNS.search(serialised):
+        return _SPACE_PAIR.sub(" ", serialised)
+    serialised = _RUN_AFTER_TAG.sub(_run_after_tag, serialised)
+    if any(separator in serialised for separator in _SEPARATORS):  # rare: a substring test skips the pass
         serialised = _RUN_AFTER_SEPARATOR.sub(lambda m: m.group()[0] + _kept(m.group(1)), serialised)
-        serialised = _INVISIBLES.sub("", _UNICODE_SPACE.sub(" ", serialised))
-    # (collapsing after the rewriting above reads the same: kept runs hold no space but plain ones)
+    # Invisible characters dropped and Unicode spaces read as spaces, one character at a time: a page holds
+    # few of the ~90 kinds, and a substring test of each is cheaper than one regular-expression pass over
+    # the page (a third of the cost, measured on real policies). Kept runs are character references by now.
+    for char in DROPPED_CHARS:
+        if char in serialised:
+            serialised = serialised.replace(char, "")
+    for char in SPACE_CHARS:
+        if char in serialised:
+            serialised = serialised.replace(char, " ")
     return _SPACE_PAIR.sub(" ", serialised)
 
 
