@@ -42,7 +42,7 @@ from watchdog.publish.archive import Archive, DiffCache, change_evidence, change
 from watchdog.publish.output import Page, page_key
 from watchdog.publish.site import listing_title
 from watchdog.render.compose import Links, Story, compose, fit, page_path
-from watchdog.render.html import archive, inline, render_fragment, visible
+from watchdog.render.html import archive, fragments, inline, visible
 from watchdog.render.text import render_text
 from watchdog.storage.interfaces import ArchiveReader
 
@@ -351,7 +351,7 @@ def _entry_body(builder: FeedBuilder, inputs: FeedInputs, entry: ChangeEntry) ->
     )
     content = fit(
         story,
-        lambda cut: render_fragment(story, links, env=archive(), cut=cut),
+        fragments(story, links, page_text=visible),
         lambda body: len(xml_escape(body).encode("utf-8")) <= CONTENT_MAX,
         last_resort=_paragraph(story.headline),
     )

@@ -1,7 +1,7 @@
 """Render, format 3: HTML, from Jinja2 templates (watchdog/render/templates/) with autoescaping: the e-mail
 body, the feed entries' content, the archive's pages (publish/site.py) and `diff --format html`.
 
-    Story / archive records -> **html** (templates: email.html, _change.html, site/*.html)
+    Story / archive records -> **html** (ChangeHtml: a change's passages; templates: email.html, site/*.html)
 
 Two environments share the templates and differ in what they do with invisible characters in page text
 (their `finalize`, applied to every value a template prints, before it is escaped):
@@ -19,17 +19,29 @@ import hashlib
 import logging
 import pickle
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup, escape
+
 from watchdog.diff import DELETE, EQUAL, INSERT
 from watchdog.models import DigestMessage, TextDiff, iso
 from watchdog.patterns import lazy
 from watchdog.render.clean import inert, readable
-from watchdog.render.compose import Cut, Links, Story, digest_groups, digest_title, hidden, shown
+from watchdog.render.compose import (
+    Cut,
+    Line,
+    Links,
+    Passage,
+    Story,
+    digest_groups,
+    digest_title,
+    hidden,
+    shown,
+)
 from watchdog.render.text import archive_reference, safe_url, where
 
 if TYPE_CHECKING:
@@ -75,9 +87,10 @@ def link_target(url: object) -> str | None:
     return safe_url(url) or (url if _RELATIVE.fullmatch(url) else None)
 
 
-def _finalizer(transform: Callable[[str], str]) -> Callable[[Any], Any]:
-    from markupsafe import Markup  # Jinja2's: loaded with it
+Transform = Callable[[str], str]  # what page text goes through before it is escaped: inert or visible
 
+
+def _finalizer(transform: Transform) -> Callable[[Any], Any]:
     def finalize(value: Any) -> Any:
         if isinstance(value, str) and not isinstance(value, Markup):
             return transform(value)
@@ -86,7 +99,7 @@ def _finalizer(transform: Callable[[str], str]) -> Callable[[Any], Any]:
     return finalize
 
 
-def _environment(transform: Callable[[str], str]) -> Environment:
+def _environment(transform: Transform) -> Environment:
     # lazy: importing Jinja2 costs ~40 ms, and only a change, a publication or an HTML diff renders HTML
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -103,6 +116,8 @@ def _environment(transform: Callable[[str], str]) -> Environment:
     env.filters["where"] = where
     env.filters["iso"] = iso
     env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+    unit = ChangeHtml(transform)
+    env.globals.update(passage=unit.passage, passages=unit.passages)
     return env
 
 
@@ -172,6 +187,90 @@ def inline(env: Environment, source: str) -> Template:
     return env.from_string(source)
 
 
+# --------------------------------------------------------------------------- the passages of a change
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeHtml:
+    """The passages of a change in HTML: one render unit for the e-mail, the feed entries and the site
+    (their templates call `passage` and `passages`, environment globals). Written in Python, not as
+    Jinja2 macros: a change page calls them for thousands of lines and runs, and a macro call costs
+    ~10 µs of Jinja2 bookkeeping each (a changed cycle spent ~0.3 s there). The output is what the
+    macros printed, byte for byte (tests/test_render_units.py renders both): every value as `{{ value }}`
+    prints it in our environments (`out`), `css` an inline style per role (e-mail) or empty (the site,
+    whose CSP forbids style attributes). `memo`, when given, keeps each line's HTML by identity for
+    the unit's lifetime: the bodies of one story's cuts share their lines."""
+
+    transform: Transform  # the environment's: inert (mail) or visible (archive)
+    memo: dict[int, tuple[Line, str]] | None = None
+
+    def out(self, value: object) -> str:
+        """What `{{ value }}` prints: page text transformed then escaped, Markup as is, others escaped."""
+        if isinstance(value, str) and not isinstance(value, Markup):
+            return escape(self.transform(value))
+        return escape(value)
+
+    def style(self, css: Mapping[str, str], role: str) -> str:
+        return f' style="{self.out(css[role])}"' if css.get(role) else ""
+
+    def line(self, line: Line, css: Mapping[str, str]) -> str:
+        """`<p class="old">− old <del>words</del></p>` / `<p class="new">+ new <ins>words</ins></p>`."""
+        if self.memo is not None and (kept := self.memo.get(id(line))) is not None and kept[0] is line:
+            return kept[1]
+        old = line.sign == "-"
+        tag, side = ("del", "old") if old else ("ins", "new")
+        opening = f"<{tag}{self.style(css, tag + '_whole' if len(line.runs) == 1 else tag)}>"
+        runs = "".join(
+            f"{opening}{self.out(run.text)}</{tag}>" if run.changed else self.out(run.text)
+            for run in line.runs
+        )
+        html = f'<p class="{side}"{self.style(css, side)}>{self.out("−" if old else "+")} {runs}</p>'
+        if self.memo is not None:
+            self.memo[id(line)] = (line, html)  # the line is kept with it: its id stays its own
+        return html
+
+    def passage(
+        self, p: Passage, links: Links, css: Mapping[str, str], full_text: str | None = None
+    ) -> Markup:
+        """A passage: its verb and section (linked to the version page), its topics, a huge hunk's
+        summary (linked to its full text), its lines."""
+        href = link_target(links.section(p))
+        section = self.out(where(p))  # Markup: only f-strings join it (Markup + str would escape the str)
+        place = f'<a href="{self.out(href)}">{section}</a>' if href else f"{section}"
+        if p.topics:
+            place += f' <span class="tags"{self.style(css, "tags")}>{self.out(", ".join(p.topics))}</span>'
+        summary = ""
+        if p.summary:
+            more = link_target(full_text or links.full_text(p))
+            link = f' · <a href="{self.out(more)}">full text</a>' if more else ""
+            summary = f'<p class="summary"{self.style(css, "summary")}>{self.out(p.summary)}{link}</p>\n'
+        lines = "".join(f"{self.line(line, css)}\n" for line in p.lines)
+        verb = f"<strong>{self.out(p.verb)}</strong>"
+        return Markup(  # noqa: S704 (every page-derived value went through self.out)
+            f'<section class="passage" id="hunk-{self.out(p.index)}"{self.style(css, "passage")}>\n'
+            f'<p class="where"{self.style(css, "where")}>{verb} under {place}</p>\n{summary}{lines}</section>'
+        )
+
+    def passages(
+        self,
+        story: Story,
+        shown: Sequence[Passage],
+        links: Links,
+        css: Mapping[str, str],
+        pointer: Pointer | None = None,
+    ) -> Markup:
+        """The passages shown, then the pointer to the rest (a shortened body) or the folded edits."""
+        body = "".join(f"{self.passage(p, links, css)}\n" for p in shown)
+        if pointer:
+            link = (
+                f' <a href="{self.out(pointer.href)}">{self.out(pointer.label)}</a>' if pointer.href else ""
+            )
+            body += f'<p class="pointer"{self.style(css, "pointer")}>{self.out(pointer.text)}{link}</p>\n'
+        elif story.folded_line:
+            body += f'<p class="folded"{self.style(css, "folded")}>{self.out(story.folded_line)}</p>\n'
+        return Markup(body)  # noqa: S704 (every page-derived value went through self.out)
+
+
 @dataclass(frozen=True, slots=True)
 class Pointer:
     """The line ending a shortened body."""
@@ -212,25 +311,26 @@ def render_email(story: Story, links: Links, *, cut: Cut | None = None) -> str:
 
 
 def render_fragment(
-    story: Story, links: Links, *, cut: Cut | None = None, env: Environment | None = None
+    story: Story, links: Links, *, cut: Cut | None = None, page_text: Transform = inert
 ) -> str:
     """The passages alone (a feed entry's content), without CSS (feed readers drop it), then a link to
-    the change page: the full diff is there."""
-    template = inline(env or mail(), _FRAGMENT)
-    return template.render(
-        story=story,
-        shown=shown(story, cut),
-        links=links,
-        pointer=pointer(story, links, cut),
-        href=links.change,
-    )
+    the change page: the full diff is there. `page_text`: what page text goes through (inert; the
+    archive's feeds show invisible characters instead: visible)."""
+    return fragments(story, links, page_text=page_text)(cut)
 
 
-_FRAGMENT = (
-    '{% from "_change.html" import passages %}<div class="pw-change">'
-    "{{ passages(story, shown, links, {}, pointer) }}"
-    '{% if href %}<p><a href="{{ href | url }}">The change in the archive</a></p>{% endif %}</div>'
-)
+def fragments(story: Story, links: Links, *, page_text: Transform = inert) -> Callable[[Cut | None], str]:
+    """render_fragment of one story for any cut: compose.fit probes several cuts of one story, and each
+    line is rendered once for all of them (a cut's bodies share their first passages)."""
+    unit = ChangeHtml(page_text, memo={})
+    href = links.change
+    end = f'<p><a href="{unit.out(link_target(href))}">The change in the archive</a></p>' if href else ""
+
+    def render(cut: Cut | None) -> str:
+        body = unit.passages(story, shown(story, cut), links, {}, pointer(story, links, cut))
+        return f'<div class="pw-change">{body}{end}</div>'
+
+    return render
 
 
 def last_resort(story: Story, links: Links) -> list[str]:
