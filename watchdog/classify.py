@@ -32,15 +32,8 @@ from functools import lru_cache
 
 from watchdog.diff import DELETE, EQUAL, INSERT, changed_region, pair_sentences, split_sentences
 from watchdog.errors import ConfigError, ConfigProblem
-from watchdog.models import (
-    SEVERITY_RANK,
-    Classification,
-    Hunk,
-    Side,
-    TextDiff,
-    Topic,
-    TopicMatch,
-)
+from watchdog.messages import Classification, Hunk, TextDiff, TopicMatch
+from watchdog.models import SEVERITY_RANK, Side, Topic
 from watchdog.normalise import editorial_reason, meaning_key
 from watchdog.patterns import fold, might_match, required_literals
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from watchdog.models import Hunk, Segment, TextDiff
+from watchdog.messages import Hunk, Segment, TextDiff
 from watchdog.patterns import lazy
 from watchdog.sections import Place, column_at, places
 

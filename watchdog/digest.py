@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from watchdog.models import Alert, ChangeMessage, DigestItem, DigestMessage, Topic, message_from_json
+from watchdog.messages import Alert, ChangeMessage, DigestItem, DigestMessage, message_from_json
+from watchdog.models import Topic
 from watchdog.render.compose import Links, compose
 
 DIGEST_KINDS = frozenset({"change", "editorial"})  # alerts a digest channel sums up; others go at once

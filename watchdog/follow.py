@@ -26,13 +26,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 from watchdog.config import Config
-from watchdog.models import SelectorSet, Target, TopicMatch, iso
+from watchdog.models import SelectorSet, Target, iso
 from watchdog.patterns import lazy
 from watchdog.storage.files import write_atomically
+
+if TYPE_CHECKING:  # an annotation only (watchdog/messages.py says why)
+    from watchdog.messages import TopicMatch
 
 log = logging.getLogger(__name__)
 

@@ -46,7 +46,8 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from watchdog.diff import split_sentences
-from watchdog.models import ChangeKind, Classification, TextDiff
+from watchdog.messages import Classification, TextDiff
+from watchdog.models import ChangeKind
 from watchdog.normalise import editorial_reason, is_chrome_line, is_heading_line, meaning_key
 
 __all__ = [

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from watchdog.extract import LinkWatch, link_key
-from watchdog.models import Classification, Hunk, TextDiff, TopicMatch
+from watchdog.messages import Classification, Hunk, TextDiff, TopicMatch
 from watchdog.patterns import lazy
 
 OPT_OUT: Final = "opt-out"

@@ -43,17 +43,8 @@ from urllib.parse import unquote
 
 from watchdog.deferred import deferred
 from watchdog.errors import ChannelUnusable, DeliveryError, DeliveryUncertain
-from watchdog.models import (
-    Alert,
-    AttemptOutcome,
-    Channel,
-    Delivery,
-    OwedAlert,
-    StatusMessage,
-    iso,
-    message_from_json,
-    message_to_json,
-)
+from watchdog.messages import Alert, Delivery, StatusMessage, message_from_json, message_to_json
+from watchdog.models import AttemptOutcome, Channel, OwedAlert, iso
 from watchdog.patterns import lazy
 from watchdog.storage.interfaces import Outbox
 

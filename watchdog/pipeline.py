@@ -31,13 +31,10 @@ from watchdog.fetchers.base import Fetcher
 from watchdog.fetchers.http import HostLimiter, HostTurns, HttpFetcher
 from watchdog.follow import follow_new_items
 from watchdog.models import (
-    Alert,
     Capture,
     ChangeKind,
-    ChangeMessage,
     CheckRecord,
     CheckState,
-    Classification,
     Document,
     Extracted,
     NewChange,
@@ -51,12 +48,9 @@ from watchdog.models import (
     Rejection,
     Snapshot,
     Status,
-    StatusMessage,
     Target,
-    TextDiff,
     Validators,
     Version,
-    message_to_json,
 )
 from watchdog.storage.chain import sha256
 from watchdog.storage.interfaces import Storage
@@ -67,10 +61,11 @@ from watchdog.storage.interfaces import Storage
 # delays the first request.
 if TYPE_CHECKING:
     from watchdog import classify as classifier
-    from watchdog import doctor, extract, fastread, kinds, links, newsfeed, notify
+    from watchdog import doctor, extract, fastread, kinds, links, messages, newsfeed, notify
     from watchdog import readings as page_readings
     from watchdog import validate as validation
     from watchdog.fetchers import auto, browser
+    from watchdog.messages import Alert, ChangeMessage, Classification, StatusMessage, TextDiff
     from watchdog.publish import archive as publish_archive
     from watchdog.render import compose as render_compose
 else:
@@ -82,6 +77,7 @@ else:
     fastread = deferred("watchdog.fastread")
     kinds = deferred("watchdog.kinds")
     links = deferred("watchdog.links")
+    messages = deferred("watchdog.messages")  # a change's and an alert's data: after the requests
     newsfeed = deferred("watchdog.newsfeed")
     notify = deferred("watchdog.notify")
     page_readings = deferred("watchdog.readings")
@@ -655,7 +651,7 @@ def _selector_switch(target: Target, ctx: Context, state: CheckState, accepted: 
     reading = f"alternative {now}" if now else "`select`"
     summary = f"the page is now read by {reading} (was {was}): a capture change, not a wording change"
     change_id = state.sequences.next_change_id(target.id)
-    message = StatusMessage(
+    message = messages.StatusMessage(
         change_id,
         "capture",
         target.id,
@@ -872,7 +868,7 @@ def _correction(
     body = kinds.correction_text(
         target_name=target.name, back_to=earlier.id, announced_at=withdrawn.detected_at, now=at
     )
-    message = StatusMessage(
+    message = messages.StatusMessage(
         event_id,
         "correction",
         target.id,
@@ -897,7 +893,7 @@ def _flap_note(
     if ctx.store.outbox.deliveries_for(event_id):
         return ()
     window = ctx.config.alerts.revert_window
-    message = StatusMessage(
+    message = messages.StatusMessage(
         event_id,
         "flapping",
         target.id,
@@ -1014,7 +1010,7 @@ def _classify(target: Target, ctx: Context, text_diff: TextDiff) -> Classificati
     # A feed's news is its new items: an item leaving the feed's window (a deleted block) is not.
     kept = tuple(m for m in classification.matches if m.side != "deleted")
     return links.with_evidence(
-        Classification((), (), "none"), kept, {t.id: t.severity for t in ctx.config.topics}
+        messages.Classification((), (), "none"), kept, {t.id: t.severity for t in ctx.config.topics}
     )
 
 
@@ -1125,7 +1121,7 @@ def _message(
     kind: ChangeKind = "change",
 ) -> ChangeMessage:
     """The format-neutral record of a change that the outbox carries (rendered per channel at delivery)."""
-    return ChangeMessage(
+    return messages.ChangeMessage(
         event_id=change_id,
         kind=kind,
         target_id=target.id,
@@ -1168,7 +1164,7 @@ def _owe_change_alert(
         return _owe(target, ctx, _status_alert(target, ctx, _capture_notice(target, message, why)))
     classification = message.classification
     severities = sorted({t.severity for t in ctx.config.topics if t.id in classification.topics})
-    alert = Alert(
+    alert = messages.Alert(
         event_id=message.event_id,
         kind="change",
         target_id=target.id,
@@ -1184,7 +1180,9 @@ def _owe_change_alert(
     keys = _channel_keys(target, ctx, alert)
     if not keys:
         return ()
-    owed = replace(alert, title=render_compose.compose(message).headline, message=message_to_json(message))
+    owed = replace(
+        alert, title=render_compose.compose(message).headline, message=messages.message_to_json(message)
+    )
     return (OwedAlert(message.event_id, owed.to_json(), tuple(keys), once_per_text=text_hash),)
 
 
@@ -1196,7 +1194,7 @@ def _capture_reason(accepted: Accepted) -> str:
 
 
 def _capture_notice(target: Target, message: ChangeMessage, why: str) -> StatusMessage:
-    return StatusMessage(
+    return messages.StatusMessage(
         message.event_id,
         "capture",
         target.id,
@@ -1221,7 +1219,7 @@ def _channel_keys(target: Target, ctx: Context, alert: Alert) -> list[str]:
 
 
 def _status_alert(target: Target, ctx: Context, message: StatusMessage) -> Alert:
-    return Alert(
+    return messages.Alert(
         event_id=message.event_id,
         kind=message.kind,
         target_id=target.id,
@@ -1230,7 +1228,7 @@ def _status_alert(target: Target, ctx: Context, message: StatusMessage) -> Alert
         markdown="",
         html="",
         tags=("failing", target.id),
-        message=message_to_json(replace(message, archive_url=ctx.config.alerts.archive_url)),
+        message=messages.message_to_json(replace(message, archive_url=ctx.config.alerts.archive_url)),
     )
 
 
@@ -1303,7 +1301,7 @@ def _failing(
     event_id = state.sequences.next_event_id(target.id, "failing")
     at = ctx.clock()
     proposal = (advise() if advise else None) or ""
-    message = StatusMessage(
+    message = messages.StatusMessage(
         event_id, "failing", target.id, target.name, target.url, at, reason, failures, advice=proposal
     )
     return StatusNotice(
@@ -1317,7 +1315,9 @@ def _recovery(target: Target, ctx: Context, state: CheckState) -> StatusNotice:
         return StatusNotice()
     event_id = state.sequences.next_event_id(target.id, "recovered")
     reason = "capture accepted again"
-    message = StatusMessage(event_id, "recovered", target.id, target.name, target.url, ctx.clock(), reason)
+    message = messages.StatusMessage(
+        event_id, "recovered", target.id, target.name, target.url, ctx.clock(), reason
+    )
     alert = _status_alert(target, ctx, message)
     return StatusNotice(event_id, NewEvent("recovered", reason), _owe(target, ctx, alert))
 

@@ -20,20 +20,15 @@ from typing import Any
 
 from watchdog import __version__
 from watchdog.diff import diff_texts
-from watchdog.models import (
+from watchdog.messages import (
     ChangeMessage,
-    ChangeRecord,
     Classification,
-    Event,
-    Snapshot,
-    TargetState,
     TextDiff,
-    Topic,
     TopicMatch,
-    Version,
     diff_from_json,
     diff_to_json,
 )
+from watchdog.models import ChangeRecord, Event, Snapshot, TargetState, Topic, Version
 from watchdog.storage.files import CACHE_FOLDER, write_atomically
 from watchdog.storage.interfaces import ArchiveReader
 

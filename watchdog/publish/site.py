@@ -37,16 +37,8 @@ from markupsafe import Markup
 
 from watchdog.config import Config
 from watchdog.errors import QueryError, StorageError
-from watchdog.models import (
-    SOURCE_NAMES,
-    ChangeRecord,
-    Event,
-    SentenceHit,
-    Snapshot,
-    TargetState,
-    TextDiff,
-    Version,
-)
+from watchdog.messages import TextDiff
+from watchdog.models import SOURCE_NAMES, ChangeRecord, Event, SentenceHit, Snapshot, TargetState, Version
 from watchdog.publish.archive import Archive, DiffCache, change_evidence, change_message, matches_of
 from watchdog.publish.output import Page, page_key
 from watchdog.render.cite import effective_date

@@ -23,7 +23,8 @@ from typing import Literal
 from urllib.parse import quote
 
 from watchdog.diff import DELETE, EQUAL, INSERT, changed_region, pair_sentences
-from watchdog.models import SEVERITY_RANK, ChangeMessage, DigestItem, DigestMessage, Hunk, Topic, TopicMatch
+from watchdog.messages import ChangeMessage, DigestItem, DigestMessage, Hunk, TopicMatch
+from watchdog.models import SEVERITY_RANK, Topic
 from watchdog.normalise import editorial_reason, meaning_key
 from watchdog.render.clean import clip, one_line
 

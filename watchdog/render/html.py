@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from watchdog.diff import DELETE, EQUAL, INSERT
-from watchdog.models import DigestMessage, TextDiff, iso
+from watchdog.messages import DigestMessage, TextDiff
+from watchdog.models import iso
 from watchdog.patterns import lazy
 from watchdog.render.clean import inert, readable
 from watchdog.render.compose import (

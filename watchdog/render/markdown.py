@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from watchdog.diff import DELETE, EQUAL
-from watchdog.models import DigestMessage, Hunk, StatusMessage, TextDiff, iso
+from watchdog.messages import DigestMessage, Hunk, StatusMessage, TextDiff
+from watchdog.models import iso
 from watchdog.patterns import lazy
 from watchdog.render.clean import flat, inert, one_line, readable
 from watchdog.render.compose import (

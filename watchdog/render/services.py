@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from watchdog.models import DigestMessage, Message, StatusMessage
+from watchdog.messages import DigestMessage, Message, StatusMessage
 from watchdog.render import html, markdown, text
 from watchdog.render.clean import clip, one_line
 from watchdog.render.compose import Links, compose, digest_title, fit, largest

@@ -16,7 +16,8 @@ import re
 from collections.abc import Callable, Iterator
 
 from watchdog.diff import DELETE, EQUAL, INSERT
-from watchdog.models import DigestMessage, Hunk, StatusMessage, TextDiff, iso
+from watchdog.messages import DigestMessage, Hunk, StatusMessage, TextDiff
+from watchdog.models import iso
 from watchdog.patterns import lazy
 from watchdog.render.clean import inert, one_line, readable
 from watchdog.render.compose import (

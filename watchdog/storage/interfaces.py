@@ -50,11 +50,10 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from watchdog.models import (
     CHANGE_KINDS,
-    Attempt,
     AttemptOutcome,
     BlobReference,
     ChainEntry,
@@ -63,7 +62,6 @@ from watchdog.models import (
     CheckRecord,
     CheckState,
     Claim,
-    Delivery,
     DueClaim,
     Event,
     ImportBatch,
@@ -79,6 +77,9 @@ from watchdog.models import (
     Version,
     VersionSentences,
 )
+
+if TYPE_CHECKING:  # the outbox's rows: annotations only (watchdog/messages.py says why)
+    from watchdog.messages import Attempt, Delivery
 
 DEFAULT_CHANGE_KINDS: tuple[str, ...] = CHANGE_KINDS  # what `changes` lists unless asked for fewer kinds
 

@@ -13,11 +13,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from watchdog.models import Attempt, AttemptOutcome, Delivery, OwedAlert
+from watchdog.deferred import deferred
+from watchdog.models import AttemptOutcome, OwedAlert
 from watchdog.storage.records import Row, moment, moment_or_none
 from watchdog.storage.sql import Cursor, Dialect, SqlDatabase
 from watchdog.storage.statements import enqueue
+
+if TYPE_CHECKING:
+    from watchdog import messages
+    from watchdog.messages import Attempt, Delivery
+else:
+    messages = deferred("watchdog.messages")  # the rows' types: read after a check's requests, if ever
 
 # undelivered rows (all, or those due by a time), with how many of their attempts ended (or were left)
 # with an unknown outcome
@@ -154,7 +162,9 @@ class SqlOutbox(ABC):
         rows = self._db.query(
             self._dialect.sql("SELECT * FROM outbox_attempts WHERE outbox_id = ? ORDER BY id"), (delivery_id,)
         )
-        return [Attempt(int(r["outbox_id"]), moment(r["at"]), r["outcome"], r["error"]) for r in rows]
+        return [
+            messages.Attempt(int(r["outbox_id"]), moment(r["at"]), r["outcome"], r["error"]) for r in rows
+        ]
 
     def deliveries_for(self, event_id: str) -> list[tuple[str, datetime | None, int]]:
         rows = self._db.query(
@@ -168,7 +178,7 @@ class SqlOutbox(ABC):
     def _deliveries(self, rows: Sequence[Row]) -> list[Delivery]:
         payloads = self._payloads(sorted({row["alert_hash"] for row in rows}))
         return [
-            Delivery(
+            messages.Delivery(
                 int(row["id"]),
                 row["channel_key"],
                 payloads[row["alert_hash"]],
