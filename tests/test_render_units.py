@@ -6,15 +6,31 @@ every cut compose.fit can choose."""
 
 from __future__ import annotations
 
+import copy
+import re
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jinja2 import ChoiceLoader, DictLoader, Environment
+from markupsafe import Markup
 from test_render import EN_MAY, FR_PAUSE, FR_REWRITE, compose_cuts, real
+from test_sections import canonical
 
 from support.messages import change_message
+from watchdog.diff import diff_texts
+from watchdog.publish.site import (
+    full_text_html,
+    hunk_views,
+    inline_diff,
+    side_by_side,
+    side_by_side_rows,
+    text_blocks,
+)
 from watchdog.render import html
 from watchdog.render.compose import Cut, Links, Story, compose, fit, shown
 
@@ -148,3 +164,98 @@ def test_the_e_mail_is_what_the_macros_printed() -> None:
     assert new(env, template, **values) == reference(env).from_string(
         '{%- from "_change.html" import passages -%}\n' + template
     ).render(**values)
+
+
+# --------------------------------------------------------------------------- a version page's full text
+
+TABLE = (  # a table: its header row, a row-group title, rows; items; hostile text everywhere
+    "# Terms <b>bold</b>\n\n## Data \u202eflipped\u202c\n\n## Kind <b> | Use \u202ex\n"
+    '| public \x00posts | train "AI" & more |\n### Group <row>\n| a | b |\n\n- an item \u200b\n'
+    "  - a nested item\n\nA paragraph <script>x</script>.\n"
+)
+MOMENTS = (None, datetime(2024, 6, 26, 8, 0, tzinfo=UTC), datetime(2025, 5, 28, 0, 30, 56, tzinfo=UTC))
+
+
+def old_full_text(blocks: list[dict[str, Any]]) -> str:
+    """The template and the `since` macro the full text was rendered with before (8a51295)."""
+    env = html.archive()
+    templates = {name: (REFERENCE / name).read_text("utf-8") for name in ("_full_text.html", "_since.html")}
+    ref = env.overlay(loader=ChoiceLoader([DictLoader(templates), env.loader]))  # type: ignore[list-item]
+    since = ref.get_template("_since.html").module.since  # type: ignore[attr-defined]
+    for block in blocks:
+        block["since_mark"] = Markup(since({"since": block.get("since")}))
+    return ref.get_template("_full_text.html").render(blocks=blocks)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(TABLE, id="hostile-tables-items"),
+        pytest.param(canonical(EN_MAY[1]), id="en-may-2025"),
+        pytest.param(canonical(FR_PAUSE[1]), id="fr-pause-2024"),
+    ],
+)
+def test_a_full_text_is_what_its_template_printed(text: str) -> None:
+    blocks = text_blocks(text)
+    assert {b["kind"] for b in blocks} >= {"heading", "text"}
+    for number, block in enumerate(blocks):  # since-dates as the sentence index gives them, some None
+        block["since"] = MOMENTS[number % len(MOMENTS)]
+    assert full_text_html(copy.deepcopy(blocks)) == old_full_text(copy.deepcopy(blocks))
+
+
+# --------------------------------------------------------------------------- the full diff of a change page
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        pytest.param(canonical(EN_MAY[0]), canonical(EN_MAY[1]), id="en-may-2025"),
+        pytest.param(canonical(FR_PAUSE[0]), canonical(FR_PAUSE[1]), id="fr-pause-2024"),
+        pytest.param("# P\n\nKept.\n", TABLE, id="hostile"),
+        pytest.param("# P\n\nKept.\n", "# P\n\nKept.\n", id="no-difference"),
+    ],
+)
+def test_the_full_diff_is_what_its_macros_printed(before: str, after: str) -> None:
+    views = hunk_views(diff_texts(before, after))
+    env = html.archive()
+    ref = env.overlay(  # type: ignore[list-item]
+        loader=ChoiceLoader(
+            [DictLoader({"_diff.html": (REFERENCE / "_diff.html").read_text("utf-8")}), env.loader]
+        )
+    )
+    labels = ("Before (x@v1)", "After <b>\u202e</b>")
+    source = (
+        '{% from "_diff.html" import inline_diff, side_by_side %}'
+        "{{ inline_diff(h) }}|{{ side_by_side(h, b, a) }}"
+    )
+    expected = ref.from_string(source).render(h=views, b=labels[0], a=labels[1])
+    assert f"{inline_diff(views)}|{side_by_side(side_by_side_rows(views), *labels)}" == expected
+
+
+# --------------------------------------------------------------------------- visible(), with its fast path
+
+SPECIAL = (
+    "\x00\x07\x1b\x7f\x85\x9f\ud800\udfff\ufffe\uffff\u061c\u180e\u200b\u200f\u202a\u202e\u2060\u2069\ufeff"
+)
+
+
+def visible_as_defined(text: str) -> str:
+    """html.visible before its one-scan fast path (8a51295): the definition."""
+    if re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]", text):
+        text = text.translate(
+            {c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
+            | {0x7F: 0x2421}
+            | {c: 0xFFFD for c in range(0x80, 0xA0)}
+        )
+        text = re.sub("[\ud800-\udfff\ufffe\uffff]", "\ufffd", text)
+    return re.sub(
+        "[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]",
+        lambda m: f"[U+{ord(m.group()):04X}]",
+        text,
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab \t\n\r<&é€" + SPECIAL) | st.characters(), max_size=40))
+def test_visible_is_its_definition(text: str) -> None:
+    assert html.visible(text) == visible_as_defined(text)

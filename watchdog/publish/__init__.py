@@ -104,7 +104,8 @@ def publish(
         archive = load_archive(reader)
         diffs = DiffCache(texts=reader.text, directory=cache_dir)
         site = SiteBuilder(config, archive, reader, diffs, generator, full_texts_dir=texts_dir)
-        feeds = FeedBuilder(config, archive, reader, diffs, generator)
+        # a change's story is composed once, for its page and its feed entries
+        feeds = FeedBuilder(config, archive, reader, diffs, generator, stories=site.stories)
         heads = _chain_heads_page(reader)  # beside the feeds and the site: whoever keeps a copy can
         site_report = write_pages(site_dir, [*site.pages(), heads], generator=generator)  # detect a rewrite
         feeds_report = write_pages(feeds_dir, [*feeds.pages(), heads], generator=generator)

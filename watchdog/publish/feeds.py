@@ -38,10 +38,10 @@ from watchdog import __version__
 from watchdog.config import AlertSettings, Config
 from watchdog.errors import StorageError
 from watchdog.models import ChangeRecord, Event, TargetState, Topic, iso
-from watchdog.publish.archive import Archive, DiffCache, change_evidence, change_message
+from watchdog.publish.archive import Archive, DiffCache
 from watchdog.publish.output import Page, page_key
-from watchdog.publish.site import listing_title
-from watchdog.render.compose import Links, Story, compose, fit, page_path
+from watchdog.publish.site import StoryKey, change_story, listing_title
+from watchdog.render.compose import Links, Story, fit, page_path
 from watchdog.render.html import archive, fragments, inline, visible
 from watchdog.render.text import render_text
 from watchdog.storage.interfaces import ArchiveReader
@@ -123,6 +123,7 @@ class FeedBuilder:
     generator: str
     # an entry's title, summary and content are the same in every feed it is in: rendered once per run
     bodies: dict[str, tuple[str, str, str]] = field(default_factory=dict, compare=False)
+    stories: dict[StoryKey, Story] = field(default_factory=dict, compare=False)  # shared with the site
 
     @cached_property
     def entries(self) -> tuple[ChangeEntry, ...]:
@@ -332,16 +333,15 @@ def _entry_body(builder: FeedBuilder, inputs: FeedInputs, entry: ChangeEntry) ->
     except StorageError as exc:
         note = f"{change.summary} (the texts cannot be read: {exc})"
         return _entry_title(entry, None), note, _paragraph(note)
-    evidence = change_evidence(builder.store, change.id)
-    message = change_message(
+    story = change_story(
+        builder.stories,
+        builder.store,
         change,
         target_name=entry.target_name,
         url=entry.target_url,
         diff=diff,
-        evidence=evidence,
         topics=inputs.topics,
     )
-    story = compose(message)
     links = _links(inputs, change)
     summary = fit(
         story,

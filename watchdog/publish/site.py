@@ -38,13 +38,23 @@ from markupsafe import Markup
 from watchdog.config import Config
 from watchdog.errors import QueryError, StorageError
 from watchdog.messages import TextDiff
-from watchdog.models import SOURCE_NAMES, ChangeRecord, Event, SentenceHit, Snapshot, TargetState, Version
+from watchdog.models import (
+    SOURCE_NAMES,
+    ChangeRecord,
+    Event,
+    SentenceHit,
+    Snapshot,
+    TargetState,
+    Topic,
+    Version,
+    iso,
+)
 from watchdog.publish.archive import Archive, DiffCache, change_evidence, change_message, matches_of
 from watchdog.publish.output import Page, page_key
 from watchdog.render.cite import effective_date
 from watchdog.render.clean import display_line, readable
 from watchdog.render.compose import Links, Story, compose, page_path
-from watchdog.render.html import archive
+from watchdog.render.html import archive, printed, visible
 from watchdog.sections import cells, headings
 from watchdog.storage.files import write_atomically
 from watchdog.storage.interfaces import ArchiveReader
@@ -282,11 +292,14 @@ class SiteBuilder:
     store: ArchiveReader  # the reader the archive was loaded from: texts and evidence come from it
     diffs: DiffCache
     generator: str
-    stories: dict[str, Story] = field(default_factory=dict, compare=False)
+    stories: dict[StoryKey, Story] = field(default_factory=dict, compare=False)  # shared with the feeds
     sentences_since: dict[str, dict[str, tuple[tuple[int, datetime], ...]]] = field(
         default_factory=dict, compare=False
     )
     full_texts_dir: Path | None = None  # where the rendered full texts are kept (None: in memory only)
+    # a diff's "Full diff" and side-by-side rows: the change page and the compare page of the same two
+    # versions show the same ones (keyed by the two text hashes)
+    diff_parts: dict[tuple[str, str], tuple[Markup, Markup]] = field(default_factory=dict, compare=False)
 
     @cached_property
     def full_texts(self) -> FullTexts:
@@ -435,10 +448,13 @@ class SiteBuilder:
             pages.append(self._page(compare_path(before.id, after.id), inputs, render_compare))
         return pages
 
-    def story(self, message_key: str, make: Callable[[], Story]) -> Story:
-        if message_key not in self.stories:
-            self.stories[message_key] = make()
-        return self.stories[message_key]
+    def diff_html(self, before: VersionRef, after: VersionRef, diff: TextDiff) -> tuple[Markup, Markup]:
+        """(the whole diff inline, the rows of its side-by-side table) of two versions, rendered once."""
+        key = (before.text_hash, after.text_hash)
+        if key not in self.diff_parts:
+            views = hunk_views(diff)
+            self.diff_parts[key] = (inline_diff(views), side_by_side_rows(views))
+        return self.diff_parts[key]
 
 
 def _gzip(data: bytes) -> bytes:
@@ -502,22 +518,86 @@ def hunk_views(diff: TextDiff) -> list[dict[str, Any]]:
     return views
 
 
+# The full diff of the change and compare pages, in Python rather than template macros (a diff has
+# thousands of pieces; tests/test_render_units.py: the same bytes as the macros they replaced).
+
+
+NO_DIFFERENCE = "<p>No wording difference.</p>\n"
+
+
+def inline_diff(views: Sequence[Mapping[str, Any]]) -> Markup:
+    """Every hunk under its section, <del>/<ins> inline; each with the id the passages link to."""
+    hunks = "".join(
+        f'<div class="hunk" id="full-{_out(view["index"])}"><p class="where">{_out(view["where"])}</p>\n'
+        f'<p class="text">{_pieces(view["pieces"], None)}</p></div>\n'
+        for view in views
+    )
+    hunks = hunks or NO_DIFFERENCE
+    return Markup(f'<div class="diff">\n{hunks}</div>')  # noqa: S704 (page text escaped by _out)
+
+
+def side_by_side_rows(views: Sequence[Mapping[str, Any]]) -> Markup:
+    """The rows of the side-by-side table: each hunk's old text (deletions marked), its new text."""
+    return Markup(  # noqa: S704 (page text escaped by _out)
+        "".join(
+            f'<tr><td class="text">{_pieces(view["pieces"], "ins")}</td>'
+            f'<td class="text">{_pieces(view["pieces"], "del")}</td></tr>\n'
+            for view in views
+        )
+    )
+
+
+def side_by_side(rows: Markup, before_label: str, after_label: str) -> Markup:
+    return Markup(  # noqa: S704 (page text escaped by _out)
+        f'<table class="side">\n<thead><tr><th scope="col">{_out(before_label)}</th>'
+        f'<th scope="col">{_out(after_label)}</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>'
+    )
+
+
+def _pieces(pieces: Sequence[tuple[str, str]], left_out: str | None) -> str:
+    """(tag, text) pieces as HTML, without those tagged `left_out` ("ins": the old side, "del": the new
+    side; None: both, inline)."""
+    return "".join(
+        (f"<{tag}>{_out(text)}</{tag}>" if tag else _out(text)) for tag, text in pieces if tag != left_out
+    )
+
+
 def story_of(builder: SiteBuilder, head: TargetRef, change: ChangeRecord, diff: TextDiff) -> Story:
     """The change's story, as its alerts and feed entries tell it."""
+    return change_story(
+        builder.stories,
+        builder.store,
+        change,
+        target_name=head.name,
+        url=head.url,
+        diff=diff,
+        topics=builder.config.topics,
+    )
 
-    def make() -> Story:
-        evidence = change_evidence(builder.store, change.id)
+
+StoryKey = tuple[str, str, str]  # (change id, page name, page URL)
+
+
+def change_story(
+    stories: dict[StoryKey, Story],
+    store: ArchiveReader,
+    change: ChangeRecord,
+    *,
+    target_name: str,
+    url: str,
+    diff: TextDiff,
+    topics: Sequence[Topic],
+) -> Story:
+    """A change's story (render.compose), composed once per publish and kept in `stories`: the change
+    page and the feed entries tell the same story (the same change, page, diff, evidence and topics)."""
+    key = (change.id, target_name, url)
+    if key not in stories:
+        evidence = change_evidence(store, change.id)
         message = change_message(
-            change,
-            target_name=head.name,
-            url=head.url,
-            diff=diff,
-            evidence=evidence,
-            topics=builder.config.topics,
+            change, target_name=target_name, url=url, diff=diff, evidence=evidence, topics=topics
         )
-        return compose(message)
-
-    return builder.story(change.id, make)
+        stories[key] = compose(message)
+    return stories[key]
 
 
 # --------------------------------------------------------------------------- index
@@ -647,10 +727,12 @@ def render_change(builder: SiteBuilder, inputs: ChangeInputs) -> bytes:
         "facts": _change_facts(builder, inputs),
         "older": _href(1, "changes", inputs.older) if inputs.older else None,
         "newer": _href(1, "changes", inputs.newer) if inputs.newer else None,
-        "hunks": hunk_views(diff) if diff is not None else None,
-        "before_label": f"Before ({change.from_version})",
-        "after_label": f"After ({change.to_version})",
+        "full_diff": None,
     }
+    if diff is not None and inputs.before is not None and inputs.after is not None:
+        inline, rows = builder.diff_html(inputs.before, inputs.after, diff)
+        labels = (f"Before ({change.from_version})", f"After ({change.to_version})")
+        c.update(full_diff=inline, side_by_side=side_by_side(rows, *labels))
     frame = Frame(title, up="../", feed_href=f"feeds/target/{head.id}.atom", feed_title=head.name)
     return render_page("change.html", frame, c=c)
 
@@ -949,17 +1031,16 @@ class FullTexts:
         path = self._path(text_hash + variant)
         if path is not None:
             try:
-                return Markup(path.read_text("utf-8"))  # noqa: S704 (rendered by the autoescaping template)
+                return Markup(path.read_text("utf-8"))  # noqa: S704 (rendered by full_text_html, escaped)
             except (OSError, UnicodeError):
                 pass  # missing or unreadable: rendered again
-        shown = _since_marked(blocks() if blocks is not None else text_blocks(text))
-        html = archive().get_template("site/_full_text.html").render(blocks=shown)
+        html = full_text_html(blocks() if blocks is not None else text_blocks(text))
         if path is not None:
             try:
                 write_atomically(path, html.encode("utf-8"))
             except OSError as exc:
                 log.debug("cannot keep a rendered text under %s: %s", self._directory, exc)
-        return Markup(html)  # noqa: S704 (rendered by the autoescaping template)
+        return Markup(html)  # noqa: S704 (every page-derived value escaped by full_text_html)
 
     def _path(self, text_hash: str) -> Path | None:
         if self._directory is None or not self._generator:
@@ -968,18 +1049,57 @@ class FullTexts:
         return self._directory / name[:2] / f"{name}.html"
 
 
-def _since_marked(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each block with `since_mark`: its "in the policy since" note, rendered by the `since` macro once per
-    date (a policy has thousands of paragraphs and a few dates; a macro call per paragraph was half the
-    cost of rendering a full text)."""
-    since = archive().get_template("site/_macros.html").module.since  # type: ignore[attr-defined]
-    marks: dict[Any, Markup] = {}
+def full_text_html(blocks: list[dict[str, Any]]) -> str:
+    """The "Full text" of a version page, as the archive environment prints page text (visible, escaped).
+    Written in Python, not as a template: a policy has thousands of blocks, and a template spent ~10 µs
+    of Jinja2 bookkeeping on each (tests/test_render_units.py: the same bytes as the template it replaced)."""
+    marks: dict[datetime | None, str] = {}  # one "in the policy since" note per date: a policy has a few
+    parts = ['<div class="text">\n']
     for block in blocks:
         moment = block.get("since")
         if moment not in marks:
-            marks[moment] = Markup(since({"since": moment}))  # noqa: S704 (rendered by the autoescaping macro)
-        block["since_mark"] = marks[moment]
-    return blocks
+            marks[moment] = (
+                f' <span class="meta since">in the policy since {_when(moment)}</span>' if moment else ""
+            )
+        parts.append(_block_html(block, marks[moment]))
+    parts.append("</div>\n")
+    return "".join(parts)
+
+
+def _block_html(block: Mapping[str, Any], since: str) -> str:
+    kind, level = block["kind"], _out(block.get("level"))
+    if kind == "heading":
+        return f'<h{level} id="{_out(block["anchor"])}">{_out(block["text"])}</h{level}>\n'
+    if kind == "item":
+        return f'<p class="item depth-{level}">• {_out(block["text"])}{since}</p>\n'
+    if kind == "table":
+        moment = block.get("since")
+        caption = (
+            f'<caption class="meta since">in the policy since {_when(moment)}</caption>' if moment else ""
+        )
+        rows = "".join(_row_html(row, _out(block["width"])) for row in block["rows"])
+        return f'<table class="rows">{caption}{rows}</table>\n'
+    return f"<p>{_out(block['text'])}{since}</p>\n"
+
+
+def _row_html(row: Mapping[str, Any], width: str) -> str:
+    anchor = f' id="{_out(row["anchor"])}"' if row["anchor"] else ""
+    if row["head"]:
+        cells = "".join(f'<th scope="col">{_out(cell)}</th>' for cell in row["cells"])
+    elif row["group"]:
+        cells = "".join(f'<th scope="rowgroup" colspan="{width}">{_out(cell)}</th>' for cell in row["cells"])
+    else:
+        cells = "".join(f"<td>{_out(cell)}</td>" for cell in row["cells"])
+    return f"<tr{anchor}>{cells}</tr>\n"
+
+
+def _when(moment: datetime) -> str:
+    """The `when` macro of site/_macros.html: a <time> element."""
+    return f'<time datetime="{_out(iso(moment))}">{_out(moment.strftime("%Y-%m-%d %H:%M UTC"))}</time>'
+
+
+def _out(value: object) -> str:
+    return printed(value, visible)
 
 
 def text_blocks(text: str) -> list[dict[str, Any]]:
@@ -1079,9 +1199,12 @@ def render_compare(builder: SiteBuilder, inputs: CompareInputs) -> bytes:
         "story": story,
         "problem": problem,
         "links": Links(after=_href(1, "versions", after.id), before=_href(1, "versions", before.id)),
-        "hunks": hunk_views(diff) if diff is not None else [],
         "target_href": _href(1, "targets", head.id),
     }
+    if diff is not None:
+        inline, rows = builder.diff_html(before, after, diff)
+        labels = (f"Before ({before.id})", f"After ({after.id})")
+        cmp.update(full_diff=inline, side_by_side=side_by_side(rows, *labels))
     frame = Frame(title, up="../", feed_href=f"feeds/target/{head.id}.atom", feed_title=head.name)
     return render_page("compare.html", frame, cmp=cmp)
 
