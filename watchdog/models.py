@@ -25,6 +25,7 @@ Side = Literal["inserted", "deleted", "context"]
 ChangeKind = Literal["change", "revert", "editorial", "capture", "imported"]
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("change", "revert", "editorial", "capture", "imported")
 VersionSource = Literal["live", "ota", "wayback"]
+ImportOutcome = Literal["version", "technical", "collapsed", "rejected"]  # what an import made of a record
 # how listings name a version's source (history, the site)
 SOURCE_NAMES: dict[str, str] = {"live": "live", "ota": "Open Terms Archive", "wayback": "Wayback Machine"}
 AttemptOutcome = Literal["delivered", "failed", "unknown"]
@@ -304,42 +305,6 @@ class ChangeRecord:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ChainEntry:
-    """One record of a target's hash chain as stored, read back for `verify` and `export`."""
-
-    kind: str  # "version" | "change"
-    id: str
-    target_id: str
-    chain_seq: int
-    prev_hash: str
-    record_hash: str
-    version: Version | None = None
-    change: ChangeRecord | None = None
-    snapshot: Snapshot | None = None  # a version's raw snapshot (None: it has none, or it is gone)
-    evidence: tuple[Any, ...] = ()  # a change's classifier evidence, as stored
-    problem: str | None = None  # the row cannot be read back into a record: what is wrong with it
-
-
-@dataclass(frozen=True, slots=True)
-class ChainHead:
-    """Where a target's hash chain ends: what `export --chain-heads` publishes and `verify --against`
-    compares."""
-
-    target_id: str
-    head: str  # the record hash of its last record ("" when it has none)
-    count: int  # how many records its chain holds
-
-
-@dataclass(frozen=True, slots=True)
-class BlobReference:
-    """A blob some row refers to, and which row (for `verify`'s messages)."""
-
-    digest: str
-    what: str  # e.g. "text of version meta@v2"
-    version_id: str | None = None  # the version whose text it is
-
-
 # --------------------------------------------------------------------------- one check: read once, write once
 
 
@@ -526,147 +491,6 @@ class DueClaim:
     retry_at: datetime | None = None
 
 
-# --------------------------------------------------------------------------- imports (watchdog/importers)
-
-ImportOutcome = Literal["version", "technical", "collapsed", "rejected"]
-
-
-@dataclass(frozen=True, slots=True)
-class ImportedVersion:
-    """A version brought in by an import: the text its source recorded, when, and from what. `first_seen` is
-    the source's recording time (so every listing orders it where it belongs), `last_seen` the last time
-    the source recorded that same text; `snapshot`: the raw capture it was read from (Wayback), if any."""
-
-    text: str
-    recorded_at: datetime
-    last_seen: datetime
-    source: VersionSource
-    provenance: Mapping[str, Any]
-    technical: bool = False
-    snapshot: NewSnapshot | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ImportLedgerEntry:
-    """One record of the source (a commit, a capture) and what the import made of it: a version, a
-    technical version, nothing new (`collapsed`: its text is the version before it) or nothing at all
-    (`rejected`: it failed validation). `version_id`: the version it made or collapsed into."""
-
-    ref: str
-    recorded_at: datetime
-    outcome: ImportOutcome
-    version_id: str | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ImportBatch:
-    """Everything one import adds to one target, written in ONE transaction (Imports.record_import).
-
-    `versions` come in recording order, all after the target's imported history and before its first live
-    version; their ids are predicted from `expected` (`<target>@v<version + 1>`, ...), and `changes` (kind
-    `imported`, between consecutive versions) name them. `boundary`: the change from the last imported
-    version to the target's first live version, when the live watch began before this import. `extended`:
-    existing imported versions whose text the source recorded again (their last_seen moves); `snapshots`:
-    raw captures kept that made no new version (rejected, or the text of the version before them)."""
-
-    target_id: str
-    name: str
-    url: str
-    source: VersionSource
-    at: datetime
-    versions: tuple[ImportedVersion, ...] = ()
-    changes: tuple[NewChange, ...] = ()
-    boundary: NewChange | None = None
-    extended: tuple[tuple[str, datetime], ...] = ()
-    ledger: tuple[ImportLedgerEntry, ...] = ()
-    snapshots: tuple[NewSnapshot, ...] = ()
-    expected: Sequences | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    """What an import's write created, and how many existing records it re-linked in the hash chain."""
-
-    versions: tuple[Version, ...] = ()
-    changes: tuple[ChangeRecord, ...] = ()
-    relinked: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Relink:
-    """A re-linking of a target's hash chain: an import placed `inserted` records at `position`, before
-    records that already existed, whose links changed. The links they had before are kept (`superseded`:
-    record id, chain position, prev_hash, record_hash), so the head published before (`old_head`, over
-    `old_count` records) can still be recomputed from the records as they are now (`verify` does)."""
-
-    id: int
-    target_id: str
-    at: datetime
-    position: int
-    inserted: int
-    old_head: str
-    old_count: int
-    superseded: tuple[tuple[str, int, str, str], ...] = ()
-
-
-# --------------------------------------------------------------------------- search (the sentence index)
-
-
-@dataclass(frozen=True, slots=True)
-class SentenceHit:
-    """A sentence of a target's archive and when it was first and last seen (`last_seen` None: it is in the
-    current version). Dates are the versions' own: a version's first_seen, and last_seen of the last
-    version (in recording order) that held the sentence."""
-
-    target_id: str
-    sentence: str
-    first_seen: datetime
-    first_version: str
-    last_seen: datetime | None
-    last_version: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target_id,
-            "sentence": self.sentence,
-            "first_seen": iso(self.first_seen),
-            "last_seen": iso(self.last_seen) if self.last_seen else None,
-            "first_version": self.first_version,
-            "last_version": self.last_version,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class VersionSentences:
-    """A version and the ids of the sentences it holds (the sentence index), for `trace` and the site's
-    "in the policy since"."""
-
-    version: Version
-    sentence_ids: frozenset[int]
-
-
-@dataclass(frozen=True, slots=True)
-class TraceEvent:
-    """One step in the life of a sentence (`trace`): it appeared, was edited (`text` is the new wording) or
-    disappeared, in `version`, at that version's first_seen."""
-
-    target_id: str
-    version: str
-    at: datetime
-    event: Literal["appeared", "edited", "disappeared"]
-    text: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target_id,
-            "version": self.version,
-            "at": iso(self.at),
-            "event": self.event,
-            "text": self.text,
-        }
-
-
 # --------------------------------------------------------------------------- outcome
 
 
@@ -701,40 +525,51 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# --------------------------------------------------------------------------- defined in watchdog/messages.py
-# A change's diff and classification, the messages and the outbox's rows live in watchdog/messages.py (a
-# check needs none of them before its first request: see there). Their names stay importable from here,
-# on first use, for the tests that import them with the rest of the model; the package's own modules import
-# them from watchdog.messages (mypy sees no __getattr__ here, so it holds them to that).
+# --------------------------------------------------------------------------- defined elsewhere
+# Two parts of the model live in modules of their own, because a check needs none of their classes before
+# its first request and defining a frozen dataclass costs CPU at every start (their docstrings say more):
+# watchdog/messages.py (a change's diff and classification, the messages, the outbox's alerts) and
+# watchdog/archived.py (the hash chain read back, imports, the sentence index). Their names stay importable
+# from here, loaded on first use, for the tests that import them with the rest of the model; the package's
+# own modules import them from where they are defined (mypy sees no __getattr__ here: it holds them to that).
 
-_MESSAGES: frozenset[str] = frozenset(
-    {
-        "Segment",
-        "Hunk",
-        "TextDiff",
-        "TopicMatch",
-        "Classification",
-        "diff_to_json",
-        "diff_from_json",
-        "Alert",
-        "Delivery",
-        "Attempt",
-        "ChangeMessage",
-        "StatusMessage",
-        "DigestItem",
-        "DigestMessage",
-        "Message",
-        "message_to_json",
-        "message_from_json",
-        "parse_iso",
-    }
-)
+_DEFINED_IN: dict[str, str] = {
+    "Segment": "watchdog.messages",
+    "Hunk": "watchdog.messages",
+    "TextDiff": "watchdog.messages",
+    "TopicMatch": "watchdog.messages",
+    "Classification": "watchdog.messages",
+    "diff_to_json": "watchdog.messages",
+    "diff_from_json": "watchdog.messages",
+    "Alert": "watchdog.messages",
+    "Delivery": "watchdog.messages",
+    "Attempt": "watchdog.messages",
+    "ChangeMessage": "watchdog.messages",
+    "StatusMessage": "watchdog.messages",
+    "DigestItem": "watchdog.messages",
+    "DigestMessage": "watchdog.messages",
+    "Message": "watchdog.messages",
+    "message_to_json": "watchdog.messages",
+    "message_from_json": "watchdog.messages",
+    "parse_iso": "watchdog.messages",
+    "ChainEntry": "watchdog.archived",
+    "ChainHead": "watchdog.archived",
+    "BlobReference": "watchdog.archived",
+    "ImportedVersion": "watchdog.archived",
+    "ImportLedgerEntry": "watchdog.archived",
+    "ImportBatch": "watchdog.archived",
+    "ImportResult": "watchdog.archived",
+    "Relink": "watchdog.archived",
+    "SentenceHit": "watchdog.archived",
+    "VersionSentences": "watchdog.archived",
+    "TraceEvent": "watchdog.archived",
+}
 
 
 if not TYPE_CHECKING:
 
     def __getattr__(name: str) -> object:
-        """PEP 562: a name of watchdog/messages.py, imported (with that module) when first asked for."""
-        if name in _MESSAGES:
-            return getattr(import_module("watchdog.messages"), name)
+        """PEP 562: a name of the model defined in another module, imported (with it) when first asked for."""
+        if name in _DEFINED_IN:
+            return getattr(import_module(_DEFINED_IN[name]), name)
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,8 +21,9 @@ from datetime import datetime
 from difflib import SequenceMatcher
 from typing import Literal
 
+from watchdog.archived import TraceEvent, VersionSentences
 from watchdog.errors import NotFoundError, QueryError
-from watchdog.models import TraceEvent, Version, VersionSentences
+from watchdog.models import Version
 from watchdog.storage.interfaces import ArchiveReader
 from watchdog.storage.search import sentence_hash
 

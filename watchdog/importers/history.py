@@ -24,18 +24,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from watchdog.models import (
-    ImportBatch,
-    ImportedVersion,
-    ImportLedgerEntry,
-    ImportOutcome,
-    NewChange,
-    NewSnapshot,
-    Sequences,
-    Target,
-    Version,
-    VersionSource,
-)
+from watchdog.archived import ImportBatch, ImportedVersion, ImportLedgerEntry
+from watchdog.models import ImportOutcome, NewChange, NewSnapshot, Sequences, Target, Version, VersionSource
 from watchdog.storage.chain import sha256
 from watchdog.storage.interfaces import ArchiveReader, Storage
 

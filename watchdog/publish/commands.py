@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from watchdog.archived import ChainHead
 from watchdog.config import Config, load_config, resolve_config_path
 from watchdog.errors import AnchorError, StorageError
-from watchdog.models import ChainHead
 from watchdog.publish import export_site
 from watchdog.publish.evidence import (
     chain_heads_json,

@@ -34,8 +34,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from watchdog.archived import ChainEntry, ChainHead, Relink
 from watchdog.errors import AnchorError
-from watchdog.models import ChainEntry, ChainHead, ChangeRecord, Relink, Snapshot, Version
+from watchdog.models import ChangeRecord, Snapshot, Version
 from watchdog.storage.chain import chain_hash, change_payload, ts, version_payload
 from watchdog.storage.interfaces import ArchiveReader, Blobs, Storage
 

@@ -35,20 +35,11 @@ from typing import Any, TypeVar
 
 from markupsafe import Markup
 
+from watchdog.archived import SentenceHit
 from watchdog.config import Config
 from watchdog.errors import QueryError, StorageError
 from watchdog.messages import TextDiff
-from watchdog.models import (
-    SOURCE_NAMES,
-    ChangeRecord,
-    Event,
-    SentenceHit,
-    Snapshot,
-    TargetState,
-    Topic,
-    Version,
-    iso,
-)
+from watchdog.models import SOURCE_NAMES, ChangeRecord, Event, Snapshot, TargetState, Topic, Version, iso
 from watchdog.publish.archive import Archive, DiffCache, change_evidence, change_message, matches_of
 from watchdog.publish.output import Page, page_key
 from watchdog.render.cite import effective_date

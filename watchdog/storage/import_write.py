@@ -20,18 +20,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from watchdog.errors import ConflictError, StorageError
-from watchdog.models import (
+from watchdog.archived import (
     ChainEntry,
-    ChangeRecord,
     ImportBatch,
     ImportedVersion,
     ImportLedgerEntry,
     ImportResult,
-    NewChange,
     Relink,
-    Version,
 )
+from watchdog.errors import ConflictError, StorageError
+from watchdog.models import ChangeRecord, NewChange, Version
 from watchdog.storage.chain import change_payload, sha256, version_payload
 from watchdog.storage.write import (
     RowWriter,

@@ -55,30 +55,32 @@ from typing import TYPE_CHECKING, Any, Protocol
 from watchdog.models import (
     CHANGE_KINDS,
     AttemptOutcome,
-    BlobReference,
-    ChainEntry,
-    ChainHead,
     ChangeRecord,
     CheckRecord,
     CheckState,
     Claim,
     DueClaim,
     Event,
-    ImportBatch,
-    ImportLedgerEntry,
-    ImportResult,
     OwedAlert,
     Recorded,
-    Relink,
-    SentenceHit,
     Snapshot,
     Target,
     TargetState,
     Version,
-    VersionSentences,
 )
 
-if TYPE_CHECKING:  # the outbox's rows: annotations only (watchdog/messages.py says why)
+if TYPE_CHECKING:  # annotations only (watchdog/messages.py and archived.py say why)
+    from watchdog.archived import (
+        BlobReference,
+        ChainEntry,
+        ChainHead,
+        ImportBatch,
+        ImportLedgerEntry,
+        ImportResult,
+        Relink,
+        SentenceHit,
+        VersionSentences,
+    )
     from watchdog.messages import Attempt, Delivery
 
 DEFAULT_CHANGE_KINDS: tuple[str, ...] = CHANGE_KINDS  # what `changes` lists unless asked for fewer kinds

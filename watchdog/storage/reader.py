@@ -12,21 +12,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from watchdog.errors import NotFoundError, QueryError
-from watchdog.models import (
+from watchdog.archived import (
     BlobReference,
     ChainEntry,
     ChainHead,
-    ChangeRecord,
-    Event,
     ImportLedgerEntry,
     Relink,
     SentenceHit,
-    Snapshot,
-    TargetState,
-    Version,
     VersionSentences,
 )
+from watchdog.errors import NotFoundError, QueryError
+from watchdog.models import ChangeRecord, Event, Snapshot, TargetState, Version
 from watchdog.storage.interfaces import DEFAULT_CHANGE_KINDS, Blobs
 from watchdog.storage.records import (
     Row,

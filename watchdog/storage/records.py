@@ -11,20 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from watchdog.models import (
-    ChainEntry,
-    ChangeRecord,
-    Event,
-    ImportLedgerEntry,
-    Relink,
-    Sequences,
-    Snapshot,
-    TargetState,
-    Version,
-)
+from watchdog.deferred import deferred
+from watchdog.models import ChangeRecord, Event, Sequences, Snapshot, TargetState, Version
 from watchdog.storage.write import TargetRow
+
+if TYPE_CHECKING:
+    from watchdog import archived
+    from watchdog.archived import ChainEntry, ImportLedgerEntry, Relink
+else:
+    archived = deferred("watchdog.archived")  # verify's and imports' rows: never before a check's requests
 
 
 class Row(Protocol):
@@ -178,7 +175,7 @@ def int_or(value: object, default: int) -> int:
 
 
 def entry(kind: str, row: Row, **fields: Any) -> ChainEntry:
-    return ChainEntry(
+    return archived.ChainEntry(
         kind=kind,
         id=str(row["id"]),
         target_id=str(row["target_id"]),
@@ -213,7 +210,7 @@ def change_entry(row: Row) -> ChainEntry:
 
 
 def ledger_entry(row: Row) -> ImportLedgerEntry:
-    return ImportLedgerEntry(
+    return archived.ImportLedgerEntry(
         row["ref"], moment(row["recorded_at"]), row["outcome"], row["version_id"], row["reason"]
     )
 
@@ -226,7 +223,7 @@ def relinks_of(relinks: Sequence[Row], superseded: Sequence[Row]) -> list[Relink
             (str(row["record_id"]), int(row["chain_seq"]), str(row["prev_hash"]), str(row["record_hash"]))
         )
     return [
-        Relink(
+        archived.Relink(
             id=int(r["id"]),
             target_id=r["target_id"],
             at=moment(r["at"]),

@@ -22,14 +22,15 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from watchdog.deferred import deferred
-from watchdog.models import SentenceHit
 from watchdog.storage.records import Row, moment
 
 # The splitter is loaded when a new version's sentences are first indexed (watchdog/deferred.py): opening
 # the archive, or a cycle without a new version, never needs the diff.
 if TYPE_CHECKING:
-    from watchdog import diff
+    from watchdog import archived, diff
+    from watchdog.archived import SentenceHit
 else:
+    archived = deferred("watchdog.archived")  # search's results: never before a check's requests
     diff = deferred("watchdog.diff")
 
 MAX_RESULTS = 500  # the most sentences one search answers with, whatever the caller asks
@@ -115,7 +116,7 @@ def hit(row: Row, current: frozenset[int]) -> SentenceHit:
     """A search answer from its row (id, target_id, text, first_version, first_seen, last_version,
     last_seen); `current`: the sentence ids of its target's current version (still there: no last seen)."""
     still_there = int(row["id"]) in current
-    return SentenceHit(
+    return archived.SentenceHit(
         target_id=row["target_id"],
         sentence=row["text"],
         first_seen=moment(row["first_seen"]),

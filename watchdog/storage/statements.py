@@ -13,19 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from watchdog.models import (
-    ChainEntry,
-    ChangeRecord,
-    CheckState,
-    Event,
-    ImportLedgerEntry,
-    Relink,
-    Sequences,
-    Snapshot,
-    Version,
-)
+from watchdog.models import ChangeRecord, CheckState, Event, Sequences, Snapshot, Version
 from watchdog.storage.records import (
     change_entry,
     moment,
@@ -38,6 +28,9 @@ from watchdog.storage.records import (
 from watchdog.storage.search import pack_ids, sentences_of
 from watchdog.storage.sql import Cursor, Dialect, Reads
 from watchdog.storage.write import TargetRow
+
+if TYPE_CHECKING:  # annotations only: an import's and verify's (watchdog/archived.py says why)
+    from watchdog.archived import ChainEntry, ImportLedgerEntry, Relink
 
 # Register the target (name and URL follow the config) ...
 REGISTER_TARGET = (

@@ -4,7 +4,7 @@ links; storage/statements.py runs them)."""
 
 from __future__ import annotations
 
-from watchdog.models import ImportBatch, ImportResult
+from watchdog.archived import ImportBatch, ImportResult
 from watchdog.storage.import_write import write_import
 from watchdog.storage.postgres.blobs import insert_blob
 from watchdog.storage.postgres.connection import DIALECT, Database

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from watchdog.models import ImportBatch, ImportResult
+from watchdog.archived import ImportBatch, ImportResult
 from watchdog.storage.blobs import BlobStore
 from watchdog.storage.import_write import write_import
 from watchdog.storage.records import target_row

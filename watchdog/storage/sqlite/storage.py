@@ -6,15 +6,17 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from watchdog.deferred import deferred
 from watchdog.errors import LockedError, StorageError
 from watchdog.storage.blobs import FOLDER as BLOB_FOLDER
 from watchdog.storage.blobs import BlobStore
 from watchdog.storage.files import CACHE_FOLDER, sweep_temporaries
 from watchdog.storage.leases import SoloLeases
 from watchdog.storage.lock import LOCK_NAME, WriterLock
-from watchdog.storage.sqlite.archive import SqliteArchive
 from watchdog.storage.sqlite.checks import SqliteChecks
 from watchdog.storage.sqlite.connection import (
     DB_NAME,
@@ -25,11 +27,24 @@ from watchdog.storage.sqlite.connection import (
     pending_migrations,
     upgraded_in_memory,
 )
-from watchdog.storage.sqlite.imports import SqliteImports
-from watchdog.storage.sqlite.outbox import SqliteOutbox
 from watchdog.storage.sqlite.search import index_missing
-from watchdog.storage.sqlite.transfer import rows_of, sink_of
-from watchdog.storage.transfer import SqlRows, SqlSink
+
+# The parts a check does not use before its first request (reading the archive back, the outbox, imports,
+# copy-archive) are made on first use, their modules loaded then (watchdog/deferred.py).
+if TYPE_CHECKING:
+    from watchdog.storage.sqlite import archive as sqlite_archive
+    from watchdog.storage.sqlite import imports as sqlite_imports
+    from watchdog.storage.sqlite import outbox as sqlite_outbox
+    from watchdog.storage.sqlite import transfer as sqlite_transfer
+    from watchdog.storage.sqlite.archive import SqliteArchive
+    from watchdog.storage.sqlite.imports import SqliteImports
+    from watchdog.storage.sqlite.outbox import SqliteOutbox
+    from watchdog.storage.transfer import SqlRows, SqlSink
+else:
+    sqlite_archive = deferred("watchdog.storage.sqlite.archive")
+    sqlite_imports = deferred("watchdog.storage.sqlite.imports")
+    sqlite_outbox = deferred("watchdog.storage.sqlite.outbox")
+    sqlite_transfer = deferred("watchdog.storage.sqlite.transfer")
 
 log = logging.getLogger(__name__)
 
@@ -51,26 +66,24 @@ class SqliteStorage:
         self.db = db
         self._blobs = BlobStore(directory / BLOB_FOLDER)
         self._lock = lock
-        self._archive = SqliteArchive(db, self._blobs)
         self._checks = SqliteChecks(db, self._blobs)
-        self._outbox = SqliteOutbox(db, self._blobs)
-        self._imports = SqliteImports(db, self._blobs)
 
     @property
     def directory(self) -> Path:
         return self._directory
 
-    @property
+    # Made on first use (no state of their own: two threads racing here make equal parts, one is kept).
+    @cached_property
     def archive(self) -> SqliteArchive:
-        return self._archive
+        return sqlite_archive.SqliteArchive(self.db, self._blobs)
 
     @property
     def checks(self) -> SqliteChecks:
         return self._checks
 
-    @property
+    @cached_property
     def outbox(self) -> SqliteOutbox:
-        return self._outbox
+        return sqlite_outbox.SqliteOutbox(self.db, self._blobs)
 
     @property
     def blobs(self) -> BlobStore:
@@ -80,9 +93,9 @@ class SqliteStorage:
     def leases(self) -> SoloLeases:
         return self._leases
 
-    @property
+    @cached_property
     def imports(self) -> SqliteImports:
-        return self._imports
+        return sqlite_imports.SqliteImports(self.db, self._blobs)
 
     @classmethod
     def open(
@@ -169,7 +182,7 @@ class SqliteStorage:
         db = self.db if self.db.static else open_reader(self._directory / DB_NAME)
         try:
             with db.transaction(write=False):
-                yield SqliteArchive(db, self._blobs)
+                yield sqlite_archive.SqliteArchive(db, self._blobs)
         finally:
             if db is not self.db:
                 db.close()
@@ -180,14 +193,14 @@ class SqliteStorage:
         db = self.db if self.db.static else open_reader(self._directory / DB_NAME)
         try:
             with db.transaction(write=False):
-                yield rows_of(db)
+                yield sqlite_transfer.rows_of(db)
         finally:
             if db is not self.db:
                 db.close()
 
     def importer(self) -> SqlSink:
         """copy-archive into this storage dir: on the writer's connection (the dir's lock is ours)."""
-        return sink_of(self.db)
+        return sqlite_transfer.sink_of(self.db)
 
     def close(self) -> None:
         self.db.close()
