@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -17,12 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2 import ChoiceLoader, DictLoader, Environment
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from test_render import EN_MAY, FR_PAUSE, FR_REWRITE, compose_cuts, real
 from test_sections import canonical
 
 from support.messages import change_message
 from watchdog.diff import diff_texts
+from watchdog.messages import Classification
 from watchdog.publish.site import (
     full_text_html,
     hunk_views,
@@ -31,6 +33,7 @@ from watchdog.publish.site import (
     side_by_side_rows,
     text_blocks,
 )
+from watchdog.render import compose as composing
 from watchdog.render import html
 from watchdog.render.compose import Cut, Links, Story, compose, fit, shown
 
@@ -259,3 +262,26 @@ def visible_as_defined(text: str) -> str:
 @given(st.text(alphabet=st.sampled_from("ab \t\n\r<&é€" + SPECIAL) | st.characters(), max_size=40))
 def test_visible_is_its_definition(text: str) -> None:
     assert html.visible(text) == visible_as_defined(text)
+
+
+# --------------------------------------------------------------------------- stories told again
+
+
+def test_a_story_told_again_from_the_kept_hunks_is_the_one_told_afresh() -> None:
+    """compose keeps each hunk's shown form for the process (the change page, the feeds and the compare
+    page tell the story of the same diff again, with other topics): a story told from kept hunks equals
+    the one told with nothing kept."""
+    message = real(EN_MAY)
+    compared = replace(message, kind="compare", classification=Classification((), (), "none"), topics=())
+    composing._shown_hunk.cache_clear()
+    fresh = [compose(m) for m in (compared, message)]
+    composing._shown_hunk.cache_clear()
+    again = [compose(m) for m in (message, compared)][::-1]  # the second from the first's kept hunks
+    assert again == fresh and compose(message) == fresh[1]
+    assert [p.topics for p in fresh[0].passages] != [p.topics for p in fresh[1].passages]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from("&<>'\"a;#1 é\u202e") | st.characters(), max_size=30))
+def test_escaped_is_markupsafes_escape(text: str) -> None:
+    assert html.escaped(text) == str(escape(text))

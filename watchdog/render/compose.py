@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import quote
 
@@ -156,16 +157,17 @@ def compose(message: ChangeMessage, *, editorial: Editorial | None = editorial_r
     for index, hunk in enumerate(diff.hunks):
         found = by_hunk.get(index, [])
         hunk_topics = tuple(dict.fromkeys(m.topic_id for m in found if m.topic_id in ranks))
-        reason = editorial(hunk.before, hunk.after) if editorial is not None else None
-        if reason is not None:
-            folded[reason] += 1
+        worked_out = _shown_hunk(hunk, editorial)
+        if isinstance(worked_out, str):  # the whole hunk keeps the meaning: why
+            folded[worked_out] += 1
             continue
-        passage, kept_meaning = _passage(
-            index, hunk, hunk_topics, tuple(m.sentence for m in found), editorial
-        )
+        shown_hunk, kept_meaning = worked_out
         folded.update(kept_meaning)
-        if not passage.lines:
+        if not shown_hunk.lines:
             continue
+        passage = replace(
+            shown_hunk, index=index, topics=hunk_topics, evidence=tuple(m.sentence for m in found)
+        )
         best = min((ranks[t] for t in hunk_topics), default=len(ranks))
         changed = changed_size(hunk)
         # most severe topic first; then the passage touching more topics, then the bigger change
@@ -181,6 +183,20 @@ def compose(message: ChangeMessage, *, editorial: Editorial | None = editorial_r
         deleted=diff.deleted_chars,
     )
     return replace(story, headline=headline(story))
+
+
+@lru_cache(maxsize=512)
+def _shown_hunk(hunk: Hunk, editorial: Editorial | None) -> str | tuple[Passage, tuple[str, ...]]:
+    """Why the whole hunk keeps the meaning; else the hunk as shown (its index, topics and evidence left
+    to the caller) and why the sentence pairs it leaves out keep theirs. Kept per hunk (its value) for the
+    process: `check` tells a change's story to record its headline, then publishing tells it again for
+    the change page, the feed entries and the compare page of the same two versions, and the sentence
+    pairs and the normaliser's judgements are the bulk of it."""
+    reason = editorial(hunk.before, hunk.after) if editorial is not None else None
+    if reason is not None:
+        return reason
+    passage, kept_meaning = _passage(0, hunk, (), (), editorial)
+    return passage, tuple(kept_meaning)
 
 
 def _topics(message: ChangeMessage) -> tuple[Topic, ...]:

@@ -200,8 +200,20 @@ def printed(value: object, transform: Transform) -> str:
     """What `{{ value }}` prints in our environments (finalize, then autoescape), for the render units
     written in Python: page text transformed then escaped, Markup as is, other values escaped."""
     if isinstance(value, str) and not isinstance(value, Markup):
-        return escape(transform(value))
+        return escaped(transform(value))
     return escape(value)
+
+
+_ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("'", "&#39;"), ('"', "&#34;"))  # & first
+
+
+def escaped(text: str) -> str:
+    """markupsafe.escape(text) as a plain str: the same entities. A page prints ~50,000 values; most hold
+    none of the five characters, and a C-level `in` test each is cheaper than building a Markup."""
+    for char, entity in _ENTITIES:
+        if char in text:
+            text = text.replace(char, entity)
+    return text
 
 
 # --------------------------------------------------------------------------- the passages of a change
