@@ -26,6 +26,9 @@ from support.messages import change_message
 from watchdog.diff import diff_texts
 from watchdog.messages import Classification
 from watchdog.publish.site import (
+    Part,
+    fact,
+    facts_html,
     full_text_html,
     hunk_views,
     inline_diff,
@@ -285,3 +288,32 @@ def test_a_story_told_again_from_the_kept_hunks_is_the_one_told_afresh() -> None
 @given(st.text(alphabet=st.sampled_from("&<>'\"a;#1 é\u202e") | st.characters(), max_size=30))
 def test_escaped_is_markupsafes_escape(text: str) -> None:
     assert html.escaped(text) == str(escape(text))
+
+
+# --------------------------------------------------------------------------- a page's facts
+
+
+def test_the_facts_are_what_their_macros_printed() -> None:
+    hostile = '<b>x</b> & "y" \u202e\x1b'
+    items = [
+        fact("Page", Part("Meta <Privacy>", href="../targets/x.html")),
+        fact("Watched URL", Part("https://e.org/?a=1&b=2", href="https://e.org/?a=1&b=2", external=True)),
+        fact("Bad link", Part(hostile, href="javascript:alert(1)", external=True)),
+        fact("Detected", Part(time=MOMENTS[1])),
+        fact("Versions", Part("x@v1", href="../versions/x@v1.html"), " → ", Part("x@v2", href="x@v2.html")),
+        fact("Record hash", Part("ab" * 32, code=True)),
+        fact("Previous record hash", Part("", code=True)),
+        fact("Commit", Part("0123abc", code=True), f" {hostile}"),
+        fact("Linked code", Part("deadbeef", href="../raw/x.gz", code=True)),
+        fact(hostile, hostile, ""),
+        fact("Nothing"),
+    ]
+    env = html.archive()
+    source = (REFERENCE / "_facts.html").read_text("utf-8")
+    ref = env.overlay(loader=ChoiceLoader([DictLoader({"_facts.html": source}), env.loader]))  # type: ignore[list-item]
+    expected = ref.from_string('{% from "_facts.html" import facts %}{{ facts(items) }}').render(items=items)
+    assert str(facts_html(items)) == expected
+    assert (
+        str(facts_html([]))
+        == ref.from_string('{% from "_facts.html" import facts %}{{ facts([]) }}').render()
+    )

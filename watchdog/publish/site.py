@@ -45,7 +45,7 @@ from watchdog.publish.output import Page, page_key
 from watchdog.render.cite import effective_date
 from watchdog.render.clean import display_line, readable
 from watchdog.render.compose import Links, Story, compose, page_path
-from watchdog.render.html import archive, printed, visible
+from watchdog.render.html import archive, link_target, printed, visible
 from watchdog.sections import cells, headings
 from watchdog.storage.files import write_atomically
 from watchdog.storage.interfaces import ArchiveReader
@@ -145,6 +145,28 @@ class Item:
 
 def fact(label: str, *parts: Part | str) -> Fact:
     return Fact(label, tuple(Part(p) if isinstance(p, str) else p for p in parts))
+
+
+def facts_html(items: Sequence[Fact]) -> Markup:
+    """A page's facts as a <dl>: each label with its parts (text, link, hash in code, time). In Python
+    rather than template macros, like the full text (tests/test_render_units.py: the same bytes)."""
+    rows = "".join(
+        f"<dt>{_out(item.label)}</dt><dd>{''.join(_fact_part(part) for part in item.parts)}</dd>\n"
+        for item in items
+    )
+    return Markup(f"<dl>\n{rows}</dl>")  # noqa: S704 (page text escaped by _out)
+
+
+def _fact_part(part: Part) -> str:
+    if part.time:
+        return _when(part.time)
+    if part.href:
+        text = f"<code>{_out(part.text)}</code>" if part.code else _out(part.text)
+        rel = ' rel="nofollow noopener noreferrer"' if part.external else ""
+        return f'<a href="{_out(link_target(part.href))}"{rel}>{text}</a>'
+    if part.code:
+        return f"<code>{_out(part.text)}</code>" if part.text else "—"
+    return _out(part.text)
 
 
 def render_page(template: str, frame: Frame, **values: Any) -> bytes:
@@ -649,7 +671,12 @@ def render_target(builder: SiteBuilder, inputs: TargetInputs) -> bytes:
         fact("Current version", _version_part(head.current_version, depth=1)),
         fact("Feed", Part(f"{head.id}.atom", href=f"../{feed}")),
     ]
-    t = {"name": head.name, "facts": facts, "timeline": _timeline(inputs), "versions": inputs.versions}
+    t = {
+        "name": head.name,
+        "facts": facts_html(facts),
+        "timeline": _timeline(inputs),
+        "versions": inputs.versions,
+    }
     return render_page(
         "target.html", Frame(head.name, up="../", feed_href=feed, feed_title=f"Changes of {head.name}"), t=t
     )
@@ -715,7 +742,7 @@ def render_change(builder: SiteBuilder, inputs: ChangeInputs) -> bytes:
             after=_href(1, "versions", change.to_version), before=_href(1, "versions", change.from_version)
         ),
         "flagged": _flagged(builder, evidence, story),
-        "facts": _change_facts(builder, inputs),
+        "facts": facts_html(_change_facts(builder, inputs)),
         "older": _href(1, "changes", inputs.older) if inputs.older else None,
         "newer": _href(1, "changes", inputs.newer) if inputs.newer else None,
         "full_diff": None,
@@ -838,7 +865,7 @@ def render_version(builder: SiteBuilder, inputs: VersionInputs) -> bytes:
         "raw_hash": snap.body_hash if snap else None,
         "text_href": f"../texts/{version.id}.txt",
         "history": _history(inputs),
-        "facts": _version_facts(inputs, effective),
+        "facts": facts_html(_version_facts(inputs, effective)),
         "older": _href(1, "versions", inputs.older) if inputs.older else None,
         "newer": _href(1, "versions", inputs.newer) if inputs.newer else None,
         "compare": inputs.compare,
@@ -1058,11 +1085,14 @@ def full_text_html(blocks: list[dict[str, Any]]) -> str:
 
 
 def _block_html(block: Mapping[str, Any], since: str) -> str:
-    kind, level = block["kind"], _out(block.get("level"))
+    kind = block["kind"]
+    if kind == "text":  # most blocks
+        return f"<p>{_out(block['text'])}{since}</p>\n"
     if kind == "heading":
+        level = _out(block["level"])
         return f'<h{level} id="{_out(block["anchor"])}">{_out(block["text"])}</h{level}>\n'
     if kind == "item":
-        return f'<p class="item depth-{level}">• {_out(block["text"])}{since}</p>\n'
+        return f'<p class="item depth-{_out(block["level"])}">• {_out(block["text"])}{since}</p>\n'
     if kind == "table":
         moment = block.get("since")
         caption = (

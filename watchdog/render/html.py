@@ -201,6 +201,8 @@ def printed(value: object, transform: Transform) -> str:
     written in Python: page text transformed then escaped, Markup as is, other values escaped."""
     if isinstance(value, str) and not isinstance(value, Markup):
         return escaped(transform(value))
+    if type(value) is int:  # an index, a level: what escape() gives, without building a Markup
+        return str(value)
     return escape(value)
 
 
