@@ -9,12 +9,14 @@ corpus pairs (locale drift, heading re-rendering) and on real edits that must st
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from support.corpus import corpus_markdown, render_page
+from watchdog import normalise
 from watchdog.diff import diff_texts
 from watchdog.extract import extract
 from watchdog.normalise import LAYERS, Layer, editorial_reason, is_chrome_line, meaning_key
@@ -253,6 +255,68 @@ def test_the_category_of_an_editorial_line_edit_is_its_definition(
     if before == after or "\n" in before or meaning_key(before) != meaning_key(after):
         return
     assert editorial_reason(before, after) == layers_by_definition(before, after)
+
+
+# --------------------------------------------------------------------------- rewritten for speed
+#
+# Steps rewritten for speed (issue 14) are held to the straightforward form they replace.
+
+
+def test_spaced_is_the_whitespace_regex_on_every_code_point() -> None:
+    """str.split() cuts at exactly the characters `\\s` matches (every code point), so " ".join(text.split())
+    is `re.sub(r"\\s+", " ", text).strip()`."""
+    space = re.compile(r"\s")
+    every = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    assert [c for c in every if c.isspace()] == [c for c in every if space.fullmatch(c)]
+    spaces = "".join(c for c in every if c.isspace())
+    text = f"{spaces}a{spaces}b c\u00a0\u2028d{spaces}"
+    assert normalise._spaced(text) == re.sub(r"\s+", " ", text).strip() == "a b c d"
+
+
+SPACES = "ab .\t\n\r\x0b\x0c\x1c\x85\xa0\u2028\u3000\u200b"  # some \\s, some not (\u200b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(SPACES)), max_size=40))
+def test_spaced_matches_its_definition(text: str) -> None:
+    assert normalise._spaced(text) == re.sub(r"\s+", " ", text).strip()
+
+
+CARD_PIECES = st.sampled_from(
+    [
+        "Facebook Help Center", "help centre", "HELP CENTER", "Privacy Center", "privacy centre",
+        "Meta for Developers", "About Meta", "centre d'aide", "Espace confidentialité",
+        "Pages d'aide Facebook", "Instagram Help Center", "Meta Newsroom", "help cen", "How", "how",
+        "Élan", "the", "data", "x", " ", "  ", "\t", "\n", "\n\n", ".", ";", ":", ",", "!",
+        "- ", "# ", "\u017f", "\u0131", "K", "\u212a",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(CARD_PIECES, max_size=14))
+def test_card_labels_removed_line_by_line_as_in_the_whole_text(pieces: list[str]) -> None:
+    """Link-card source labels are removed line by line (only lines that hold one are scanned): the same
+    text as the pattern applied to the whole block."""
+    text = "".join(pieces)
+    assert normalise._without_card_labels(text) == normalise._CARD_LABEL.compiled.sub("", text)
+
+
+def test_card_labels_removed_line_by_line_in_real_corpus_texts() -> None:
+    for relative in (f"{GENAI}/2025-12-28.md", f"{POLICY}/2025-05-28.md"):
+        text = corpus_text(relative)
+        assert normalise._without_card_labels(text) == normalise._CARD_LABEL.compiled.sub("", text)
+
+
+def test_meaning_key_is_its_layers_then_whitespace_on_real_lines() -> None:
+    """meaning_key of each line of two real policies: its layers applied in turn, then whitespace runs made
+    one space (the definition, with the regex)."""
+    for relative in (f"{GENAI}/2025-12-28.md", f"{POLICY}/2025-05-28.md"):
+        for line in set(corpus_text(relative).split("\n")):
+            expected = line
+            for _name, transform in LAYERS:
+                expected = transform(expected)
+            assert meaning_key(line) == re.sub(r"\s+", " ", expected).strip()
 
 
 # --------------------------------------------------------------------------- real corpus edits

@@ -5,12 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from support.corpus import render_page
 from support.replay import corpus_text
 from watchdog.diff import diff_texts
 from watchdog.extract import extract
-from watchdog.sections import anchor_for, headings, label, places
+from watchdog.sections import anchor_for, headings, is_row, label, places
 
 DOC = """# Privacy Policy
 
@@ -173,3 +175,12 @@ def test_a_deleted_passage_is_placed_in_the_old_text() -> None:
     after = "# A\n\nKeep.\n\n## C\n\nKeep too.\n"
     (hunk,) = diff_texts(before, after).hunks
     assert hunk.section == ("A", "B") and hunk.anchor == "s-a--b"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", " ", "|", " | ", "•", "-", "*", "\t", "\u00a0", "Why"]), max_size=12))
+def test_a_line_without_a_hash_is_a_row_exactly_when_it_holds_a_separator(pieces: list[str]) -> None:
+    """The walker's shortcut for the common line (no "#", so no heading can match): is_row is then the
+    separator test alone."""
+    line = "".join(pieces)
+    assert is_row(line) == (" | " in line)

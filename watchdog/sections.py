@@ -112,6 +112,9 @@ class _Walker:
                 self.stack = [entry for entry in self.stack if not entry[2]]
                 self.columns, self.in_table = (), False
             return None
+        if "#" not in line:  # no heading (it needs one), so is_row(line) is the separator alone: most lines
+            self.in_table = self.in_table or " | " in line
+            return None
         heading = _HEADING.match(line)
         if heading is None:
             self.in_table = self.in_table or is_row(line)
