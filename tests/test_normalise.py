@@ -8,16 +8,19 @@ corpus pairs (locale drift, heading re-rendering) and on real edits that must st
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from support.corpus import corpus_markdown, render_page
+from support.corpus import CORPUS_DIRS, corpus_markdown, corpus_versions, render_page
 from watchdog import normalise
-from watchdog.diff import diff_texts
+from watchdog.diff import diff_texts, split_sentences
 from watchdog.extract import extract
 from watchdog.normalise import LAYERS, Layer, editorial_reason, is_chrome_line, meaning_key
 
@@ -317,6 +320,78 @@ def test_meaning_key_is_its_layers_then_whitespace_on_real_lines() -> None:
             for _name, transform in LAYERS:
                 expected = transform(expected)
             assert meaning_key(line) == re.sub(r"\s+", " ", expected).strip()
+
+
+# The forms the normaliser's regexes had before they were rewritten to start with the character every match
+# starts with (the engine skips to it; a pattern starting with \b or a lookbehind is tried at every position).
+FOOTNOTE_DEFINITION = r"(?<=[\w.,;:)\"'\u2019\u201d])\[\d{1,3}\]|(?<=\w)[*\u2020\u2021]+(?=[\s.,;:)]|$)"
+PUNCTUATION_DEFINITION = r"(?!(?<=\d)[.,:](?=\d))[^\w\s%§$€£¥+=<>~^°]"
+PREFIX_HYPHEN_DEFINITION = r"\b(non|co|pre|re|multi|cross|anti|semi|sub|inter|over|under|post|e)-(?=[^\W\d_])"
+REGEX_PIECES = st.sampled_from(
+    [
+        "[", "]", "1", "12", "123", "1234", "*", "**", "\u2020", "\u2021", "a", "x", "É", "_", " ", "\t",
+        "\n", ".", ",", ";", ":", ")", '"', "'", "\u2019", "\u201d", "(", "%", "§", "$", "°", "-", "--",
+        "non", "Co", "PRE", "re", "multi", "cross", "anti", "semi", "sub", "inter", "over", "under", "post",
+        "e", "\u017f", "\u0131", "\u212a", "\u00b9", "\u2070",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(REGEX_PIECES, max_size=12))
+def test_rewritten_regexes_match_their_definitions(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert normalise._FOOTNOTE.sub("", text) == re.sub(FOOTNOTE_DEFINITION, "", text)
+    assert normalise._PUNCTUATION.sub(" ", text) == re.sub(PUNCTUATION_DEFINITION, " ", text)
+    assert normalise._PREFIX_HYPHEN.sub("", text) == re.sub(
+        PREFIX_HYPHEN_DEFINITION, r"\1", text, flags=re.IGNORECASE
+    )
+
+
+TYPO_TABLE = str.maketrans(normalise._TYPO_MAP)
+
+
+def test_typography_table_applied_by_regex_is_str_translate_on_every_code_point() -> None:
+    every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    assert normalise._translated(every) == every.translate(TYPO_TABLE)
+    for ascii_text in ("plain words", "a & b", "tab\there", "`quoted`", ""):
+        assert normalise._translated(ascii_text) == ascii_text.translate(TYPO_TABLE)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from([*normalise._TYPO_MAP, "a", " ", "é", "\u00e9", "x"]), max_size=20))
+def test_typography_table_applied_by_regex_is_str_translate(text: str) -> None:
+    assert normalise._translated(text) == text.translate(TYPO_TABLE)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["colour", "Organise", "five", "one", "the", " ", "-", "1", "_", "é", "ĳ"])))
+def test_words_spelled_through_split_as_through_sub(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    expected = normalise._WORD.compiled.sub(lambda m: normalise._spell_word(m.group()), text)
+    assert normalise._spelled_words(text) == expected
+
+
+# Made by the code before the speed-ups (main 8a51295): every distinct line of the corpus fixtures (5,358
+# lines of 12 documents, 2.3 MB), each with its meaning key, whether it is page chrome, and the keys of its
+# sentences (as classify keys them), hashed. Any drift of the normaliser's output changes the digest.
+GOLDEN = Path(__file__).parent / "fixtures" / "normalise-golden.json"
+
+
+def corpus_line_digest() -> dict[str, object]:
+    documents = sorted({str(p.parent.relative_to(d)) for d in CORPUS_DIRS for p in d.glob("*/*/*.md.gz")})
+    lines = sorted(
+        {line for doc in documents for v in corpus_versions(doc) for line in corpus_markdown(v).split("\n")}
+    )
+    digest = hashlib.sha256()
+    for line in lines:
+        sentences = [meaning_key(line[a:b]) for a, b in split_sentences(line)]
+        digest.update(f"{line}\0{meaning_key(line)}\0{is_chrome_line(line)}\0{sentences}\n".encode())
+    return {"documents": len(documents), "lines": len(lines), "sha256": digest.hexdigest()}
+
+
+def test_meaning_keys_of_every_corpus_line_are_those_of_the_code_before_the_speed_ups() -> None:
+    assert corpus_line_digest() == json.loads(GOLDEN.read_text("utf-8"))
 
 
 # --------------------------------------------------------------------------- real corpus edits

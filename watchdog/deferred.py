@@ -26,17 +26,21 @@ from types import ModuleType
 class DeferredModule:
     """Stands for the module `name` until then; every attribute read is the real module's attribute."""
 
-    __slots__ = ("_name",)
+    __slots__ = ("_module", "_name")
 
     def __init__(self, name: str) -> None:
         self._name = name
+        self._module: ModuleType | None = None
 
     def __getattr__(self, attribute: str) -> object:
         # import_module: a dictionary look-up once the module is loaded, the import lock while it loads
         return getattr(self.module(), attribute)
 
     def module(self) -> ModuleType:
-        return import_module(self._name)
+        found = self._module
+        if found is None:
+            found = self._module = import_module(self._name)
+        return found
 
     def __repr__(self) -> str:
         return f"deferred({self._name!r})"

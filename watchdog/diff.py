@@ -475,7 +475,7 @@ def _units(text: str) -> Iterator[tuple[int, int]]:
     for line in _lines(text):
         content = line.removesuffix("\n")
         cut = offset
-        for separator in _CELL_SEPARATOR.finditer(content):
+        for separator in _CELL_SEPARATOR.finditer(content) if "|" in content or "•" in content else ():
             yield cut, offset + separator.start()
             cut = offset + separator.end()
         yield cut, offset + len(content)

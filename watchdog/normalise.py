@@ -86,20 +86,34 @@ _TYPO_MAP: Final = {
     "\u00c6": "AE",
     "&": " and ",
 }
-_TYPO_TABLE: Final = str.maketrans(_TYPO_MAP)
 # French sets a (thin) space before ; : ! ? and inside guillemets; English does not. Spaces around a
 # straight double quote go too (guillemets and curly quotes became one by then).
 _FRENCH_SPACING: Final = lazy(r"\s+(?=[;:!?])|\s*\"\s*")
 _SPACES: Final = lazy(r"[ \t]+")
-_NEEDS_NFKC: Final = lazy(r"[^\x00-\x7f]")
+# The table's characters, found by a regex (a scan in C) and replaced one by one: str.translate looks every
+# character of a non-ASCII text up in the table (~10x slower on a French policy); an ASCII text holding
+# none of the table's ASCII keys (most lines of an English policy) is left as it is.
+_TYPO_CHARS: Final = lazy("[" + "".join(re.escape(char) for char in _TYPO_MAP) + "]")
+_TYPO_ASCII: Final = tuple(char for char in _TYPO_MAP if char.isascii())
+
+
+def _translated(text: str) -> str:
+    """`text.translate(str.maketrans(_TYPO_MAP))`."""
+    if text.isascii() and not any(char in text for char in _TYPO_ASCII):
+        return text
+    return _TYPO_CHARS.sub(_typo_char, text)
+
+
+def _typo_char(match: re.Match[str]) -> str:
+    return _TYPO_MAP[match.group()]
 
 
 def _typography(text: str) -> str:
-    text = text.translate(_TYPO_TABLE)
-    if _NEEDS_NFKC.search(text):
+    text = _translated(text)
+    if not text.isascii():
         # NFKC folds ligatures (ﬁ), full-width forms and compatibility characters (superscript footnote
         # digits are gone by then: the footnote layer runs first, or they would become plain digits).
-        text = unicodedata.normalize("NFKC", text).translate(_TYPO_TABLE)
+        text = _translated(unicodedata.normalize("NFKC", text))
     if '"' in text or " ;" in text or " :" in text or " !" in text or " ?" in text:
         text = _FRENCH_SPACING.sub(lambda m: '"' if '"' in m.group() else "", text)
     return _SPACES.sub(" ", text) if "  " in text else text
@@ -120,8 +134,13 @@ def _link_targets(text: str) -> str:
 
 _SUPERSCRIPT: Final = lazy(r"[\u00b9\u00b2\u00b3\u2070-\u209f]+")
 # "Metadata[7]", "information[12]:" -- a bracketed small number stuck to a word or closing punctuation;
-# "policy*", "data†" -- a reference sign stuck to a word.
-_FOOTNOTE: Final = lazy(r"(?<=[\w.,;:)\"'\u2019\u201d])\[\d{1,3}\]|(?<=\w)[*\u2020\u2021]+(?=[\s.,;:)]|$)")
+# "policy*", "data†" -- a reference sign stuck to a word. As a regex:
+#     (?<=[\w.,;:)"'’”])\[\d{1,3}\]|(?<=\w)[*†‡]+(?=[\s.,;:)]|$)
+# written to start with the bracket or sign each match starts with (the engine skips to those characters;
+# a pattern starting with a lookbehind is tried at every position), the lookbehinds moved after it.
+_FOOTNOTE: Final = lazy(
+    r"[\[*\u2020\u2021](?:(?<=[\w.,;:)\"'\u2019\u201d]\[)\d{1,3}\]|(?<=\w[*\u2020\u2021])[*\u2020\u2021]*(?=[\s.,;:)]|$))"
+)
 
 
 def _footnotes(text: str) -> str:
@@ -368,6 +387,7 @@ _PHRASE: Final = lazy(
     re.IGNORECASE,
 )
 _WORD: Final = lazy(r"[^\W\d_]+")
+_WORD_PIECES: Final = lazy(r"([^\W\d_]+)")
 _WORD_KEYS: Final = frozenset(_WORD_MAP)
 # endings of the suffix families (-ise/-yse/-ogue and their inflections)
 _FAMILY_HINT: Final = lazy(r"[iy]s(?:e|es|ed|ing|er|ers|ation|ations|ational|able)\b|ogue[sd]?\b")
@@ -397,8 +417,12 @@ def _suffix_family(word: str) -> str:
 
 
 # "non-public" / "nonpublic", "co-operate" / "cooperate": the hyphen after a prefix is a house style.
+_PREFIXES: Final = _words("non co pre re multi cross anti semi sub inter over under post e")
+# The hyphen removed is that of r"\b(non|co|...|e)-(?=[^\W\d_])" (a prefix starting a word, a letter after
+# the hyphen), written to start with the hyphen, which the regex engine skips to (it tries every position of
+# a pattern that starts with \b), and to look behind it for the prefix.
 _PREFIX_HYPHEN: Final = lazy(
-    r"\b(non|co|pre|re|multi|cross|anti|semi|sub|inter|over|under|post|e)-(?=[^\W\d_])", re.IGNORECASE
+    "-(?:" + "|".join(rf"(?<=\b{prefix}-)" for prefix in _PREFIXES) + r")(?=[^\W\d_])", re.IGNORECASE
 )
 
 
@@ -407,11 +431,19 @@ def _spelling(text: str) -> str:
     if any(phrase in lower for phrase in _PHRASES):  # substring scans: far cheaper than the alternation
         text = _PHRASE.sub(lambda m: _PHRASES[m.group().lower()], text)
     if "-" in text:
-        text = _PREFIX_HYPHEN.sub(r"\1", text)
+        text = _PREFIX_HYPHEN.sub("", text)
     # words are looked up one by one only when one of them may have another form (set lookups in C)
     if _WORD_KEYS.isdisjoint(_WORD.findall(lower)) and not _FAMILY_HINT.search(lower):
         return text
-    return _WORD.sub(lambda m: _spell_word(m.group()), text)
+    return _spelled_words(text)
+
+
+def _spelled_words(text: str) -> str:
+    """`_WORD.sub(lambda m: _spell_word(m.group()), text)` without a Python call per word: split() with the
+    pattern in a group alternates the text between matches (even indexes) and the matches (odd ones)."""
+    pieces = _WORD_PIECES.split(text)
+    pieces[1::2] = map(_spell_word, pieces[1::2])
+    return "".join(pieces)
 
 
 # --------------------------------------------------------------------------- style
@@ -495,10 +527,11 @@ def _drop_optional(match: re.Match[str]) -> str:
 
 # --------------------------------------------------------------------------- punctuation
 
-_APOSTROPHE: Final = lazy(r"'")
 # Every punctuation mark (Unicode P*), except a decimal/time/thousands mark between digits and the signs
-# whose meaning is not punctuation (% and the section sign).
-_PUNCTUATION: Final = lazy(r"(?!(?<=\d)[.,:](?=\d))[^\w\s%§$€£¥+=<>~^°]")
+# whose meaning is not punctuation (% and the section sign). As a regex:
+#     (?!(?<=\d)[.,:](?=\d))[^\w\s%§$€£¥+=<>~^°]
+# written to start with the character class (the engine skips to its characters), the exception after it.
+_PUNCTUATION: Final = lazy(r"[^\w\s%§$€£¥+=<>~^°](?:(?<![.,:])|(?<!\d[.,:])|(?!\d))")
 _LINE_MARKER: Final = lazy(r"^\s*(?:#{1,6}\s+|[-*•]\s+|\d{1,3}[.)]\s+)", re.MULTILINE)
 
 
@@ -508,7 +541,7 @@ def _markers(text: str) -> str:
 
 
 def _punctuation(text: str) -> str:
-    return _PUNCTUATION.sub(" ", _APOSTROPHE.sub("", text)).replace("_", " ")
+    return _PUNCTUATION.sub(" ", text.replace("'", "")).replace("_", " ")
 
 
 # --------------------------------------------------------------------------- the layers
