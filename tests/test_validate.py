@@ -454,6 +454,19 @@ _WORDS = (
     "Checking your browser",
     "x",
     "é",
+    "turn on javascript",
+    "activate",
+    "accept all cookies",
+    "decline",
+    "optional cookies",
+    "refuser les cookies",
+    "tous ",
+    "please log in",
+    "you must",
+    "navigateur n'est pas pris en charge",
+    "browser isn't supported",
+    "content not available",
+    "page",
 )
 
 
@@ -467,6 +480,22 @@ def test_the_fast_signature_search_agrees_with_the_whole_regex(parts: list[str])
     for signature in DEFAULT_SIGNATURES:
         whole = bool(_compile(signature.pattern).search(text))
         assert _matcher(signature.pattern).found_in(_Haystack(text)) == whole, signature
+    for pattern in LEADING_CHOICES:
+        whole = bool(_compile(pattern).search(text))
+        assert _matcher(pattern).found_in(_Haystack(text)) == whole, pattern
+
+
+# Signatures a user could configure that start with a choice of words: split into one alternative per word
+# when nothing repeats the group, else searched as written.
+LEADING_CHOICES = (
+    "(?:turn on|activate) javascript",
+    "(?:accept|decline)? cookies",
+    "(?:log|please)+ in",
+    "(?:page|content){1,2} not",
+    "(?:you must|please) log ?in|^page$",
+    "x(?:accept|decline) cookies",
+    "(?:accept|decline)",
+)
 
 
 @pytest.mark.parametrize(
@@ -633,3 +662,14 @@ def test_longer_text_with_new_prose_that_holds_the_old_is_accepted() -> None:
     )
     assert 2 < len(new) / len(old) < 3
     assert content_check(new, old) is None
+
+
+def test_a_leading_choice_of_words_is_searched_as_one_alternative_per_word() -> None:
+    from watchdog.validate import _matcher
+
+    def parts(pattern: str) -> list[str]:
+        return [p.pattern for p in _matcher(pattern).anywhere]
+
+    assert parts("(?:turn on|activate) javascript|x") == ["turn on javascript", "activate javascript", "x"]
+    assert parts("(?:accept|decline)? cookies|x") == ["(?:accept|decline)? cookies", "x"]
+    assert parts("(?:a.b|c) d|x") == ["(?:a.b|c) d", "x"]

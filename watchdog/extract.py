@@ -108,8 +108,10 @@ def _replacements() -> MappingProxyType[str, str]:
 
 _REPLACEMENTS: Final = _replacements()
 # One regex pass finds the few characters to replace: much faster than str.translate on long, mostly
-# ASCII texts.
-_SPECIAL: Final = lazy("\r\n|[" + re.escape("".join(_REPLACEMENTS)) + "]")
+# ASCII texts. A CR LF pair is one match: the class (which holds CR) then, after a CR, an LF. Written as
+# `\r\n|[...]`, the pattern started with no character class the engine could skip to, and it was tried at
+# every position of the text (3x slower).
+_SPECIAL: Final = lazy("[" + re.escape("".join(_REPLACEMENTS)) + "](?:(?<=\r)\n)?")
 # Each pattern starts with a literal, so that the regex engine jumps from one candidate to the next instead of
 # trying every position of a 200,000-character policy: two or more spaces after a non-space, ...
 _SPACE_RUN: Final = lazy(r"  (?<=\S  ) *")
