@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from watchdog import classify as classify_module
 from watchdog.classify import CompiledTopics, classify, compile_topics
-from watchdog.diff import diff_texts
+from watchdog.diff import diff_texts, split_sentences
 from watchdog.errors import ConfigError
 from watchdog.extract import normalise
 from watchdog.models import Classification, TextDiff, Topic
@@ -408,3 +409,27 @@ def test_real_delay_banner_evidence_points_at_the_sentence() -> None:
     assert pause and all(m.side == "inserted" for m in pause)
     assert any("we're delaying our change" in m.sentence for m in pause)
     assert all(m.sentence in diff.hunks[m.hunk_index].after for m in pause)
+
+
+def test_sentence_hits_are_every_match_of_every_pattern_on_real_sentences() -> None:
+    """The per-sentence hits (patterns ruled out by their required literals, all of them tested in one pass
+    per sentence) are exactly what searching every pattern in the sentence finds, on real policies."""
+    topics = compiled()
+    sentences: dict[str, None] = {}
+    for path in sorted(TEXTS.rglob("*.md.gz"))[:6]:
+        text = canonical_markdown(gzip.decompress(path.read_bytes()).decode("utf-8"))
+        sentences.update(dict.fromkeys(text[a:b] for a, b in split_sentences(text)))
+    hits = classify_module._SentenceHits(topics.topics)
+    found = 0
+    for sentence in sentences:
+        change = classify_module._Change("inserted", sentence, 0, len(sentence), ((0, len(sentence)),))
+        got = [(h.topic_id, h.pattern, h.start, h.end) for h in hits.get(change, 0, len(sentence))]
+        expected = [
+            (c.topic.id, regex.pattern, m.start(), m.end())
+            for c in topics.topics
+            for regex in c.regexes
+            for m in regex.finditer(sentence)
+        ]
+        assert got == expected, sentence
+        found += len(got)
+    assert len(sentences) > 500 and found > 50, "real sentences, some of them on topic"

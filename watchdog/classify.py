@@ -35,7 +35,7 @@ from watchdog.errors import ConfigError, ConfigProblem
 from watchdog.messages import Classification, Hunk, TextDiff, TopicMatch
 from watchdog.models import SEVERITY_RANK, Side, Topic
 from watchdog.normalise import editorial_reason, meaning_key
-from watchdog.patterns import fold, might_match, required_literals
+from watchdog.patterns import fold, required_literals
 
 CONTEXT_WINDOW = 250  # characters around a change where its sentence's words still count
 
@@ -133,17 +133,21 @@ class _SentenceHits:
 
     def __init__(self, active: tuple[CompiledTopic, ...]) -> None:
         self._plan = _plan(active)
+        self._literals = _literals(self._plan)
         self._cache: dict[tuple[str, int, str], list[_Hit]] = {}
 
     def get(self, change: _Change, start: int, end: int) -> list[_Hit]:
         sentence = change.text[start:end]
         key = (change.side, start, sentence)
         if key not in self._cache:
+            # might_match(folded, literals) for each pattern, as one pass over the distinct literals of all
+            # the patterns (many share one) and a set test per pattern, instead of a generator per pattern
             folded = fold(sentence)
+            present = {literal for literal in self._literals if literal in folded}
             self._cache[key] = [
                 _Hit(topic_id, regex.pattern, start + m.start(), start + m.end())
                 for topic_id, regex, literals in self._plan
-                if might_match(folded, literals)
+                if literals is None or not present.isdisjoint(literals)
                 for m in regex.finditer(sentence)
             ]
         return self._cache[key]
@@ -155,6 +159,12 @@ def _plan(
 ) -> tuple[tuple[str, re.Pattern[str], tuple[str, ...] | None], ...]:
     """Each pattern of the active topics, in order, with its required literals (read once per topic set)."""
     return tuple((c.topic.id, regex, required_literals(regex)) for c in active for regex in c.regexes)
+
+
+@lru_cache(maxsize=32)
+def _literals(plan: tuple[tuple[str, re.Pattern[str], tuple[str, ...] | None], ...]) -> frozenset[str]:
+    """The distinct required literals of a plan's patterns."""
+    return frozenset(literal for _id, _regex, literals in plan for literal in literals or ())
 
 
 def _compile_topic(topic: Topic, source: str, problems: list[ConfigProblem]) -> CompiledTopic:
