@@ -372,6 +372,30 @@ def test_words_spelled_through_split_as_through_sub(pieces: list[str]) -> None:
     assert normalise._spelled_words(text) == expected
 
 
+MEANING_PIECES = st.sampled_from(
+    ["we", "use", "data", "AI", "organise", "organize", " ", "  ", "\n", "\n\n", ".", ",", "- ", "# ", "«"]
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(MEANING_PIECES, max_size=10), st.lists(MEANING_PIECES, max_size=10))
+def test_same_meaning_reads_keys_only_as_far_as_needed_and_agrees_with_them(
+    first: list[str], second: list[str]
+) -> None:
+    """Keys compared line by line, stopping at the first difference: equal exactly when the whole keys are,
+    however the lines cut them ("we use" on one line, "we" and "use" on two)."""
+    a, b = "".join(first), "".join(second)
+    assert normalise._same_meaning(a, b) == (meaning_key(a) == meaning_key(b))
+    assert normalise._same_meaning(a, a.replace(" ", "\n"))  # the same words on lines of their own
+
+
+def test_joined_equal_is_the_joined_strings_equal() -> None:
+    cases = [(["a b"], ["a", "b"]), (["ab"], ["a", "b"]), ([], []), ([], ["a"]), (["a", "bc"], ["a b", "c"])]
+    for first, second in cases:
+        expected = " ".join(first) == " ".join(second)
+        assert normalise._joined_equal(iter(first), iter(second)) == expected, (first, second)
+
+
 # Made by the code before the speed-ups (main 8a51295): every distinct line of the corpus fixtures (5,358
 # lines of 12 documents, 2.3 MB), each with its meaning key, whether it is page chrome, and the keys of its
 # sentences (as classify keys them), hashed. Any drift of the normaliser's output changes the digest.

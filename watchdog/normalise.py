@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Final
 
@@ -594,6 +594,52 @@ def _line_key(line: str) -> str:
     return _key(line, LAYERS)
 
 
+def _same_meaning(first: str, second: str) -> bool:
+    """`meaning_key(first) == meaning_key(second)`, keying lines only as far as the two keys agree: a
+    changed passage mostly differs in its first lines, and the keys of the lines after are never needed
+    (nothing else keys a hunk's lines), so they are not computed."""
+    if "\n" not in first and "\n" not in second:
+        return _line_key(first) == _line_key(second)
+    return _joined_equal(_line_keys(first), _line_keys(second))
+
+
+def _line_keys(text: str) -> Iterator[str]:
+    """The keys meaning_key joins (with spaces): those of the lines, empty ones left out."""
+    return (key for key in map(_line_key, text.split("\n")) if key)
+
+
+def _joined_equal(first: Iterator[str], second: Iterator[str]) -> bool:
+    """`" ".join(first) == " ".join(second)` for non-empty pieces, read only as far as they agree (pieces
+    may cut the two strings at different places: compared character by character, not piece by piece)."""
+    left, right = _Joined(first), _Joined(second)
+    while True:
+        a, b = left.more(), right.more()
+        if not a or not b:
+            return a == b
+        size = min(len(a), len(b))
+        if a[:size] != b[:size]:
+            return False
+        left.rest, right.rest = a[size:], b[size:]
+
+
+class _Joined:
+    """The string `" ".join(pieces)`, read a piece at a time."""
+
+    __slots__ = ("pieces", "rest", "started")
+
+    def __init__(self, pieces: Iterator[str]) -> None:
+        self.pieces, self.rest, self.started = pieces, "", False
+
+    def more(self) -> str:
+        """What is left unread of the current piece, or the next piece ("" at the end)."""
+        if not self.rest:
+            piece = next(self.pieces, "")
+            if piece:
+                self.rest = f" {piece}" if self.started else piece
+                self.started = True
+        return self.rest
+
+
 # --------------------------------------------------------------------------- structure
 
 # Annotation numbers that stand in for accordion headings ("1", "2" ... on a line of their own).
@@ -706,7 +752,7 @@ def editorial_reason(before: str, after: str) -> str | None:
     """
     if before == after:
         return "typography"
-    if meaning_key(before) == meaning_key(after):
+    if _same_meaning(before, after):
         return _layers_needed(before, after)
     if not (_has_furniture(before) or _has_furniture(after)):
         return None  # no heading, label or notice that a structural rule could set aside
@@ -721,7 +767,7 @@ def editorial_reason(before: str, after: str) -> str | None:
     if not _headings_nested(before, after):
         return None  # a heading renamed ("Legitimate interests" -> "Consent") is a change of wording
     no_headings = (_without(before, is_heading_line), _without(after, is_heading_line))
-    if meaning_key(no_headings[0]) == meaning_key(no_headings[1]):
+    if _same_meaning(*no_headings):
         return "heading"
     bare = (_without_chrome(no_headings[0]), _without_chrome(no_headings[1]))
     if _one_meaning_once_aside(bare, no_headings):
@@ -732,7 +778,7 @@ def editorial_reason(before: str, after: str) -> str | None:
 def _one_meaning_once_aside(pair: tuple[str, str], unequal: tuple[str, str]) -> bool:
     """Do the two texts of `pair` have one meaning key, given that those of `unequal` (what they were before
     something was set aside) differ?"""
-    return pair != unequal and meaning_key(pair[0]) == meaning_key(pair[1])
+    return pair != unequal and _same_meaning(*pair)
 
 
 def _has_furniture(text: str) -> bool:

@@ -170,8 +170,9 @@ class Statements:
         }
         added = self._insert_sentences(row, [(digest, s) for digest, s in found if digest not in known])
         ids = [added[digest] if digest in added else int(known[digest]["id"]) for digest in hashes]
-        earlier = [int(r["id"]) for r in known.values() if row.first_seen < moment(r["first_at"])]
-        later = [int(r["id"]) for r in known.values() if row.first_seen >= moment(r["last_at"])]
+        at_of = _moments()  # a policy's thousands of known sentences share a few times: each parsed once
+        earlier = [int(r["id"]) for r in known.values() if row.first_seen < at_of(r["first_at"])]
+        later = [int(r["id"]) for r in known.values() if row.first_seen >= at_of(r["last_at"])]
         at = d.time(row.first_seen)
         if earlier:
             self._run(
@@ -337,6 +338,19 @@ class Statements:
                 for e in entries
             ],
         )
+
+
+def _moments() -> Callable[[str | datetime], datetime]:
+    """records.moment, remembering each stored time it has parsed."""
+    parsed: dict[str | datetime, datetime] = {}
+
+    def at(value: str | datetime) -> datetime:
+        found = parsed.get(value)
+        if found is None:
+            found = parsed[value] = moment(value)
+        return found
+
+    return at
 
 
 def enqueue(
