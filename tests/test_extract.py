@@ -821,3 +821,4 @@ def test_the_special_characters_regex_matches_its_definition(pieces: list[str]) 
     text = "".join(pieces)
     replace = extract_module._replace
     assert extract_module._SPECIAL.sub(replace, text) == SPECIAL_DEFINITION.sub(replace, text)
+    assert extract_module._replaced(text) == SPECIAL_DEFINITION.sub(replace, text)

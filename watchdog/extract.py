@@ -126,6 +126,20 @@ def _replace(match: re.Match[str]) -> str:
     return "\n" if found == "\r\n" else _REPLACEMENTS[found]
 
 
+def _replaced(text: str) -> str:
+    """`_SPECIAL.sub(_replace, text)`, as one str.replace per distinct special character found: a page can
+    hold tens of thousands of no-break spaces and zero-width marks, a Python call each through sub. The same
+    text: no replacement is or makes a special character, and CR LF pairs are replaced first, so a CR is
+    paired exactly as the regex pairs it (a pair a dropped mark brings together is none for either)."""
+    found = set(_SPECIAL.findall(text))
+    if "\r\n" in found:
+        text = text.replace("\r\n", "\n")
+        found.discard("\r\n")
+    for char in found:
+        text = text.replace(char, _REPLACEMENTS[char])
+    return text
+
+
 def normalise(text: str) -> str:
     """Canonical form of a text: equal for texts a reader cannot tell apart. Idempotent.
 
@@ -134,7 +148,7 @@ def normalise(text: str) -> str:
     collapse (leading indentation is kept: it encodes list nesting), line ends are stripped, blank-line
     runs shrink to one, and a non-empty result ends with exactly one newline.
     """
-    text = _SPECIAL.sub(_replace, text)
+    text = _replaced(text)
     # NFC after the removals: dropping a zero-width mark can bring a base letter and its combining
     # accent together, and composing them last keeps normalise(normalise(x)) == normalise(x).
     text = unicodedata.normalize("NFC", text)
