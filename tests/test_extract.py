@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from support.corpus import corpus_markdown, render_page
 from watchdog import extract as extract_module
+from watchdog.csscheck import check_selector
 from watchdog.errors import ExtractError
-from watchdog.extract import canonical_url, check_selector, extract, normalise, text_hash
+from watchdog.extract import canonical_url, extract, normalise, text_hash
 from watchdog.models import Extracted
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "extract"

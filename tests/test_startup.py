@@ -65,6 +65,7 @@ OWN = (
     "watchdog.daemon",
     "watchdog.demo",
     "watchdog.diff",
+    "watchdog.extract",  # the extractor: with the first response read (config loading needs csscheck only)
     "watchdog.digest",
     "watchdog.doctor",
     "watchdog.fastread",

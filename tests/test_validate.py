@@ -518,7 +518,7 @@ LEADING_CHOICES = (
 def test_selectors_the_fast_check_accepts_compile_in_soupsieve(selector: str) -> None:
     import soupsieve
 
-    from watchdog.extract import _known_valid_selectors, check_selector
+    from watchdog.csscheck import _known_valid_selectors, check_selector
 
     assert check_selector(selector) is None
     if _known_valid_selectors().fullmatch(selector):

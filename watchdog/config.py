@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from watchdog import __version__
+from watchdog.csscheck import check_selector
 from watchdog.deferred import deferred
 from watchdog.errors import ConfigError, ConfigProblem
 from watchdog.models import Channel, FetchSettings, SelectorSet, Target, Topic
@@ -596,8 +597,6 @@ class _Reader:
         return text
 
     def selectors(self, key: str, value: object) -> tuple[str, ...] | None:
-        from watchdog.extract import check_selector  # lazy: pulls in bs4/soupsieve
-
         items = self.strings(key, value)
         for i, selector in enumerate(items or ()):
             error = check_selector(selector)

@@ -4,7 +4,7 @@ fetch -> **extract** (select / remove) -> validate -> store -> diff -> classify 
 
 The parser of record selects with soupsieve on beautifulsoup4's tree; the fast reader selects with libxml2's
 XPath on lxml's tree of the same parse. `to_xpath` translates the selector grammar the configs use (the one
-watchdog.extract.check_selector vouches for without soupsieve: type, #id, .class, [attr], [attr=value] and
+watchdog.csscheck.check_selector vouches for without soupsieve: type, #id, .class, [attr], [attr=value] and
 *= ^= $=, the four combinators, :has() / :not() / :is() / :where() around plain compounds, comma lists)
 with soupsieve's semantics for HTML documents:
 
