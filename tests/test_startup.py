@@ -19,7 +19,7 @@ import pytest
 
 from support.corpus import corpus_markdown, render_page
 from support.pageserver import PageServer
-from watchdog import archived, messages, models
+from watchdog import archived, messages, models, results
 from watchdog.classify import compile_topics
 from watchdog.config import bundled_config_dir, load_config
 from watchdog.errors import ConfigError
@@ -75,6 +75,7 @@ OWN = (
     "watchdog.links",
     "watchdog.messages",  # a change's diff, classification, messages and alerts: built after the requests
     "watchdog.archived",  # the hash chain read back, imports, the sentence index
+    "watchdog.results",  # a page read, the check's write and its outcome: after the requests
     "watchdog.normalise",
     "watchdog.publish",
     "watchdog.render",
@@ -162,8 +163,8 @@ def test_channels_and_own_topics_load_no_rendering(page_server: PageServer, tmp_
     )
     loaded = _loaded_before_first_request(_config(tmp_path, page_server, extra), tmp_path)
     assert "watchdog.notify" in loaded and "watchdog.classify" in loaded
-    # the classifier's imports, and the models of both
-    allowed = {"watchdog.classify", "watchdog.diff", "watchdog.normalise", "watchdog.messages"}
+    classifier = {"watchdog.classify", "watchdog.diff", "watchdog.normalise"}  # and its imports
+    allowed = classifier | {"watchdog.messages", "watchdog.results"}  # the models of notify and classify
     assert [name for name in _offending(loaded) if name not in allowed] == []
 
 
@@ -196,19 +197,19 @@ def test_a_configs_own_bad_pattern_still_fails_at_load(
 
 
 def test_the_models_defined_elsewhere_are_still_importable_from_models() -> None:
-    """watchdog/messages.py and watchdog/archived.py were split off models.py (their classes cost start-up
+    """watchdog/messages.py, archived.py and results.py were split off models.py (their classes cost start-up
     time that a check does not need before its requests): every public name they define stays importable
     from watchdog.models, as the same object (tests import them with the rest of the model), and an unknown
     name is still an AttributeError."""
     defined = {
         (name, module)
-        for module in (archived, messages)
+        for module in (archived, messages, results)
         for name, value in vars(module).items()
         if not name.startswith("_")
         and (getattr(value, "__module__", None) == module.__name__ or name == "Message")  # Message: a Union
     }
     names = {name for name, _module in defined}
-    assert {"ChangeMessage", "Hunk", "Alert", "message_to_json", "ChainEntry", "ImportBatch"} <= names
+    assert {"ChangeMessage", "Hunk", "message_to_json", "ChainEntry", "Outcome", "CheckRecord"} <= names
     assert [name for name, module in defined if getattr(models, name) is not getattr(module, name)] == []
     with pytest.raises(AttributeError, match="no attribute 'NoSuchModel'"):
         _ = models.NoSuchModel  # type: ignore[attr-defined]

@@ -51,8 +51,9 @@ from watchdog.chores import deliver_in_child
 from watchdog.config import Config, load_config
 from watchdog.errors import ConfigError, ConflictError, StorageError, WatchdogError
 from watchdog.follow import with_followed
-from watchdog.models import Outcome, Target
+from watchdog.models import Target
 from watchdog.notify import channel_health
+from watchdog.results import Outcome
 from watchdog.sdnotify import SystemdNotifier
 from watchdog.storage import open_store
 from watchdog.storage.address import redacted_url

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TextIO
 
 from watchdog.config import AlertSettings, Config, default_user_agent
-from watchdog.models import Channel, FetchSettings, Outcome, Target
+from watchdog.models import Channel, FetchSettings, Target
 from watchdog.pipeline import Context, Fetchers, run_cycle
+from watchdog.results import Outcome
 from watchdog.storage import open_store
 from watchdog.storage.interfaces import Storage
 

@@ -41,8 +41,9 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from watchdog.errors import ExtractError
-from watchdog.models import Extracted, SelectorSet
+from watchdog.models import SelectorSet
 from watchdog.patterns import lazy
+from watchdog.results import Extracted
 
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup, Tag

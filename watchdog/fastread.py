@@ -58,8 +58,9 @@ from watchdog.extract import (
     resolve_base,
     title_text,
 )
-from watchdog.models import Extracted, SelectorSet
+from watchdog.models import SelectorSet
 from watchdog.patterns import lazy
+from watchdog.results import Extracted
 
 __all__ = ["NS", "PageReading", "read_page"]
 

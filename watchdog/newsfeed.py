@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Final
 
 from watchdog.errors import ExtractError
 from watchdog.extract import canonical_url, extract, normalise
-from watchdog.models import Extracted
+from watchdog.results import Extracted
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element

@@ -44,8 +44,9 @@ from urllib.parse import unquote
 from watchdog.deferred import deferred
 from watchdog.errors import ChannelUnusable, DeliveryError, DeliveryUncertain
 from watchdog.messages import Alert, Delivery, StatusMessage, message_from_json, message_to_json
-from watchdog.models import AttemptOutcome, Channel, OwedAlert, iso
+from watchdog.models import AttemptOutcome, Channel, iso
 from watchdog.patterns import lazy
+from watchdog.results import OwedAlert
 from watchdog.storage.interfaces import Outbox
 
 # Rendering and digests are loaded when a message is first written or grouped (watchdog/deferred.py): the

@@ -33,19 +33,8 @@ from watchdog.follow import follow_new_items
 from watchdog.models import (
     Capture,
     ChangeKind,
-    CheckRecord,
     CheckState,
-    Document,
-    Extracted,
-    NewChange,
-    NewEvent,
-    NewSnapshot,
-    NewVersion,
     NotModified,
-    Outcome,
-    OwedAlert,
-    Recorded,
-    Rejection,
     Snapshot,
     Status,
     Target,
@@ -61,13 +50,26 @@ from watchdog.storage.interfaces import Storage
 # delays the first request.
 if TYPE_CHECKING:
     from watchdog import classify as classifier
-    from watchdog import doctor, extract, fastread, kinds, links, messages, newsfeed, notify
+    from watchdog import doctor, extract, fastread, kinds, links, messages, newsfeed, notify, results
     from watchdog import readings as page_readings
     from watchdog import validate as validation
     from watchdog.fetchers import auto, browser
     from watchdog.messages import Alert, ChangeMessage, Classification, StatusMessage, TextDiff
     from watchdog.publish import archive as publish_archive
     from watchdog.render import compose as render_compose
+    from watchdog.results import (
+        CheckRecord,
+        Document,
+        Extracted,
+        NewChange,
+        NewEvent,
+        NewSnapshot,
+        NewVersion,
+        Outcome,
+        OwedAlert,
+        Recorded,
+        Rejection,
+    )
 else:
     auto = deferred("watchdog.fetchers.auto")
     browser = deferred("watchdog.fetchers.browser")
@@ -83,6 +85,7 @@ else:
     page_readings = deferred("watchdog.readings")
     publish_archive = deferred("watchdog.publish.archive")
     render_compose = deferred("watchdog.render.compose")
+    results = deferred("watchdog.results")  # a page read, the check's write and outcome: after the requests
     validation = deferred("watchdog.validate")
 
 log = logging.getLogger(__name__)
@@ -210,7 +213,7 @@ def _read_state(target: Target, ctx: Context) -> CheckState:
 def _check(target: Target, ctx: Context) -> Outcome:
     state = _read_state(target, ctx)
     result = _capture(target, ctx, state, state.validators)
-    if isinstance(result, Outcome):
+    if isinstance(result, results.Outcome):
         return result
     current = state.current
     if isinstance(result, NotModified):
@@ -221,7 +224,7 @@ def _check(target: Target, ctx: Context) -> Outcome:
     if _watched(state) and reading is not None and _reads_as_current(ctx, state, target, result, reading):
         return _unchanged(target, ctx, state, at=result.fetched_at, capture=result)
     accepted = _read(target, ctx, state, result, reading=reading)
-    if isinstance(accepted, Outcome):
+    if isinstance(accepted, results.Outcome):
         return accepted
     _remember(ctx, target, reading, accepted.document)
     if current is None or not _watched(state):
@@ -344,7 +347,7 @@ def _read(
         )
         problem = f"accepted after {PERSISTENCE} identical {rejection.code} rejections: {rejection.reason}"
         return Accepted(capture, document, shape_problem=problem)
-    rejected = NewSnapshot(
+    rejected = results.NewSnapshot(
         capture,
         config_fingerprint(target),
         "rejected",
@@ -418,8 +421,8 @@ def extract_and_validate(
     try:
         extracted = read_capture(target, capture, reading)
     except ExtractError as exc:
-        return Rejection("unreadable", f"could not read the page: {exc}"), None
-    document = Document(
+        return results.Rejection("unreadable", f"could not read the page: {exc}"), None
+    document = results.Document(
         target.id,
         extracted.text,
         extract.text_hash(extracted.text),
@@ -476,7 +479,7 @@ def capture_reading(target: Target, capture: Capture) -> fastread.PageReading:
 def _record(target: Target, state: CheckState, *, at: datetime, status: Status) -> CheckRecord:
     """The check's record, to complete (dataclasses.replace) with what it learned; the write refuses it if
     the target's counters moved since the state was read."""
-    return CheckRecord(target.id, target.name, target.url, at, status, expected=state.sequences)
+    return results.CheckRecord(target.id, target.name, target.url, at, status, expected=state.sequences)
 
 
 def _write(ctx: Context, record: CheckRecord, notice: StatusNotice) -> Recorded:
@@ -503,12 +506,16 @@ def _unchanged(
         validators=_validators_of(capture) if capture is not None else None,
     )
     done = _write(ctx, record, recovery)
-    return Outcome(target.id, "unchanged", version=current_id, alerted=done.alerted(recovery.event_id))
+    return results.Outcome(
+        target.id, "unchanged", version=current_id, alerted=done.alerted(recovery.event_id)
+    )
 
 
 def _accepted_snapshot(target: Target, accepted: Accepted) -> NewSnapshot:
     alternative = _alternative(accepted.document)
-    return NewSnapshot(accepted.capture, config_fingerprint(target), "accepted", alternative=alternative)
+    return results.NewSnapshot(
+        accepted.capture, config_fingerprint(target), "accepted", alternative=alternative
+    )
 
 
 def _alternative(document: Document | None) -> str | None:
@@ -517,7 +524,7 @@ def _alternative(document: Document | None) -> str | None:
 
 
 def _new_version(accepted: Accepted) -> NewVersion:
-    return NewVersion(text=accepted.document.text, seen_at=accepted.capture.fetched_at)
+    return results.NewVersion(text=accepted.document.text, seen_at=accepted.capture.fetched_at)
 
 
 def _baseline(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> Outcome:
@@ -533,7 +540,7 @@ def _baseline(target: Target, ctx: Context, state: CheckState, accepted: Accepte
     recovery = _recovery(target, ctx, state)
     done = _write(ctx, record, recovery)
     assert done.version is not None
-    return Outcome(target.id, "new", version=done.version.id, alerted=done.alerted(recovery.event_id))
+    return results.Outcome(target.id, "new", version=done.version.id, alerted=done.alerted(recovery.event_id))
 
 
 def _from_imported(target: Target, ctx: Context, state: CheckState, accepted: Accepted) -> NewChange | None:
@@ -563,7 +570,7 @@ def _new_text(target: Target, ctx: Context, state: CheckState, accepted: Accepte
             return _technical(target, ctx, state, accepted)
         state = _restate(target, ctx, state, reread)
     confirmed = _confirm(target, ctx, state, accepted)
-    if isinstance(confirmed, Outcome):
+    if isinstance(confirmed, results.Outcome):
         return confirmed
     earlier = _recent_with_text(state, ctx, confirmed.document.text_hash, confirmed.capture.fetched_at)
     if earlier is not None:
@@ -610,7 +617,7 @@ def _technical(target: Target, ctx: Context, state: CheckState, accepted: Accept
     assert done.version is not None
     log.info("%s: the page reads differently only because its reading changed: technical version %s",
              target.id, done.version.id)  # fmt: skip
-    return Outcome(
+    return results.Outcome(
         target.id, "unchanged", version=done.version.id, alerted=done.alerted(recovery.event_id),
         extra={"technical": True},
     )  # fmt: skip
@@ -621,7 +628,9 @@ def _restate(target: Target, ctx: Context, state: CheckState, reread: Document) 
     technical version, so the change that follows holds the page's own edits only. A rare path, and the one
     place a check writes (and then reads) twice."""
     assert state.current_snapshot is not None
-    record = CheckRecord.technical_reading(target, state.current_snapshot, reread.text, state.sequences)
+    record = results.CheckRecord.technical_reading(
+        target, state.current_snapshot, reread.text, state.sequences
+    )
     ctx.store.checks.record_check(record)
     return _read_state(target, ctx)
 
@@ -670,7 +679,7 @@ def _selector_switch(target: Target, ctx: Context, state: CheckState, accepted: 
         snapshot=_accepted_snapshot(target, accepted),
         version=_new_version(accepted),
         validators=_validators_of(accepted.capture),
-        change=NewChange(from_version=state.current.id, kind="capture", summary=summary),
+        change=results.NewChange(from_version=state.current.id, kind="capture", summary=summary),
         alerts=_owe(target, ctx, notice),
     )
     recovery = _recovery(target, ctx, state)
@@ -678,7 +687,7 @@ def _selector_switch(target: Target, ctx: Context, state: CheckState, accepted: 
     assert done.version is not None and done.change is not None
     log.warning("%s: %s (%s)", target.id, summary, done.change.id)
     alerted = done.alerted(done.change.id) or done.alerted(recovery.event_id)
-    return Outcome(
+    return results.Outcome(
         target.id, "changed", version=done.version.id, change=done.change.id, alerted=alerted,
         extra={"kind": "capture"},
     )  # fmt: skip
@@ -691,12 +700,12 @@ def _confirm(target: Target, ctx: Context, state: CheckState, accepted: Accepted
         return accepted
     ctx.sleep(delay)
     again = _capture(target, ctx, state, None)
-    if isinstance(again, Outcome):
+    if isinstance(again, results.Outcome):
         return again
     if isinstance(again, NotModified):
         return accepted  # unreachable without validators; a 304 means "what you just saw"
     second = _read(target, ctx, state, again, after=accepted.document)
-    if isinstance(second, Outcome):
+    if isinstance(second, results.Outcome):
         return second
     if accepted.shape_problem and not second.shape_problem:
         second = replace(second, shape_problem=accepted.shape_problem)
@@ -723,7 +732,7 @@ def _revert(
 ) -> Outcome:
     """Back to a text seen recently: recorded as "reverted to X", never alerted again."""
     assert state.current is not None
-    change = NewChange(
+    change = results.NewChange(
         from_version=state.current.id,
         to_version=earlier.id,
         kind="revert",
@@ -742,7 +751,7 @@ def _revert(
     done = _write(ctx, record, _recovery(target, ctx, state))
     assert done.change is not None
     log.info("%s: text reverted to %s (%s)", target.id, earlier.id, done.change.id)
-    return Outcome(
+    return results.Outcome(
         target.id, "changed", version=earlier.id, change=done.change.id, extra=back.outcome_extra(done)
     )
 
@@ -775,7 +784,7 @@ def _meaning_return(
     never alerted, exactly as a return to the same text is."""
     assert state.current is not None
     at = accepted.capture.fetched_at
-    change = NewChange(
+    change = results.NewChange(
         from_version=state.current.id,
         kind="revert",
         summary=f"reverted to {earlier.id} in meaning (only edits that keep it: {reasons})",
@@ -793,7 +802,7 @@ def _meaning_return(
     done = _write(ctx, record, _recovery(target, ctx, state))
     assert done.version is not None and done.change is not None
     log.info("%s: back to the meaning of %s (%s: %s)", target.id, earlier.id, done.change.id, reasons)
-    return Outcome(
+    return results.Outcome(
         target.id, "changed", version=done.version.id, change=done.change.id, extra=back.outcome_extra(done)
     )
 
@@ -880,7 +889,7 @@ def _correction(
         body=body,
     )
     alert = replace(_status_alert(target, ctx, message), tags=(target.id,))
-    return (OwedAlert(event_id, alert.to_json(), keys),)
+    return (results.OwedAlert(event_id, alert.to_json(), keys),)
 
 
 def _flap_note(
@@ -948,7 +957,7 @@ def _change(target: Target, ctx: Context, state: CheckState, accepted: Accepted)
     extra: dict[str, Any] = {"kind": kind}
     if followed:
         extra["followed"] = list(followed)
-    return Outcome(
+    return results.Outcome(
         target.id,
         "changed",
         version=done.version.id,
@@ -1095,7 +1104,7 @@ def _change_record(message: ChangeMessage, *, kind: ChangeKind = "change") -> Ne
         for m in classification.matches
     )
     story = render_compose.compose(message)
-    return NewChange(
+    return results.NewChange(
         from_version=message.from_version,
         kind=kind,
         topics=classification.topics,
@@ -1183,7 +1192,7 @@ def _owe_change_alert(
     owed = replace(
         alert, title=render_compose.compose(message).headline, message=messages.message_to_json(message)
     )
-    return (OwedAlert(message.event_id, owed.to_json(), tuple(keys), once_per_text=text_hash),)
+    return (results.OwedAlert(message.event_id, owed.to_json(), tuple(keys), once_per_text=text_hash),)
 
 
 def _capture_reason(accepted: Accepted) -> str:
@@ -1211,7 +1220,7 @@ def _capture_notice(target: Target, message: ChangeMessage, why: str) -> StatusM
 def _owe(target: Target, ctx: Context, alert: Alert) -> tuple[OwedAlert, ...]:
     """The alert, owed to every channel it routes to (nothing when none takes it)."""
     keys = _channel_keys(target, ctx, alert)
-    return (OwedAlert(alert.event_id, alert.to_json(), tuple(keys)),) if keys else ()
+    return (results.OwedAlert(alert.event_id, alert.to_json(), tuple(keys)),) if keys else ()
 
 
 def _channel_keys(target: Target, ctx: Context, alert: Alert) -> list[str]:
@@ -1262,7 +1271,7 @@ def _record_failure(
     notice = _failing(target, ctx, state, reason=reason, advise=advise)
     done = _write(ctx, record, notice)
     log.warning("%s: %s: %s", target.id, status, reason)
-    return Outcome(
+    return results.Outcome(
         target.id,
         status,
         version=state.current.id if state.current else None,
@@ -1305,7 +1314,7 @@ def _failing(
         event_id, "failing", target.id, target.name, target.url, at, reason, failures, advice=proposal
     )
     return StatusNotice(
-        event_id, NewEvent("failing", reason), _owe(target, ctx, _status_alert(target, ctx, message))
+        event_id, results.NewEvent("failing", reason), _owe(target, ctx, _status_alert(target, ctx, message))
     )
 
 
@@ -1319,7 +1328,7 @@ def _recovery(target: Target, ctx: Context, state: CheckState) -> StatusNotice:
         event_id, "recovered", target.id, target.name, target.url, ctx.clock(), reason
     )
     alert = _status_alert(target, ctx, message)
-    return StatusNotice(event_id, NewEvent("recovered", reason), _owe(target, ctx, alert))
+    return StatusNotice(event_id, results.NewEvent("recovered", reason), _owe(target, ctx, alert))
 
 
 # --------------------------------------------------------------------------- one cycle
@@ -1345,7 +1354,7 @@ def _check_claimed(target: Target, ctx: Context) -> Outcome:
     if holder is not None:
         waited = ctx.config.storage.lease.total_seconds()
         reason = f"another node kept checking it for {waited:g} s ({holder})"
-        return Outcome(target.id, "error", reason=reason)
+        return results.Outcome(target.id, "error", reason=reason)
     try:
         return check_target(target, ctx)
     finally:

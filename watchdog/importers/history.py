@@ -25,7 +25,8 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from watchdog.archived import ImportBatch, ImportedVersion, ImportLedgerEntry
-from watchdog.models import ImportOutcome, NewChange, NewSnapshot, Sequences, Target, Version, VersionSource
+from watchdog.models import ImportOutcome, Sequences, Target, Version, VersionSource
+from watchdog.results import NewChange, NewSnapshot
 from watchdog.storage.chain import sha256
 from watchdog.storage.interfaces import ArchiveReader, Storage
 

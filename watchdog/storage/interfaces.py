@@ -56,20 +56,17 @@ from watchdog.models import (
     CHANGE_KINDS,
     AttemptOutcome,
     ChangeRecord,
-    CheckRecord,
     CheckState,
     Claim,
     DueClaim,
     Event,
-    OwedAlert,
-    Recorded,
     Snapshot,
     Target,
     TargetState,
     Version,
 )
 
-if TYPE_CHECKING:  # annotations only (watchdog/messages.py and archived.py say why)
+if TYPE_CHECKING:  # annotations only (watchdog/messages.py, archived.py and results.py say why)
     from watchdog.archived import (
         BlobReference,
         ChainEntry,
@@ -82,6 +79,7 @@ if TYPE_CHECKING:  # annotations only (watchdog/messages.py and archived.py say 
         VersionSentences,
     )
     from watchdog.messages import Attempt, Delivery
+    from watchdog.results import CheckRecord, OwedAlert, Recorded
 
 DEFAULT_CHANGE_KINDS: tuple[str, ...] = CHANGE_KINDS  # what `changes` lists unless asked for fewer kinds
 

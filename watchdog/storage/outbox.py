@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from watchdog.deferred import deferred
-from watchdog.models import AttemptOutcome, OwedAlert
+from watchdog.models import AttemptOutcome
 from watchdog.storage.records import Row, moment, moment_or_none
 from watchdog.storage.sql import Cursor, Dialect, SqlDatabase
 from watchdog.storage.statements import enqueue
@@ -24,6 +24,7 @@ from watchdog.storage.statements import enqueue
 if TYPE_CHECKING:
     from watchdog import messages
     from watchdog.messages import Attempt, Delivery
+    from watchdog.results import OwedAlert
 else:
     messages = deferred("watchdog.messages")  # the rows' types: read after a check's requests, if ever
 

@@ -16,23 +16,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from watchdog.deferred import deferred
 from watchdog.errors import ConflictError, NotFoundError, StorageError
-from watchdog.models import (
-    ChangeRecord,
-    CheckRecord,
-    Event,
-    NewChange,
-    NewSnapshot,
-    NewVersion,
-    OwedAlert,
-    Recorded,
-    Sequences,
-    Snapshot,
-    Version,
-)
+from watchdog.models import ChangeRecord, Event, Sequences, Snapshot, Version
 from watchdog.storage.chain import chain_hash, change_payload, sha256, version_payload
+
+if TYPE_CHECKING:
+    from watchdog import results
+    from watchdog.results import CheckRecord, NewChange, NewSnapshot, NewVersion, OwedAlert, Recorded
+else:
+    results = deferred("watchdog.results")  # a check's results: after its requests
 
 
 @dataclass
@@ -157,7 +152,7 @@ class _CheckWrite:
             new_change = replace(new_change, alerted=True)
         self._finish_target()
         writer.update_target(record.target_id, self.target)
-        return Recorded(
+        return results.Recorded(
             snapshot_id=snapshot_row.id if snapshot_row else None,
             version=new_version,
             change=new_change,

@@ -12,7 +12,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from watchdog.errors import ConflictError
-from watchdog.models import CheckRecord, CheckState, Recorded, Target
+from watchdog.models import CheckState, Target
+from watchdog.results import CheckRecord, Recorded
 from watchdog.storage.postgres.blobs import insert_blob
 from watchdog.storage.postgres.cluster import HELD_ELSEWHERE
 from watchdog.storage.postgres.connection import DIALECT, Database, Row, Session

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from watchdog.models import CheckRecord, CheckState, Recorded, Target
+from watchdog.models import CheckState, Target
 from watchdog.storage.blobs import BlobStore
 from watchdog.storage.records import target_row
 from watchdog.storage.sqlite.connection import DIALECT, Database
 from watchdog.storage.sqlite.search import statements
 from watchdog.storage.statements import REGISTER_TARGET, UPSERT_TARGET, read_check
 from watchdog.storage.write import write_check
+
+if TYPE_CHECKING:
+    from watchdog.results import CheckRecord, Recorded
 
 
 class SqliteChecks:
