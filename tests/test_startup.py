@@ -9,6 +9,9 @@ would add its import to every `check`. Timing lives in bench/bench_check.py (sta
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -21,6 +24,7 @@ from support.corpus import corpus_markdown, render_page
 from support.pageserver import PageServer
 from watchdog import archived, messages, models, results
 from watchdog.classify import compile_topics
+from watchdog.cli import COMMANDS, build_parser, command_named
 from watchdog.config import bundled_config_dir, load_config
 from watchdog.errors import ConfigError
 
@@ -213,3 +217,50 @@ def test_the_models_defined_elsewhere_are_still_importable_from_models() -> None
     assert [name for name, module in defined if getattr(models, name) is not getattr(module, name)] == []
     with pytest.raises(AttributeError, match="no attribute 'NoSuchModel'"):
         _ = models.NoSuchModel  # type: ignore[attr-defined]
+
+
+def _parsed(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[str, object]:
+    """What `parser` makes of `argv`: its namespace, or its exit (status, what it printed)."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            return "parsed", vars(parser.parse_args(argv))
+    except SystemExit as exit_:
+        return "exit", (exit_.code, out.getvalue(), err.getvalue())
+
+
+COMMAND_LINES = [
+    ["check"],
+    ["check", "--json", "a", "b"],
+    ["--config", "check", "check"],  # a config file named like a command
+    ["--config=w.toml", "-vv", "-q", "check", "--json"],
+    ["--config", "-x", "check"],  # argparse refuses a value that looks like an option
+    ["check", "--help"],
+    ["check", "--nope"],
+    ["-v", "--verbose", "history", "meta"],
+    ["history"],  # a missing argument
+    ["changes", "--since", "2025-01-01T00:00:00Z", "--json"],
+    ["changes", "--since", "yesterday"],
+    ["serve", "--port", "70000"],
+    ["diff", "a", "b", "--format", "md"],
+    ["import", "--help"],
+    *[[name] for name in COMMANDS],
+]
+
+
+@pytest.mark.parametrize("argv", COMMAND_LINES, ids=" ".join)
+def test_a_command_parsed_alone_reads_as_with_every_command(argv: list[str]) -> None:
+    """main() builds only the parser of the command the arguments name (building every command's parser
+    cost ~7 ms of each start): the namespace, the help and the errors must be those of the whole parser."""
+    only = command_named(argv)
+    assert only == next(word for word in argv if word in COMMANDS)  # every line here names its command
+    assert _parsed(build_parser(only=only), argv) == _parsed(build_parser(), argv)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["--help"], ["--version"], ["chek"], ["--conf", "x", "check"], ["-vq", "check"], ["--", "check"]],
+    ids=" ".join,
+)
+def test_what_is_not_plainly_a_command_goes_to_the_whole_parser(argv: list[str]) -> None:
+    assert command_named(argv) is None
