@@ -2,7 +2,9 @@
 code of main 8a51295 (before the publishing speed-ups of issue 14) wrote for the same archive: real corpus
 changes (Facebook's English policy in 2025, the French policy's June 2024 pause and a revert of it), hostile
 page text, events, a technical re-extraction; exported with relative and with absolute links, and
-published incrementally after each cycle (the caches of full texts, diffs and templates in use).
+published incrementally after each cycle (the caches of full texts, diffs and templates in use). One
+intended change since: the raw captures (raw/*.gz) are compressed at gzip level 6 instead of 9, so their
+12 digests were regenerated (their uncompressed bytes are the same).
 
 The reference is the SHA-256 of each file, in tests/fixtures/reference/published-digests.json. A change
 that means to alter what is published regenerates it, and says why, with (run as a script, the tests'
