@@ -7,12 +7,16 @@ import gzip
 import hashlib
 import re
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import lxml.html
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+import watchdog.publish.site
 from support.archives import Builder, corpus_archive, make_config, open_store
 from support.corpus import render_page
 from support.harness import Site, cycle, write_config
@@ -538,3 +542,27 @@ def test_a_real_change_rewrites_exactly_the_pages_it_touches(page_server: PageSe
         "feeds/chain-heads.json",
         f"feeds/{MANIFEST}",
     }
+
+
+MOMENTS = st.sampled_from(
+    [datetime(2024, 6, 14, 12, tzinfo=UTC), datetime(2024, 6, 14, 14, tzinfo=timezone(timedelta(hours=2))),
+     datetime(2025, 5, 27, tzinfo=UTC), datetime(2025, 5, 27, 0, 0, 1, tzinfo=UTC)]
+)  # fmt: skip
+SINCE = st.dictionaries(st.integers(0, 2**63), MOMENTS, max_size=12).map(lambda d: tuple(sorted(d.items())))
+
+
+@given(SINCE, st.data())
+def test_a_full_text_is_kept_per_since_dates_each_its_own_key(
+    first: tuple[tuple[int, datetime], ...], data: st.DataObject
+) -> None:
+    """The key of a version's rendered full text tells apart any two different since-dates of its
+    sentences (also the same instant written with another UTC offset, which prints otherwise)."""
+    second = list(first)
+    if second:  # one sentence's date replaced by any date (often an equal one)
+        index = data.draw(st.integers(0, len(second) - 1))
+        second[index] = (second[index][0], data.draw(MOMENTS))
+    else:
+        second = list(data.draw(SINCE))
+    key = watchdog.publish.site._since_key
+    same_print = [(i, m.isoformat()) for i, m in first] == [(i, m.isoformat()) for i, m in second]
+    assert (key(first) == key(tuple(second))) == same_print
