@@ -664,6 +664,9 @@ _CHROME_LABELS: Final = frozenset(
         sep="|",
     )
 )
+# Marks that no label holds (nor a copyright line, nor a separator), and that the folding below keeps: a line
+# holding one is no chrome line, and most lines of prose hold one (a comma).
+_NEVER_IN_CHROME: Final = tuple(mark for mark in ",;!?" if not any(mark in label for label in _CHROME_LABELS))
 _CHROME_LINE_SEPARATORS: Final = lazy(r"\s*(?:·|\||•|/)\s*")
 # The source label of a link card, glued after its title ("How to manage your Feed Facebook Help Center",
 # "...on FacebookHow to..."): a label that ends a line or is followed by the next card's capital.
@@ -702,6 +705,8 @@ def is_heading_line(line: str) -> bool:
 @lru_cache(maxsize=16384)
 def is_chrome_line(line: str) -> bool:
     """A line made only of control / furniture labels ("Play Video", "Learn more · Help Center")."""
+    if any(char in line for char in _NEVER_IN_CHROME):
+        return False  # prose: a mark no label or copyright line holds, which no step below removes
     plain = _LINE_MARKER.sub("", line).strip().strip(".").strip()
     if not plain:
         return False
