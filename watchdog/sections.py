@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from watchdog.patterns import lazy
@@ -175,22 +175,11 @@ def places(text: str, wanted: Iterable[tuple[int, int | None]]) -> dict[int, Pla
     last = max(by_line)
     walker = _Walker(stack=[])
     found: dict[int, Place] = {}
-    for number, line in enumerate(_lines_upto(text, last)):
+    for number, line in enumerate(text.split("\n", last + 1)[: last + 1]):  # lines 0..last, split in C
         walker.step(line)
         if number in by_line:
             found[number] = walker.place(line, by_line[number])
     return found
-
-
-def _lines_upto(text: str, last: int) -> Iterator[str]:
-    start = 0
-    for _ in range(last + 1):
-        end = text.find("\n", start)
-        if end < 0:
-            yield text[start:]
-            return
-        yield text[start:end]
-        start = end + 1
 
 
 def column_at(line: str, offset: int) -> int | None:
