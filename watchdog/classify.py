@@ -86,10 +86,10 @@ def classify(
     found: dict[tuple[str, str, str, str, int], TopicMatch] = {}
     editorial = tuple(editorial_reason(hunk.before, hunk.after) for hunk in diff.hunks)
     moved = _Moved.of(diff, editorial)
+    hits = _SentenceHits(active)  # one for the diff: a sentence's hits depend on its text and offset only
     for index, hunk in enumerate(diff.hunks):
         if editorial[index] is not None:
             continue  # only meaning-preserving edits: no topic can fire
-        hits = _SentenceHits(active)
         for change in _changes(hunk, context_window, moved):
             for match in _matches(change, hits, index, context_window):
                 found.setdefault(_key(match), match)
@@ -125,7 +125,8 @@ class _Hit:
 
 
 class _SentenceHits:
-    """Pattern hits per sentence of one hunk, computed once however many changes share the sentence.
+    """Pattern hits per sentence (its text and its offset in its hunk's side), computed once however many
+    changes share the sentence.
 
     A pattern is searched in a sentence only when the sentence holds one of the literals every match of the
     pattern contains (patterns.required_literals): most sentences of a passage hold none, and a few
