@@ -5,7 +5,7 @@ StatusMessage, DigestMessage; their JSON) and the outbox's rows (Alert, Delivery
 Part of the data model (watchdog/models.py, which still exports every name here): kept apart because a
 check needs none of it before its first request, and defining a frozen dataclass costs ~0.6 ms of CPU
 (dataclasses generates and compiles its methods), which `check` paid at every start for each of these
-17 classes. Modules that run before the requests bind this one with watchdog/deferred.py.
+12 classes. Modules that run before the requests bind this one with watchdog/deferred.py.
 """
 
 from __future__ import annotations
