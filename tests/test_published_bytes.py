@@ -3,7 +3,7 @@ code of main 8a51295 (before the publishing speed-ups of issue 14) wrote for the
 changes (Facebook's English policy in 2025, the French policy's June 2024 pause and a revert of it), hostile
 page text, events, a technical re-extraction; exported with relative and with absolute links, and
 published incrementally after each cycle (the caches of full texts, diffs and templates in use). One
-intended change since: the raw captures (raw/*.gz) are compressed at gzip level 6 instead of 9, so their
+intended change since: the raw captures (raw/*.gz) are compressed at gzip level 1 instead of 9, so their
 12 digests were regenerated (their uncompressed bytes are the same).
 
 The reference is the SHA-256 of each file, in tests/fixtures/reference/published-digests.json. A change
