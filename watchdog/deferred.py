@@ -33,7 +33,7 @@ class DeferredModule:
         self._module: ModuleType | None = None
 
     def __getattr__(self, attribute: str) -> object:
-        # import_module: a dictionary look-up once the module is loaded, the import lock while it loads
+        # the first read imports the module (under the import lock); later reads find it kept here
         return getattr(self.module(), attribute)
 
     def module(self) -> ModuleType:
