@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
@@ -38,6 +39,7 @@ from watchdog.publish.site import (
 )
 from watchdog.render import compose as composing
 from watchdog.render import html
+from watchdog.render.clean import inert
 from watchdog.render.compose import Cut, Links, Story, compose, fit, shown
 
 REFERENCE = Path(__file__).parent / "fixtures" / "reference"
@@ -185,7 +187,8 @@ MOMENTS = (None, datetime(2024, 6, 26, 8, 0, tzinfo=UTC), datetime(2025, 5, 28, 
 def old_full_text(blocks: list[dict[str, Any]]) -> str:
     """The template and the `since` macro the full text was rendered with before (8a51295)."""
     env = html.archive()
-    templates = {name: (REFERENCE / name).read_text("utf-8") for name in ("_full_text.html", "_since.html")}
+    names = ("_full_text.html", "_since.html", "_when.html")
+    templates = {name: (REFERENCE / name).read_text("utf-8") for name in names}
     ref = env.overlay(loader=ChoiceLoader([DictLoader(templates), env.loader]))  # type: ignore[list-item]
     since = ref.get_template("_since.html").module.since  # type: ignore[attr-defined]
     for block in blocks:
@@ -309,11 +312,27 @@ def test_the_facts_are_what_their_macros_printed() -> None:
         fact("Nothing"),
     ]
     env = html.archive()
-    source = (REFERENCE / "_facts.html").read_text("utf-8")
-    ref = env.overlay(loader=ChoiceLoader([DictLoader({"_facts.html": source}), env.loader]))  # type: ignore[list-item]
+    templates = {name: (REFERENCE / name).read_text("utf-8") for name in ("_facts.html", "_when.html")}
+    ref = env.overlay(loader=ChoiceLoader([DictLoader(templates), env.loader]))  # type: ignore[list-item]
     expected = ref.from_string('{% from "_facts.html" import facts %}{{ facts(items) }}').render(items=items)
     assert str(facts_html(items)) == expected
     assert (
         str(facts_html([]))
         == ref.from_string('{% from "_facts.html" import facts %}{{ facts([]) }}').render()
     )
+
+
+@pytest.mark.parametrize("transform", [html.visible, inert])
+def test_a_moment_is_what_the_when_macro_printed(transform: Callable[[str], str]) -> None:
+    """`when`, a global of the site's templates and the Python units' time element, against the macro it
+    replaced (tests/fixtures/reference/_when.html), in both environments."""
+    env = html.archive() if transform is html.visible else html.mail()
+    ref = env.overlay(  # type: ignore[list-item]
+        loader=ChoiceLoader(
+            [DictLoader({"_when.html": (REFERENCE / "_when.html").read_text("utf-8")}), env.loader]
+        )
+    )
+    for moment in MOMENTS:
+        expected = ref.from_string('{% from "_when.html" import when %}{{ when(m) }}').render(m=moment)
+        assert str(html.when_html(moment, transform)) == expected
+        assert env.from_string("{{ when(m) }}").render(m=moment) == expected

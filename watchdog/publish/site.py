@@ -39,13 +39,13 @@ from watchdog.archived import SentenceHit
 from watchdog.config import Config
 from watchdog.errors import QueryError, StorageError
 from watchdog.messages import TextDiff
-from watchdog.models import SOURCE_NAMES, ChangeRecord, Event, Snapshot, TargetState, Topic, Version, iso
+from watchdog.models import SOURCE_NAMES, ChangeRecord, Event, Snapshot, TargetState, Topic, Version
 from watchdog.publish.archive import Archive, DiffCache, change_evidence, change_message, matches_of
 from watchdog.publish.output import Page, page_key
 from watchdog.render.cite import effective_date
 from watchdog.render.clean import display_line, readable
 from watchdog.render.compose import Links, Story, compose, page_path
-from watchdog.render.html import archive, link_target, printed, visible
+from watchdog.render.html import archive, link_target, printed, visible, when_html
 from watchdog.sections import cells, headings
 from watchdog.storage.files import write_atomically
 from watchdog.storage.interfaces import ArchiveReader
@@ -159,7 +159,7 @@ def facts_html(items: Sequence[Fact]) -> Markup:
 
 def _fact_part(part: Part) -> str:
     if part.time:
-        return _when(part.time)
+        return when_html(part.time)
     if part.href:
         text = f"<code>{_out(part.text)}</code>" if part.code else _out(part.text)
         rel = ' rel="nofollow noopener noreferrer"' if part.external else ""
@@ -1090,7 +1090,7 @@ def full_text_html(blocks: list[dict[str, Any]]) -> str:
         moment = block.get("since")
         if moment not in marks:
             marks[moment] = (
-                f' <span class="meta since">in the policy since {_when(moment)}</span>' if moment else ""
+                f' <span class="meta since">in the policy since {when_html(moment)}</span>' if moment else ""
             )
         parts.append(_block_html(block, marks[moment]))
     parts.append("</div>\n")
@@ -1109,7 +1109,7 @@ def _block_html(block: Mapping[str, Any], since: str) -> str:
     if kind == "table":
         moment = block.get("since")
         caption = (
-            f'<caption class="meta since">in the policy since {_when(moment)}</caption>' if moment else ""
+            f'<caption class="meta since">in the policy since {when_html(moment)}</caption>' if moment else ""
         )
         rows = "".join(_row_html(row, _out(block["width"])) for row in block["rows"])
         return f'<table class="rows">{caption}{rows}</table>\n'
@@ -1125,11 +1125,6 @@ def _row_html(row: Mapping[str, Any], width: str) -> str:
     else:
         cells = "".join(f"<td>{_out(cell)}</td>" for cell in row["cells"])
     return f"<tr{anchor}>{cells}</tr>\n"
-
-
-def _when(moment: datetime) -> str:
-    """The `when` macro of site/_macros.html: a <time> element."""
-    return f'<time datetime="{_out(iso(moment))}">{_out(moment.strftime("%Y-%m-%d %H:%M UTC"))}</time>'
 
 
 def _out(value: object) -> str:

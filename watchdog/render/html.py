@@ -21,7 +21,8 @@ import pickle
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from datetime import datetime
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,9 +125,11 @@ def _environment(transform: Transform) -> Environment:
     env.filters["url"] = link_target
     env.filters["where"] = where
     env.filters["iso"] = iso
-    env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+    env.filters["when"] = when_text
     unit = ChangeHtml(transform)
-    env.globals.update(passage=unit.passage, passages=unit.passages)
+    env.globals.update(
+        passage=unit.passage, passages=unit.passages, when=partial(when_html, transform=transform)
+    )
     return env
 
 
@@ -216,6 +219,21 @@ def escaped(text: str) -> str:
         if char in text:
             text = text.replace(char, entity)
     return text
+
+
+def when_text(moment: datetime | None) -> str:
+    """How the archive writes a moment: "2026-12-06 19:20 UTC" ("—" for none)."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+
+
+def when_html(moment: datetime | None, transform: Transform = visible) -> Markup:
+    """A moment as a <time> element ("—" for none): the site's templates (the `when` global) and the
+    pages' parts written in Python (publish/site.py) alike."""
+    if not moment:
+        return Markup("—")
+    return Markup(  # noqa: S704 (both values escaped by printed)
+        f'<time datetime="{printed(iso(moment), transform)}">{printed(when_text(moment), transform)}</time>'
+    )
 
 
 # --------------------------------------------------------------------------- the passages of a change
