@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 
 from watchdog.config import bundled_config_dir, load_config
 from watchdog.diff import split_sentences
-from watchdog.patterns import _LITERAL_CHARS, fold, lazy, might_match, required_literals
+from watchdog.patterns import (
+    _LITERAL_CHARS,
+    fold,
+    lazy,
+    leading_literal,
+    might_match,
+    required_literals,
+    search_from,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -108,3 +116,36 @@ def test_the_bundled_topics_have_literals_and_they_hold_on_the_corpus() -> None:
                 matched += 1
                 assert might_match(folded, literals), (regex.pattern, sentence)
     assert matched > 100, "the corpus exercises the patterns"
+
+
+def test_the_leading_literal_is_what_every_match_starts_with() -> None:
+    assert leading_literal(re.compile("enable javascript")) == "enable javascript"
+    assert leading_literal(re.compile("the (?:page|content) isn't")) == "the "
+    assert leading_literal(re.compile("\\nlog in", re.MULTILINE)) == "\nlog in"
+    assert leading_literal(re.compile("ab*c")) == "a", "a repeated character is no part of the start"
+    assert leading_literal(re.compile("ab?")) == "a"
+    for no_start in ("(?:a|b)c", "[ab]c", "^a", "\\ba", "a|b", ".a", "(a)b", "a?b"):
+        assert leading_literal(re.compile(no_start)) == "", no_start
+    assert leading_literal(re.compile("abc", re.IGNORECASE)) == "", "a case-insensitive start is no literal"
+    assert leading_literal(re.compile("(?i)abc")) == ""
+
+
+STARTS = st.sampled_from(["a", "ai", "log in", "\n", "\\n", "é", "x", "ab", ""])
+
+
+@settings(max_examples=600, deadline=None)
+@given(STARTS, patterns(), st.lists(TEXTS, min_size=1, max_size=5), st.booleans())
+def test_a_search_from_the_leading_literal_is_the_search(
+    start: str, rest: str, texts: list[str], ignore_case: bool
+) -> None:
+    """search_from (validate's signature scan) finds a match exactly when the pattern's own search does,
+    and every match starts with the leading literal (lookbehinds and anchors included in the patterns)."""
+    try:
+        compiled = re.compile(start + rest, re.IGNORECASE if ignore_case else 0)
+    except re.error:
+        return
+    literal = leading_literal(compiled)
+    for text in [*texts, "\n".join(texts), "xa" + "".join(texts) + "ai"]:
+        found = compiled.search(text)
+        assert search_from(compiled, literal, text) == (found is not None), (compiled.pattern, text, literal)
+        assert all(m.group().startswith(literal) for m in compiled.finditer(text)), (compiled.pattern, text)

@@ -72,7 +72,7 @@ from typing import Final
 
 from watchdog.models import Capture, Target
 from watchdog.normalise import is_chrome_line, is_heading_line, meaning_key
-from watchdog.patterns import lazy
+from watchdog.patterns import lazy, leading_literal, search_from
 from watchdog.results import Extracted, Rejection
 
 __all__ = [
@@ -459,11 +459,17 @@ class _Matcher:
     at_line_start: tuple[re.Pattern[str], ...]  # `^x` alternatives as `\nx`, searched behind a newline
 
     def found_in(self, haystack: _Haystack) -> bool:
-        if any(part.search(haystack.text) for part in self.anywhere):
+        # each alternative from its literal start (patterns.search_from: str.find skips to it, ~4x faster)
+        if any(search_from(part, _start(part), haystack.text) for part in self.anywhere):
             return True
         return bool(self.at_line_start) and any(
-            part.search(haystack.behind_newline) for part in self.at_line_start
+            search_from(part, _start(part), haystack.behind_newline) for part in self.at_line_start
         )
+
+
+@cache
+def _start(part: re.Pattern[str]) -> str:
+    return leading_literal(part)
 
 
 @cache
