@@ -54,13 +54,31 @@ class ReadingCache:
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory
+        # A check asks for a target's entries up to three times (new noise? the current raw page's reading?
+        # then adding its own): each file is parsed once while it stays as it was (same inode, size, mtime).
+        self._parsed: dict[Path, tuple[tuple[int, int, int], str, list[Entry]]] = {}
 
     def entries(self, target: Target) -> list[Entry]:
         """The target's entries, newest first ([] when none can be trusted)."""
         path = self._path(target)
         try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            log.debug("ignoring the unreadable reading cache %s: %s", path, exc)
+            return []
+        version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        parsed = self._parsed.get(path)
+        key = _key(target)
+        if parsed is None or parsed[0] != version or parsed[1] != key:
+            parsed = self._parsed[path] = (version, key, self._read(path, key))
+        return list(parsed[2])
+
+    def _read(self, path: Path, key: str) -> list[Entry]:
+        try:
             data = json.loads(path.read_text("utf-8"))
-            if data["key"] != _key(target):
+            if data["key"] != key:
                 return []
             entries = data["entries"]
             return [Entry(tuple(e["fingerprints"]), e["text_hash"], e.get("body_hash")) for e in entries]
