@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -22,9 +23,11 @@ from support.replay import corpus_text, series
 from watchdog.diff import split_sentences
 from watchdog.errors import NotFoundError, QueryError
 from watchdog.models import Target
+from watchdog.storage.chain import ts
 from watchdog.storage.interfaces import Storage
 from watchdog.storage.search import MAX_RESULTS, fts5_query, parse_query, sentence_hash, sentences_of
 from watchdog.storage.sqlite import DB_NAME, SqliteStorage
+from watchdog.storage.sqlite import search as sqlite_search
 from watchdog.trace import since_when, trace
 
 TARGET = Target("policy", "https://example.org/policy", "Policy")
@@ -259,6 +262,49 @@ def test_an_archive_from_before_the_index_is_indexed_when_a_writer_opens_it(tmp_
         assert reader.archive.search("public") == []
     with SqliteStorage.open(tmp_path / "archive") as writer:
         assert len(writer.archive.search("public posts")) == 2
+
+
+def test_new_sentences_written_many_per_statement_are_those_written_one_per_statement(tmp_path: Path) -> None:
+    """SQLite writes a version's new sentences a hundred per INSERT: the same rows, ids and full-text index
+    as the straightforward one INSERT per sentence, on real policies (hundreds of new sentences each)."""
+
+    def one_per_statement(db: Any, version: Any, new: Any) -> dict[str, int]:
+        at = ts(version.first_seen)
+        added = {}
+        for digest, sentence in new:
+            row = db.one(
+                "INSERT INTO sentences (target_id, hash, text, first_version, first_at, last_version, "
+                "last_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (version.target_id, digest, sentence, version.id, at, version.id, at),
+            )
+            added[digest] = int(row["id"])
+        return added
+
+    texts = [corpus_text(f"series/facebook-privacy-policy-en/{name}") for name in REAL_VERSIONS]
+    assert len(sentences_of(texts[0])) > 2 * sqlite_search.ROWS_PER_INSERT
+    dumps = []
+    for name, insert in (("many", sqlite_search.insert_sentences), ("one", one_per_statement)):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(sqlite_search, "insert_sentences", insert)
+            with open_store(tmp_path / name, [TARGET]) as opened:
+                history(opened, *texts)
+        with closing(sqlite3.connect(tmp_path / name / DB_NAME)) as connection:
+            connection.execute("INSERT INTO sentences_fts(sentences_fts) VALUES ('integrity-check')")
+            dumps.append(
+                (
+                    connection.execute("SELECT * FROM sentences ORDER BY id").fetchall(),
+                    connection.execute("SELECT version_id, ids FROM version_sentences ORDER BY 1").fetchall(),
+                    connection.execute(
+                        "SELECT rowid FROM sentences_fts WHERE sentences_fts MATCH ? ORDER BY 1",
+                        ('"AI at Meta"',),
+                    ).fetchall(),
+                )
+            )
+    assert dumps[0][2], "the full-text index finds the real sentences"
+    assert dumps[0] == dumps[1]
+
+
+REAL_VERSIONS = ("2025-04-23T12-31-08Z.md", "2025-05-28T00-30-56Z.md")
 
 
 # --------------------------------------------------------------------------- trace

@@ -23,19 +23,31 @@ def statements(db: Database) -> Statements:
     return Statements(db, DIALECT, partial(insert_sentences, db))
 
 
+# Rows per INSERT: 7 parameters each, under the 999 parameters a statement may hold in any SQLite build.
+ROWS_PER_INSERT = 100
+_INSERT_SENTENCES = (
+    "INSERT INTO sentences (target_id, hash, text, first_version, first_at, last_version, last_at) "
+    "VALUES {rows} RETURNING id, hash"
+)
+_SENTENCE_ROW = "(?, ?, ?, ?, ?, ?, ?)"  # placeholders only: the values are parameters
+
+
 def insert_sentences(db: Database, version: Version, new: Sequence[tuple[str, str]]) -> dict[str, int]:
     """A version's new sentences (hash, text) into the index, each with its full-text entry (by trigger);
-    their ids by hash."""
+    their ids by hash. A hundred rows per statement (a new policy brings hundreds of sentences): the rows
+    are inserted in order, so they get the ids one statement per row gave them; RETURNING's order is not
+    promised, so each row comes back with its hash."""
     at = ts(version.first_seen)
-    added = {}
-    for digest, sentence in new:
-        row = db.one(
-            "INSERT INTO sentences (target_id, hash, text, first_version, first_at, last_version, last_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (version.target_id, digest, sentence, version.id, at, version.id, at),
-        )
-        assert row is not None  # RETURNING always yields the row written
-        added[digest] = int(row["id"])
+    added: dict[str, int] = {}
+    for first in range(0, len(new), ROWS_PER_INSERT):
+        chunk = new[first : first + ROWS_PER_INSERT]
+        params = [
+            value
+            for digest, sentence in chunk
+            for value in (version.target_id, digest, sentence, version.id, at, version.id, at)
+        ]
+        rows = db.query(_INSERT_SENTENCES.format(rows=", ".join([_SENTENCE_ROW] * len(chunk))), params)
+        added.update((str(row["hash"]), int(row["id"])) for row in rows)
     return added
 
 
