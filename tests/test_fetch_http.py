@@ -263,6 +263,33 @@ def test_recovers_when_a_retry_succeeds(
     assert len(sleeps.calls) == len(failures)
 
 
+def test_each_retry_is_logged_and_the_last_failure_is_the_cause(
+    page_server: PageServer,
+    make_fetcher: MakeFetcher,
+    sleeps: RecordingSleep,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """tenacity takes over from a first attempt made without it (fetchers/retries.py): each failed attempt
+    but the last is logged with its number and wait, as when tenacity ran all of them, and the error's
+    cause is the last failure, chained to no earlier one."""
+    page_server.set("/policy", Reply(503), Reply(502), Reply(500))
+    caplog.set_level("INFO", logger="watchdog.fetchers.http")
+
+    with pytest.raises(FetchError) as caught:
+        make_fetcher(retries=2).fetch(target_for(page_server.url("/policy")))
+
+    logged = [r.getMessage() for r in caplog.records if r.name == "watchdog.fetchers.http"]
+    assert [m.split(" (")[0] for m in logged] == ["attempt 1 failed", "attempt 2 failed"]
+    assert ["503" in logged[0], "502" in logged[1]] == [True, True]
+    assert [m.endswith(f"retrying in {d:.1f} s") for m, d in zip(logged, sleeps.calls, strict=True)] == [
+        True,
+        True,
+    ]
+    cause = caught.value.__cause__
+    assert cause is not None and "500" in str(cause)
+    assert (cause.__context__, caught.value.reason.endswith("after 3 attempts")) == (None, True)
+
+
 BACKOFF = (SETTINGS.backoff, 2 * SETTINGS.backoff)  # first backoff: base + jitter in [0, base]
 
 

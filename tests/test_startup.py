@@ -60,6 +60,7 @@ HEAVY = (
     "click",  # httpx's command-line client (httpx imports it when it can)
     "pygments",
     "rich",
+    "tenacity",  # the fetcher's retries: only after a first attempt that failed (fetchers/retries.py)
 )
 # Our own modules of the other commands and of the stages after the requests or after a change.
 OWN = (
@@ -74,6 +75,7 @@ OWN = (
     "watchdog.doctor",
     "watchdog.fastread",
     "watchdog.fetchers.browser",
+    "watchdog.fetchers.retries",
     "watchdog.importers",
     "watchdog.kinds",
     "watchdog.links",

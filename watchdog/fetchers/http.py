@@ -15,7 +15,8 @@ What this fetcher guarantees, whatever the server does:
 - bounded memory: the body is inflated here, in pieces of at most 64 KiB, and reading stops once the
   *decoded* size passes `max_bytes` (a gzip bomb or an endless stream raises OversizeError);
 - retries only where a retry can help (time-outs, resets, truncated bodies, 5xx, 429), with exponential
-  backoff and jitter, honouring Retry-After; a 4xx is an answer, not a failure;
+  backoff and jitter, honouring Retry-After; a 4xx is an answer, not a failure (tenacity runs the retries,
+  loaded with the first failed attempt: fetchers/retries.py);
 - one request at a time per host (HostLimiter), even when the daemon checks targets in threads; each
   request asks for `Connection: close`, so every attempt has its own connection and its own deadline;
 - no httpx exception escapes: everything becomes FetchError with a reason a person can read;
@@ -36,17 +37,24 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
-from tenacity.stop import stop_base
 
+from watchdog.deferred import deferred
 from watchdog.errors import FetchError, OversizeError
 from watchdog.fetchers.redirects import RedirectPolicy
 from watchdog.models import Capture, FetchSettings, NotModified, Target, Validators
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
+
+    from watchdog.fetchers import retries
+else:
+    retries = deferred("watchdog.fetchers.retries")  # tenacity: only after a first attempt that failed
 
 log = logging.getLogger(__name__)
 
@@ -241,16 +249,6 @@ def _caused_by_dns(exc: BaseException) -> bool:
     return (
         _caused_by(exc, socket.gaierror) or "name or service not known" in text or "name resolution" in text
     )
-
-
-class _StopAtDeadline(stop_base):
-    """Tenacity stop: no retry that would not have MIN_ATTEMPT seconds after its backoff."""
-
-    def __init__(self, budget: _Budget) -> None:
-        self._budget = budget
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return self._budget.left() - retry_state.upcoming_sleep < MIN_ATTEMPT
 
 
 def _cutoff_reason(host: str, seconds: float) -> str:
@@ -453,18 +451,30 @@ class HttpFetcher:
     def fetch(self, target: Target, *, validators: Validators | None = None) -> Capture | NotModified:
         headers = self._request_headers(target, validators)
         budget = _Budget.start(self._settings.deadline, self._monotonic)
-        retrying = Retrying(
-            # no retry that would have less than MIN_ATTEMPT seconds left after its backoff
-            stop=stop_after_attempt(self._settings.retries + 1) | _StopAtDeadline(budget),
+        conditional = "If-None-Match" in headers or "If-Modified-Since" in headers
+        attempt = partial(self._attempt, target, headers, budget, conditional=conditional)
+        try:
+            return attempt()
+        except _Transient as exc:
+            failed = exc  # retried outside this handler: a later failure is not chained to this one
+        return self._retried(failed, attempt, budget)
+
+    def _retried(
+        self, failed: _Transient, attempt: Callable[[], Capture | NotModified], budget: _Budget
+    ) -> Capture | NotModified:
+        """tenacity takes over after a first attempt that failed in a way a retry can help
+        (fetchers/retries.py says how, and why it is not loaded before)."""
+        retrying = retries.policy(
+            attempts=self._settings.retries + 1,
+            left=budget.left,
+            minimum=MIN_ATTEMPT,  # no retry that would have less than this left after its backoff
             wait=self._wait,
-            retry=retry_if_exception_type(_Transient),
             sleep=self._sleep,
             before_sleep=_log_retry,
-            reraise=True,
+            transient=_Transient,
         )
         try:
-            conditional = "If-None-Match" in headers or "If-Modified-Since" in headers
-            return retrying(self._attempt, target, headers, budget, conditional=conditional)
+            return retrying(retries.replaying(failed, attempt))
         except _Transient as exc:
             attempts = int(retrying.statistics.get("attempt_number", 1))
             raise FetchError(
