@@ -33,7 +33,6 @@ from watchdog.follow import with_followed
 from watchdog.logs import setup_logging
 from watchdog.models import SOURCE_NAMES, Capture, ChangeRecord, Target, TargetState, Version, iso
 from watchdog.storage import open_store
-from watchdog.storage.interfaces import ArchiveReader, Storage
 from watchdog.storage.search import MAX_RESULTS
 
 # The modules of the commands other than the one that runs, and of the stages it may not reach, are loaded
@@ -49,6 +48,7 @@ if TYPE_CHECKING:
     from watchdog.render import markdown as render_markdown
     from watchdog.render import text as render_text
     from watchdog.results import NewChange, Outcome
+    from watchdog.storage.interfaces import ArchiveReader, Storage  # the protocols: annotations only
 else:
     archive_copy = deferred("watchdog.archive_copy")
     chores = deferred("watchdog.chores")

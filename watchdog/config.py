@@ -7,7 +7,6 @@ them all at once. Relative paths inside a config file are relative to that file.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import ipaddress
 import math
@@ -31,11 +30,15 @@ from watchdog.storage.address import redacted_url
 
 # Loaded when first used (watchdog/deferred.py): channels' keys and labels need notify (without its
 # rendering), topics of the config file's own need the classifier; a config without them loads neither.
+# difflib only suggests a name for a misspelt key.
 if TYPE_CHECKING:
+    import difflib
+
     from watchdog import classify as classifier
     from watchdog import notify as notify_stage
 else:
     classifier = deferred("watchdog.classify")
+    difflib = deferred("difflib")
     notify_stage = deferred("watchdog.notify")
 
 ENV_CONFIG = "POLICY_WATCHDOG_CONFIG"

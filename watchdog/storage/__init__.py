@@ -30,12 +30,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from watchdog.errors import StorageError
-from watchdog.storage.interfaces import Storage
 from watchdog.storage.leases import default_node
 from watchdog.storage.sqlite import SqliteStorage
 
 if TYPE_CHECKING:  # for the annotation only: config imports notify, which imports the Outbox from here
     from watchdog.config import Config
+    from watchdog.storage.interfaces import Storage  # the protocols: annotations only (start-up time)
 
 
 def open_store(config: Config, *, writer: bool = True, lock_held_by: int | None = None) -> Storage:
