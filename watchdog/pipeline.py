@@ -42,7 +42,6 @@ from watchdog.models import (
     Version,
 )
 from watchdog.storage.chain import sha256
-from watchdog.storage.interfaces import Storage
 
 # The stages a check reaches only after a response (reading and validating a page: never for a 304), when
 # a page changed, when a feed or a browser is configured, or after the cycle's requests (delivery) are
@@ -70,6 +69,7 @@ if TYPE_CHECKING:
         Recorded,
         Rejection,
     )
+    from watchdog.storage.interfaces import Storage  # the protocol: annotations only
 else:
     auto = deferred("watchdog.fetchers.auto")
     browser = deferred("watchdog.fetchers.browser")
