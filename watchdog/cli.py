@@ -31,7 +31,7 @@ from watchdog.errors import (
 )
 from watchdog.follow import with_followed
 from watchdog.logs import setup_logging
-from watchdog.models import SOURCE_NAMES, Capture, ChangeRecord, Target, TargetState, Version, iso
+from watchdog.models import SOURCE_NAMES, ChangeRecord, Target, TargetState, Version, iso
 from watchdog.storage import open_store
 from watchdog.storage.search import MAX_RESULTS
 
@@ -41,13 +41,14 @@ from watchdog.storage.search import MAX_RESULTS
 if TYPE_CHECKING:
     from watchdog import archive_copy, chores, daemon, demo, diff, doctor, notify, pipeline, publish
     from watchdog import reextract as reextracting
+    from watchdog import results as fetch_results
     from watchdog import trace as tracing
     from watchdog.importers import history, ota, wayback
     from watchdog.publish import commands as publish_commands
     from watchdog.render import html as render_html
     from watchdog.render import markdown as render_markdown
     from watchdog.render import text as render_text
-    from watchdog.results import NewChange, Outcome
+    from watchdog.results import Capture, NewChange, Outcome
     from watchdog.storage.interfaces import ArchiveReader, Storage  # the protocols: annotations only
 else:
     archive_copy = deferred("watchdog.archive_copy")
@@ -55,6 +56,7 @@ else:
     daemon = deferred("watchdog.daemon")
     demo = deferred("watchdog.demo")
     doctor = deferred("watchdog.doctor")
+    fetch_results = deferred("watchdog.results")
     diff = deferred("watchdog.diff")
     history = deferred("watchdog.importers.history")
     notify = deferred("watchdog.notify")
@@ -623,7 +625,7 @@ def _doctor_capture(
         fetchers = pipeline.Fetchers(config)
         try:
             fetched = fetchers.for_target(target).fetch(target)
-            if isinstance(fetched, Capture):
+            if isinstance(fetched, fetch_results.Capture):
                 return fetched, f"fetched now from {fetched.final_url} (HTTP {fetched.status})"
             problem = "the server answered 304 Not Modified"
         except FetchError as exc:

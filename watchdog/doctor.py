@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from watchdog.errors import ExtractError
 from watchdog.extract import ParsedPage
-from watchdog.models import Capture, Target
+from watchdog.models import Target
 from watchdog.patterns import lazy
+from watchdog.results import Capture
 
 if TYPE_CHECKING:
     from bs4 import Tag

@@ -117,42 +117,6 @@ class FetchSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class Capture:
-    """What a fetcher brought back: the raw page, kept as a snapshot whatever happens next."""
-
-    target_id: str
-    url: str
-    final_url: str
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-    fetched_at: datetime
-    fetcher: str  # "http" or "browser": which fetcher produced it
-
-    def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        return next((v for k, v in self.headers if k.lower() == wanted), None)
-
-    @classmethod
-    def of_snapshot(cls, snapshot: Snapshot, body: bytes) -> Capture:
-        """The raw page as it was fetched, rebuilt from an archived snapshot and its body."""
-        return cls(
-            snapshot.target_id, snapshot.url, snapshot.final_url, snapshot.status, snapshot.headers, body,
-            snapshot.fetched_at, snapshot.fetcher,
-        )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class NotModified:
-    """The server answered 304 to our conditional GET: nothing to parse."""
-
-    target_id: str
-    url: str
-    fetched_at: datetime
-    fetcher: str = "http"
-
-
-@dataclass(frozen=True, slots=True)
 class Validators:
     """The server's own cache validators, replayed on the next conditional GET."""
 
@@ -353,13 +317,15 @@ def iso(moment: datetime) -> str:
 # --------------------------------------------------------------------------- defined elsewhere
 # Three parts of the model live in modules of their own, because a check needs none of their classes before
 # its first request and defining a frozen dataclass costs CPU at every start (their docstrings say more):
-# watchdog/results.py (a page read, one check's write, its outcome), watchdog/messages.py (a change's diff
-# and classification, the messages, the outbox's alerts) and watchdog/archived.py (the hash chain read
-# back, imports, the sentence index). Their names stay importable
-# from here, loaded on first use, for the tests that import them with the rest of the model; the package's
-# own modules import them from where they are defined (mypy sees no __getattr__ here: it holds them to that).
+# watchdog/results.py (a fetch's answer, a page read, one check's write, its outcome), watchdog/messages.py
+# (a change's diff and classification, the messages, the outbox's alerts) and watchdog/archived.py (the hash
+# chain read back, imports, the sentence index). Their names stay importable from here, loaded on first
+# use, for the tests that import them with the rest of the model; the package's own modules import them
+# from where they are defined (mypy sees no __getattr__ here: it holds them to that).
 
 _DEFINED_IN: dict[str, str] = {
+    "Capture": "watchdog.results",
+    "NotModified": "watchdog.results",
     "Segment": "watchdog.messages",
     "Hunk": "watchdog.messages",
     "TextDiff": "watchdog.messages",

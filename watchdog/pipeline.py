@@ -31,10 +31,8 @@ from watchdog.fetchers.base import Fetcher
 from watchdog.fetchers.http import HostLimiter, HostTurns, HttpFetcher
 from watchdog.follow import follow_new_items
 from watchdog.models import (
-    Capture,
     ChangeKind,
     CheckState,
-    NotModified,
     Snapshot,
     Status,
     Target,
@@ -57,6 +55,7 @@ if TYPE_CHECKING:
     from watchdog.publish import archive as publish_archive
     from watchdog.render import compose as render_compose
     from watchdog.results import (
+        Capture,
         CheckRecord,
         Document,
         Extracted,
@@ -64,6 +63,7 @@ if TYPE_CHECKING:
         NewEvent,
         NewSnapshot,
         NewVersion,
+        NotModified,
         Outcome,
         OwedAlert,
         Recorded,
@@ -216,7 +216,7 @@ def _check(target: Target, ctx: Context) -> Outcome:
     if isinstance(result, results.Outcome):
         return result
     current = state.current
-    if isinstance(result, NotModified):
+    if isinstance(result, results.NotModified):
         return _unchanged(target, ctx, state, at=result.fetched_at)
     if _watched(state) and _same_bytes_as(state, target, result):
         return _unchanged(target, ctx, state, at=result.fetched_at, capture=result)
@@ -587,7 +587,7 @@ def _reread_current(target: Target, ctx: Context, state: CheckState) -> Document
     snapshot, current = state.current_snapshot, state.current
     if snapshot is None or current is None or _read_already(target, ctx, snapshot, current):
         return None
-    capture = Capture.of_snapshot(snapshot, ctx.store.blobs.get(snapshot.body_hash))
+    capture = results.Capture.of_snapshot(snapshot, ctx.store.blobs.get(snapshot.body_hash))
     rejection, document = extract_and_validate(
         target, ctx.config, capture, previous_length=None, accepted_hash=current.text_hash
     )
@@ -702,7 +702,7 @@ def _confirm(target: Target, ctx: Context, state: CheckState, accepted: Accepted
     again = _capture(target, ctx, state, None)
     if isinstance(again, results.Outcome):
         return again
-    if isinstance(again, NotModified):
+    if isinstance(again, results.NotModified):
         return accepted  # unreachable without validators; a 304 means "what you just saw"
     second = _read(target, ctx, state, again, after=accepted.document)
     if isinstance(second, results.Outcome):

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 
 from watchdog.config import Config
 from watchdog.extract import text_hash
-from watchdog.models import Capture, CheckState, Snapshot, Target
+from watchdog.models import CheckState, Snapshot, Target
 from watchdog.pipeline import extract_and_validate
-from watchdog.results import CheckRecord
+from watchdog.results import Capture, CheckRecord
 from watchdog.storage.interfaces import ArchiveReader, Storage
 
 

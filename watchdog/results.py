@@ -1,6 +1,6 @@
-"""What a check makes after its requests: a page read (Extracted, Document, Rejection), the records of its
-one write (NewSnapshot, NewVersion, NewChange, NewEvent, OwedAlert in a CheckRecord; Recorded, what the
-write created) and its result (Outcome, as `check --json` prints it).
+"""What a check makes after its requests: a fetch's answer (Capture, NotModified), a page read (Extracted,
+Document, Rejection), the records of its one write (NewSnapshot, NewVersion, NewChange, NewEvent, OwedAlert
+in a CheckRecord; Recorded, what the write created) and its result (Outcome, as `check --json` prints it).
 
 Part of the data model (watchdog/models.py, which still exports every name here): kept apart because
 defining a frozen dataclass costs ~0.6 ms of CPU at every start (dataclasses generates and compiles its
@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from watchdog.models import (
-    Capture,
     ChangeKind,
     ChangeRecord,
     Event,
@@ -29,6 +28,45 @@ from watchdog.models import (
     Version,
     VersionSource,
 )
+
+# --------------------------------------------------------------------------- a fetch's answer
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """What a fetcher brought back: the raw page, kept as a snapshot whatever happens next."""
+
+    target_id: str
+    url: str
+    final_url: str
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    fetched_at: datetime
+    fetcher: str  # "http" or "browser": which fetcher produced it
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k.lower() == wanted), None)
+
+    @classmethod
+    def of_snapshot(cls, snapshot: Snapshot, body: bytes) -> Capture:
+        """The raw page as it was fetched, rebuilt from an archived snapshot and its body."""
+        return cls(
+            snapshot.target_id, snapshot.url, snapshot.final_url, snapshot.status, snapshot.headers, body,
+            snapshot.fetched_at, snapshot.fetcher,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """The server answered 304 to our conditional GET: nothing to parse."""
+
+    target_id: str
+    url: str
+    fetched_at: datetime
+    fetcher: str = "http"
+
 
 # --------------------------------------------------------------------------- a page read (extract / validate)
 

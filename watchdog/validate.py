@@ -70,10 +70,10 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Final
 
-from watchdog.models import Capture, Target
+from watchdog.models import Target
 from watchdog.normalise import is_chrome_line, is_heading_line, meaning_key
 from watchdog.patterns import lazy, leading_literal, search_from
-from watchdog.results import Extracted, Rejection
+from watchdog.results import Capture, Extracted, Rejection
 
 __all__ = [
     "BLOCK_PAGE_SHARE",

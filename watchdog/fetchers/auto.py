@@ -23,8 +23,9 @@ import re
 
 from watchdog.errors import FetchError, MissingDependencyError, OversizeError
 from watchdog.fetchers.base import Fetcher
-from watchdog.models import Capture, NotModified, Target, Validators
+from watchdog.models import Target, Validators
 from watchdog.patterns import lazy
+from watchdog.results import Capture, NotModified
 
 log = logging.getLogger(__name__)
 

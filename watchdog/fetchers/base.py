@@ -7,9 +7,12 @@ had at all after its retries. It never parses policy text: that is extract.py's 
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from watchdog.models import Capture, NotModified, Target, Validators
+from watchdog.models import Target, Validators
+
+if TYPE_CHECKING:  # annotations only: the fetch results' module loads with the first answer (results.py)
+    from watchdog.results import Capture, NotModified
 
 
 class Fetcher(Protocol):

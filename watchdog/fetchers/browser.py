@@ -52,7 +52,8 @@ from watchdog import __version__
 from watchdog.config import default_user_agent
 from watchdog.errors import FetchError, MissingDependencyError, OversizeError
 from watchdog.fetchers.redirects import RedirectPolicy
-from watchdog.models import Capture, FetchSettings, Target, Validators
+from watchdog.models import FetchSettings, Target, Validators
+from watchdog.results import Capture
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Request, Response, Route

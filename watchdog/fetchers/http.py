@@ -47,13 +47,16 @@ import httpx
 from watchdog.deferred import deferred
 from watchdog.errors import FetchError, OversizeError
 from watchdog.fetchers.redirects import RedirectPolicy
-from watchdog.models import Capture, FetchSettings, NotModified, Target, Validators
+from watchdog.models import FetchSettings, Target, Validators
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
+    from watchdog import results
     from watchdog.fetchers import retries
+    from watchdog.results import Capture, NotModified
 else:
+    results = deferred("watchdog.results")  # what a fetch answers: built once a server answered
     retries = deferred("watchdog.fetchers.retries")  # tenacity: only after a first attempt that failed
 
 log = logging.getLogger(__name__)
@@ -599,7 +602,7 @@ class HttpFetcher:
         if status == 429 or status >= 500:
             raise self._server_trouble(url, response)
         body = self._read_body(response, url)
-        return Capture(
+        return results.Capture(
             target_id=target.id,
             url=target.url,
             final_url=url,
@@ -613,7 +616,7 @@ class HttpFetcher:
     def _not_modified(self, target: Target, url: str, *, conditional: bool) -> NotModified:
         if not conditional:  # a 304 to a plain GET would freeze the page as "unchanged" forever
             raise FetchError(f"{url} answered 304 Not Modified to an unconditional request")
-        return NotModified(target_id=target.id, url=target.url, fetched_at=self._clock())
+        return results.NotModified(target_id=target.id, url=target.url, fetched_at=self._clock())
 
     def _server_trouble(self, url: str, response: httpx.Response) -> _Transient:
         status = response.status_code

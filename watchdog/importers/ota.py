@@ -36,8 +36,9 @@ from watchdog.config import Config
 from watchdog.errors import ImportSourceError, NotFoundError
 from watchdog.importers.history import Recording
 from watchdog.importers.markdown import markdown_page
-from watchdog.models import Capture, Target, VersionSource
+from watchdog.models import Target, VersionSource
 from watchdog.pipeline import extract_and_validate
+from watchdog.results import Capture
 
 SOURCE: VersionSource = "ota"
 FETCHER = "ota"  # what the synthetic capture of an imported version says produced it

@@ -32,9 +32,9 @@ from watchdog.config import Config, config_fingerprint
 from watchdog.errors import FetchError, ImportSourceError
 from watchdog.fetchers.base import Fetcher
 from watchdog.importers.history import Recording
-from watchdog.models import Capture, NotModified, Target, VersionSource
+from watchdog.models import Target, VersionSource
 from watchdog.pipeline import PERSISTENCE, PERSISTENT_REJECTIONS, extract_and_validate
-from watchdog.results import NewSnapshot
+from watchdog.results import Capture, NewSnapshot, NotModified
 
 SOURCE: VersionSource = "wayback"
 FETCHER = "wayback"  # the fetcher a Wayback snapshot names
