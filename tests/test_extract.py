@@ -823,3 +823,11 @@ def test_the_special_characters_regex_matches_its_definition(pieces: list[str]) 
     replace = extract_module._replace
     assert extract_module._SPECIAL.sub(replace, text) == SPECIAL_DEFINITION.sub(replace, text)
     assert extract_module._replaced(text) == SPECIAL_DEFINITION.sub(replace, text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=" \t\n\r\f\v\xa0\u2003\u3000\x1cab.", max_size=40))
+def test_html_white_space_runs_collapse_as_the_regex_collapses_them(text: str) -> None:
+    """extract._collapsed (str.replace and str.split, a speed-up) is `HTML_SPACE.sub(" ", text)`: only the
+    five HTML spaces collapse; a no-break space, an em space or a vertical tab stays as it is."""
+    assert extract_module._collapsed(text) == extract_module.HTML_SPACE.sub(" ", text)
