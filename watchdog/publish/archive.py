@@ -177,6 +177,22 @@ def diff_cache_dir(storage_dir: Path) -> Path:
     return storage_dir / CACHE_FOLDER / "diffs"
 
 
+# The diffs a DiffCache on disk read or computed (with diff_texts, the default), shared by the DiffCaches
+# of the process on the same folder: `check` diffs a change in its pipeline, writes it there, then
+# publishes it, and the publisher's cache would read the very same diff back from that folder (JSON,
+# lossless, ~1 ms a policy). Keyed by the folder and the two text hashes (content-addressed: the same
+# hashes are the same texts), used only while the entry is still in the folder (otherwise the diff is
+# computed again, as before); the oldest go first past PROCESS_DIFFS (the daemon runs for months).
+PROCESS_DIFFS = 64
+_process_diffs: dict[tuple[str, str, str], TextDiff] = {}
+
+
+def _remember(key: tuple[str, str, str], diff: TextDiff) -> None:
+    _process_diffs[key] = diff
+    while len(_process_diffs) > PROCESS_DIFFS:
+        del _process_diffs[next(iter(_process_diffs))]
+
+
 class DiffCache:
     """Diffs of (before text hash, after text hash), in memory and optionally on disk (best effort)."""
 
@@ -197,8 +213,19 @@ class DiffCache:
     def diff(self, before_hash: str, after_hash: str) -> TextDiff:
         key = (before_hash, after_hash)
         if key not in self._memory:
-            self._memory[key] = self._load(key) or self._fresh(key)
+            # only a cache on disk computing with diff_texts shares: a caller's own function is its own
+            shared = (str(self._directory), *key) if self._directory and not self._compute else None
+            found = self._held(shared, key) or self._load(key) or self._fresh(key)
+            if shared:
+                _remember(shared, found)
+            self._memory[key] = found
         return self._memory[key]
+
+    def _held(self, shared: tuple[str, str, str] | None, key: tuple[str, str]) -> TextDiff | None:
+        """The process's diff of an entry still in the folder (what reading it back would give)."""
+        found = _process_diffs.get(shared) if shared else None
+        path = self._path(key) if found is not None else None
+        return found if path is not None and path.is_file() else None
 
     def _fresh(self, key: tuple[str, str]) -> TextDiff:
         compute = self._compute or _default_diff

@@ -249,7 +249,11 @@ class VersionInputs:
     replaced: tuple[ChangeRecord, ...]  # changes (and reverts) away from it
     compare: tuple[tuple[str, str], ...]  # (href, label) of its static compare pages
     base_url: str | None  # [alerts] archive_url: the citation's permalink
-    since: tuple[tuple[int, datetime], ...] = ()  # its sentence ids, each in the policy since (trace.py)
+    # its sentence ids, each in the policy since (trace.py). Out of the repr, so out of the page key: a
+    # policy has ~1,500 of them, and printing each datetime cost ~1 ms a page; `since_key` stands for them
+    # there (_since_key: equal exactly when the dates print the same, all that the page shows of them).
+    since: tuple[tuple[int, datetime], ...] = field(default=(), repr=False, compare=False)
+    since_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +402,7 @@ class SiteBuilder:
         introduced = self.introduced.get(version.id)
         snapshot_id = version.snapshot_id
         changes = self.archive.changes_of.get(head.id, ())
+        since = self._since(head.id).get(version.id, ())
         inputs = VersionInputs(
             head=head,
             version=version,
@@ -412,7 +417,8 @@ class SiteBuilder:
             replaced=tuple(c for c in changes if c.from_version == version.id),
             compare=compare_links(version, self._refs(head.id)),
             base_url=self.config.alerts.archive_url,
-            since=self._since(head.id).get(version.id, ()),
+            since=since,
+            since_key=_since_key(since) if since else "",
         )
         return self._page(page_path("versions", version.id), inputs, render_version)
 
@@ -882,12 +888,11 @@ def render_version(builder: SiteBuilder, inputs: VersionInputs) -> bytes:
 
 def _full_text(builder: SiteBuilder, inputs: VersionInputs, text: str) -> Markup:
     """The full text, each paragraph with since when it is in the policy; kept per text and since-dates."""
-    variant = _since_key(inputs.since) if inputs.since else ""
     version = inputs.version
     return builder.full_texts.html(
         version.text_hash,
         text,
-        variant=variant,
+        variant=inputs.since_key,
         blocks=lambda: _with_since(builder, inputs, text_blocks(text)),
     )
 
@@ -910,10 +915,11 @@ def _with_since(
     since = dict(inputs.since)
     if not since:
         return blocks
-    found = {block_id: sentences_of(block["source"]) for block_id, block in enumerate(blocks)}
-    ids = builder.store.sentence_ids(inputs.version.target_id, {h for f in found.values() for h, _ in f})
-    for number, block in enumerate(blocks):
-        dates = [since[ids[h]] for h, _ in found[number] if h in ids and ids[h] in since]
+    found = [sentences_of(block["source"]) for block in blocks]
+    ids = builder.store.sentence_ids(inputs.version.target_id, {h for f in found for h, _ in f})
+    dated = {digest: since[number] for digest, number in ids.items() if number in since}  # one look-up
+    for block, sentences in zip(blocks, found, strict=True):
+        dates = [dated[h] for h, _ in sentences if h in dated]
         block["since"] = max(dates) if dates else None
     return blocks
 

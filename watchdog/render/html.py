@@ -239,6 +239,14 @@ def when_html(moment: datetime | None, transform: Transform = visible) -> Markup
 # --------------------------------------------------------------------------- the passages of a change
 
 
+# A line's HTML without CSS (the site's pages, the feed entries) by the line's identity and the transform:
+# compose keeps each hunk's worked-out lines for the process (compose._shown_hunk), so the change page,
+# the compare page of the same two versions and the feed entries print the same Line objects; the bodies
+# of one story's cuts (compose.fit) share theirs too. A Line is frozen: its HTML cannot change.
+LINES_KEPT = 20_000
+KEPT_LINES: dict[int, tuple[Line, Transform, str]] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeHtml:
     """The passages of a change in HTML: one render unit for the e-mail, the feed entries and the site
@@ -247,11 +255,9 @@ class ChangeHtml:
     ~10 µs of Jinja2 bookkeeping each (a changed cycle spent ~0.3 s there). The output is what the
     macros printed, byte for byte (tests/test_render_units.py renders both): every value as `{{ value }}`
     prints it in our environments (`out`), `css` an inline style per role (e-mail) or empty (the site,
-    whose CSP forbids style attributes). `memo`, when given, keeps each line's HTML by identity for
-    the unit's lifetime: the bodies of one story's cuts share their lines."""
+    whose CSP forbids style attributes). A line printed without CSS is kept (`KEPT_LINES`) for the process."""
 
     transform: Transform  # the environment's: inert (mail) or visible (archive)
-    memo: dict[int, tuple[Line, str]] | None = None
 
     def out(self, value: object) -> str:
         return printed(value, self.transform)
@@ -261,8 +267,9 @@ class ChangeHtml:
 
     def line(self, line: Line, css: Mapping[str, str]) -> str:
         """`<p class="old">− old <del>words</del></p>` / `<p class="new">+ new <ins>words</ins></p>`."""
-        if self.memo is not None and (kept := self.memo.get(id(line))) is not None and kept[0] is line:
-            return kept[1]
+        kept = KEPT_LINES.get(id(line)) if not css else None
+        if kept is not None and kept[0] is line and kept[1] is self.transform:
+            return kept[2]
         old = line.sign == "-"
         tag, side = ("del", "old") if old else ("ins", "new")
         opening = f"<{tag}{self.style(css, tag + '_whole' if len(line.runs) == 1 else tag)}>"
@@ -271,8 +278,10 @@ class ChangeHtml:
             for run in line.runs
         )
         html = f'<p class="{side}"{self.style(css, side)}>{self.out("−" if old else "+")} {runs}</p>'
-        if self.memo is not None:
-            self.memo[id(line)] = (line, html)  # the line is kept with it: its id stays its own
+        if not css:
+            if len(KEPT_LINES) >= LINES_KEPT:  # the daemon runs for months: start again rather than grow
+                KEPT_LINES.clear()
+            KEPT_LINES[id(line)] = (line, self.transform, html)  # kept with the line: its id stays its own
         return html
 
     def passage(
@@ -368,7 +377,7 @@ def render_fragment(
 def fragments(story: Story, links: Links, *, page_text: Transform = inert) -> Callable[[Cut | None], str]:
     """render_fragment of one story for any cut: compose.fit probes several cuts of one story, and each
     line is rendered once for all of them (a cut's bodies share their first passages)."""
-    unit = ChangeHtml(page_text, memo={})
+    unit = ChangeHtml(page_text)
     href = links.change
     end = f'<p><a href="{unit.out(link_target(href))}">The change in the archive</a></p>' if href else ""
 
