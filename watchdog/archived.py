@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from watchdog.models import ChangeRecord, ImportOutcome, Sequences, Snapshot, Version, VersionSource, iso
-from watchdog.results import NewChange, NewSnapshot
+from watchdog.models import ImportOutcome, Sequences, Snapshot, Version, VersionSource, iso
+from watchdog.results import ChangeRecord, NewChange, NewSnapshot
 
 # --------------------------------------------------------------------------- the hash chain, read back
 

@@ -31,7 +31,7 @@ from watchdog.errors import (
 )
 from watchdog.follow import with_followed
 from watchdog.logs import setup_logging
-from watchdog.models import SOURCE_NAMES, ChangeRecord, Target, TargetState, Version, iso
+from watchdog.models import SOURCE_NAMES, Target, TargetState, Version, iso
 from watchdog.storage import open_store
 from watchdog.storage.search import MAX_RESULTS
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from watchdog.render import html as render_html
     from watchdog.render import markdown as render_markdown
     from watchdog.render import text as render_text
-    from watchdog.results import Capture, NewChange, Outcome
+    from watchdog.results import Capture, ChangeRecord, NewChange, Outcome
     from watchdog.storage.interfaces import ArchiveReader, Storage  # the protocols: annotations only
 else:
     archive_copy = deferred("watchdog.archive_copy")

@@ -8,7 +8,6 @@ through these types, so each stage can be tested (and replaced) on its own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -169,17 +168,6 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
-    """A failure or recovery notice of a target."""
-
-    id: str  # "<target>@failing<n>" | "<target>@recovered<n>"
-    target_id: str
-    kind: str  # "failing" | "recovered"
-    at: datetime
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
 class Version:
     id: str  # "<target>@v<seq>"
     target_id: str
@@ -195,48 +183,6 @@ class Version:
     source: VersionSource = "live"  # where the text came from: our own check, or an import
     recorded_at: datetime | None = None  # an import: when the source recorded it (None: first_seen)
     provenance: Mapping[str, Any] | None = None  # an import: its commit / capture id, as JSON
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeRecord:
-    """A stored change. kind (CHANGE_KINDS): "change" (a confirmed new wording), "revert" (back to an earlier
-    text), "editorial" (meaning-preserving edits only), "capture" (the capture changed shape, not the
-    wording), "imported" (between two imported versions)."""
-
-    id: str  # "<target>@c<seq>"
-    target_id: str
-    seq: int
-    from_version: str
-    to_version: str
-    detected_at: datetime
-    kind: str
-    topics: tuple[str, ...]
-    severity: str
-    summary: str
-    alerted: bool
-    reverted_to: str | None = None
-    record_hash: str = ""
-    prev_hash: str = ""
-    sections: tuple[str, ...] = ()  # the heading path of each changed passage, in hunk order
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "id": self.id,
-                "target": self.target_id,
-                "detected_at": iso(self.detected_at),
-                "from_version": self.from_version,
-                "to_version": self.to_version,
-                "topics": list(self.topics),
-                "severity": self.severity,
-                "summary": self.summary,
-                "alerted": self.alerted,
-                "kind": self.kind,
-                "reverted_to": self.reverted_to,
-                "sections": list(self.sections),
-            },
-            ensure_ascii=False,
-        )
 
 
 # --------------------------------------------------------------------------- one check: read once, write once
@@ -325,6 +271,8 @@ def iso(moment: datetime) -> str:
 
 _DEFINED_IN: dict[str, str] = {
     "Capture": "watchdog.results",
+    "ChangeRecord": "watchdog.results",
+    "Event": "watchdog.results",
     "NotModified": "watchdog.results",
     "Segment": "watchdog.messages",
     "Hunk": "watchdog.messages",

@@ -1,6 +1,7 @@
 """What a check makes after its requests: a fetch's answer (Capture, NotModified), a page read (Extracted,
 Document, Rejection), the records of its one write (NewSnapshot, NewVersion, NewChange, NewEvent, OwedAlert
-in a CheckRecord; Recorded, what the write created) and its result (Outcome, as `check --json` prints it).
+in a CheckRecord; Recorded, what the write created; ChangeRecord and Event, a stored change and notice, as
+the write makes them and the archive reads them back) and its result (Outcome, as `check --json` prints it).
 
 Part of the data model (watchdog/models.py, which still exports every name here): kept apart because
 defining a frozen dataclass costs ~0.6 ms of CPU at every start (dataclasses generates and compiles its
@@ -11,6 +12,7 @@ not remove it. Modules that run before the requests bind this one with watchdog/
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,8 +20,6 @@ from typing import Any
 
 from watchdog.models import (
     ChangeKind,
-    ChangeRecord,
-    Event,
     Sequences,
     Snapshot,
     Status,
@@ -27,6 +27,7 @@ from watchdog.models import (
     Validators,
     Version,
     VersionSource,
+    iso,
 )
 
 # --------------------------------------------------------------------------- a fetch's answer
@@ -99,6 +100,59 @@ class Rejection:
 
 
 # --------------------------------------------------------------------------- one check's write
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRecord:
+    """A stored change. kind (CHANGE_KINDS): "change" (a confirmed new wording), "revert" (back to an earlier
+    text), "editorial" (meaning-preserving edits only), "capture" (the capture changed shape, not the
+    wording), "imported" (between two imported versions)."""
+
+    id: str  # "<target>@c<seq>"
+    target_id: str
+    seq: int
+    from_version: str
+    to_version: str
+    detected_at: datetime
+    kind: str
+    topics: tuple[str, ...]
+    severity: str
+    summary: str
+    alerted: bool
+    reverted_to: str | None = None
+    record_hash: str = ""
+    prev_hash: str = ""
+    sections: tuple[str, ...] = ()  # the heading path of each changed passage, in hunk order
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "id": self.id,
+                "target": self.target_id,
+                "detected_at": iso(self.detected_at),
+                "from_version": self.from_version,
+                "to_version": self.to_version,
+                "topics": list(self.topics),
+                "severity": self.severity,
+                "summary": self.summary,
+                "alerted": self.alerted,
+                "kind": self.kind,
+                "reverted_to": self.reverted_to,
+                "sections": list(self.sections),
+            },
+            ensure_ascii=False,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A failure or recovery notice of a target."""
+
+    id: str  # "<target>@failing<n>" | "<target>@recovered<n>"
+    target_id: str
+    kind: str  # "failing" | "recovered"
+    at: datetime
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

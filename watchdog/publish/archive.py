@@ -28,7 +28,8 @@ from watchdog.messages import (
     diff_from_json,
     diff_to_json,
 )
-from watchdog.models import ChangeRecord, Event, Snapshot, TargetState, Topic, Version
+from watchdog.models import Snapshot, TargetState, Topic, Version
+from watchdog.results import ChangeRecord, Event
 from watchdog.storage.files import CACHE_FOLDER, write_atomically
 from watchdog.storage.interfaces import ArchiveReader
 

@@ -36,7 +36,8 @@ from typing import Any, TextIO
 
 from watchdog.archived import ChainEntry, ChainHead, Relink
 from watchdog.errors import AnchorError
-from watchdog.models import ChangeRecord, Snapshot, Version
+from watchdog.models import Snapshot, Version
+from watchdog.results import ChangeRecord
 from watchdog.storage.chain import chain_hash, change_payload, ts, version_payload
 from watchdog.storage.interfaces import ArchiveReader, Blobs, Storage
 

@@ -37,13 +37,14 @@ from xml.sax.saxutils import escape as xml_escape
 from watchdog import __version__
 from watchdog.config import AlertSettings, Config
 from watchdog.errors import StorageError
-from watchdog.models import ChangeRecord, Event, TargetState, Topic, iso
+from watchdog.models import TargetState, Topic, iso
 from watchdog.publish.archive import Archive, DiffCache
 from watchdog.publish.output import Page, page_key
 from watchdog.publish.site import StoryKey, change_story, listing_title
 from watchdog.render.compose import Links, Story, fit, page_path
 from watchdog.render.html import archive, fragments, inline, visible
 from watchdog.render.text import render_text
+from watchdog.results import ChangeRecord, Event
 from watchdog.storage.interfaces import ArchiveReader
 
 if TYPE_CHECKING:

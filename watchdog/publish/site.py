@@ -39,13 +39,14 @@ from watchdog.archived import SentenceHit
 from watchdog.config import Config
 from watchdog.errors import QueryError, StorageError
 from watchdog.messages import TextDiff
-from watchdog.models import SOURCE_NAMES, ChangeRecord, Event, Snapshot, TargetState, Topic, Version
+from watchdog.models import SOURCE_NAMES, Snapshot, TargetState, Topic, Version
 from watchdog.publish.archive import Archive, DiffCache, change_evidence, change_message, matches_of
 from watchdog.publish.output import Page, page_key
 from watchdog.render.cite import effective_date
 from watchdog.render.clean import display_line, readable
 from watchdog.render.compose import Links, Story, compose, page_path
 from watchdog.render.html import archive, link_target, printed, visible, when_html
+from watchdog.results import ChangeRecord, Event
 from watchdog.sections import cells, headings
 from watchdog.storage.files import write_atomically
 from watchdog.storage.interfaces import ArchiveReader

@@ -43,10 +43,13 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchdog.errors import StorageError
-from watchdog.models import ChangeRecord, Snapshot, Version
+from watchdog.models import Snapshot, Version
+
+if TYPE_CHECKING:  # an annotation only: a stored change is built after a check's requests (results.py)
+    from watchdog.results import ChangeRecord
 
 
 def ts(moment: datetime) -> str:

@@ -29,8 +29,8 @@ from watchdog.archived import (
     Relink,
 )
 from watchdog.errors import ConflictError, StorageError
-from watchdog.models import ChangeRecord, Version
-from watchdog.results import NewChange
+from watchdog.models import Version
+from watchdog.results import ChangeRecord, NewChange
 from watchdog.storage.chain import change_payload, sha256, version_payload
 from watchdog.storage.write import (
     RowWriter,

@@ -55,11 +55,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from watchdog.models import (
     CHANGE_KINDS,
     AttemptOutcome,
-    ChangeRecord,
     CheckState,
     Claim,
     DueClaim,
-    Event,
     Snapshot,
     Target,
     TargetState,
@@ -79,7 +77,7 @@ if TYPE_CHECKING:  # annotations only (watchdog/messages.py, archived.py and res
         VersionSentences,
     )
     from watchdog.messages import Attempt, Delivery
-    from watchdog.results import CheckRecord, OwedAlert, Recorded
+    from watchdog.results import ChangeRecord, CheckRecord, Event, OwedAlert, Recorded
 
 DEFAULT_CHANGE_KINDS: tuple[str, ...] = CHANGE_KINDS  # what `changes` lists unless asked for fewer kinds
 

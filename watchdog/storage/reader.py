@@ -22,7 +22,8 @@ from watchdog.archived import (
     VersionSentences,
 )
 from watchdog.errors import NotFoundError, QueryError
-from watchdog.models import ChangeRecord, Event, Snapshot, TargetState, Version
+from watchdog.models import Snapshot, TargetState, Version
+from watchdog.results import ChangeRecord, Event
 from watchdog.storage.interfaces import DEFAULT_CHANGE_KINDS, Blobs
 from watchdog.storage.records import (
     Row,

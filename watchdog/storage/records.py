@@ -14,14 +14,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from watchdog.deferred import deferred
-from watchdog.models import ChangeRecord, Event, Sequences, Snapshot, TargetState, Version
+from watchdog.models import Sequences, Snapshot, TargetState, Version
 from watchdog.storage.write import TargetRow
 
 if TYPE_CHECKING:
-    from watchdog import archived
+    from watchdog import archived, results
     from watchdog.archived import ChainEntry, ImportLedgerEntry, Relink
+    from watchdog.results import ChangeRecord, Event
 else:
     archived = deferred("watchdog.archived")  # verify's and imports' rows: never before a check's requests
+    results = deferred("watchdog.results")  # stored changes and notices: never read before a check's requests
 
 
 class Row(Protocol):
@@ -141,7 +143,7 @@ def version(row: Row) -> Version:
 
 
 def change(row: Row) -> ChangeRecord:
-    return ChangeRecord(
+    return results.ChangeRecord(
         id=row["id"],
         target_id=row["target_id"],
         seq=int(row["seq"]),
@@ -161,7 +163,7 @@ def change(row: Row) -> ChangeRecord:
 
 
 def event(row: Row) -> Event:
-    return Event(row["id"], row["target_id"], row["kind"], moment(row["at"]), row["reason"])
+    return results.Event(row["id"], row["target_id"], row["kind"], moment(row["at"]), row["reason"])
 
 
 # --------------------------------------------------------------------------- the chain, for verify

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from watchdog.models import ChangeRecord, CheckState, Event, Sequences, Snapshot, Version
+from watchdog.models import CheckState, Sequences, Snapshot, Version
 from watchdog.storage.records import (
     change_entry,
     moment,
@@ -29,8 +29,9 @@ from watchdog.storage.search import pack_ids, sentences_of
 from watchdog.storage.sql import Cursor, Dialect, Reads
 from watchdog.storage.write import TargetRow
 
-if TYPE_CHECKING:  # annotations only: an import's and verify's (watchdog/archived.py says why)
+if TYPE_CHECKING:  # annotations only: an import's and verify's (watchdog/archived.py says why), a write's
     from watchdog.archived import ChainEntry, ImportLedgerEntry, Relink
+    from watchdog.results import ChangeRecord, Event
 
 # Register the target (name and URL follow the config) ...
 REGISTER_TARGET = (

@@ -20,12 +20,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from watchdog.deferred import deferred
 from watchdog.errors import ConflictError, NotFoundError, StorageError
-from watchdog.models import ChangeRecord, Event, Sequences, Snapshot, Version
+from watchdog.models import Sequences, Snapshot, Version
 from watchdog.storage.chain import chain_hash, change_payload, sha256, version_payload
 
 if TYPE_CHECKING:
     from watchdog import results
-    from watchdog.results import CheckRecord, NewChange, NewSnapshot, NewVersion, OwedAlert, Recorded
+    from watchdog.results import (
+        ChangeRecord,
+        CheckRecord,
+        Event,
+        NewChange,
+        NewSnapshot,
+        NewVersion,
+        OwedAlert,
+        Recorded,
+    )
 else:
     results = deferred("watchdog.results")  # a check's results: after its requests
 
@@ -207,7 +216,7 @@ class _CheckWrite:
         assert new is not None
         self.target.event_seq += 1
         target_id = self.record.target_id
-        row = Event(
+        row = results.Event(
             f"{target_id}@{new.kind}{self.target.event_seq}", target_id, new.kind, self.record.at, new.reason
         )
         self.writer.insert_event(row)
@@ -266,7 +275,7 @@ def raw_snapshot(target_id: str, new: NewSnapshot) -> Snapshot:
 
 def change_row(target_id: str, seq: int, new: NewChange, to_version: str, at: datetime) -> ChangeRecord:
     """A change's row before its chain links (a check's or an import's)."""
-    return ChangeRecord(
+    return results.ChangeRecord(
         id=f"{target_id}@c{seq}",
         target_id=target_id,
         seq=seq,
