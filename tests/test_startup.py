@@ -22,7 +22,7 @@ import pytest
 
 from support.corpus import corpus_markdown, render_page
 from support.pageserver import PageServer
-from watchdog import archived, messages, models, results
+from watchdog import archived, claims, messages, models, results
 from watchdog.classify import compile_topics
 from watchdog.cli import COMMANDS, build_parser, command_named
 from watchdog.config import bundled_config_dir, load_config
@@ -81,6 +81,7 @@ OWN = (
     "watchdog.links",
     "watchdog.messages",  # a change's diff, classification, messages and alerts: built after the requests
     "watchdog.archived",  # the hash chain read back, imports, the sentence index
+    "watchdog.claims",  # leasing targets: the daemon's, a shared archive's
     "watchdog.results",  # a page read, the check's write and its outcome: after the requests
     "watchdog.normalise",
     "watchdog.publish",
@@ -205,19 +206,20 @@ def test_a_configs_own_bad_pattern_still_fails_at_load(
 
 
 def test_the_models_defined_elsewhere_are_still_importable_from_models() -> None:
-    """watchdog/messages.py, archived.py and results.py were split off models.py (their classes cost start-up
-    time that a check does not need before its requests): every public name they define stays importable
-    from watchdog.models, as the same object (tests import them with the rest of the model), and an unknown
-    name is still an AttributeError."""
+    """watchdog/messages.py, archived.py, results.py and claims.py were split off models.py (their classes
+    cost start-up time that a check does not need before its requests): every public name they define stays
+    importable from watchdog.models, as the same object (tests import them with the rest of the model), and
+    an unknown name is still an AttributeError."""
     defined = {
         (name, module)
-        for module in (archived, messages, results)
+        for module in (archived, claims, messages, results)
         for name, value in vars(module).items()
         if not name.startswith("_")
         and (getattr(value, "__module__", None) == module.__name__ or name == "Message")  # Message: a Union
     }
     names = {name for name, _module in defined}
     assert {"ChangeMessage", "Hunk", "message_to_json", "ChainEntry", "Outcome", "CheckRecord"} <= names
+    assert {"Capture", "NotModified", "ChangeRecord", "Event", "Claim", "DueClaim"} <= names
     assert [name for name, module in defined if getattr(models, name) is not getattr(module, name)] == []
     with pytest.raises(AttributeError, match="no attribute 'NoSuchModel'"):
         _ = models.NoSuchModel  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ through these types, so each stage can be tested (and replaced) on its own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Literal
@@ -236,41 +236,25 @@ class CheckState:
         return bool(self.target and self.target.failing)
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """Which due targets a node may check now (`claimed`, leased to it), and, for the others it asked
-    about, when to ask again (`later`: their next due time, or when another node's lease runs out)."""
-
-    claimed: tuple[str, ...] = ()
-    later: Mapping[str, datetime] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class DueClaim:
-    """The due targets a node of a shared archive leased in the archive's own order (`claimed`, most overdue
-    first), and when to ask again if it has room for more (`retry_at`: None, nothing is due until a node
-    changes a due time; the moment itself when more may be due now)."""
-
-    claimed: tuple[str, ...] = ()
-    retry_at: datetime | None = None
-
-
 def iso(moment: datetime) -> str:
     """ISO-8601 in UTC with a Z, seconds precision: the one timestamp format of the project."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --------------------------------------------------------------------------- defined elsewhere
-# Three parts of the model live in modules of their own, because a check needs none of their classes before
+# Four parts of the model live in modules of their own, because a check needs none of their classes before
 # its first request and defining a frozen dataclass costs CPU at every start (their docstrings say more):
 # watchdog/results.py (a fetch's answer, a page read, one check's write, its outcome), watchdog/messages.py
-# (a change's diff and classification, the messages, the outbox's alerts) and watchdog/archived.py (the hash
-# chain read back, imports, the sentence index). Their names stay importable from here, loaded on first
-# use, for the tests that import them with the rest of the model; the package's own modules import them
-# from where they are defined (mypy sees no __getattr__ here: it holds them to that).
+# (a change's diff and classification, the messages, the outbox's alerts), watchdog/archived.py (the hash
+# chain read back, imports, the sentence index) and watchdog/claims.py (what leasing targets answers).
+# Their names stay importable from here, loaded on first use, for the tests that import them with the rest
+# of the model; the package's own modules import them from where they are defined (mypy sees no
+# __getattr__ here: it holds them to that).
 
 _DEFINED_IN: dict[str, str] = {
     "Capture": "watchdog.results",
+    "Claim": "watchdog.claims",
+    "DueClaim": "watchdog.claims",
     "ChangeRecord": "watchdog.results",
     "Event": "watchdog.results",
     "NotModified": "watchdog.results",

@@ -56,8 +56,6 @@ from watchdog.models import (
     CHANGE_KINDS,
     AttemptOutcome,
     CheckState,
-    Claim,
-    DueClaim,
     Snapshot,
     Target,
     TargetState,
@@ -76,6 +74,7 @@ if TYPE_CHECKING:  # annotations only (watchdog/messages.py, archived.py and res
         SentenceHit,
         VersionSentences,
     )
+    from watchdog.claims import Claim, DueClaim
     from watchdog.messages import Attempt, Delivery
     from watchdog.results import ChangeRecord, CheckRecord, Event, OwedAlert, Recorded
 

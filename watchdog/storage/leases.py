@@ -11,8 +11,17 @@ import socket
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from watchdog.models import Claim, DueClaim
+from watchdog.deferred import deferred
+
+if TYPE_CHECKING:
+    from watchdog import claims
+    from watchdog.claims import Claim, DueClaim
+else:
+    claims = deferred(
+        "watchdog.claims"
+    )  # a claim's answer: the daemon's, a shared archive's (never a check's)
 
 
 def default_node() -> str:
@@ -31,11 +40,11 @@ class SoloLeases:
 
     def claim(self, target_ids: Sequence[str], now: datetime, *, limit: int, due_only: bool = True) -> Claim:
         del now, due_only  # the caller's own schedule said they are due
-        return Claim(claimed=tuple(target_ids[:limit]))
+        return claims.Claim(claimed=tuple(target_ids[:limit]))
 
     def claim_due(self, now: datetime, *, limit: int, skip: Collection[str] = ()) -> DueClaim:
         del now, limit, skip  # the daemon's own schedule is the only one: nothing is leased here
-        return DueClaim()
+        return claims.DueClaim()
 
     def news(self) -> int:
         return 0  # nothing is recorded by any other process: this one publishes after its own checks

@@ -23,7 +23,7 @@ import psycopg
 from psycopg import errors
 from psycopg.rows import DictRow
 
-from watchdog.models import Claim, DueClaim
+from watchdog.claims import Claim, DueClaim
 from watchdog.storage.postgres.connection import Database, Row, database_error, lock_key
 from watchdog.storage.postgres.rows import utc
 
