@@ -498,33 +498,6 @@ LEADING_CHOICES = (
 )
 
 
-@pytest.mark.parametrize(
-    "selector",
-    [
-        "#root",
-        "main",
-        "[role=main]",
-        "article",
-        "div:has(> [role=separator])",
-        "[role=dialog]",
-        "nav, footer",
-        "div.x > p + ul ~ ol",
-        "[class*=share]",
-        ":not(.a)",
-        "a[href^='https']",
-        "#a .b [c$=d]",
-    ],
-)
-def test_selectors_the_fast_check_accepts_compile_in_soupsieve(selector: str) -> None:
-    import soupsieve
-
-    from watchdog.csscheck import check_selector, vouched_for
-
-    assert check_selector(selector) is None
-    if vouched_for(selector):
-        soupsieve.compile(selector)  # the fast path never vouches for what soupsieve rejects
-
-
 # --------------------------------------------------------------------------- the size rule, as properties
 #
 # Over real versions: a capture cut short anywhere, or with whole sections missing, is rejected once it is
