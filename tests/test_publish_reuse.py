@@ -8,8 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from test_render import EN_MAY, FR_REWRITE, real
 from test_render_units import hostile_story
 
@@ -19,10 +22,12 @@ from watchdog.messages import TextDiff
 from watchdog.models import Target
 from watchdog.publish import after_cycle
 from watchdog.publish.archive import PROCESS_DIFFS, DiffCache, diff_cache_dir, load_archive
+from watchdog.publish.feeds import escaped_size
 from watchdog.publish.output import Page
 from watchdog.publish.site import SiteBuilder
 from watchdog.render import html
 from watchdog.render.compose import Links, Story, compose
+from watchdog.storage.reader import SqlArchive
 
 BEFORE, AFTER = "# Policy\n\nYou can object.\n", "# Policy\n\nYou can no longer object.\n"
 
@@ -175,3 +180,37 @@ def test_a_version_page_key_changes_exactly_when_its_since_dates_print_otherwise
             assert moved["versions/meta@v1.html"] == plain["versions/meta@v1.html"]
             fewer = keys({**since, "meta@v2": since["meta@v2"][1:]})
             assert fewer["versions/meta@v2.html"] != plain["versions/meta@v2.html"]
+
+
+# --------------------------------------------------------------------------- a feed entry's size
+
+
+@given(st.text(alphabet=st.sampled_from("&<>\"' a\u00e9\u20ac\U0001f600\r\n\x00"), max_size=60) | st.text())
+def test_an_entrys_escaped_size_is_that_of_its_escaped_copy(body: str) -> None:
+    assert escaped_size(body) == len(xml_escape(body).encode("utf-8"))
+
+
+def test_a_new_versions_text_is_read_once_for_its_page_and_its_text_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[str] = []
+    original = SqlArchive.text
+
+    def counted(self: SqlArchive, digest: str) -> str:
+        read.append(digest)
+        return original(self, digest)
+
+    monkeypatch.setattr(SqlArchive, "text", counted)
+    store = open_store(tmp_path, [META])
+    meta = Builder(store, META)
+    meta.version(BASE)
+    meta.change(BASE + "We may use public posts to train artificial intelligence.\n", topics=["ai-training"])
+    with store:
+        after_cycle(make_config(tmp_path, [META]), store)
+        hashes = {v.id: v.text_hash for v in store.archive.versions("meta")}
+        store_text = {digest: original(store.archive, digest) for digest in hashes.values()}
+    for version, digest in hashes.items():
+        assert (tmp_path / "site" / "texts" / f"{version}.txt").read_text("utf-8") == store_text[digest]
+    # each text: once for its version page and text file, once for the diff of the change (and its
+    # compare page: the same two texts); read for the text file too, it would be three times
+    assert sorted(read) == sorted([*hashes.values(), *hashes.values()])

@@ -318,6 +318,17 @@ class SiteBuilder:
     # a diff's "Full diff" and side-by-side rows: the change page and the compare page of the same two
     # versions show the same ones (keyed by the two text hashes)
     diff_parts: dict[tuple[str, str], tuple[Markup, Markup]] = field(default_factory=dict, compare=False)
+    # the text read last: a version page is followed by its text file (texts/<id>.txt), which prints the
+    # same text (one blob read and decompressed, not two); one only, as an export reads thousands
+    last_text: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def text(self, digest: str) -> str:
+        """The archived text of that hash (StorageError when its blob is missing or damaged)."""
+        if digest not in self.last_text:
+            text = self.store.text(digest)
+            self.last_text.clear()
+            self.last_text[digest] = text
+        return self.last_text[digest]
 
     @cached_property
     def full_texts(self) -> FullTexts:
@@ -439,7 +450,7 @@ class SiteBuilder:
 
     def _text(self, digest: str) -> bytes | None:
         try:
-            return self.store.text(digest).encode("utf-8")
+            return self.text(digest).encode("utf-8")
         except StorageError:  # a missing or damaged blob: the version page says so; no file
             return None
 
@@ -862,7 +873,7 @@ def render_version(builder: SiteBuilder, inputs: VersionInputs) -> bytes:
     version, head = inputs.version, inputs.head
     title = f"{head.name}, version {version.seq}"
     try:
-        text, problem = builder.store.text(version.text_hash), None
+        text, problem = builder.text(version.text_hash), None
     except StorageError as exc:
         text, problem = "", f"The text cannot be read ({exc}): run `policy-watchdog verify`."
     effective = effective_date(text) if text else None
