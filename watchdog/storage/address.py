@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Final
 
-_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&]*")
-_USERINFO_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:@/?#]*):[^@/?#]*@", re.IGNORECASE)
+from watchdog.patterns import lazy
+
+# compiled when first used: only an archive database's URL is redacted, never a storage dir, yet config.py
+# (loaded at every start) imports this module
+_QUERY_PASSWORD: Final = lazy(r"(?i)([?&]password=)[^&]*")
+_USERINFO_PASSWORD: Final = lazy(r"^([a-z][a-z0-9+.-]*://[^:@/?#]*):[^@/?#]*@", re.IGNORECASE)
 
 
 def redacted_url(url: str) -> str:
