@@ -5,6 +5,7 @@ the reused result with a fresh one, and checks that the reuse stops where it wou
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -214,3 +215,25 @@ def test_a_new_versions_text_is_read_once_for_its_page_and_its_text_file(
     # each text: once for its version page and text file, once for the diff of the change (and its
     # compare page: the same two texts); read for the text file too, it would be three times
     assert sorted(read) == sorted([*hashes.values(), *hashes.values()])
+
+
+def test_threads_share_the_process_diffs_safely(tmp_path: Path) -> None:
+    """`serve` renders compare pages in several threads: each gets the diff of its two texts, while the
+    table of the process's diffs fills past its bound and evicts."""
+    texts = {f"t{n}": f"# Policy\n\nLine {n} of {n % 7}.\n" for n in range(PROCESS_DIFFS * 2)}
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for n in range(offset, len(texts), 4):
+                cache = DiffCache(texts=texts.__getitem__, directory=tmp_path)
+                assert cache.diff("t0", f"t{n}") == diff_texts(texts["t0"], texts[f"t{n}"])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(offset,)) for offset in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

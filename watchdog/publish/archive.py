@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,12 +187,14 @@ def diff_cache_dir(storage_dir: Path) -> Path:
 # computed again, as before); the oldest go first past PROCESS_DIFFS (the daemon runs for months).
 PROCESS_DIFFS = 64
 _process_diffs: dict[tuple[str, str, str], TextDiff] = {}
+_remembering = threading.Lock()  # `serve` renders compare pages in several threads: one evicts at a time
 
 
 def _remember(key: tuple[str, str, str], diff: TextDiff) -> None:
-    _process_diffs[key] = diff
-    while len(_process_diffs) > PROCESS_DIFFS:
-        del _process_diffs[next(iter(_process_diffs))]
+    with _remembering:
+        _process_diffs[key] = diff
+        while len(_process_diffs) > PROCESS_DIFFS:
+            del _process_diffs[next(iter(_process_diffs))]
 
 
 class DiffCache:
