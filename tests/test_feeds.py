@@ -337,12 +337,31 @@ def test_links_point_to_the_change_pages(tmp_path: Path) -> None:
         for link in tree.getroot().iter(f"{A}link"):
             assert Path(urlsplit(urljoin(base, link.get("href"))).path).is_file(), (name, link.get("href"))
     hosted_all = feeds_of(tmp_path / "hosted" / "feeds")["all.atom"].getroot()
+    assert {name for name in feeds_of(tmp_path / "site" / "feeds") if "/" in name}, "no feed in a subfolder"
     links = [child(e, f"{A}link").get("href") for e in hosted_all.findall(f"{A}entry")]
     assert archive_link(hosted, "insta@c1") in links
     assert (
         child(hosted_all, f"{A}link[@rel='self']").get("href")
         == "https://archive.example.org/pw/feeds/all.atom"
     )
+
+
+def test_links_in_entry_content_resolve_from_every_feed(tmp_path: Path) -> None:
+    """An entry's content is the same in every feed it is in, but its relative links are relative to each
+    feed file: all.atom sits one folder above target/ and topic/ feeds. Every link of every entry's HTML
+    resolves to an exported page from the feed it is read in."""
+    with busy_archive(tmp_path / "a") as store:
+        publish_to(make_config(tmp_path / "a", [META, INSTA]), store, tmp_path / "site")
+    checked: set[str] = set()
+    for name, tree in feeds_of(tmp_path / "site" / "feeds").items():
+        base = (tmp_path / "site" / "feeds" / name).as_uri()
+        for content in tree.getroot().iter(f"{A}content"):
+            for anchor in lxml.html.fragment_fromstring(content.text or "", create_parent="div").iter("a"):
+                href = anchor.get("href") or ""
+                target = Path(urlsplit(urljoin(base, href)).path)
+                assert target.is_file(), (name, href)
+                checked.add(name.split("/")[0])
+    assert {"all.atom", "target", "topic"} <= checked  # links were checked at both depths
 
 
 # --------------------------------------------------------------------------- content: escaped, quoted

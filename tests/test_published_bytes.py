@@ -4,7 +4,10 @@ changes (Facebook's English policy in 2025, the French policy's June 2024 pause 
 page text, events, a technical re-extraction; exported with relative and with absolute links, and
 published incrementally after each cycle (the caches of full texts, diffs and templates in use). One
 intended change since: the raw captures (raw/*.gz) are compressed at gzip level 1 instead of 9, so their
-12 digests were regenerated (their uncompressed bytes are the same).
+12 digests were regenerated (their uncompressed bytes are the same). And one fix: with relative links (no
+archive_url), an entry's content in the target/ and topic/ feeds linked one folder too high (the body
+rendered for all.atom was reused there), so the 12 digests of those feeds were regenerated; the feeds with
+absolute links (export-absolute) are unchanged.
 
 The reference is the SHA-256 of each file, in tests/fixtures/reference/published-digests.json. A change
 that means to alter what is published regenerates it, and says why, with (run as a script, the tests'

@@ -121,8 +121,9 @@ class FeedBuilder:
     store: ArchiveReader  # the reader the archive was loaded from: evidence comes from it
     diffs: DiffCache
     generator: str
-    # an entry's title, summary and content are the same in every feed it is in: rendered once per run
-    bodies: dict[str, tuple[str, str, str]] = field(default_factory=dict, compare=False)
+    # an entry's title, summary and content, rendered once per run for each place its links are relative
+    # to: every feed with archive_url, else all.atom and the deeper target/ and topic/ feeds apart
+    bodies: dict[tuple[str, Links], tuple[str, str, str]] = field(default_factory=dict, compare=False)
     stories: dict[StoryKey, Story] = field(default_factory=dict, compare=False)  # shared with the site
 
     @cached_property
@@ -278,9 +279,10 @@ def render_feed(builder: FeedBuilder, inputs: FeedInputs) -> bytes:
 
 def _change_entry(feed: Element, builder: FeedBuilder, inputs: FeedInputs, entry: ChangeEntry) -> None:
     change = entry.change
-    if change.id not in builder.bodies:
-        builder.bodies[change.id] = _entry_body(builder, inputs, entry)
-    title, summary, html = builder.bodies[change.id]
+    links = _links(inputs, change)
+    if (change.id, links) not in builder.bodies:
+        builder.bodies[change.id, links] = _entry_body(builder, inputs, entry, links)
+    title, summary, html = builder.bodies[change.id, links]
     node = _sub(feed, "entry")
     suffix = f"/{change.record_hash[:16]}" if change.record_hash else ""
     _sub(node, "id", f"{TAG}change/{quote(change.id, safe='@')}{suffix}")
@@ -320,7 +322,9 @@ def _entry_title(entry: ChangeEntry, story: Story | None) -> str:
     return story.headline if story is not None else listing_title(entry.target_name, change)
 
 
-def _entry_body(builder: FeedBuilder, inputs: FeedInputs, entry: ChangeEntry) -> tuple[str, str, str]:
+def _entry_body(
+    builder: FeedBuilder, inputs: FeedInputs, entry: ChangeEntry, links: Links
+) -> tuple[str, str, str]:
     """(title, summary, content) of an entry: the headline; the passages as text; the passages as HTML,
     each bounded (SUMMARY_MAX, CONTENT_MAX) with a link to the change page for the rest. The content is
     rendered as the alerts render it. Evidence is immutable, like the change that names it."""
@@ -342,7 +346,6 @@ def _entry_body(builder: FeedBuilder, inputs: FeedInputs, entry: ChangeEntry) ->
         diff=diff,
         topics=inputs.topics,
     )
-    links = _links(inputs, change)
     summary = fit(
         story,
         lambda cut: render_text(story, links, cut=cut, head=False, meta=False, clean=_shown_line),
