@@ -15,6 +15,7 @@ import os
 import random
 import shutil
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ from support.mounts import (
 from support.pageserver import PageServer
 from watchdog.storage.files import CACHE_FOLDER, TEMP_SUFFIX
 from watchdog.storage.sqlite import DB_NAME, SqliteStorage
+from watchdog.storage.sqlite.storage import CLOSED_NAME, SWEEP_EVERY
 
 pytestmark = needs_namespaces
 ROUND1 = Path(__file__).parent / "fixtures" / "archives" / "round1"
@@ -287,23 +289,86 @@ def test_a_read_only_copy_from_an_older_release_is_read_upgraded_in_memory(tmp_p
 # --------------------------------------------------------------------------- leftovers of a killed writer
 
 
+KILLED_WRITER = """
+import os, signal, sys, time
+from pathlib import Path
+from watchdog.storage.sqlite import SqliteStorage
+directory = Path(sys.argv[1])
+storage = SqliteStorage.open(directory)  # the writer: it holds the lock
+for name in sys.argv[2:]:  # what it was writing when it was killed ("old:": an hour ago)
+    path = directory / name.removeprefix("old:")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"half a file")
+    if name.startswith("old:"):
+        os.utime(path, (time.time() - 3700, time.time() - 3700))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def kill_a_writer_mid_write(directory: Path, *leftovers: Path, old: Path | None = None) -> None:
+    """A real writer process, killed with SIGKILL while its temporary files are on disk (`old` written
+    an hour ago)."""
+    names = [str(p) for p in leftovers] + ([f"old:{old}"] if old else [])
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(directory), *names], check=False)
+    assert done.returncode == -9
+
+
 def test_a_writer_sweeps_the_temporary_files_a_killed_writer_left(tmp_path: Path) -> None:
-    SqliteStorage.open(tmp_path).close()
+    SqliteStorage.open(tmp_path).close()  # a writer that closed cleanly before: no sweep would be due
     digest = "ab" * 32
-    blob_leftover = tmp_path / "blobs" / "ab" / f".{digest}.k9x2m_q1{TEMP_SUFFIX}"
-    legacy_leftover = tmp_path / "blobs" / "ab" / f"{digest}.4242{TEMP_SUFFIX}"
-    old_cache = tmp_path / CACHE_FOLDER / "diffs" / "cd" / f".{'cd' * 32}.json.a1b2c3d4{TEMP_SUFFIX}"
+    blob_leftover = Path("blobs", "ab", f".{digest}.k9x2m_q1{TEMP_SUFFIX}")
+    legacy_leftover = Path("blobs", "ab", f"{digest}.4242{TEMP_SUFFIX}")
+    old_cache = Path(CACHE_FOLDER, "diffs", "cd", f".{'cd' * 32}.json.a1b2c3d4{TEMP_SUFFIX}")
     live_cache = old_cache.with_name(f".{'cd' * 32}.json.e5f6g7h8{TEMP_SUFFIX}")  # being written right now
-    for leftover in (blob_leftover, legacy_leftover, old_cache, live_cache):
-        leftover.parent.mkdir(parents=True, exist_ok=True)
-        leftover.write_bytes(b"half a file")
-    hour_ago = time.time() - 3700
-    os.utime(old_cache, (hour_ago, hour_ago))
+    kill_a_writer_mid_write(tmp_path, blob_leftover, legacy_leftover, live_cache, old=old_cache)
     SqliteStorage.open(tmp_path, writer=False).close()
-    assert blob_leftover.exists(), "a reader never removes anything"
+    assert (tmp_path / blob_leftover).exists(), "a reader never removes anything"
     SqliteStorage.open(tmp_path).close()
-    assert not blob_leftover.exists() and not legacy_leftover.exists() and not old_cache.exists()
-    assert live_cache.exists(), "a cache file another process may be writing is left alone"
+    assert not any((tmp_path / p).exists() for p in (blob_leftover, legacy_leftover, old_cache))
+    assert (tmp_path / live_cache).exists(), "a cache file another process may be writing is left alone"
+
+
+def plant_leftover(directory: Path) -> Path:
+    leftover = directory / "blobs" / "ef" / f".{'ef' * 32}.z9y8x7w6{TEMP_SUFFIX}"
+    leftover.parent.mkdir(parents=True, exist_ok=True)
+    leftover.write_bytes(b"half a file")
+    return leftover
+
+
+def record_sweep(directory: Path, when: str) -> None:
+    (directory / CLOSED_NAME).write_text(when, encoding="ascii")
+
+
+def test_after_a_clean_close_a_writer_walks_the_blobs_at_most_daily(tmp_path: Path) -> None:
+    """Sweeping walks every blob folder (~1 ms per 1,000 blobs, at each start of a `check`): after a clean
+    close it is due once SWEEP_EVERY has passed, or at once when the recorded time cannot be trusted."""
+    SqliteStorage.open(tmp_path).close()
+    leftover = plant_leftover(tmp_path)  # one the last clean close does not know of (a killed child's)
+    SqliteStorage.open(tmp_path).close()
+    assert leftover.exists(), "swept at the first open, not again within SWEEP_EVERY"
+    recorded = float((tmp_path / CLOSED_NAME).read_text(encoding="ascii"))
+    assert time.time() - 60 < recorded <= time.time()
+    for when in (repr(time.time() - SWEEP_EVERY - 60), repr(time.time() + 3600), "garbage", ""):
+        record_sweep(tmp_path, when)  # a day ago; in the future (the clock was set back); unreadable
+        SqliteStorage.open(tmp_path).close()
+        assert not leftover.exists(), when
+        assert time.time() - 60 < float((tmp_path / CLOSED_NAME).read_text(encoding="ascii")) <= time.time()
+        leftover = plant_leftover(tmp_path)
+
+
+def test_a_writer_that_dies_leaves_no_clean_close_on_record(tmp_path: Path) -> None:
+    SqliteStorage.open(tmp_path).close()
+    assert (tmp_path / CLOSED_NAME).is_file()
+    storage = SqliteStorage.open(tmp_path)
+    assert not (tmp_path / CLOSED_NAME).exists(), "while a writer is open, none is recorded"
+    storage.close()
+    kill_a_writer_mid_write(tmp_path, Path("blobs", "12", f".{'12' * 32}.a1b2c3d4{TEMP_SUFFIX}"))
+    assert not (tmp_path / CLOSED_NAME).exists()
+    leftover = plant_leftover(tmp_path)
+    SqliteStorage.open(tmp_path, writer=False).close()
+    assert not (tmp_path / CLOSED_NAME).exists(), "a reader records nothing"
+    SqliteStorage.open(tmp_path).close()
+    assert not leftover.exists(), "the next writer sweeps at once"
 
 
 def _python() -> str:

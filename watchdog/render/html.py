@@ -244,7 +244,8 @@ def when_html(moment: datetime | None, transform: Transform = visible) -> Markup
 # the compare page of the same two versions and the feed entries print the same Line objects; the bodies
 # of one story's cuts (compose.fit) share theirs too. A Line is frozen: its HTML cannot change. An entry
 # holds its line and HTML, ~0.7 KB on the corpus changes of tests/test_published_bytes.py: 4,000 (~3 MB,
-# the daemon runs for months) hold the ~1,200 lines of a cycle that changed 12 whole policies (bench_check) 3 times over.
+# the daemon runs for months) hold the ~1,200 lines of bench_check's changed cycle (12 whole policies)
+# three times over.
 LINES_KEPT = 4_000
 KEPT_LINES: dict[int, tuple[Line, Transform, str]] = {}
 
