@@ -31,6 +31,10 @@ high-water mark of the process it was forked from, so each command is started by
 before its first request (start-up: imports, config, archive) is read by a sitecustomize hook at its first
 socket connect (time.process_time()).
 
+Ratios to urlwatch: `CPU x` is the ratio of the medians; `paired` the median over rounds of the ratio
+within a round (the tools of a round run back to back, so a slow spell of the VM weighs on both sides).
+The verdict lines judge by `CPU x` and print the paired ratio beside it.
+
 Also printed: the median CPU time of reading each page (in this process, after a warm-up): the fast
 reader's fingerprint of a page with new noise (what an unchanged check costs), its text of the next
 version (what a changed page costs), and the parser of record (beautifulsoup4) on the same page.
@@ -452,6 +456,13 @@ def _median(samples: Sequence[Sample]) -> tuple[float, float]:
     return statistics.median(s.cpu for s in samples), statistics.median(s.rss_mb for s in samples)
 
 
+def _paired(samples: Sequence[Sample], reference: Sequence[Sample]) -> float:
+    """The median, over rounds, of the CPU ratio within a round. The tools of a round run back to back, so
+    a slow spell of this VM (its CPU time wanders by up to 1.5x) weighs on both sides of each ratio; the
+    ratio of the medians can pair one tool's fast rounds with the other's slow ones."""
+    return statistics.median(s.cpu / r.cpu for s, r in zip(samples, reference, strict=True))
+
+
 def _statuses(samples: Sequence[Sample]) -> str:
     counts = samples[-1].statuses
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "(none listed)"
@@ -461,7 +472,7 @@ def print_table(results: Results, tools: Sequence[Tool], scenarios: Sequence[Sce
     names = [FIRST, *(s.name for s in scenarios)]
     header = (
         f"{'tool':26s} {'scenario':24s} {'CPU s':>7s} {'CPU range':>11s} {'peak RSS MB':>11s}"
-        f" {'CPU x':>6s} {'RSS x':>6s} {'start-up s':>10s}"
+        f" {'CPU x':>6s} {'paired':>6s} {'RSS x':>6s} {'start-up s':>10s}"
     )
     print(header + "  reported (last run)")
     print("-" * (len(header) + 22))
@@ -470,10 +481,11 @@ def print_table(results: Results, tools: Sequence[Tool], scenarios: Sequence[Sce
         for tool in tools:
             samples = results[(tool.name, scenario)]
             cpu, rss = _median(samples)
-            ratios = f"{'':6s} {'':6s}"
+            ratios = f"{'':6s} {'':6s} {'':6s}"
             if reference and tool.name != REFERENCE:
                 ref_cpu, ref_rss = _median(reference)
-                ratios = f"{cpu / ref_cpu:6.2f} {rss / ref_rss:6.2f}"
+                paired = _paired(samples, reference)
+                ratios = f"{cpu / ref_cpu:6.2f} {paired:6.2f} {rss / ref_rss:6.2f}"
             spread = f"{min(s.cpu for s in samples):.2f}-{max(s.cpu for s in samples):.2f}"
             startups = [s.startup_cpu for s in samples if s.startup_cpu is not None]
             startup = f"{statistics.median(startups):10.3f}" if startups else f"{'-':>10s}"
@@ -494,9 +506,10 @@ def print_verdict(results: Results, tools: Sequence[Tool], scenarios: Sequence[S
                 cpu, rss = _median(results[(mine, scenario)])
                 ref_cpu, ref_rss = _median(results[(other, scenario)])
                 ok = cpu <= CPU_LIMIT * ref_cpu and rss <= RSS_LIMIT * ref_rss
+                paired = _paired(results[(mine, scenario)], results[(other, scenario)])
                 print(
                     f"  {'meets ' if ok else 'MISSES'} {scenario:24s} {mine:26s} vs {other:26s}"
-                    f" CPU {cpu / ref_cpu:4.2f}x  RSS {rss / ref_rss:4.2f}x"
+                    f" CPU {cpu / ref_cpu:4.2f}x (paired {paired:4.2f}x)  RSS {rss / ref_rss:4.2f}x"
                 )
     _check_outcomes(results, ours, pages)
 
