@@ -22,6 +22,7 @@ import hashlib
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from watchdog.patterns import lazy
 
@@ -53,6 +54,9 @@ class Heading:
     anchor: str
 
 
+# Remembered (pure): a page's headings are walked for its old and its new text, and again for its version
+# page, and every heading's anchor slugs each part of its path (the parent headings, again and again).
+@lru_cache(maxsize=8192)
 def label(text: str) -> str:
     """A short name for a heading or a row's first cell: up to a colon or the first sentence end, else
     cut at a word boundary."""
@@ -89,10 +93,38 @@ def anchor_for(path: Sequence[str], occurrence: int = 1) -> str:
     return f"s-{slug}" + (f"-{occurrence}" if occurrence > 1 else "")
 
 
+@lru_cache(maxsize=8192)  # pure; see label
 def _slug(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     slug = _SLUG_STRIP.sub("-", ascii_text).strip("-")[:40].strip("-")
     return slug or "h" + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True, slots=True)
+class _HeadingLine:
+    """What a heading line says: a section (level, text, label; no label when it names nothing), or the
+    columns of the table below it (a table header row)."""
+
+    level: int
+    text: str
+    label: str | None
+    columns: tuple[str, ...] | None
+
+
+@lru_cache(maxsize=8192)  # pure; see label: the same heading lines are read for each text of a page
+def _heading_line(line: str) -> _HeadingLine | None:
+    heading = _HEADING.match(line)
+    if heading is None:
+        return None
+    level, text = len(heading.group(1)), heading.group(2)
+    if _CELL.search(text):
+        return _HeadingLine(level, text, None, tuple(label(c) for c in cells(text)))
+    return _HeadingLine(level, text, None if _NAMELESS.match(text) else label(text), None)
+
+
+@lru_cache(maxsize=8192)  # pure; see label
+def _anchor(path: tuple[str, ...], occurrence: int) -> str:
+    return anchor_for(path, occurrence)
 
 
 @dataclass
@@ -115,26 +147,25 @@ class _Walker:
         if "#" not in line:  # no heading (it needs one), so is_row(line) is the separator alone: most lines
             self.in_table = self.in_table or " | " in line
             return None
-        heading = _HEADING.match(line)
+        heading = _heading_line(line)
         if heading is None:
             self.in_table = self.in_table or is_row(line)
             return None
-        level, text = len(heading.group(1)), heading.group(2)
-        if _CELL.search(text):  # a table header row: the columns of the rows below
-            self.columns, self.in_table = tuple(label(c) for c in cells(text)), True
+        if heading.columns is not None:  # a table header row: the columns of the rows below
+            self.columns, self.in_table = heading.columns, True
             return None
-        if _NAMELESS.match(text):
+        if heading.label is None:
             return None
         # a heading inside a table (a row group) nests in the section holding the table, whatever its level
-        in_table = self.in_table
+        level, in_table = heading.level, self.in_table
         self.stack = [e for e in self.stack if e[0] < level or (in_table and not e[2])]
-        self.stack.append((level, label(text), self.in_table))
+        self.stack.append((level, heading.label, in_table))
         path = self.path
         seen = self.seen if self.seen is not None else {}
         seen[path] = seen.get(path, 0) + 1
         self.seen = seen
-        self.anchor = anchor_for(path, seen[path])
-        return Heading(-1, level, text, path, self.anchor)
+        self.anchor = _anchor(path, seen[path])
+        return Heading(-1, level, heading.text, path, self.anchor)
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -157,6 +188,8 @@ def headings(text: str) -> list[Heading]:
     walker = _Walker(stack=[])
     found = []
     for number, line in enumerate(text.split("\n")):
+        if _inert(line, walker):
+            continue
         heading = walker.step(line)
         if heading is not None:
             found.append(Heading(number, heading.level, heading.text, heading.path, heading.anchor))
@@ -176,10 +209,17 @@ def places(text: str, wanted: Iterable[tuple[int, int | None]]) -> dict[int, Pla
     walker = _Walker(stack=[])
     found: dict[int, Place] = {}
     for number, line in enumerate(text.split("\n", last + 1)[: last + 1]):  # lines 0..last, split in C
-        walker.step(line)
+        if not _inert(line, walker):
+            walker.step(line)
         if number in by_line:
             found[number] = walker.place(line, by_line[number])
     return found
+
+
+def _inert(line: str, walker: _Walker) -> bool:
+    """Whether walker.step(line) would change nothing: no heading, no cell, no table to end (most lines: the
+    walks skip them without the call)."""
+    return "#" not in line and " | " not in line and (not walker.in_table or bool(line.strip()))
 
 
 def column_at(line: str, offset: int) -> int | None:
