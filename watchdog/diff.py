@@ -23,6 +23,7 @@ How, and why this way:
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -260,17 +261,9 @@ def _token_diff(
 
 
 def _sizer(table: dict[str, str]) -> Callable[[str], int]:
-    """The length in characters of a run of encoded tokens (remembered: the cleanup asks again and again)."""
+    """The length in characters of a run of encoded tokens."""
     lengths = {code: len(token) for code, token in table.items()}
-    sizes: dict[str, int] = {}
-
-    def size(chars: str) -> int:
-        found = sizes.get(chars)
-        if found is None:
-            found = sizes[chars] = sum(map(lengths.__getitem__, chars))
-        return found
-
-    return size
+    return lambda chars: sum(map(lengths.__getitem__, chars))
 
 
 def _semantic_cleanup(ops: list[tuple[int, str]], size: Callable[[str], int]) -> bool:
@@ -281,25 +274,33 @@ def _semantic_cleanup(ops: list[tuple[int, str]], size: Callable[[str], int]) ->
     would count an encoded token as one character: " la " (3 tokens) would outweigh "Politique" (1).
     Returns whether anything changed (the caller then merges the edits).
     """
+    sizes = [size(text) for _op, text in ops]  # each op's length once, kept in step with ops
     equalities: list[int] = []
-    before = after = (0, 0)  # (inserted, deleted) characters before / after the last equality
-    last: str | None = None
+    # characters inserted and deleted before the last equality (1) and after it (2)
+    inserted1 = deleted1 = inserted2 = deleted2 = 0
+    last = 0  # the length of the last equality; 0: none to look at
     changed, pointer = False, 0
     while pointer < len(ops):
-        op, text = ops[pointer]
+        op = ops[pointer][0]
         if op == EQUAL:
             equalities.append(pointer)
-            before, after, last = after, (0, 0), text
+            inserted1, deleted1, inserted2, deleted2 = inserted2, deleted2, 0, 0
+            last = sizes[pointer]
+            pointer += 1
+            continue
+        if op == INSERT:
+            inserted2 += sizes[pointer]
         else:
-            after = (after[0] + size(text), after[1]) if op == INSERT else (after[0], after[1] + size(text))
-            if last and size(last) <= max(before) and size(last) <= max(after):
-                at = equalities.pop()
-                ops[at : at + 1] = [(DELETE, last), (INSERT, last)]
-                if equalities:
-                    equalities.pop()  # the previous equality must be looked at again
-                pointer = equalities[-1] if equalities else -1
-                before = after = (0, 0)
-                last, changed = None, True
+            deleted2 += sizes[pointer]
+        if last and last <= max(inserted1, deleted1) and last <= max(inserted2, deleted2):
+            at = equalities.pop()
+            ops[at : at + 1] = [(DELETE, ops[at][1]), (INSERT, ops[at][1])]
+            sizes[at : at + 1] = [last, last]
+            if equalities:
+                equalities.pop()  # the previous equality must be looked at again
+            pointer = equalities[-1] if equalities else -1
+            inserted1 = deleted1 = inserted2 = deleted2 = last = 0
+            changed = True
         pointer += 1
     return changed
 
@@ -445,13 +446,17 @@ def _touched_sentences(
 
 
 def _hit_sentences(text: str, spans: Sequence[tuple[int, int]], hits: Sequence[tuple[int, int]]) -> list[str]:
-    return [text[start:end] for start, end in spans if any(_touches(start, end, a, b) for a, b in hits)]
-
-
-def _touches(start: int, end: int, hit_start: int, hit_end: int) -> bool:
-    if hit_start == hit_end:  # an insertion point: inside the sentence or at one of its ends
-        return start <= hit_start <= end
-    return hit_start < end and start < hit_end
+    """The sentences (spans in order) that a hit touches. Both ends of the spans rise (sentences do not
+    overlap), so the spans one hit touches are a run found by bisection, not a test of every pair."""
+    starts, ends = [start for start, _ in spans], [end for _, end in spans]
+    touched: set[int] = set()
+    for hit_start, hit_end in hits:
+        if hit_start == hit_end:  # an insertion point: inside the sentence or at one of its ends
+            first, stop = bisect_left(ends, hit_start), bisect_right(starts, hit_start)
+        else:  # hit_start < end and start < hit_end
+            first, stop = bisect_right(ends, hit_start), bisect_left(starts, hit_end)
+        touched.update(range(first, stop))
+    return [text[slice(*spans[index])] for index in sorted(touched)]
 
 
 def _sentence_texts(text: str) -> list[str]:
