@@ -149,3 +149,18 @@ def test_a_search_from_the_leading_literal_is_the_search(
         found = compiled.search(text)
         assert search_from(compiled, literal, text) == (found is not None), (compiled.pattern, text, literal)
         assert all(m.group().startswith(literal) for m in compiled.finditer(text)), (compiled.pattern, text)
+
+
+LINES = st.lists(st.text(alphabet="aAiIıİtrTRnNéÉßsSſkKKmodelMODELpause '-\u2019x1", max_size=12), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["model", "(?:pause|Ss)[ -]?t", "a|ia", r"\bK", "[at]r"]), LINES)
+def test_the_lines_to_try_are_those_the_prefilter_lets_through(pattern: str, lines: list[str]) -> None:
+    """lines_to_try tests every line of a text with one fold of it: the same lines as one test a line."""
+    text = "\n".join(lines)
+    prefiltered, plain = lazy(pattern, re.IGNORECASE, prefilter=True), lazy(pattern, re.IGNORECASE)
+    literals = required_literals(prefiltered.compiled)
+    expected = [i for i, line in enumerate(text.split("\n")) if might_match(fold(line), literals)]
+    assert list(prefiltered.lines_to_try(text)) == expected
+    assert list(plain.lines_to_try(text)) == list(range(len(text.split("\n"))))

@@ -733,7 +733,10 @@ def _without_card_labels(text: str) -> str:
     its prefilter lets through (those holding a label), not on a whole block because one line holds one."""
     if "\n" not in text:
         return _CARD_LABEL.sub("", text)
-    return "\n".join(_CARD_LABEL.sub("", line) for line in text.split("\n"))
+    lines = text.split("\n")
+    for index in _CARD_LABEL.lines_to_try(text):  # the prefilter for every line at once (one fold)
+        lines[index] = _CARD_LABEL.sub("", lines[index])
+    return "\n".join(lines)
 
 
 def _without_chrome(text: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib import import_module
 from typing import Any, AnyStr, Final, Generic
 
@@ -60,6 +60,26 @@ class LazyPattern(Generic[AnyStr]):
     def _cannot_match(self, string: AnyStr) -> bool:
         literals = self._literals
         return literals is not None and not might_match(fold(string), literals)  # type: ignore[arg-type]
+
+    def lines_to_try(self, text: str) -> Iterable[int]:
+        """The indexes of the lines of `text` (cut at "\\n") that the prefilter lets through (all of them
+        without a prefilter): a pattern whose matches never span a line break matches only on those.
+
+        One case fold of the whole text, one search per literal: fold() maps each character on its own and
+        never makes a line break, so the folded text's lines are the folded lines."""
+        _ = self._compiled or self.compiled  # compiling reads the required literals
+        if self._literals is None:
+            return range(text.count("\n") + 1)
+        folded = fold(text)
+        found: set[int] = set()
+        for literal in self._literals:
+            line = counted = 0
+            at = folded.find(literal)
+            while at >= 0:
+                line, counted = line + folded.count("\n", counted, at), at
+                found.add(line)
+                at = folded.find(literal, folded.find("\n", at) + 1 or len(folded))  # from the next line
+        return sorted(found)
 
     # Each method below reads the compiled pattern from its slot (the property and the prefilter only when
     # needed): the normaliser and the renderers call these ~300,000 times in a cycle that finds changes.
