@@ -135,6 +135,10 @@ class _SentenceHits:
     def __init__(self, active: tuple[CompiledTopic, ...]) -> None:
         self._plan = _plan(active)
         self._literals = _literals(self._plan)
+        self._by_literal = _by_literal(self._plan)
+        self._unfiltered = frozenset(
+            i for i, (_id, _regex, literals) in enumerate(self._plan) if literals is None
+        )
         self._cache: dict[tuple[str, int, str], list[_Hit]] = {}
 
     def get(self, change: _Change, start: int, end: int) -> list[_Hit]:
@@ -142,30 +146,42 @@ class _SentenceHits:
         key = (change.side, start, sentence)
         if key not in self._cache:
             # might_match(folded, literals) for each pattern, as one pass over the distinct literals of all
-            # the patterns (many share one) and a set test per pattern, instead of a generator per pattern
+            # the patterns (many share one), then only the patterns of the literals found (most sentences
+            # hold none or one), in the plan's order
             folded = fold(sentence)
-            present = {literal for literal in self._literals if literal in folded}
+            present = [self._by_literal[literal] for literal in self._literals if literal in folded]
             self._cache[key] = [
                 _Hit(topic_id, regex.pattern, start + m.start(), start + m.end())
-                for topic_id, regex, literals in self._plan
-                if literals is None or not present.isdisjoint(literals)
+                for index in sorted(self._unfiltered.union(*present))
+                for topic_id, regex, _literals in (self._plan[index],)
                 for m in regex.finditer(sentence)
             ]
         return self._cache[key]
 
 
+_Plan = tuple[tuple[str, re.Pattern[str], tuple[str, ...] | None], ...]
+
+
 @lru_cache(maxsize=32)
-def _plan(
-    active: tuple[CompiledTopic, ...],
-) -> tuple[tuple[str, re.Pattern[str], tuple[str, ...] | None], ...]:
+def _plan(active: tuple[CompiledTopic, ...]) -> _Plan:
     """Each pattern of the active topics, in order, with its required literals (read once per topic set)."""
     return tuple((c.topic.id, regex, required_literals(regex)) for c in active for regex in c.regexes)
 
 
 @lru_cache(maxsize=32)
-def _literals(plan: tuple[tuple[str, re.Pattern[str], tuple[str, ...] | None], ...]) -> frozenset[str]:
+def _literals(plan: _Plan) -> frozenset[str]:
     """The distinct required literals of a plan's patterns."""
     return frozenset(literal for _id, _regex, literals in plan for literal in literals or ())
+
+
+@lru_cache(maxsize=32)
+def _by_literal(plan: _Plan) -> dict[str, frozenset[int]]:
+    """The indexes (in the plan) of the patterns that a literal lets through."""
+    found: dict[str, set[int]] = {}
+    for index, (_id, _regex, literals) in enumerate(plan):
+        for literal in literals or ():
+            found.setdefault(literal, set()).add(index)
+    return {literal: frozenset(indexes) for literal, indexes in found.items()}
 
 
 def _compile_topic(topic: Topic, source: str, problems: list[ConfigProblem]) -> CompiledTopic:
