@@ -98,7 +98,7 @@ def split_sentences(text: str) -> tuple[tuple[int, int], ...]:
     """
     spans: list[tuple[int, int]] = []
     for start, end in _units(text):
-        spans.extend(_sentences_in(text, start, end))
+        _add_sentences(text, start, end, spans)
     return tuple(spans)
 
 
@@ -475,28 +475,30 @@ def _count(hunks: Sequence[Hunk], op: int) -> int:
 
 
 def _units(text: str) -> Iterator[tuple[int, int]]:
-    """Lines, and the cells of table rows: the spans no sentence may cross."""
+    """Lines, and the cells of table rows: the spans no sentence may cross (empty lines hold none)."""
     offset = 0
-    for line in _lines(text):
-        content = line.removesuffix("\n")
-        cut = offset
-        for separator in _CELL_SEPARATOR.finditer(content) if "|" in content or "•" in content else ():
-            yield cut, offset + separator.start()
-            cut = offset + separator.end()
-        yield cut, offset + len(content)
-        offset += len(line)
+    for content in text.split("\n"):  # only "\n" ends a line, as in _lines
+        if content:
+            cut = offset
+            for separator in _CELL_SEPARATOR.finditer(content) if "|" in content or "•" in content else ():
+                yield cut, offset + separator.start()
+                cut = offset + separator.end()
+            yield cut, offset + len(content)
+        offset += len(content) + 1
 
 
-def _sentences_in(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+def _add_sentences(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
+    """Append the sentences of the unit text[start:end] to `spans` (appended, not yielded: a policy has
+    thousands of sentences, and a generator costs a frame switch for each)."""
     start = _skip_space(text, start, end)
     marker = _BLOCK_MARKER.match(text, start, end)
     if marker:
         start = marker.end()
     for terminator in _TERMINATOR.finditer(text, start, end):
         if _ends_sentence(text, terminator, end):
-            yield from _stripped(text, start, terminator.end())
+            _add_stripped(text, start, terminator.end(), spans)
             start = _skip_space(text, terminator.end(), end)
-    yield from _stripped(text, start, end)
+    _add_stripped(text, start, end, spans)
 
 
 def _ends_sentence(text: str, terminator: re.Match[str], end: int) -> bool:
@@ -527,8 +529,8 @@ def _skip_space(text: str, start: int, end: int) -> int:
     return start
 
 
-def _stripped(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+def _add_stripped(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
     while end > start and text[end - 1].isspace():
         end -= 1
     if end > start:
-        yield start, end
+        spans.append((start, end))
