@@ -461,7 +461,12 @@ _OPTIONAL_THAT: Final = lazy(
 _CONTRACTIONS: Final = {
     "n't": " not", "'ve": " have", "'re": " are", "'ll": " will", "'m": " am", "'d": " would",
 }  # fmt: skip
-_CONTRACTION: Final = lazy(r"\b(can't|won't|shan't|ain't)|(?<=[a-z])(n't|'ve|'re|'ll|'m|'d)\b", re.IGNORECASE)
+# (Both patterns below start with \b, so the engine tries every position of a line; most lines with an
+# apostrophe hold no contraction, and most with "help" or "provide" no optional word: the prefilter's
+# literals, "n't" "'ve"... and "help " "provide "..., rule them out first.)
+_CONTRACTION: Final = lazy(
+    r"\b(can't|won't|shan't|ain't)|(?<=[a-z])(n't|'ve|'re|'ll|'m|'d)\b", re.IGNORECASE, prefilter=True
+)
 _IRREGULAR: Final = {"can't": "cannot", "won't": "will not", "shan't": "shall not", "ain't": "is not"}
 # Restrictive "which" and "that" are the en-GB / en-US habit for the same relative clause.
 _WHICH: Final = lazy(
@@ -478,6 +483,7 @@ _OPTIONAL_WORDS: Final = lazy(
     r"|\breason why\b"
     r"|\bfor (?=as long as\b)",
     re.IGNORECASE,
+    prefilter=True,
 )
 # Causal "as" / "since" opening a sentence ("Since it takes..." / "As it takes..."): the same "because".
 _CAUSAL: Final = lazy(
