@@ -137,8 +137,8 @@ class _Walker:
     seen: dict[tuple[str, ...], int] | None = None
     anchor: str = ""
 
-    def step(self, line: str) -> Heading | None:
-        """Account for one line; a Heading when the line starts a section."""
+    def step(self, line: str, number: int = -1) -> Heading | None:
+        """Account for line `number`; a Heading when the line starts a section."""
         if not line.strip():
             if self.in_table:
                 self.stack = [entry for entry in self.stack if not entry[2]]
@@ -165,11 +165,11 @@ class _Walker:
         seen[path] = seen.get(path, 0) + 1
         self.seen = seen
         self.anchor = _anchor(path, seen[path])
-        return Heading(-1, level, heading.text, path, self.anchor)
+        return Heading(number, level, heading.text, path, self.anchor)
 
     @property
     def path(self) -> tuple[str, ...]:
-        return tuple(text for _level, text, _table in self.stack)
+        return tuple([entry[1] for entry in self.stack])
 
     def place(self, line: str, column: int | None) -> Place:
         """The place of a (content) line just stepped over, with its row label and column if a row."""
@@ -187,12 +187,11 @@ def headings(text: str) -> list[Heading]:
     """Every section start of a canonical text, in order, with its line number."""
     walker = _Walker(stack=[])
     found = []
-    for number, line in enumerate(text.split("\n")):
-        if _inert(line, walker):
-            continue
-        heading = walker.step(line)
+    lines = text.split("\n")
+    for number in _stepped(lines):
+        heading = walker.step(lines[number], number)
         if heading is not None:
-            found.append(Heading(number, heading.level, heading.text, heading.path, heading.anchor))
+            found.append(heading)
     return found
 
 
@@ -205,21 +204,33 @@ def places(text: str, wanted: Iterable[tuple[int, int | None]]) -> dict[int, Pla
         by_line.setdefault(line_number, column)
     if not by_line:
         return {}
-    last = max(by_line)
+    lines = text.split("\n", max(by_line) + 1)[: max(by_line) + 1]  # lines 0..last, split in C
     walker = _Walker(stack=[])
     found: dict[int, Place] = {}
-    for number, line in enumerate(text.split("\n", last + 1)[: last + 1]):  # lines 0..last, split in C
-        if not _inert(line, walker):
-            walker.step(line)
+    # a wanted line that step would skip changes nothing either: stepping it too keeps one order
+    for number in sorted({*_stepped(lines), *(n for n in by_line if n < len(lines))}):
+        line = lines[number]
+        walker.step(line)
         if number in by_line:
             found[number] = walker.place(line, by_line[number])
     return found
 
 
-def _inert(line: str, walker: _Walker) -> bool:
-    """Whether walker.step(line) would change nothing: no heading, no cell, no table to end (most lines: the
-    walks skip them without the call)."""
-    return "#" not in line and " | " not in line and (not walker.in_table or bool(line.strip()))
+def _stepped(lines: Sequence[str]) -> list[int]:
+    """The indexes of the lines that can change a walk: those holding "#" (a heading) or " | " (a cell),
+    and the first blank line after a row (it ends the table). _Walker.step changes nothing on any other
+    line (most lines), so a walk steps over these only, found by one comprehension instead of a call of
+    step per line."""
+    marked = [number for number, line in enumerate(lines) if "#" in line or " | " in line]
+    ends: list[int] = []
+    table_end = -1  # the first blank line after the last row looked at (len(lines): none)
+    for number in marked:
+        if number > table_end and " | " in lines[number]:
+            table_end = number + 1
+            while table_end < len(lines) and lines[table_end].strip():
+                table_end += 1
+            ends.append(table_end)
+    return sorted({*marked, *(end for end in ends if end < len(lines))}) if ends else marked
 
 
 def column_at(line: str, offset: int) -> int | None:
