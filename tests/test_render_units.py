@@ -39,7 +39,7 @@ from watchdog.publish.site import (
 )
 from watchdog.render import compose as composing
 from watchdog.render import html
-from watchdog.render.clean import inert
+from watchdog.render.clean import display_line, inert
 from watchdog.render.compose import Cut, Links, Story, compose, fit, shown
 
 REFERENCE = Path(__file__).parent / "fixtures" / "reference"
@@ -268,6 +268,36 @@ def visible_as_defined(text: str) -> str:
 @given(st.text(alphabet=st.sampled_from("ab \t\n\r<&é€" + SPECIAL) | st.characters(), max_size=40))
 def test_visible_is_its_definition(text: str) -> None:
     assert html.visible(text) == visible_as_defined(text)
+
+
+def test_no_character_shown_specially_is_printable() -> None:
+    """visible() returns a printable text (str.isprintable) as it is: that holds only while no character
+    it shows specially is printable in this Python's Unicode database."""
+    printable = "".join(c for c in map(chr, range(0x110000)) if c.isprintable())
+    assert len(printable) > 100_000
+    assert visible_as_defined(printable) == printable
+    assert visible_as_defined(SPECIAL) != SPECIAL
+
+
+MARKER = re.compile(r"^(?P<indent>[ \t]*)(?:(?P<heading>#{1,6})|(?P<item>[-*+•]|\d{1,3}[.)]))[ \t]+")
+
+
+def display_line_as_defined(line: str) -> tuple[str, str, int, int]:
+    """clean.display_line before its first-character fast path (70a71c9): the definition."""
+    marker = MARKER.match(line)
+    if marker is None:
+        return ("row" if " | " in line else "text", line.strip(), 0, len(line) - len(line.lstrip()))
+    if marker.group("heading"):
+        return ("heading", line[marker.end() :], len(marker.group("heading")), marker.end())
+    depth = len(marker.group("indent").expandtabs(2)) // 2 + 1
+    return ("item", line[marker.end() :], depth, marker.end())
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.text(alphabet=st.sampled_from(" \t#-*+•1.)a|\u0663\u00a0") | st.characters(), max_size=12))
+def test_a_display_line_is_its_definition(line: str) -> None:
+    line = line.replace("\n", " ")  # one line of a canonical text
+    assert tuple(display_line(line)) == display_line_as_defined(line)
 
 
 # --------------------------------------------------------------------------- stories told again

@@ -82,7 +82,10 @@ _SHOWN_SPECIALLY = lazy(
 def visible(text: str) -> str:
     """Text for the archive's pages: control characters as symbols (␀, ␛), bidi and zero-width
     characters as "[U+202E]": shown, never acted on, never dropped. Valid in XML and HTML."""
-    if not _SHOWN_SPECIALLY.search(text):
+    # every character shown specially is a control, a format character, a surrogate, a noncharacter or
+    # unassigned: none is printable (tests/test_render_units.py), so a printable text (most; a C-level
+    # scan) needs no pattern at all
+    if text.isprintable() or not _SHOWN_SPECIALLY.search(text):
         return text
     if _CONTROLS.search(text):
         text = text.translate(_CONTROL_PICTURES | _C1)
@@ -202,7 +205,7 @@ def inline(env: Environment, source: str) -> Template:
 def printed(value: object, transform: Transform) -> str:
     """What `{{ value }}` prints in our environments (finalize, then autoescape), for the render units
     written in Python: page text transformed then escaped, Markup as is, other values escaped."""
-    if isinstance(value, str) and not isinstance(value, Markup):
+    if type(value) is str or (isinstance(value, str) and not isinstance(value, Markup)):  # plain first
         return escaped(transform(value))
     if type(value) is int:  # an index, a level: what escape() gives, without building a Markup
         return str(value)
