@@ -9,12 +9,14 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_render import EN_MAY, FR_REWRITE, real
+from markupsafe import Markup
+from test_render import EN_MAY, FR_REWRITE, compose_cuts, real
 from test_render_units import hostile_story
 
 from support.archives import Builder, make_config, open_store
@@ -27,7 +29,9 @@ from watchdog.publish.feeds import escaped_size
 from watchdog.publish.output import Page
 from watchdog.publish.site import SiteBuilder
 from watchdog.render import html
-from watchdog.render.compose import Links, Story, compose
+from watchdog.render.compose import Cut, Links, Passage, Story, compose
+from watchdog.render.html import render_fragment
+from watchdog.render.text import render_text, texts
 from watchdog.storage.reader import SqlArchive
 
 BEFORE, AFTER = "# Policy\n\nYou can object.\n", "# Policy\n\nYou can no longer object.\n"
@@ -137,6 +141,36 @@ def test_the_kept_lines_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     html.KEPT_LINES.clear()
     assert printed(story, links, "archive", {}) == printed_afresh(story, links, "archive", {})
     assert 0 < len(html.KEPT_LINES) <= 5
+
+
+@pytest.mark.parametrize("pair", [EN_MAY, FR_REWRITE], ids=["en-may", "fr-rewrite"])
+def test_the_cuts_of_one_story_are_each_rendered_as_afresh(
+    pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compose.fit renders one story's whole body, then shorter cuts: `fragments` and `texts` render each
+    whole passage once for all of them, and every cut, in any order, is what rendering it alone gives."""
+    message = real(pair)
+    story, links = compose(message), Links.published(message.archive_url, message)
+    cuts: list[Cut | None] = [None, *compose_cuts(story)]
+    assert len(cuts) > 10
+    alone = [
+        (render_fragment(story, links, cut=cut, page_text=html.visible), render_text(story, links, cut=cut))
+        for cut in cuts
+    ]
+    rendered: list[Passage] = []
+    original = html.ChangeHtml.passage
+
+    def counting(self: html.ChangeHtml, p: Passage, *args: Any) -> Markup:
+        rendered.append(p)
+        return original(self, p, *args)
+
+    monkeypatch.setattr(html.ChangeHtml, "passage", counting)
+    html_of, text_of = html.fragments(story, links, page_text=html.visible), texts(story, links)
+    for order in (range(len(cuts)), reversed(range(len(cuts)))):
+        for index in order:
+            assert (html_of(cuts[index]), text_of(cuts[index])) == alone[index]
+    whole = [p for p in rendered if p in story.passages]
+    assert len(whole) == len(story.passages), "each whole passage rendered once"
 
 
 # --------------------------------------------------------------------------- a version page's key

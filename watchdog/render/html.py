@@ -321,15 +321,19 @@ class ChangeHtml:
         pointer: Pointer | None = None,
     ) -> Markup:
         """The passages shown, then the pointer to the rest (a shortened body) or the folded edits."""
-        body = "".join(f"{self.passage(p, links, css)}\n" for p in shown)
+        body = "".join(f"{self.passage(p, links, css)}\n" for p in shown) + self.ending(story, css, pointer)
+        return Markup(body)  # noqa: S704 (every page-derived value went through self.out)
+
+    def ending(self, story: Story, css: Mapping[str, str], pointer: Pointer | None) -> str:
+        """What follows the passages: the pointer to the rest (a shortened body) or the folded edits."""
         if pointer:
             link = (
                 f' <a href="{self.out(pointer.href)}">{self.out(pointer.label)}</a>' if pointer.href else ""
             )
-            body += f'<p class="pointer"{self.style(css, "pointer")}>{self.out(pointer.text)}{link}</p>\n'
-        elif story.folded_line:
-            body += f'<p class="folded"{self.style(css, "folded")}>{self.out(story.folded_line)}</p>\n'
-        return Markup(body)  # noqa: S704 (every page-derived value went through self.out)
+            return f'<p class="pointer"{self.style(css, "pointer")}>{self.out(pointer.text)}{link}</p>\n'
+        if story.folded_line:
+            return f'<p class="folded"{self.style(css, "folded")}>{self.out(story.folded_line)}</p>\n'
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,15 +385,22 @@ def render_fragment(
 
 
 def fragments(story: Story, links: Links, *, page_text: Transform = inert) -> Callable[[Cut | None], str]:
-    """render_fragment of one story for any cut: compose.fit probes several cuts of one story, and each
-    line is rendered once for all of them (a cut's bodies share their first passages)."""
+    """render_fragment of one story for any cut: compose.fit renders the whole story, then probes shorter
+    cuts, whose passages are the whole story's first ones; each is rendered once for all of them."""
     unit = ChangeHtml(page_text)
     href = links.change
     end = f'<p><a href="{unit.out(link_target(href))}">The change in the archive</a></p>' if href else ""
+    kept: dict[int, tuple[Passage, str]] = {}  # by id: each value holds its passage alive
+
+    def passage(p: Passage) -> str:
+        found = kept.get(id(p))
+        if found is None or found[0] is not p:
+            found = kept[id(p)] = (p, f"{unit.passage(p, links, {})}\n")
+        return found[1]
 
     def render(cut: Cut | None) -> str:
-        body = unit.passages(story, shown(story, cut), links, {}, pointer(story, links, cut))
-        return f'<div class="pw-change">{body}{end}</div>'
+        body = "".join(passage(p) for p in shown(story, cut))
+        return f'<div class="pw-change">{body}{unit.ending(story, {}, pointer(story, links, cut))}{end}</div>'
 
     return render
 

@@ -73,10 +73,48 @@ def render_text(
     """The change in plain text; `cut` shortens it (see compose.fit), `head` puts the headline first,
     `meta` the page, archive, time and topics lines before the passages and the ids after them; `clean`
     is what page text goes through (one_line: made inert; the feeds show invisible characters instead)."""
+    return texts(story, links, head=head, meta=meta, guard=guard, clean=clean)(cut)
+
+
+def texts(
+    story: Story,
+    links: Links,
+    *,
+    head: bool = True,
+    meta: bool = True,
+    guard: Guard = no_guard,
+    clean: Guard = one_line,
+) -> Callable[[Cut | None], str]:
+    """render_text of one story for any cut: compose.fit renders the whole story, then probes shorter
+    cuts, whose passages are the whole story's first ones; each is rendered once for all of them."""
 
     def page(text: str) -> str:
         return guard(clean(text))
 
+    kept: dict[int, tuple[Passage, tuple[str, ...]]] = {}  # by id: each value holds its passage alive
+
+    def passage_lines(passage: Passage) -> tuple[str, ...]:
+        found = kept.get(id(passage))
+        if found is None or found[0] is not passage:
+            found = kept[id(passage)] = (passage, tuple(_passage(passage, links, page)))
+        return found[1]
+
+    def render(cut: Cut | None) -> str:
+        return _render(story, links, cut, head=head, meta=meta, page=page, passage_lines=passage_lines)
+
+    return render
+
+
+def _render(
+    story: Story,
+    links: Links,
+    cut: Cut | None,
+    *,
+    head: bool,
+    meta: bool,
+    page: Guard,
+    passage_lines: Callable[[Passage], tuple[str, ...]],
+) -> str:
     message = story.message
     lines = [page(story.headline)] if head else []
     if meta:
@@ -88,7 +126,7 @@ def render_text(
         topics = "; ".join(f"{page(t.title)} ({t.severity})" for t in story.topics)
         lines.append(f"Topics: {topics or 'none of the watched topics'}")
     for passage in shown(story, cut):
-        lines.extend(("", *_passage(passage, links, page)))
+        lines.extend(("", *passage_lines(passage)))
     if story.folded_line and cut is None:
         lines.extend(("", story.folded_line))
     if cut is not None:
