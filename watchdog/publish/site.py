@@ -537,16 +537,20 @@ def _seq(version_id: str) -> str:
 
 
 def hunk_views(diff: TextDiff) -> list[dict[str, Any]]:
-    """Every hunk for the full diff (inline and side by side): its section and its (tag, text) pieces."""
+    """Every hunk for the full diff (inline and side by side): its section, its (tag, text) pieces and
+    their HTML (`shown`: (tag, html) pieces, each printed once for the inline diff and both sides)."""
     tags = {0: "", -1: "del", 1: "ins"}
     views = []
     for index, hunk in enumerate(diff.hunks):
-        pieces = readable([(s.op, s.text) for s in hunk.segments])
+        pieces = [(tags[op], text) for op, text in readable([(s.op, s.text) for s in hunk.segments])]
         views.append(
             {
                 "index": index,
                 "where": " › ".join(hunk.section) or "top of the page",
-                "pieces": [(tags[op], text) for op, text in pieces],
+                "pieces": pieces,
+                "shown": [
+                    (tag, f"<{tag}>{_out(text)}</{tag}>" if tag else _out(text)) for tag, text in pieces
+                ],
             }
         )
     return views
@@ -563,7 +567,7 @@ def inline_diff(views: Sequence[Mapping[str, Any]]) -> Markup:
     """Every hunk under its section, <del>/<ins> inline; each with the id the passages link to."""
     hunks = "".join(
         f'<div class="hunk" id="full-{_out(view["index"])}"><p class="where">{_out(view["where"])}</p>\n'
-        f'<p class="text">{_pieces(view["pieces"], None)}</p></div>\n'
+        f'<p class="text">{_pieces(view["shown"], None)}</p></div>\n'
         for view in views
     )
     hunks = hunks or NO_DIFFERENCE
@@ -574,8 +578,8 @@ def side_by_side_rows(views: Sequence[Mapping[str, Any]]) -> Markup:
     """The rows of the side-by-side table: each hunk's old text (deletions marked), its new text."""
     return Markup(  # noqa: S704 (page text escaped by _out)
         "".join(
-            f'<tr><td class="text">{_pieces(view["pieces"], "ins")}</td>'
-            f'<td class="text">{_pieces(view["pieces"], "del")}</td></tr>\n'
+            f'<tr><td class="text">{_pieces(view["shown"], "ins")}</td>'
+            f'<td class="text">{_pieces(view["shown"], "del")}</td></tr>\n'
             for view in views
         )
     )
@@ -588,12 +592,10 @@ def side_by_side(rows: Markup, before_label: str, after_label: str) -> Markup:
     )
 
 
-def _pieces(pieces: Sequence[tuple[str, str]], left_out: str | None) -> str:
-    """(tag, text) pieces as HTML, without those tagged `left_out` ("ins": the old side, "del": the new
+def _pieces(shown: Sequence[tuple[str, str]], left_out: str | None) -> str:
+    """(tag, html) pieces joined, without those tagged `left_out` ("ins": the old side, "del": the new
     side; None: both, inline)."""
-    return "".join(
-        (f"<{tag}>{_out(text)}</{tag}>" if tag else _out(text)) for tag, text in pieces if tag != left_out
-    )
+    return "".join(html for tag, html in shown if tag != left_out)
 
 
 def story_of(builder: SiteBuilder, head: TargetRef, change: ChangeRecord, diff: TextDiff) -> Story:

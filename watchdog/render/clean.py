@@ -14,6 +14,7 @@ heading's words, a bullet, the cells, with no Markdown left in any format.
 
 from __future__ import annotations
 
+import re
 from typing import Literal, NamedTuple
 
 from watchdog.patterns import lazy
@@ -66,9 +67,15 @@ class DisplayLine(NamedTuple):
 _MARKER_STARTS = frozenset("#-*+•")
 
 
-def display_line(line: str) -> DisplayLine:
+def _marker(line: str) -> re.Match[str] | None:
+    """_MARKER.match(line), tried only when the line's first character after its indentation can start a
+    marker (most lines start with a word)."""
     start = line.lstrip(" \t")[:1]
-    marker = _MARKER.match(line) if start in _MARKER_STARTS or start.isdecimal() else None
+    return _MARKER.match(line) if start in _MARKER_STARTS or start.isdecimal() else None
+
+
+def display_line(line: str) -> DisplayLine:
+    marker = _marker(line)
     if marker is None:
         kind: LineKind = "row" if " | " in line else "text"
         return DisplayLine(kind, line.strip(), 0, len(line) - len(line.lstrip()))
@@ -100,7 +107,7 @@ def readable(pieces: list[tuple[int, str]]) -> list[tuple[int, str]]:
 
 
 def _readable_start(line: str) -> str:
-    marker = _MARKER.match(line)
+    marker = _marker(line)
     if marker is None:
         return line
     if marker.group("heading"):
