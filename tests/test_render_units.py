@@ -270,6 +270,13 @@ def test_visible_is_its_definition(text: str) -> None:
     assert html.visible(text) == visible_as_defined(text)
 
 
+@pytest.mark.parametrize("text", [*HOSTILE, "plain", "", "two\nlines"])
+def test_printed_is_what_the_archive_template_prints(text: str) -> None:
+    """A feed entry's last-resort paragraph is printed in Python (publish/feeds.py), not compiled."""
+    template = html.archive().from_string("<p>{{ text }}</p>")
+    assert f"<p>{html.printed(text, html.visible)}</p>" == template.render(text=text)
+
+
 def test_no_character_shown_specially_is_printable() -> None:
     """visible() returns a printable text (str.isprintable) as it is: that holds only while no character
     it shows specially is printable in this Python's Unicode database."""

@@ -41,7 +41,7 @@ from watchdog.publish.archive import Archive, DiffCache
 from watchdog.publish.output import Page, page_key
 from watchdog.publish.site import StoryKey, change_story, listing_title
 from watchdog.render.compose import Links, Story, fit, page_path
-from watchdog.render.html import archive, fragments, inline, visible
+from watchdog.render.html import fragments, printed, visible
 from watchdog.render.text import render_text
 from watchdog.results import ChangeRecord, Event
 from watchdog.storage.interfaces import ArchiveReader
@@ -383,7 +383,9 @@ def _shown_line(text: str) -> str:
 
 
 def _paragraph(text: str) -> str:
-    return inline(archive(), "<p>{{ text }}</p>").render(text=text)
+    """`<p>{{ text }}</p>` in the archive environment (printed: what `{{ text }}` prints there), without
+    compiling a template in every process: each entry has one as its last resort."""
+    return f"<p>{printed(text, visible)}</p>"
 
 
 def _event_entry(feed: Element, inputs: FeedInputs, entry: EventEntry) -> None:
