@@ -566,3 +566,24 @@ def test_a_full_text_is_kept_per_since_dates_each_its_own_key(
     key = watchdog.publish.site._since_key
     same_print = [(i, m.isoformat()) for i, m in first] == [(i, m.isoformat()) for i, m in second]
     assert (key(first) == key(tuple(second))) == same_print
+
+
+def since_key_as_defined(since: tuple[tuple[int, datetime], ...]) -> str:
+    """site._since_key before it grouped the dates by object first (70a71c9): the definition."""
+    by_date: dict[tuple[datetime, timedelta | None], list[int]] = {}
+    for sentence, moment in since:
+        by_date.setdefault((moment, moment.utcoffset()), []).append(sentence)
+    groups = sorted((moment.isoformat(), ids) for (moment, _), ids in by_date.items())
+    return hashlib.sha256(repr(groups).encode()).hexdigest()[:32]
+
+
+# equal dates as one object or as several (the first two), and the same instant with another offset
+COPIES = st.sampled_from(
+    [datetime(2024, 6, 14, 12, tzinfo=UTC), datetime(2024, 6, 14, 12, tzinfo=UTC),
+     datetime(2024, 6, 14, 14, tzinfo=timezone(timedelta(hours=2))), datetime(2025, 5, 27, tzinfo=UTC)]
+)  # fmt: skip
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), COPIES), max_size=14))
+def test_a_since_key_is_its_definition(since: list[tuple[int, datetime]]) -> None:
+    assert watchdog.publish.site._since_key(tuple(since)) == since_key_as_defined(tuple(since))

@@ -28,7 +28,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -914,9 +914,20 @@ def _full_text(builder: SiteBuilder, inputs: VersionInputs, text: str) -> Markup
 def _since_key(since: tuple[tuple[int, datetime], ...]) -> str:
     """What the since-dates of a text's sentences are, as a cache key: the sentence ids grouped by date.
     (A policy has thousands of sentences and a few dates: the repr of every pair cost ~2 ms a page.)"""
-    by_date: dict[tuple[datetime, timedelta | None], list[int]] = {}
-    for sentence, moment in since:  # the same instant with another UTC offset prints otherwise: kept apart
-        by_date.setdefault((moment, moment.utcoffset()), []).append(sentence)
+    # grouped by datetime object first: since_when gives each sentence the first_seen of a version, so the
+    # dates of a text are a few objects (no tuple, offset or hash per sentence); objects of equal dates are
+    # grouped by value, as below, each group's ids in their order
+    by_object: dict[int, tuple[datetime, list[int]]] = {}
+    for sentence, moment in since:
+        found = by_object.get(id(moment))
+        if found is None:
+            found = by_object[id(moment)] = (moment, [])
+        found[1].append(sentence)
+    by_date = {(moment, moment.utcoffset()): ids for moment, ids in by_object.values()}
+    if len(by_date) < len(by_object):
+        by_date = {}
+        for sentence, moment in since:  # the same instant with another offset prints otherwise: kept apart
+            by_date.setdefault((moment, moment.utcoffset()), []).append(sentence)
     groups = sorted((moment.isoformat(), ids) for (moment, _), ids in by_date.items())
     return hashlib.sha256(repr(groups).encode()).hexdigest()[:32]
 
