@@ -270,3 +270,37 @@ def test_a_command_parsed_alone_reads_as_with_every_command(argv: list[str]) -> 
 )
 def test_what_is_not_plainly_a_command_goes_to_the_whole_parser(argv: list[str]) -> None:
     assert command_named(argv) is None
+
+
+# Runs the process entry point (`python -m watchdog`, as the console script does) with an atexit hook that
+# reports, as the interpreter exits, how many objects the collector has set aside (gc.freeze).
+ENTRY_POINT = r"""
+import atexit, gc, runpy, sys
+atexit.register(lambda: print(f"frozen at exit: {gc.get_freeze_count()}", file=sys.stderr))
+sys.argv = ["policy-watchdog", *sys.argv[1:]]
+runpy.run_module("watchdog", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize(("extra", "code"), [([], 0), (["nope"], 2)])
+def test_the_entry_point_exits_with_mains_code_skipping_the_final_collection(
+    page_server: PageServer, tmp_path: Path, extra: list[str], code: int
+) -> None:
+    """The console script's `run` leaves with `main`'s exit code, its output whole, after moving what is
+    alive to the permanent generation (the interpreter's final collection then skips it): the check's
+    cycle and a usage error alike."""
+    config = _config(tmp_path, page_server)
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY_POINT, "--config", str(config), "check", "--json", *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == code, done.stderr
+    if code == 0:
+        assert json.loads(done.stdout.splitlines()[0])["status"] == "new"
+    else:
+        assert "nope" in done.stderr
+    frozen = int(done.stderr.rsplit("frozen at exit: ", 1)[1])
+    assert frozen > 10_000  # the modules, the config, the archive's rows: everything main left alive

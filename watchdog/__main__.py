@@ -1,5 +1,5 @@
 """`python -m watchdog`: the same entry point as the `policy-watchdog` console script."""
 
-from watchdog.cli import main
+from watchdog.cli import run
 
-raise SystemExit(main())
+run()

@@ -8,6 +8,7 @@ on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import sys
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from watchdog import __version__
 from watchdog.config import Config, check_channels, load_config, resolve_config_path
@@ -939,6 +940,22 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
 
 
 # --------------------------------------------------------------------------- entry point
+
+
+def run() -> NoReturn:
+    """The process's entry point (the `policy-watchdog` console script, `python -m watchdog`): `main`, then
+    exit with its code.
+
+    Before the interpreter exits, every object still alive moves to the collector's permanent generation
+    (gc.freeze), which the interpreter's final collection skips: that pass walks all of them (the modules,
+    a check's archive, texts and pages: ~40 ms of CPU after a cycle that recorded 12 changes, ~3% of it)
+    only to free memory that the exit gives back anyway. Nothing is left open to clean up by then: `main`
+    has closed the archive and the files it wrote through context managers, atexit handlers (logging's
+    flush) and the standard streams' flush still run, and objects freed by their reference count are
+    finalised as before. `main` itself, called in-process (the tests), does not freeze."""
+    code = main()
+    gc.freeze()
+    raise SystemExit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
