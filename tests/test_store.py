@@ -4,6 +4,7 @@ lock and crashes of a SQLite writer."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import signal
 import sqlite3
@@ -385,6 +386,51 @@ def test_blobs_stored_at_any_zlib_level_read_the_same(tmp_path: Path, level: int
         assert opened.blobs.get(digest) == body and opened.blobs.problem(digest) is None
         assert opened.blobs.put(body) == digest  # already there: kept as it was
         assert path.read_bytes() == zlib.compress(body, level)
+
+
+# real raw captures of Meta's pages (tests/fixtures/extract/SOURCES.md), as fetched
+RAW_PAGES = [
+    gzip.decompress(p.read_bytes()) for p in sorted(Path(__file__).parent.glob("fixtures/extract/*/*.gz"))
+]
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(body=st.binary() | st.sampled_from(RAW_PAGES))
+def test_a_raw_body_as_gzip_is_what_gzip_compress_writes_at_level_1(store: Storage, body: bytes) -> None:
+    """The site's raw copies: the stored deflate stream reframed as a gzip file, byte for byte what
+    gzip.compress(body, compresslevel=1, mtime=0) gives (real Meta pages, and any bytes), on each backend."""
+    digest = store.blobs.put(body)
+    as_gzip = store.blobs.get_gzip(digest)
+    assert as_gzip == gzip.compress(body, compresslevel=1, mtime=0)
+    assert gzip.decompress(as_gzip) == body
+
+
+@pytest.mark.parametrize("level", range(10))
+def test_a_blob_stored_at_any_zlib_level_gives_the_same_gzip_file(tmp_path: Path, level: int) -> None:
+    """A blob from before level 1 (level 6), or at any level: compressed anew at level 1 when its stream is
+    not level 1's; level 0's stored blocks carry level 1's header (RFC 1950 FLEVEL 0) and are reframed as
+    they are, a gzip file of the same body."""
+    body = RAW_PAGES[0]
+    digest = sha256(body)
+    with SqliteStorage.open(tmp_path) as opened:
+        path = tmp_path / "blobs" / digest[:2] / digest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(zlib.compress(body, level))
+        as_gzip = opened.blobs.get_gzip(digest)
+        assert gzip.decompress(as_gzip) == body
+        assert (as_gzip == gzip.compress(body, compresslevel=1, mtime=0)) is (level > 0)
+
+
+def test_a_damaged_blob_gives_no_gzip_file(tmp_path: Path) -> None:
+    with SqliteStorage.open(tmp_path) as opened:
+        digest = opened.blobs.put(b"<html>policy</html>")
+        path = tmp_path / "blobs" / digest[:2] / digest
+        path.write_bytes(path.read_bytes()[:-6])  # cut inside the stream: no valid deflate data
+        with pytest.raises(StorageError, match="unreadable"):
+            opened.blobs.get_gzip(digest)
+        path.unlink()
+        with pytest.raises(StorageError, match="missing"):
+            opened.blobs.get_gzip(digest)
 
 
 WRITER = textwrap.dedent("""

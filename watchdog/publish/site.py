@@ -22,7 +22,6 @@ on a phone first and prints cleanly. Page text is escaped by autoescape and its 
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import logging
 import re
@@ -467,7 +466,7 @@ class SiteBuilder:
 
     def _raw(self, snapshot: Snapshot) -> bytes | None:
         try:
-            return _gzip(self.store.snapshot_body(snapshot))
+            return self.store.snapshot_gzip(snapshot)
         except StorageError:
             return None
 
@@ -486,13 +485,6 @@ class SiteBuilder:
             views = hunk_views(diff)
             self.diff_parts[key] = (inline_diff(views), side_by_side_rows(views))
         return self.diff_parts[key]
-
-
-def _gzip(data: bytes) -> bytes:
-    # mtime 0: the same bytes on every export. Level 1, as the archive's own blobs (storage/blobs.py): a
-    # raw copy is written once per new capture and downloaded seldom; on the real raw pages of
-    # tests/fixtures (3.6 MB, best of 5) level 1 takes 23 ms and 880 KB, level 6 71 ms and 707 KB, 9 more.
-    return gzip.compress(data, compresslevel=1, mtime=0)
 
 
 def neighbours(

@@ -11,9 +11,11 @@ reference; several threads or processes may store the same blob at once (issue 1
 from __future__ import annotations
 
 import os
+import struct
 import zlib
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Final
 
 from watchdog.errors import StorageError
 from watchdog.storage.chain import sha256
@@ -27,6 +29,10 @@ FOLDER = "blobs"
 # written once and read seldom. Reading does not depend on the level: blobs stored at any level (level 6
 # before) read the same.
 LEVEL = 1
+# What zlib writes before a deflate stream made at levels 0-1 with a 32 KiB window (RFC 1950: CMF 0x78,
+# FLEVEL 0), and zlib's gzip header at LEVEL (RFC 1952: no name, mtime 0), as gzip.compress(mtime=0) has it.
+_ZLIB_FASTEST: Final = b"\x78\x01"
+_GZIP_HEADER: Final = zlib.compress(b"", LEVEL, wbits=31)[:10]
 
 
 class TextBlobs(ABC):
@@ -35,8 +41,18 @@ class TextBlobs(ABC):
     @abstractmethod
     def put(self, data: bytes) -> str: ...
 
+    def get(self, digest: str) -> bytes:
+        return decompressed(digest, self.stored(digest))
+
     @abstractmethod
-    def get(self, digest: str) -> bytes: ...
+    def stored(self, digest: str) -> bytes:
+        """The blob's stored (zlib-compressed) bytes; StorageError when missing or unreadable."""
+
+    def get_gzip(self, digest: str) -> bytes:
+        """The content as a gzip file, byte for byte what gzip.compress(content, compresslevel=1, mtime=0)
+        gives (the site's raw copies); StorageError when missing or unreadable."""
+        stored = self.stored(digest)
+        return as_gzip(stored, decompressed(digest, stored))
 
     def put_text(self, text: str) -> str:
         return self.put(text.encode("utf-8"))
@@ -74,15 +90,14 @@ class BlobStore(TextBlobs):
             ) from exc
         return digest
 
-    def get(self, digest: str) -> bytes:
+    def stored(self, digest: str) -> bytes:
         try:
             with open(self._file(digest), "rb") as handle:  # noqa: PTH123
-                stored = handle.read()
+                return handle.read()
         except FileNotFoundError as exc:
             raise StorageError(f"blob {digest} is missing from {self.root}") from exc
         except OSError as exc:
             raise StorageError(f"blob {digest} is unreadable: {exc}") from exc
-        return decompressed(digest, stored)
 
     def problem(self, digest: str) -> str | None:
         """None when the blob is present, readable and its content hashes to its name; else what is wrong."""
@@ -102,6 +117,20 @@ def decompressed(digest: str, stored: bytes) -> bytes:
         return zlib.decompress(stored)
     except zlib.error as exc:
         raise StorageError(f"blob {digest} is unreadable: {exc}") from exc
+
+
+def as_gzip(stored: bytes, data: bytes) -> bytes:
+    """`data` as a gzip file, as zlib (and gzip.compress(data, compresslevel=1, mtime=0)) writes it, given
+    its stored zlib bytes.
+
+    A blob stored at level 1 (LEVEL, both backends) holds the very deflate stream that zlib makes for a gzip
+    file at level 1 (the same level, window and memory level; only the frame differs): the stream is
+    reframed (gzip's header, the stream, CRC-32 and size) instead of compressed again, ~2 ms of CPU saved
+    per 300 KB page. A blob stored otherwise (level 6 in releases before LEVEL was 1) is compressed anew."""
+    if stored[:2] != _ZLIB_FASTEST:
+        return zlib.compress(data, LEVEL, wbits=31)
+    trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+    return b"".join((_GZIP_HEADER, memoryview(stored)[2:-4], trailer))
 
 
 def stored_problem(digest: str, stored: bytes) -> str | None:

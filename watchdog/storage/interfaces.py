@@ -94,6 +94,9 @@ class Blobs(Protocol):
 
     def get_text(self, digest: str) -> str: ...
 
+    def get_gzip(self, digest: str) -> bytes:
+        """The content as a gzip file (level 1, mtime 0); StorageError when missing or unreadable."""
+
     def problem(self, digest: str) -> str | None:
         """For `verify`: None when present, readable and matching its name; else what is wrong."""
 
@@ -151,6 +154,9 @@ class ArchiveReader(Protocol):
         """The target's last `count` snapshots, newest first."""
 
     def snapshot_body(self, snapshot: Snapshot) -> bytes: ...
+
+    def snapshot_gzip(self, snapshot: Snapshot) -> bytes:
+        """The raw body as a gzip file (level 1, mtime 0: the same bytes on every export)."""
 
     def migrations(self) -> list[str]:
         """The names of the applied schema migrations."""

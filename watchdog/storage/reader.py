@@ -177,6 +177,9 @@ class SqlArchive(ABC):
     def snapshot_body(self, snapshot: Snapshot) -> bytes:
         return self._blobs.get(snapshot.body_hash)
 
+    def snapshot_gzip(self, snapshot: Snapshot) -> bytes:
+        return self._blobs.get_gzip(snapshot.body_hash)
+
     @abstractmethod
     def migrations(self) -> list[str]:
         """The names of the migrations applied to the archive, in order."""

@@ -35,8 +35,11 @@ class PostgresBlobs(TextBlobs):
         with self._db.transaction() as session:
             return insert_blob(session, data)
 
-    def get(self, digest: str) -> bytes:
-        return self.get_many([digest])[digest]
+    def stored(self, digest: str) -> bytes:
+        row = self._db.one("SELECT data FROM blobs WHERE digest = %s", (digest,))
+        if row is None:
+            raise StorageError(f"blob {digest} is missing from the archive database {self._db.address}")
+        return bytes(row["data"])
 
     def get_many(self, digests: Sequence[str]) -> dict[str, bytes]:
         """Several blobs in one query (the outbox's payloads); StorageError: one is missing or unreadable."""
