@@ -1,6 +1,6 @@
 """Benchmark of one check cycle (`policy-watchdog check`) side by side with urlwatch 2.29; prints figures.
 
-    .venv/bin/python bench/bench_check.py [--repeat 3] [--pages 12] [--quick] [--tools a,b,...]
+    .venv/bin/python bench/bench_check.py [--repeat 3] [--pages 12] [--quick] [--tools a,b,...] [--instructions]
 
 The yardstick (docs/standards): a check cycle over the real pages costs no more CPU, and at most 1.5x the
 peak memory, of urlwatch 2.29 with the `css` + `html2text` filters on the same pages, measured side by side
@@ -34,6 +34,12 @@ socket connect (time.process_time()).
 Ratios to urlwatch: `CPU x` is the ratio of the medians; `paired` the median over rounds of the ratio
 within a round (the tools of a round run back to back, so a slow spell of the VM weighs on both sides).
 The verdict lines judge by `CPU x` and print the paired ratio beside it.
+
+`--instructions` also runs each tool's second cycle of each scenario once under valgrind's callgrind and
+prints the instructions it executed in user space (callgrind's total Ir, threads included) and their ratio
+to urlwatch's: a count that does not move with the machine's load or its drift (the same run twice agrees
+within 0.1%), so a change of a few percent shows; it leaves out the kernel's work (file creation, fsync,
+page faults), which the CPU times include. About a minute per tool and scenario.
 
 Also printed: the median CPU time of reading each page (in this process, after a warm-up): the fast
 reader's fingerprint of a page with new noise (what an unchanged check costs), its text of the next
@@ -524,6 +530,57 @@ def _check_outcomes(results: Results, ours: Sequence[str], pages: int) -> None:
                     print(f"  WARNING: {tool} / {scenario}: {dict(sample.statuses)}")
 
 
+def count_instructions(
+    runner: Runner,
+    server: PageServer,
+    tools: Sequence[Tool],
+    pages: Sequence[Page],
+    scenarios: Sequence[Scenario],
+) -> dict[tuple[str, str], int]:
+    """Per tool and scenario: the instructions of one second cycle under callgrind (its first cycle runs as
+    usual). The same state as the CPU rounds: a fresh folder, the first pages, then the second ones."""
+    counts = {}
+    for scenario in scenarios:
+        for tool in tools:
+            with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
+                folder = Path(tmp)
+                tool.prepare(folder, server, pages)
+                serve(server, pages, scenario.first, etag=scenario.etag)
+                runner.measure(tool, folder)
+                moved = [p for p in pages if scenario.second(p, 0) != scenario.first(p)]
+                serve(server, moved, lambda page: scenario.second(page, 0), etag=scenario.etag)  # noqa: B023
+                counts[(tool.name, scenario.name)] = _callgrind(runner, tool, folder)
+    return counts
+
+
+def _callgrind(runner: Runner, tool: Tool, folder: Path) -> int:
+    out = folder / "callgrind.out"
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *tool.command(folder)],
+        cwd=folder,
+        env=runner.child_env(folder, tool.source),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    totals = [line for line in out.read_text().splitlines() if line.startswith(("totals:", "summary:"))]
+    if proc.returncode not in (0, 1) or not totals:
+        raise RuntimeError(f"{tool.name} under callgrind exited {proc.returncode}: {proc.stderr[-2000:]}")
+    return int(totals[-1].split()[1])
+
+
+def print_instructions(
+    counts: dict[tuple[str, str], int], tools: Sequence[Tool], scenarios: Sequence[Scenario]
+) -> None:
+    print("instructions of one second cycle (callgrind Ir, user space, threads included; ratio to urlwatch):")
+    for scenario in scenarios:
+        reference = counts.get((REFERENCE, scenario.name))
+        for tool in tools:
+            count = counts[(tool.name, scenario.name)]
+            ratio = f"{count / reference:6.2f}x" if reference and tool.name != REFERENCE else ""
+            print(f"  {tool.name:26s} {scenario.name:24s} {count / 1e9:7.3f} G {ratio}")
+
+
 def print_versions() -> None:
     packages = ["beautifulsoup4", "lxml", "soupsieve", "httpx", "urlwatch", "html2text", "requests",
                 "cssselect", "policy-watchdog"]  # fmt: skip
@@ -655,6 +712,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"comma-separated scenarios (default: all): {', '.join(s.key for s in SCENARIOS)}",
     )
     parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each tool's instructions for one second cycle per scenario (valgrind's callgrind)",
+    )
+    parser.add_argument(
         "--compare",
         type=Path,
         metavar="DIR",
@@ -678,9 +740,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"check cycles: {repeat} round(s) per scenario, medians; each cycle a fresh process")
         with start_page_server() as server:
             results = run(runner, server, tools, pages, scenarios, repeat)
+            counts = (
+                count_instructions(runner, server, tools, pages, scenarios) if args.instructions else None
+            )
     print()
     print_table(results, tools, scenarios)
     print_verdict(results, tools, scenarios, len(pages))
+    if counts is not None:
+        print_instructions(counts, tools, scenarios)
     print_load()
     print(
         "note: urlwatch does less per page: no validation (block pages, partial captures), no archive of\n"
