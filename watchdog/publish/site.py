@@ -936,6 +936,9 @@ def _with_since(
     ids = builder.store.sentence_ids(inputs.version.target_id, {h for f in found for h, _ in f})
     dated = {digest: since[number] for digest, number in ids.items() if number in since}  # one look-up
     for block, sentences in zip(blocks, found, strict=True):
+        if len(sentences) == 1:  # most paragraphs: the date of their one sentence, if any
+            block["since"] = dated.get(sentences[0][0])
+            continue
         dates = [dated[h] for h, _ in sentences if h in dated]
         block["since"] = max(dates) if dates else None
     return blocks
