@@ -42,7 +42,7 @@ from watchdog.publish.output import Page, page_key
 from watchdog.publish.site import StoryKey, change_story, listing_title
 from watchdog.render.compose import Links, Story, fit, page_path
 from watchdog.render.html import fragments, printed, visible
-from watchdog.render.text import render_text
+from watchdog.render.text import texts
 from watchdog.results import ChangeRecord, Event
 from watchdog.storage.interfaces import ArchiveReader
 
@@ -348,7 +348,7 @@ def _entry_body(
     )
     summary = fit(
         story,
-        lambda cut: render_text(story, links, cut=cut, head=False, meta=False, clean=_shown_line),
+        texts(story, links, head=False, meta=False, clean=_shown_line),
         lambda body: escaped_size(body) <= SUMMARY_MAX,
         last_resort=[visible(story.headline)],
     )
