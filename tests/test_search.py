@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import struct
+import zlib
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import timedelta
@@ -25,7 +27,15 @@ from watchdog.errors import NotFoundError, QueryError
 from watchdog.models import Target
 from watchdog.storage.chain import ts
 from watchdog.storage.interfaces import Storage
-from watchdog.storage.search import MAX_RESULTS, fts5_query, parse_query, sentence_hash, sentences_of
+from watchdog.storage.search import (
+    MAX_RESULTS,
+    fts5_query,
+    pack_ids,
+    parse_query,
+    sentence_hash,
+    sentences_of,
+    unpack_ids,
+)
 from watchdog.storage.sqlite import DB_NAME, SqliteStorage
 from watchdog.storage.sqlite import search as sqlite_search
 from watchdog.trace import since_when, trace
@@ -154,6 +164,14 @@ def test_sentences_read_line_by_line_are_those_of_the_whole_text(lines: list[str
     text = "\n".join(lines)
     assert sentences_of(text) == whole_text_sentences(text)
     assert sentences_of(text) == whole_text_sentences(text)  # the second time from the kept lines
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=3000), st.integers(0, 9))
+def test_packed_ids_round_trip_whatever_level_packed_them(ids: list[int], level: int) -> None:
+    """A version's sentence ids read back in order; ids packed at another zlib level (6 before) too."""
+    assert unpack_ids(pack_ids(ids)) == tuple(ids)
+    assert unpack_ids(zlib.compress(struct.pack(f"<{len(ids)}Q", *ids), level)) == tuple(ids)
 
 
 def test_sentences_of_real_policies_are_those_of_the_whole_text() -> None:

@@ -81,10 +81,16 @@ def _lettered(text: str, spans: Iterable[tuple[int, int]]) -> tuple[tuple[str, s
     return tuple((sentence_hash(s), s) for s in sentences if any(c.isalpha() for c in s))
 
 
+# zlib's level for a version's packed ids, written with each new version: on 2,500 ids (20,000 bytes,
+# ascending runs as a policy's sentences are added) level 1 stores 4,063 bytes in 0.13 ms, level 6 4,046
+# in 0.94 ms. Reading does not depend on the level (versions packed at 6 before read the same).
+IDS_LEVEL = 1
+
+
 def pack_ids(ids: Iterable[int]) -> bytes:
     """Sentence ids as stored per version: unsigned 64-bit little-endian, zlib-compressed."""
     values = list(ids)
-    return zlib.compress(struct.pack(f"<{len(values)}Q", *values), 6)
+    return zlib.compress(struct.pack(f"<{len(values)}Q", *values), IDS_LEVEL)
 
 
 def unpack_ids(blob: bytes) -> tuple[int, ...]:
