@@ -42,8 +42,10 @@ _TOKEN = lazy(r"\w+|\s+|[^\w\s]")
 # scores boundaries by character class, and characters of one class keep that scoring neutral.
 _SYMBOL_RANGES = ((0xE000, 0xF8FF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD), (0x40000, 0xDFFFF))
 
-# Sentence boundaries. A terminator run, with any closing quotes or brackets after it.
-_TERMINATOR = lazy(r"[.!?…]+[\"'»”’)\]]*")
+# Sentence boundaries. A terminator run, with any closing quotes or brackets after it, and whitespace after
+# those (none of the run's characters is whitespace: the lookahead only leaves out the runs that end no
+# sentence, as a line's last full stop, without a match to look at for each).
+_TERMINATOR = lazy(r"[.!?…]+[\"'»”’)\]]*(?=\s)")
 _OPENERS = frozenset("\"'«“‘([¿¡")
 # Table cells are separate units of text, like lines: " | " inside a row, "|" at its edges; so are the
 # list items inside a cell (" • ", see extract.CELL_ITEM).
@@ -97,8 +99,11 @@ def split_sentences(text: str) -> tuple[tuple[int, int], ...]:
     because no whitespace follows their point. Block markers ("# ", "- ", "1. ") are left out of spans.
     """
     spans: list[tuple[int, int]] = []
-    for start, end in _units(text):
-        _add_sentences(text, start, end, spans)
+    if "\n" in text or "|" in text or "•" in text:
+        for start, end in _units(text):
+            _add_sentences(text, start, end, spans)
+    elif text:  # one unit: a line without cells (the search index splits a text line by line)
+        _add_sentences(text, 0, len(text), spans)
     return tuple(spans)
 
 
