@@ -838,7 +838,13 @@ def _layers_needed(before: str, after: str) -> str:
 @lru_cache(maxsize=4096)
 def _line_layers(before: str, after: str) -> str:
     old, new = _Leaving(before), _Leaving(after)
-    needed = [name for i, (name, _) in enumerate(LAYERS) if old.key_without(i) != new.key_without(i)]
+    # A layer whose input is one text on both sides is never needed: leaving it out gives both sides one key
+    # (and once the layer that makes the difference has run, every later layer has such an input).
+    needed = [
+        name
+        for i, (name, _) in enumerate(LAYERS)
+        if old.states[i] != new.states[i] and old.key_without(i) != new.key_without(i)
+    ]
     if needed:
         return ", ".join(needed)
     for i in range(1, len(LAYERS) + 1):
