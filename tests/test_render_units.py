@@ -307,6 +307,27 @@ def test_a_display_line_is_its_definition(line: str) -> None:
     assert tuple(display_line(line)) == display_line_as_defined(line)
 
 
+def slice_runs_as_defined(runs: list[composing.Run], start: int, end: int) -> tuple[composing.Run, ...]:
+    """compose._slice_runs before it bisected to its first run (70a71c9): the definition."""
+    out, pos = [], 0
+    for run in runs:
+        lo, hi = max(start, pos), min(end, pos + len(run.text))
+        if lo < hi:
+            out.append(composing.Run(run.text[lo - pos : hi - pos], run.changed))
+        pos += len(run.text)
+    return tuple(out)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.builds(composing.Run, st.text("ab ", max_size=4), st.booleans()), max_size=8),
+    st.integers(-2, 30),
+    st.integers(-2, 30),
+)
+def test_a_slice_of_runs_is_its_definition(runs: list[composing.Run], start: int, end: int) -> None:
+    assert composing._slice_runs(runs, start, end) == slice_runs_as_defined(runs, start, end)
+
+
 # --------------------------------------------------------------------------- stories told again
 
 

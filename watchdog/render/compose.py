@@ -16,10 +16,12 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import accumulate
 from typing import Literal
 from urllib.parse import quote
 
@@ -354,22 +356,36 @@ def _side_runs(hunk: Hunk, op: int) -> list[Run]:
 
 def _sentence_runs(block: str, runs: list[Run], sentences: Sequence[str]) -> list[tuple[Run, ...]]:
     found, cursor = [], 0
+    starts = _starts(runs)
     for sentence in sentences:
         start = block.find(sentence, cursor)
         start = block.find(sentence) if start < 0 else start
         if start >= 0:  # always, as sentences are cut from the block; a guard, not a case
             cursor = start + len(sentence)
-            found.append(_slice_runs(runs, start, cursor))
+            found.append(_slice_runs(runs, start, cursor, starts))
     return found
 
 
-def _slice_runs(runs: Sequence[Run], start: int, end: int) -> tuple[Run, ...]:
-    out, pos = [], 0
-    for run in runs:
-        lo, hi = max(start, pos), min(end, pos + len(run.text))
+def _starts(runs: Sequence[Run]) -> list[int]:
+    """Where each run starts in the runs' text, then where the text ends."""
+    return list(accumulate((len(run.text) for run in runs), initial=0))
+
+
+def _slice_runs(
+    runs: Sequence[Run], start: int, end: int, starts: Sequence[int] | None = None
+) -> tuple[Run, ...]:
+    """The runs' text from `start` to `end`, each piece with its run's `changed`. Begins at the run
+    holding `start` (a bisection of `starts`, _starts(runs)): a hunk's sentences are sliced one by one
+    from the same runs, and walking them all from the first for each sentence was quadratic."""
+    starts = _starts(runs) if starts is None else starts
+    out = []
+    for index in range(max(bisect_right(starts, start) - 1, 0), len(runs)):
+        pos, text = starts[index], runs[index].text
+        if pos >= end:
+            break
+        lo, hi = max(start, pos), min(end, pos + len(text))
         if lo < hi:
-            out.append(Run(run.text[lo - pos : hi - pos], run.changed))
-        pos += len(run.text)
+            out.append(Run(text[lo - pos : hi - pos], runs[index].changed))
     return tuple(out)
 
 
