@@ -1,6 +1,7 @@
 """Benchmark of one check cycle (`policy-watchdog check`) side by side with urlwatch 2.29; prints figures.
 
-    .venv/bin/python bench/bench_check.py [--repeat 3] [--pages 12] [--quick] [--tools a,b,...] [--instructions]
+    .venv/bin/python bench/bench_check.py [--repeat 3] [--pages 12] [--quick] [--tools a,b,...]
+                                          [--scenarios ...] [--compare DIR] [--instructions]
 
 The yardstick (docs/standards): a check cycle over the real pages costs no more CPU, and at most 1.5x the
 peak memory, of urlwatch 2.29 with the `css` + `html2text` filters on the same pages, measured side by side
