@@ -1,7 +1,7 @@
 """Benchmark of one check cycle (`policy-watchdog check`) side by side with urlwatch 2.29; prints figures.
 
     .venv/bin/python bench/bench_check.py [--repeat 3] [--pages 12] [--quick] [--tools a,b,...]
-                                          [--scenarios ...] [--compare DIR] [--instructions]
+                                          [--scenarios ...] [--compare DIR] [--dir DIR] [--instructions]
 
 The yardstick (docs/standards): a check cycle over the real pages costs no more CPU, and at most 1.5x the
 peak memory, of urlwatch 2.29 with the `css` + `html2text` filters on the same pages, measured side by side
@@ -35,6 +35,11 @@ socket connect (time.process_time()).
 Ratios to urlwatch: `CPU x` is the ratio of the medians; `paired` the median over rounds of the ratio
 within a round (the tools of a round run back to back, so a slow spell of the VM weighs on both sides).
 The verdict lines judge by `CPU x` and print the paired ratio beside it.
+
+`--dir DIR` makes every folder of the run under DIR instead of the system's temporary folder: a check that
+finds changes creates a few hundred files and urlwatch a few, so the kernel's cost of a new file, which the
+run prints for its folder, weighs on the comparison (on this VM, 2026-12-06: 36-650 us of CPU a file in fresh
+folders under /tmp, changing from run to run, 10-21 us under /work or /var/tmp).
 
 `--instructions` also runs each tool's second cycle of each scenario once under valgrind's callgrind and
 prints the instructions it executed in user space (callgrind's total Ir, threads included) and their ratio
@@ -595,6 +600,25 @@ def print_versions() -> None:
     print("; ".join(found))
 
 
+def print_file_creation() -> None:
+    """The kernel's CPU per new file in a fresh folder where the rounds run (each round's folders are fresh):
+    a check that finds changes creates a few hundred files (blobs, caches, the site's pages), urlwatch a few.
+    On this VM (2026-12-06) it was 10-21 us under /work or /var/tmp and 36-650 us under /tmp, changing from
+    run to run (ext4's inode allocation for the folders made there), so the same code's CPU can differ by
+    ~0.15 s between them."""
+    costs = []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory(prefix="bench-check-probe-") as tmp:
+            folder = Path(tmp) / "a" / "b"
+            folder.mkdir(parents=True)
+            start = time.process_time()
+            for number in range(40):
+                os.close(os.open(folder / f"f{number}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            costs.append((time.process_time() - start) / 40 * 1e6)
+    where = tempfile.gettempdir()
+    print(f"file creation in fresh folders under {where}: {statistics.median(costs):.0f} us CPU a file")
+
+
 def print_load() -> None:
     """The machine's load: CPU-time figures are noisy on a shared machine (cache, frequency)."""
     one, five, fifteen = os.getloadavg()
@@ -713,6 +737,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"comma-separated scenarios (default: all): {', '.join(s.key for s in SCENARIOS)}",
     )
     parser.add_argument(
+        "--dir",
+        type=Path,
+        help="where each round's folders are made (default: the system's temporary folder)",
+    )
+    parser.add_argument(
         "--instructions",
         action="store_true",
         help="also count each tool's instructions for one second cycle per scenario (valgrind's callgrind)",
@@ -724,6 +753,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="also measure the `watchdog` package in DIR (e.g. a copy made before a change)",
     )
     args = parser.parse_args(argv)
+    if args.dir:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        tempfile.tempdir = str(args.dir.resolve())  # every folder of the run: rounds, bytecode, probes
     repeat, count = (1, 6) if args.quick else (args.repeat, args.pages)
     sources = [ROOT, *([args.compare.resolve()] if args.compare else [])]
     tools = [t for s in sources for t in watchdog_tools(s, _label(s))] + list(URLWATCH_TOOLS)
@@ -733,6 +765,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print_versions()
     print_pages(pages)
     print_load()
+    print_file_creation()
     print_extraction(pages, 3 if args.quick else args.runs)
     with tempfile.TemporaryDirectory(prefix="bench-check-pycache-") as pycache:
         runner = Runner(Path(pycache))
