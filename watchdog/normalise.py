@@ -179,6 +179,8 @@ def _p(template: str, name: str) -> str:
     return template.format(name=name)
 
 
+# Both date patterns have the prefilter of their required literals (a month name, "19" or "20"; "date"): the
+# first starts with a lookbehind, so the engine tries it at every position of a line that holds a digit.
 _DATE: Final = lazy(
     rf"(?<![\w/.-])(?:(?:{_WEEKDAYS}),?\s+)?(?:"
     # 16 December 2025 | 16th of December, 2025 | 1er janvier 2026 | 16 décembre | le 16 déc. 2025
@@ -193,6 +195,7 @@ _DATE: Final = lazy(
     rf"|(?P<n1>[0-3]?\d)(?P<sep>[/.-])(?P<n2>[0-3]?\d)(?P=sep){_p(_YEAR, 'y5')}"
     r")(?![\w/-])",
     re.IGNORECASE,
+    prefilter=True,
 )
 
 
@@ -238,6 +241,7 @@ _DATE_LABEL_LINE: Final = lazy(
     r"|date d'entrée en vigueur|(?:dernière )?mise à jour(?: le)?|mis à jour le|publié le)\s*:?\s*)?"
     r"(?P<date>(?:\s*date\d{4}[mab]\d\d[db]\d\d\s*)+)\.?\s*$",
     re.IGNORECASE | re.MULTILINE,
+    prefilter=True,
 )
 
 
