@@ -241,17 +241,13 @@ def _with_final_newline(text: str) -> str:
 
 
 def _line_diff(dmp: Any, before: str, after: str) -> list[tuple[int, list[str]]]:
-    lines_a, lines_b = _lines(before), _lines(after)
+    # Lines without their "\n" (both texts end with one, or are empty: each line had one, so they stand for
+    # the lines with it one for one), cut by str.split: only "\n" ends a line (not \x85, \x0c... as in
+    # str.splitlines), and no new string is made per line.
+    lines_a, lines_b = before.split("\n")[:-1], after.split("\n")[:-1]
     # No semantic cleanup here: it would merge changed blocks across the unchanged lines between them,
     # making fewer, bigger blocks (slower to word-diff, more often over the cap) for no gain in reading.
     return _token_diff(dmp, lines_a, lines_b, cleanup=False)
-
-
-def _lines(text: str) -> list[str]:
-    """Lines with their "\n". Only "\n" ends a line (str.splitlines would also cut at \x85, \x0c...)."""
-    lines = [line + "\n" for line in text.split("\n")]
-    lines[-1] = lines[-1][:-1]  # what follows the last "\n" has none
-    return lines if lines[-1] else lines[:-1]
 
 
 def _token_diff(
@@ -365,8 +361,8 @@ def _trimmed_block(deleted: list[str], inserted: list[str], line_a: int, line_b:
     if not core_a and not core_b:  # only blank lines changed: keep them, or the change would vanish
         lead_a, core_a, lead_b, core_b = 0, deleted, 0, inserted
     return _Block(
-        before="".join(core_a).removesuffix("\n"),
-        after="".join(core_b).removesuffix("\n"),
+        before="\n".join(core_a),
+        after="\n".join(core_b),
         line_before=line_a + lead_a,
         line_after=line_b + lead_b,
     )
@@ -482,7 +478,7 @@ def _count(hunks: Sequence[Hunk], op: int) -> int:
 def _units(text: str) -> Iterator[tuple[int, int]]:
     """Lines, and the cells of table rows: the spans no sentence may cross (empty lines hold none)."""
     offset = 0
-    for content in text.split("\n"):  # only "\n" ends a line, as in _lines
+    for content in text.split("\n"):  # only "\n" ends a line, as in the line diff
         if content:
             cut = offset
             for separator in _CELL_SEPARATOR.finditer(content) if "|" in content or "•" in content else ():
