@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import accumulate
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import quote
 
 from watchdog.diff import DELETE, EQUAL, INSERT, changed_region, pair_sentences
@@ -465,6 +465,24 @@ class Cut:
 
     passages: int
     lines: int = 0
+
+
+T = TypeVar("T")
+
+
+def per_passage(render: Callable[[Passage], T]) -> Callable[[Passage], T]:
+    """`render`, run once per passage: fit renders the whole story, then probes shorter cuts, whose
+    passages are the whole story's first ones (the same objects). Kept by id, each value with its passage,
+    which it holds alive (so no other passage can take its id)."""
+    kept: dict[int, tuple[Passage, T]] = {}
+
+    def once(passage: Passage) -> T:
+        found = kept.get(id(passage))
+        if found is None or found[0] is not passage:
+            found = kept[id(passage)] = (passage, render(passage))
+        return found[1]
+
+    return once
 
 
 def shown(story: Story, cut: Cut | None) -> tuple[Passage, ...]:

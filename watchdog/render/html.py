@@ -42,6 +42,7 @@ from watchdog.render.compose import (
     digest_groups,
     digest_title,
     hidden,
+    per_passage,
     shown,
 )
 from watchdog.render.text import archive_reference, safe_url, where
@@ -390,13 +391,7 @@ def fragments(story: Story, links: Links, *, page_text: Transform = inert) -> Ca
     unit = ChangeHtml(page_text)
     href = links.change
     end = f'<p><a href="{unit.out(link_target(href))}">The change in the archive</a></p>' if href else ""
-    kept: dict[int, tuple[Passage, str]] = {}  # by id: each value holds its passage alive
-
-    def passage(p: Passage) -> str:
-        found = kept.get(id(p))
-        if found is None or found[0] is not p:
-            found = kept[id(p)] = (p, f"{unit.passage(p, links, {})}\n")
-        return found[1]
+    passage = per_passage(lambda p: f"{unit.passage(p, links, {})}\n")
 
     def render(cut: Cut | None) -> str:
         body = "".join(passage(p) for p in shown(story, cut))

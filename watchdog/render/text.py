@@ -29,6 +29,7 @@ from watchdog.render.compose import (
     digest_groups,
     digest_title,
     hidden,
+    per_passage,
     shown,
 )
 
@@ -91,13 +92,7 @@ def texts(
     def page(text: str) -> str:
         return guard(clean(text))
 
-    kept: dict[int, tuple[Passage, tuple[str, ...]]] = {}  # by id: each value holds its passage alive
-
-    def passage_lines(passage: Passage) -> tuple[str, ...]:
-        found = kept.get(id(passage))
-        if found is None or found[0] is not passage:
-            found = kept[id(passage)] = (passage, tuple(_passage(passage, links, page)))
-        return found[1]
+    passage_lines = per_passage(lambda passage: tuple(_passage(passage, links, page)))
 
     def render(cut: Cut | None) -> str:
         return _render(story, links, cut, head=head, meta=meta, page=page, passage_lines=passage_lines)
